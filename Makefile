@@ -1,0 +1,50 @@
+# atmigrate: build, test and the local AT Protocol network.
+# `make help` lists the targets.
+
+GO          ?= go
+LOCALNET    := e2e/localnet
+# The stamp lives inside node_modules: deleting node_modules forces a
+# reinstall, and a changed package-lock.json makes the stamp stale.
+LOCALNET_STAMP := $(LOCALNET)/node_modules/.localnet-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help build localnet-install test test-unit demo bench fmt vet clean distclean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## Build bin/atmigrate
+	$(GO) build -o bin/atmigrate ./cmd/atmigrate
+
+localnet-install: $(LOCALNET_STAMP) ## Install the local network's Node packages (npm ci, only when needed)
+
+$(LOCALNET_STAMP): $(LOCALNET)/package.json $(LOCALNET)/package-lock.json
+	cd $(LOCALNET) && npm ci --no-audit --no-fund
+	@touch $@
+
+test: localnet-install ## Vet, then run every test including the end-to-end ones (needs Node)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-unit: ## Run the fast tests only (-short: no Node servers)
+	$(GO) test -short ./...
+
+demo: build localnet-install ## Run the end-to-end demo on a local network
+	$(GO) run ./e2e/demo
+
+# BENCH selects what the benchmark runs; pass it through as given.
+export BENCH
+bench: build localnet-install ## Run the benchmark (BENCH=... is passed through)
+	$(GO) run ./e2e/bench
+
+fmt: ## Format the Go code
+	$(GO) fmt ./...
+
+vet: ## Run go vet
+	$(GO) vet ./...
+
+clean: ## Remove build output and local network data
+	rm -rf bin/ .localnet/
+
+distclean: clean ## Also remove the local network's node_modules
+	rm -rf $(LOCALNET)/node_modules

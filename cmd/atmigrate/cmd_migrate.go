@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+var migrateFlags = []cli.Flag{
+	&cli.StringFlag{Name: "account", Usage: "handle or DID of the account to move", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+	&cli.StringFlag{Name: "old-password", Usage: "the old account's password (prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
+	&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (default: resolved from the DID)"},
+	&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
+	&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
+	&cli.StringFlag{Name: "new-handle", Usage: "handle on the new PDS (default: the current handle)"},
+	&cli.StringFlag{Name: "new-email", Usage: "email on the new PDS (default: the current email)"},
+	&cli.StringFlag{Name: "new-password", Usage: "password on the new PDS (default: the old password)", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
+	&cli.StringFlag{Name: "invite-code", Usage: "invite code for the new PDS"},
+	&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+	&cli.StringFlag{Name: "plc-token", Usage: "the PLC email token (asked for at the end when missing)", EnvVars: []string{"ATMIGRATE_PLC_TOKEN"}},
+	&cli.StringFlag{Name: "rotation-key", Usage: "file with your own PLC rotation key: sign the PLC operation locally, no email token (env ATMIGRATE_ROTATION_KEY holds the key itself)"},
+	&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex --rotation-key: k256 or p256", Value: "k256"},
+	&cli.StringSliceFlag{Name: "add-rotation-key", Usage: "did:key to put at the top of the rotation keys in the same operation (repeatable)"},
+	&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: $XDG_STATE_HOME/atmigrate/<did>)"},
+	&cli.IntFlag{Name: "concurrency", Usage: "blob transfers at once", Value: migrate.DefaultConcurrency},
+	&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+	&cli.BoolFlag{Name: "no-deactivate-old", Usage: "leave the old account active"},
+	&cli.BoolFlag{Name: "keep-data", Usage: "keep the downloaded repo and blobs in the state dir after success"},
+}
+
+var cmdMigrate = &cli.Command{
+	Name:         "migrate",
+	Usage:        "move one account to a new PDS (re-run the same command to resume)",
+	Flags:        migrateFlags,
+	Action:       runMigrate,
+	OnUsageError: onUsageError,
+}
+
+func runMigrate(c *cli.Context) error {
+	opts, err := migrateOptions(c)
+	if err != nil {
+		return err
+	}
+	out := newOutput(os.Stderr)
+	opts.Progress = out
+	opts.UI = newTerminalUI(out)
+	res, err := migrate.Run(c.Context, *opts)
+	out.Close()
+	switch {
+	case err == nil:
+		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, opts.NewPDS)
+		return nil
+	case isAlreadyMigrated(err):
+		fmt.Fprintf(os.Stderr, "atmigrate: %s is already migrated to %s; nothing to do\n", res.DID, res.State.NewPDS)
+		return nil
+	case isPaused(err):
+		fmt.Fprintf(os.Stderr, "\natmigrate: all data is on %s; the PLC operation waits for the token %s emailed to the account.\n", opts.NewPDS, res.State.OldPDS)
+		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN) within 15 minutes\n")
+		return silentExit(exitPaused)
+	}
+	if res != nil && res.StateDir != "" && !isInput(err) {
+		defer fmt.Fprintf(os.Stderr, "atmigrate: state kept in %s (`atmigrate status --state-dir %s`)\n", res.StateDir, res.StateDir)
+	}
+	return err
+}
+
+// migrateOptions turns flags into the core's options. Secrets come from
+// flags or env; when the old password is missing and a terminal is there,
+// it is asked for without echo.
+func migrateOptions(c *cli.Context) (*migrate.Options, error) {
+	o := &migrate.Options{
+		Account:         c.String("account"),
+		OldPassword:     c.String("old-password"),
+		OldPDS:          c.String("old-pds"),
+		AuthFactorToken: c.String("auth-factor-token"),
+		NewPDS:          c.String("new-pds"),
+		NewHandle:       c.String("new-handle"),
+		NewEmail:        c.String("new-email"),
+		NewPassword:     c.String("new-password"),
+		InviteCode:      c.String("invite-code"),
+		PLCURL:          c.String("plc-url"),
+		PLCToken:        c.String("plc-token"),
+		StateDir:        c.String("state-dir"),
+		Concurrency:     c.Int("concurrency"),
+		Yes:             c.Bool("yes"),
+		NoDeactivateOld: c.Bool("no-deactivate-old"),
+		KeepData:        c.Bool("keep-data"),
+		AddRotationKeys: c.StringSlice("add-rotation-key"),
+	}
+	if o.Account == "" {
+		return nil, usageError{"--account is required", "pass the handle or DID to move"}
+	}
+	if o.NewPDS == "" {
+		return nil, usageError{"--new-pds is required", "pass the URL of the PDS to move to"}
+	}
+	if o.Concurrency < 1 || o.Concurrency > 64 {
+		return nil, usageError{"--concurrency must be between 1 and 64", ""}
+	}
+	for _, k := range o.AddRotationKeys {
+		if !strings.HasPrefix(k, "did:key:") {
+			return nil, usageError{fmt.Sprintf("--add-rotation-key %q is not a did:key", k), "`atmigrate plc keygen` prints one"}
+		}
+	}
+	key, err := rotationKey(c)
+	if err != nil {
+		return nil, err
+	}
+	o.RotationKey = key
+	if o.OldPassword == "" && isTerminal(os.Stdin) {
+		pw, err := readSecret("Password for " + o.Account + " on the old PDS: ")
+		if err != nil {
+			return nil, err
+		}
+		o.OldPassword = pw
+	}
+	return o, nil
+}
+
+// rotationKey reads --rotation-key (a file) or ATMIGRATE_ROTATION_KEY (the
+// key itself).
+func rotationKey(c *cli.Context) (plcKey, error) {
+	typ := c.String("rotation-key-type")
+	if typ != "k256" && typ != "p256" {
+		return nil, usageError{"--rotation-key-type must be k256 or p256", ""}
+	}
+	if path := c.String("rotation-key"); path != "" {
+		k, err := plc.LoadPrivateKeyFile(path, typ)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("read --rotation-key %s: %v", path, err), "the file holds a multibase key (as `atmigrate plc keygen` writes) or a hex key with --rotation-key-type"}
+		}
+		return k, nil
+	}
+	if env := os.Getenv("ATMIGRATE_ROTATION_KEY"); env != "" {
+		k, err := plc.ParsePrivateKey(env, typ)
+		if err != nil {
+			return nil, usageError{"ATMIGRATE_ROTATION_KEY does not hold a usable key: " + err.Error(), "multibase, or hex with --rotation-key-type"}
+		}
+		return k, nil
+	}
+	return nil, nil
+}

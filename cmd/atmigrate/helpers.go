@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"golang.org/x/term"
+
+	"github.com/atmigrate/atmigrate/migrate"
+)
+
+type plcKey = atcrypto.PrivateKey
+
+func isAlreadyMigrated(err error) bool { return errors.Is(err, migrate.ErrAlreadyMigrated) }
+func isPaused(err error) bool          { return errors.Is(err, migrate.ErrPaused) }
+func isInput(err error) bool {
+	var ie *migrate.InputError
+	return errors.As(err, &ie)
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// readSecret asks for a secret on the terminal without echoing it.
+func readSecret(prompt string) (string, error) {
+	fmt.Fprint(os.Stderr, prompt)
+	b, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("read from the terminal: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// readLine asks for one line on the terminal.
+func readLine(prompt string) (string, error) {
+	fmt.Fprint(os.Stderr, prompt)
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read from the terminal: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}

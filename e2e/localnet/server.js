@@ -1,0 +1,148 @@
+'use strict'
+
+// One server of the local AT Protocol network, one per process:
+//
+//   node server.js plc <port>
+//   node server.js pds <config.json>
+//
+// The Go package github.com/atmigrate/atmigrate/e2e/localnet starts these
+// processes, so each server has its own event loop (both PDSes are CPU-bound
+// during a migration and must not share a thread). When the server listens it
+// prints one line `READY {"url":...,"did":...}` to stdout. It stops on SIGTERM,
+// SIGINT, or when stdin closes (the parent went away).
+
+const fs = require('fs')
+const path = require('path')
+
+function fail(msg) {
+  process.stderr.write(`localnet: ${msg}\n`)
+  process.exit(2)
+}
+
+function ready(info) {
+  process.stdout.write(`READY ${JSON.stringify(info)}\n`)
+}
+
+let stopping = false
+function onStop(destroy) {
+  const stop = async (why) => {
+    if (stopping) return
+    stopping = true
+    // A server that hangs on shutdown must not keep the test waiting.
+    setTimeout(() => process.exit(1), 4000).unref()
+    try {
+      await destroy()
+    } catch (err) {
+      process.stderr.write(`localnet: stop after ${why}: ${err}\n`)
+      process.exit(1)
+    }
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  // The parent keeps our stdin open; EOF means it is gone.
+  process.stdin.on('end', () => stop('stdin closed'))
+  process.stdin.on('error', () => stop('stdin error'))
+  process.stdin.resume()
+}
+
+async function startPLC(port) {
+  const { PlcServer, Database } = require('@did-plc/server')
+  const plc = PlcServer.create({ db: Database.mock(), port })
+  await plc.start()
+  onStop(() => plc.destroy())
+  ready({ url: `http://localhost:${port}`, did: '' })
+}
+
+// appendMail writes one captured mail as a JSON line, synchronously so the
+// line is on disk before the XRPC call that sent it returns.
+function appendMail(file, template, params, opts) {
+  const line = JSON.stringify({
+    template,
+    to: opts && opts.to ? String(opts.to) : '',
+    token: params && params.token ? String(params.token) : '',
+    time: new Date().toISOString(),
+  })
+  const fd = fs.openSync(file, 'a', 0o600)
+  try {
+    fs.writeSync(fd, line + '\n')
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+async function startPDS(cfgFile) {
+  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'))
+  for (const k of ['port', 'plcUrl', 'dataDir', 'rotationKeyHex', 'adminPassword', 'jwtSecret']) {
+    if (!cfg[k]) fail(`pds config ${cfgFile}: missing ${k}`)
+  }
+  const pds = require('@atproto/pds')
+  const dataDir = path.resolve(cfg.dataDir)
+  const blobDir = path.join(dataDir, 'blobs')
+  const blobTmpDir = path.join(dataDir, 'blobs-tmp')
+  fs.mkdirSync(blobDir, { recursive: true })
+  fs.mkdirSync(blobTmpDir, { recursive: true })
+  const mailFile = path.join(dataDir, 'mail.jsonl')
+
+  const env = {
+    port: cfg.port,
+    hostname: 'localhost',
+    serviceDid: `did:web:localhost%3A${cfg.port}`,
+    devMode: true,
+    version: '0.4.217-localnet',
+    dataDirectory: dataDir,
+    blobstoreDiskLocation: blobDir,
+    blobstoreDiskTmpLocation: blobTmpDir,
+    didPlcUrl: cfg.plcUrl,
+    serviceHandleDomains: ['.test'],
+    adminPassword: cfg.adminPassword,
+    jwtSecret: cfg.jwtSecret,
+    plcRotationKeyK256PrivateKeyHex: cfg.rotationKeyHex,
+    inviteRequired: !!cfg.inviteRequired,
+    rateLimitsEnabled: !!cfg.rateLimitsEnabled,
+    rateLimitBypassKey: cfg.rateLimitsEnabled ? cfg.rateLimitBypassKey || undefined : undefined,
+    disableSsrfProtection: true,
+    // No AppView or moderation service: nothing may be proxied off this machine.
+    bskyAppViewUrl: 'https://appview.invalid',
+    bskyAppViewDid: 'did:example:invalid',
+    bskyAppViewCdnUrlPattern: 'http://cdn.appview.invalid/%s/%s/%s',
+    modServiceUrl: 'https://moderator.invalid',
+    modServiceDid: 'did:example:invalid',
+    crawlers: [],
+    ...(cfg.extra || {}),
+  }
+  const server = await pds.PDS.create(pds.envToCfg(env), pds.envToSecrets(env))
+
+  // Without SMTP the PDS sends no mail; record every mail so tests can read
+  // the tokens (PLC operation, email confirmation, ...).
+  const mailer = server.ctx.mailer
+  const sendTemplate = mailer.sendTemplate.bind(mailer)
+  mailer.sendTemplate = async (template, params, opts) => {
+    appendMail(mailFile, template, params, opts)
+    return sendTemplate(template, params, opts)
+  }
+
+  await server.start()
+  onStop(() => server.destroy())
+  ready({ url: `http://localhost:${cfg.port}`, did: env.serviceDid })
+}
+
+async function main() {
+  const [kind, arg] = process.argv.slice(2)
+  if (kind === 'plc') {
+    const port = parseInt(arg, 10)
+    if (!(port > 0)) fail('usage: node server.js plc <port>')
+    await startPLC(port)
+  } else if (kind === 'pds') {
+    if (!arg) fail('usage: node server.js pds <config.json>')
+    await startPDS(arg)
+  } else {
+    fail('usage: node server.js plc <port> | pds <config.json>')
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`localnet: ${err && err.stack ? err.stack : err}\n`)
+  process.exit(1)
+})

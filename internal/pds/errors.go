@@ -1,0 +1,222 @@
+package pds
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrCorruptBody marks a response body that was truncated or did not match
+// what was asked for (for example a blob whose CID does not match). A
+// FetchBlob callback returns an error wrapping it to have the whole fetch
+// retried.
+var ErrCorruptBody = errors.New("corrupt or truncated body")
+
+// ErrRestartWithTee is wrapped by DownloadRepo when the download had to
+// start again from zero after bytes were already copied to the tee writer:
+// the caller must reset whatever consumes the tee and call again.
+var ErrRestartWithTee = errors.New("download restarted after bytes reached the tee writer")
+
+// errNoSession is returned by calls that need a session when the client
+// has none.
+var errNoSession = errors.New("no session: log in or create the account first")
+
+// APIError is an XRPC error response: a non-2xx status with, usually, a
+// {"error","message"} JSON body.
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Name is the XRPC error name ("ExpiredToken", "RepoNotFound", ...),
+	// empty when the body carried none.
+	Name string
+	// Message is the server's human-readable message, with any secret the
+	// client knows about redacted.
+	Message string
+	// Method is the NSID of the call.
+	Method string
+	// Host is the PDS the call went to.
+	Host string
+	// RetryAfter is how long the server asked us to wait (429 and 503,
+	// from RateLimit-Reset or Retry-After); zero when it did not say.
+	RetryAfter time.Duration
+}
+
+// Error formats the error without any header, token or password.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s at %s: %d", e.Method, e.Host, e.Status)
+	name := e.Name
+	if name == "" {
+		name = http.StatusText(e.Status)
+	}
+	if name != "" {
+		b.WriteString(" " + name)
+	}
+	if e.Message != "" && e.Message != name {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter.Round(time.Second))
+	}
+	return b.String()
+}
+
+// ErrorName returns the XRPC error name of err, or "" when err is not an
+// *APIError.
+func ErrorName(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Name
+	}
+	return ""
+}
+
+// IsTransient reports whether err is worth retrying: network errors, 5xx,
+// 429, and truncated or corrupt bodies. Context cancellation is not.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, errBodyDetached) {
+		return false
+	}
+	if errors.Is(err, ErrCorruptBody) || errors.Is(err, errStalled) {
+		return true
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	}
+	return isNetworkError(err)
+}
+
+// isNetworkError classifies errors from the transport and from reading a
+// response body.
+func isNetworkError(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// url.Error implements net.Error itself; judge what it wraps.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		// An unknown host will not appear by waiting.
+		return !dns.IsNotFound
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// net/http's unexported connection errors carry no type to test.
+	msg := err.Error()
+	for _, s := range []string{"server closed idle connection", "connection reset", "broken pipe", "transport connection broken", "http2: ", "stream error"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isDialError reports whether the request certainly never reached the
+// server, so even a non-idempotent call may be sent again.
+func isDialError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// isExpiredToken reports whether err asks for a fresh access token.
+func isExpiredToken(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.Status != http.StatusBadRequest && ae.Status != http.StatusUnauthorized {
+		return false
+	}
+	return ae.Name == "ExpiredToken" || ae.Name == "InvalidToken"
+}
+
+// permanentError stops the retry loop at once and returns the wrapped
+// error unchanged.
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error { return &permanentError{err: err} }
+
+// maxErrorBody bounds how much of an error body is read.
+const maxErrorBody = 64 << 10
+
+// newAPIError builds an *APIError from a non-2xx response, reading at most
+// maxErrorBody bytes of the body and redacting secrets from the message.
+func newAPIError(resp *http.Response, method, host string, secrets []string) *APIError {
+	e := &APIError{Status: resp.StatusCode, Method: method, Host: host}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var body struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &body); err == nil {
+		e.Name, e.Message = body.Error, body.Message
+	} else if s := strings.TrimSpace(string(raw)); s != "" {
+		// A proxy's HTML or text page: keep a short, single-line excerpt.
+		s = strings.Join(strings.Fields(s), " ")
+		if len(s) > 200 {
+			s = s[:200] + "..."
+		}
+		e.Message = s
+	}
+	e.Name = redact(e.Name, secrets)
+	e.Message = redact(e.Message, secrets)
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		e.RetryAfter = retryAfter(resp.Header, time.Now())
+	}
+	return e
+}
+
+// retryAfter reads RateLimit-Reset (epoch seconds) and Retry-After
+// (seconds or HTTP date) and returns the longer wait; zero if neither says.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	var wait time.Duration
+	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
+		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+			wait = max(wait, time.Unix(sec, 0).Sub(now))
+		}
+	}
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+			wait = max(wait, time.Duration(sec)*time.Second)
+		} else if t, err := http.ParseTime(v); err == nil {
+			wait = max(wait, t.Sub(now))
+		}
+	}
+	return wait
+}
+
+// redact replaces every known secret in s.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}

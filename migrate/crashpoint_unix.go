@@ -1,0 +1,13 @@
+//go:build unix
+
+package migrate
+
+import (
+	"os"
+	"syscall"
+)
+
+func killSelf() {
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // the signal is on its way
+}

@@ -1,0 +1,155 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// blobFetcher downloads each blob to the blob store exactly once, however
+// many goroutines ask for it: the prefetcher (started as soon as the blob
+// list is known, so the old PDS works while the new one imports) and the
+// upload workers (which need a blob now) share one download per CID.
+type blobFetcher struct {
+	src   Source
+	store *repo.BlobStore
+	prog  Progress
+
+	mu       sync.Mutex
+	inflight map[string]*fetchCall
+	sem      chan struct{} // bounds downloads at once
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+func newBlobFetcher(src Source, store *repo.BlobStore, prog Progress, concurrency int) *blobFetcher {
+	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, sem: make(chan struct{}, concurrency)}
+}
+
+// Get makes sure cid is in the store, downloading it if needed.
+func (f *blobFetcher) Get(ctx context.Context, cid string, size int64) error {
+	if _, ok := f.store.Has(cid); ok {
+		return nil
+	}
+	f.mu.Lock()
+	c, ok := f.inflight[cid]
+	if !ok {
+		c = &fetchCall{done: make(chan struct{})}
+		f.inflight[cid] = c
+		f.mu.Unlock()
+		c.err = f.download(ctx, cid, size)
+		close(c.done)
+		f.mu.Lock()
+		delete(f.inflight, cid)
+		f.mu.Unlock()
+		return c.err
+	}
+	f.mu.Unlock()
+	select {
+	case <-c.done:
+		if c.err != nil {
+			// The other caller's context may have been the one cancelled
+			// (the prefetcher); try ourselves.
+			return f.Get(ctx, cid, size)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *blobFetcher) download(ctx context.Context, cid string, size int64) error {
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-f.sem }()
+	err := f.src.FetchBlob(ctx, cid, func(body io.Reader, n int64, _ string) error {
+		expect := n
+		if expect < 0 {
+			expect = size
+		}
+		_, err := f.store.Write(cid, body, expect)
+		if errors.Is(err, repo.ErrBlobMismatch) {
+			return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("download blob %s: %w", cid, err)
+	}
+	crashPoint("blob-downloaded")
+	return nil
+}
+
+// prefetch downloads every blob in refs in the background. Failures are
+// not reported here: the upload stage asks again and reports them.
+func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, workers int) {
+	ctx, cancel := context.WithCancel(parent)
+	f.cancel = cancel
+	f.done = make(chan struct{})
+	jobs := make(chan repo.BlobRef)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range jobs {
+				_ = f.Get(ctx, b.CID, b.Size)
+			}
+		}()
+	}
+	go func() {
+		defer close(f.done)
+		defer wg.Wait()
+		defer close(jobs)
+		for _, b := range refs {
+			select {
+			case jobs <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+func (f *blobFetcher) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+	}
+}
+
+func (m *Migrator) startFetcher(ctx context.Context) {
+	if m.fetcher != nil {
+		return
+	}
+	if m.store == nil {
+		s, err := repo.OpenBlobStore(m.path("blobs"))
+		if err != nil {
+			m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
+			return
+		}
+		m.store = s
+	}
+	m.fetcher = newBlobFetcher(m.src, m.store, m.prog, m.opts.Concurrency)
+	m.fetcher.prefetch(ctx, m.blobRefs, m.opts.Concurrency)
+}
+
+func (m *Migrator) stopFetcher() {
+	if m.fetcher != nil {
+		m.fetcher.stop()
+	}
+}

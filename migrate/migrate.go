@@ -1,0 +1,236 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// Result summarises a finished (or stopped) migration.
+type Result struct {
+	DID      string
+	StateDir string
+	State    *State
+	Timings  map[Stage]time.Duration
+}
+
+// Migrator runs the pipeline for one account.
+type Migrator struct {
+	opts Options
+	prog Progress
+	ui   UI
+
+	dir string
+	st  *State
+	mu  sync.Mutex // guards st while blob workers report
+
+	did      string
+	oldSess  *pds.Session
+	old      *pds.Client
+	new      *pds.Client
+	src      Source
+	plc      *plc.Client
+	plcState *plc.State
+	newInfo  *pds.ServerInfo
+	store    *repo.BlobStore
+	blobRefs []repo.BlobRef
+	fetcher  *blobFetcher
+
+	// identityDone is true once the PLC directory points at the new PDS:
+	// from then on the new PDS is the account's home and nothing may be
+	// imported into it again.
+	identityDone bool
+
+	timings map[Stage]time.Duration
+}
+
+// Run migrates one account, resuming from its state directory.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	opts.defaults()
+	m := &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, timings: map[Stage]time.Duration{}}
+	err := m.run(ctx)
+	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
+	if err != nil && m.st != nil && !errors.Is(err, ErrAlreadyMigrated) {
+		m.recordError(err)
+	}
+	return res, err
+}
+
+func (m *Migrator) httpClient() *http.Client { return m.opts.HTTPClient }
+
+func (m *Migrator) pdsOptions(headers http.Header) pds.Options {
+	o := pds.Options{
+		UserAgent:  "atmigrate/" + Version,
+		HTTPClient: m.opts.HTTPClient,
+		Headers:    headers,
+		Requests:   m.opts.Requests,
+		OnRetry: func(ev pds.RetryEvent) {
+			m.prog.Retry(ev.Host, ev.Method, ev.Attempt, ev.Wait, ev.Err, ev.RateLimited)
+		},
+	}
+	if m.opts.Retry != nil {
+		o.Retry = *m.opts.Retry
+	}
+	return o
+}
+
+// Version is the tool version, set by the CLI at build time.
+var Version = "dev"
+
+type stageFunc func(ctx context.Context) (note string, err error)
+
+// errSkip marks a stage that had nothing to do; its note says why.
+type errSkip struct{ reason string }
+
+func (e errSkip) Error() string { return e.reason }
+
+func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format, args...)} }
+
+func (m *Migrator) run(ctx context.Context) error {
+	if err := m.runStage(ctx, StageLogin, m.stageLogin); err != nil {
+		return err
+	}
+	if m.st.Completed {
+		return m.checkAlreadyMigrated(ctx)
+	}
+	stages := []struct {
+		s  Stage
+		fn stageFunc
+	}{
+		{StagePreflight, m.stagePreflight},
+		{StageExportRepo, m.stageExportRepo},
+		{StageCreateAccount, m.stageCreateAccount},
+		{StageImportRepo, m.stageImportRepo},
+		{StageBlobs, m.stageBlobs},
+		{StagePreferences, m.stagePreferences},
+		{StageVerifyNew, m.stageVerifyNew},
+		{StageCatchUp, m.stageCatchUp},
+		{StageIdentity, m.stageIdentity},
+		{StageActivate, m.stageActivate},
+		{StageDeactivateOld, m.stageDeactivateOld},
+		{StageFinalCheck, m.stageFinalCheck},
+	}
+	defer m.stopFetcher()
+	for _, x := range stages {
+		if err := m.runStage(ctx, x.s, x.fn); err != nil {
+			return err
+		}
+	}
+	m.st.Completed = true
+	m.st.LastError, m.st.LastErrorStage = "", ""
+	if err := m.save(); err != nil {
+		return err
+	}
+	if !m.opts.KeepData {
+		m.removeData()
+	}
+	return nil
+}
+
+func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.prog.StageStart(s)
+	crashPoint("start:" + string(s))
+	start := time.Now()
+	note, err := fn(ctx)
+	m.timings[s] += time.Since(start)
+	var sk errSkip
+	if errors.As(err, &sk) {
+		m.prog.StageSkip(s, sk.reason)
+		return m.markDone(s, sk.reason, start)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se *StageError
+		var ie *InputError
+		if errors.As(err, &se) || errors.As(err, &ie) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
+			return err
+		}
+		return &StageError{Stage: s, Err: err, Hint: "run the same command again to resume; `atmigrate status` shows the state"}
+	}
+	m.prog.StageDone(s, note)
+	crashPoint("before-checkpoint:" + string(s))
+	if err := m.markDone(s, note, start); err != nil {
+		return err
+	}
+	crashPoint("done:" + string(s))
+	return nil
+}
+
+func (m *Migrator) markDone(s Stage, note string, start time.Time) error {
+	if m.st == nil {
+		return nil
+	}
+	m.mu.Lock()
+	ss := m.st.stage(s)
+	ss.Done = true
+	if ss.Started.IsZero() {
+		ss.Started = start.UTC()
+	}
+	ss.Finished = time.Now().UTC()
+	ss.Note = note
+	m.mu.Unlock()
+	return m.save()
+}
+
+func (m *Migrator) save() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st == nil || m.dir == "" {
+		return nil
+	}
+	return m.st.Save(m.dir)
+}
+
+func (m *Migrator) recordError(err error) {
+	m.mu.Lock()
+	m.st.LastError = err.Error()
+	var se *StageError
+	if errors.As(err, &se) {
+		m.st.LastErrorStage = se.Stage
+	}
+	m.mu.Unlock()
+	_ = m.save() // best effort: the error being reported matters more
+}
+
+func (m *Migrator) path(name string) string { return filepath.Join(m.dir, name) }
+
+// removeData deletes the copies of the repo and blobs once the migration
+// is complete and checked: they are on the new PDS now, and a large
+// account's blobs would otherwise sit in the state dir forever. `atmigrate
+// export` is the way to keep a backup.
+func (m *Migrator) removeData() {
+	var freed int64
+	for _, name := range []string{"repo.car", "blobs"} {
+		p := m.path(name)
+		_ = filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				freed += fi.Size()
+			}
+			return nil
+		})
+		if err := os.RemoveAll(p); err != nil {
+			m.prog.Warn(fmt.Sprintf("could not remove %s: %v", p, err))
+		}
+	}
+	matches, _ := filepath.Glob(m.path("diff-*.car"))
+	for _, p := range matches {
+		os.Remove(p)
+	}
+	if freed > 0 {
+		m.prog.Info(fmt.Sprintf("removed %.1f MB of transfer copies from %s", float64(freed)/1e6, m.dir))
+	}
+}

@@ -1,0 +1,86 @@
+package migrate
+
+import (
+	"net/http"
+	"sync/atomic"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+)
+
+// Options is everything one migration needs. The CLI fills it from flags
+// and environment variables; batch fills it from an accounts file.
+type Options struct {
+	// Account is the handle or DID to move.
+	Account         string
+	OldPassword     string
+	OldPDS          string // optional: skip resolving the account's PDS
+	AuthFactorToken string // the sign-in code an old PDS with email 2FA asks for
+
+	NewPDS      string
+	NewHandle   string // default: the current handle
+	NewEmail    string // default: the current email
+	NewPassword string // default: the old password
+	InviteCode  string
+
+	PLCURL   string
+	PLCToken string
+
+	// StateDir is this account's state directory; "" means
+	// DefaultStateDir(did).
+	StateDir string
+	// Concurrency is the number of blob transfers at once.
+	Concurrency int
+	// Yes answers every confirmation with yes.
+	Yes             bool
+	NoDeactivateOld bool
+
+	// RotationKey, when set, signs the PLC operation locally instead of
+	// asking the old PDS (no email token).
+	RotationKey atcrypto.PrivateKey
+	// AddRotationKeys are did:keys to put at the top of the rotation keys.
+	AddRotationKeys []string
+
+	// FromBackup is a backup directory used instead of the old PDS.
+	FromBackup string
+
+	// KeepData keeps repo.car and blobs/ in the state dir after success.
+	KeepData bool
+
+	// NewPDSHeaders are sent to the new PDS on every request (for example
+	// the rate-limit bypass header).
+	NewPDSHeaders http.Header
+	// Retry overrides the HTTP retry policy (tests make it fast).
+	Retry *pds.RetryPolicy
+	// HTTPClient overrides the HTTP client for every server.
+	HTTPClient *http.Client
+	// Requests, when set, counts HTTP requests (benchmarks).
+	Requests *atomic.Int64
+
+	Progress Progress
+	UI       UI
+}
+
+// DefaultConcurrency is the number of blob transfers at once when Options
+// does not say. The reference PDS is single-threaded Node: past a handful
+// of parallel uploads it only queues them (see the benchmark in README).
+const DefaultConcurrency = 8
+
+func (o *Options) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PLCURL == "" {
+		o.PLCURL = "https://plc.directory"
+	}
+	if o.Progress == nil {
+		o.Progress = NopProgress{}
+	}
+	if o.UI == nil {
+		o.UI = NoUI{}
+	}
+	if o.NewPassword == "" {
+		o.NewPassword = o.OldPassword
+	}
+}

@@ -1,0 +1,101 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+)
+
+// stageCreateAccount creates the account on the new PDS under the same DID,
+// authorised by a service-auth token from the old PDS. An account that is
+// already there (an earlier run, another tool) is taken over by logging in,
+// never an error.
+func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
+	o := &m.opts
+	if m.st.AccountCreated || m.identityDone {
+		if err := m.loginNew(ctx); err != nil {
+			return "", err
+		}
+		return "", skip("the account exists on the new PDS")
+	}
+	exists, err := m.accountExistsOnNew(ctx)
+	if err != nil {
+		return "", err
+	}
+	if exists {
+		if err := m.loginNew(ctx); err != nil {
+			return "", err
+		}
+		m.st.AccountCreated = true
+		return "an account for this DID was already there: taken over", m.save()
+	}
+	token, err := m.serviceAuthForCreate(ctx)
+	if err != nil {
+		return "", err
+	}
+	m.new.SetServiceAuth(token)
+	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
+		DID:        m.did,
+		Handle:     m.st.NewHandle,
+		Email:      m.newEmail(),
+		Password:   o.NewPassword,
+		InviteCode: o.InviteCode,
+	})
+	if pds.ErrorName(err) == "AlreadyExists" {
+		// Created by a run that died before it could record it.
+		if lerr := m.loginNew(ctx); lerr != nil {
+			return "", lerr
+		}
+		err = nil
+	}
+	if err != nil {
+		return "", createAccountError(err, o.NewPDS)
+	}
+	crashPoint("account-created")
+	m.st.AccountCreated = true
+	if err := m.save(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s (deactivated until the switch)", m.st.NewHandle, o.NewPDS), nil
+}
+
+// serviceAuthForCreate asks the old PDS for a token that lets the new PDS
+// accept the DID.
+func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
+	if m.old == nil {
+		return m.localServiceAuth()
+	}
+	tok, err := m.old.GetServiceAuth(ctx, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL)
+	if err != nil {
+		return "", fmt.Errorf("get a service-auth token from %s: %w", m.st.OldPDS, err)
+	}
+	return tok, nil
+}
+
+// loginNew logs in to the account on the new PDS with the new password.
+func (m *Migrator) loginNew(ctx context.Context) error {
+	if m.new.DID() == m.did {
+		return nil
+	}
+	if _, err := m.new.Login(ctx, m.did, m.opts.NewPassword, ""); err != nil {
+		if pds.ErrorName(err) == "AuthenticationRequired" {
+			return inputErr(nil, "pass the password that account has with --new-password",
+				"an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)
+		}
+		return fmt.Errorf("log in to %s: %w", m.opts.NewPDS, err)
+	}
+	return nil
+}
+
+func createAccountError(err error, host string) error {
+	switch pds.ErrorName(err) {
+	case "InvalidInviteCode":
+		return inputErr(err, "pass a valid --invite-code", "%s refused the invite code", host)
+	case "UnsupportedDomain", "InvalidHandle", "HandleNotAvailable":
+		return inputErr(err, "pass --new-handle with a handle the new PDS allows", "%s refused the handle", host)
+	case "InvalidRequest":
+		return inputErr(err, "check --new-handle and --new-email", "%s refused to create the account", host)
+	}
+	return fmt.Errorf("create the account on %s: %w", host, err)
+}

@@ -1,0 +1,167 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// stageBlobs uploads every blob the new PDS reports missing, downloading
+// each from the source first if the prefetcher has not already. A blob that
+// cannot be moved stops the migration before the identity stage, with the
+// list of what is missing: it is never a warning.
+func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
+	if m.identityDone {
+		return "", skip("the DID already points at the new PDS")
+	}
+	if m.fetcher == nil {
+		if err := m.loadBlobList(); err != nil {
+			return "", fmt.Errorf("read the blob list (run again to re-export): %w", err)
+		}
+		m.startFetcher(ctx)
+		if m.fetcher == nil {
+			return "", fmt.Errorf("cannot open the blob store in %s", m.dir)
+		}
+	}
+	missing, err := m.new.ListMissingBlobs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
+	}
+	if len(missing) == 0 {
+		m.setMissing(nil)
+		return fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs)), nil
+	}
+	uploaded, bytes, failures := m.uploadBlobs(ctx, missing)
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if err := m.store.Sync(); err != nil {
+		return "", err
+	}
+	still, err := m.new.ListMissingBlobs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
+	}
+	m.setMissing(still)
+	if len(still) > 0 {
+		return "", &StageError{Stage: StageBlobs, Err: missingBlobsError(still, failures),
+			Hint: "nothing irreversible was done; run the same command again to retry the missing blobs"}
+	}
+	return fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, mb(bytes)), nil
+}
+
+func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (int, int64, map[string]error) {
+	sizes := map[string]repo.BlobRef{}
+	var total int64
+	for _, b := range m.blobRefs {
+		sizes[b.CID] = b
+	}
+	for _, mb := range missing {
+		if s := sizes[mb.CID].Size; s > 0 {
+			total += s
+		}
+	}
+	m.prog.Transfer(TransferBlobs, len(missing), total)
+
+	var mu sync.Mutex
+	failures := map[string]error{}
+	var uploaded int
+	var bytes int64
+	jobs := make(chan pds.MissingBlob)
+	var wg sync.WaitGroup
+	for i := 0; i < m.opts.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range jobs {
+				n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
+				mu.Lock()
+				if err != nil {
+					failures[b.CID] = err
+				} else {
+					uploaded++
+					bytes += n
+				}
+				mu.Unlock()
+				if err == nil {
+					m.prog.Advance(TransferBlobs, 1, n)
+					crashPoint("blob-uploaded")
+				}
+			}
+		}()
+	}
+	for _, b := range missing {
+		select {
+		case jobs <- b:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	m.mu.Lock()
+	m.st.Blobs.Uploaded += uploaded
+	m.mu.Unlock()
+	_ = m.save()
+	return uploaded, bytes, failures
+}
+
+// copyBlob makes sure the blob is on disk (verified against its CID) and
+// uploads it from the file, so a retry or token refresh re-reads the file.
+func (m *Migrator) copyBlob(ctx context.Context, cid string, ref repo.BlobRef) (int64, error) {
+	if err := m.fetcher.Get(ctx, cid, ref.Size); err != nil {
+		return 0, err
+	}
+	f, size, err := m.store.Open(cid)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	got, err := m.new.UploadBlob(ctx, f, size, ref.MimeType)
+	if err != nil {
+		return 0, fmt.Errorf("upload blob %s: %w", cid, err)
+	}
+	if got != cid {
+		return 0, fmt.Errorf("upload blob %s: the new PDS stored it as %s", cid, got)
+	}
+	return size, nil
+}
+
+func (m *Migrator) setMissing(missing []pds.MissingBlob) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.Blobs.Missing = nil
+	for _, b := range missing {
+		m.st.Blobs.Missing = append(m.st.Blobs.Missing, b.CID)
+	}
+}
+
+// missingBlobsError names what is missing and why, shortest list first.
+func missingBlobsError(still []pds.MissingBlob, failures map[string]error) error {
+	var lines []string
+	for _, b := range still {
+		line := b.CID
+		if b.RecordURI != "" {
+			line += " (" + b.RecordURI + ")"
+		}
+		if err := failures[b.CID]; err != nil {
+			line += ": " + err.Error()
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	const show = 10
+	more := ""
+	if len(lines) > show {
+		more = fmt.Sprintf("\n  ... and %d more (atmigrate status lists them all)", len(lines)-show)
+		lines = lines[:show]
+	}
+	return fmt.Errorf("%d blob(s) are missing on the new PDS:\n  %s%s", len(still), strings.Join(lines, "\n  "), more)
+}

@@ -1,0 +1,159 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+const blobListFile = "blobs.json"
+
+// stageExportRepo streams the repo to repo.car and verifies it in the same
+// pass (commit signature, complete MST, every record present). Blob
+// downloads start as soon as the blob list is known, so the old PDS serves
+// them while the new one creates the account and imports.
+func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
+	if m.identityDone {
+		return "", skip("the DID already points at the new PDS")
+	}
+	carPath := m.path("repo.car")
+	if m.st.Done(StageExportRepo) && fileExists(carPath) {
+		if err := m.loadBlobList(); err == nil {
+			m.startFetcher(ctx)
+			return "", skip("already exported (rev %s)", m.st.Repo.Rev)
+		}
+	}
+	key, err := m.signingKey()
+	if err != nil {
+		return "", err
+	}
+	sum, err := m.exportAndVerify(ctx, "", carPath, repo.VerifyOptions{DID: m.did, Key: key})
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Bytes: sum.Bytes, Records: sum.Records}
+	m.mu.Unlock()
+	if err := m.setBlobList(sum.Blobs); err != nil {
+		return "", err
+	}
+	m.startFetcher(ctx)
+	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, mb(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
+}
+
+// exportAndVerify downloads the repo (or a diff) to path while a verifier
+// reads the same bytes through a pipe: one pass, no second read of the file.
+func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
+	m.prog.Transfer(TransferRepoDownload, 1, -1)
+	for attempt := 0; ; attempt++ {
+		pr, pw := io.Pipe()
+		type result struct {
+			sum *repo.Summary
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			sum, err := repo.VerifyCAR(ctx, pr, vo)
+			// Drain so the downloader never blocks on a verifier that
+			// stopped early; the download decides the outcome then.
+			io.Copy(io.Discard, pr)
+			done <- result{sum, err}
+		}()
+		var counted int64
+		_, derr := m.src.ExportRepo(ctx, since, path, pw, func(n int64) {
+			counted += n
+			m.prog.Advance(TransferRepoDownload, 0, n)
+		})
+		pw.CloseWithError(derr)
+		res := <-done
+		crashPoint("repo-downloaded")
+		if derr != nil {
+			m.prog.Advance(TransferRepoDownload, 0, -counted)
+			if errors.Is(derr, errRestartWithTee) && attempt < 3 && ctx.Err() == nil {
+				continue
+			}
+			return nil, fmt.Errorf("download repo from %s: %w", m.src.Name(), derr)
+		}
+		if res.err != nil {
+			os.Remove(path)
+			return nil, &StageError{Stage: StageExportRepo, Err: fmt.Errorf("the repo from %s does not verify: %w", m.src.Name(), res.err),
+				Hint: "the old PDS served a repo that fails verification; run again to download it afresh, and report it if it persists"}
+		}
+		m.prog.Advance(TransferRepoDownload, 1, 0)
+		return res.sum, nil
+	}
+}
+
+// signingKey is the DID's current #atproto key, which signs repo commits.
+func (m *Migrator) signingKey() (atcrypto.PublicKey, error) {
+	dk := m.plcState.SigningKey()
+	if dk == "" {
+		return nil, fmt.Errorf("the DID document has no atproto signing key")
+	}
+	k, err := atcrypto.ParsePublicDIDKey(dk)
+	if err != nil {
+		return nil, fmt.Errorf("parse the DID's signing key: %w", err)
+	}
+	return k, nil
+}
+
+func (m *Migrator) setBlobList(refs []repo.BlobRef) error {
+	m.blobRefs = refs
+	var total, largest int64
+	for _, b := range refs {
+		if b.Size > 0 {
+			total += b.Size
+		}
+		if b.Size > largest {
+			largest = b.Size
+		}
+	}
+	m.mu.Lock()
+	m.st.Blobs.Total, m.st.Blobs.TotalBytes, m.st.Blobs.Largest = len(refs), total, largest
+	m.mu.Unlock()
+	b, err := json.Marshal(refs)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(m.path(blobListFile), b, 0o600)
+}
+
+// addBlobRefs merges blobs referenced by a later diff into the list.
+func (m *Migrator) addBlobRefs(refs []repo.BlobRef) error {
+	seen := map[string]bool{}
+	for _, b := range m.blobRefs {
+		seen[b.CID] = true
+	}
+	all := append([]repo.BlobRef(nil), m.blobRefs...)
+	for _, b := range refs {
+		if !seen[b.CID] {
+			all = append(all, b)
+			seen[b.CID] = true
+		}
+	}
+	return m.setBlobList(all)
+}
+
+func (m *Migrator) loadBlobList() error {
+	b, err := os.ReadFile(m.path(blobListFile))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &m.blobRefs)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+func mb(n int64) float64 { return float64(n) / 1e6 }

@@ -1,0 +1,275 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/did-method-plc/go-didplc/didplc"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+// plcTokenLifetime is how long the reference PDS keeps a PLC email token.
+const plcTokenLifetime = 15 * time.Minute
+
+// stageIdentity points the DID at the new PDS. It is the one stage that
+// must happen exactly once, so it starts from the PLC directory's audit
+// log, not from the checkpoint: an operation recorded as about to be
+// submitted is looked up there before anything is sent again.
+func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
+	st, err := m.plc.State(ctx, m.did)
+	if err != nil {
+		return "", fmt.Errorf("read the DID's PLC audit log: %w", err)
+	}
+	m.plcState = st
+	cred, err := m.new.GetRecommendedDidCredentials(ctx)
+	if err != nil {
+		return "", fmt.Errorf("get the new PDS's recommended DID credentials: %w", err)
+	}
+	intent, err := m.intent(cred)
+	if err != nil {
+		return "", err
+	}
+	m.st.NewPDSEndpoint = intent.Endpoint
+	if identityMatches(st, intent) {
+		m.identityDone = true
+		return "", skip("the DID already points at %s with its signing key", intent.Endpoint)
+	}
+	if m.st.PLC.OpCID != "" {
+		if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.OpCID); err == nil && ok {
+			return "", fmt.Errorf("operation %s is in the audit log but the document does not point at %s; check `atmigrate plc log`", m.st.PLC.OpCID, intent.Endpoint)
+		}
+	}
+	// The gate: nothing is requested or signed while the new PDS lacks a
+	// record or a blob.
+	if _, err := m.checkNewHasEverything(ctx); err != nil {
+		return "", err
+	}
+
+	want, err := plc.BuildUpdate(st, intent)
+	if err != nil {
+		return "", fmt.Errorf("build the PLC operation: %w", err)
+	}
+	op, err := m.signOperation(ctx, want)
+	if err != nil {
+		return "", err
+	}
+	report, err := plc.Check(st, op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 1, Now: time.Now()})
+	if err != nil {
+		return "", &StageError{Stage: StageIdentity, Err: fmt.Errorf("the PLC operation failed its checks and was not submitted: %w", err),
+			Hint: "nothing was changed; report this, and do not submit the operation by other means"}
+	}
+	for _, w := range report.Warnings {
+		m.prog.Warn("PLC operation: " + w)
+	}
+	if !m.opts.Yes {
+		diff := plc.DiffDocLabeled(&st.Op, op, keyLabels(st, intent))
+		ok, err := m.ui.Confirm("Point "+m.did+" at "+intent.Endpoint+"?", "DID document, as it is and as it will be:\n"+diff)
+		if err != nil && !errors.Is(err, ErrNoTerminal) {
+			return "", err
+		}
+		if errors.Is(err, ErrNoTerminal) {
+			return "", inputErr(nil, "pass --yes to confirm without a terminal", "the PLC operation needs confirmation")
+		}
+		if !ok {
+			return "", inputErr(nil, "run again when ready; the data stays on the new PDS", "stopped before the PLC operation at your request")
+		}
+	}
+	if err := m.submit(ctx, op); err != nil {
+		return "", err
+	}
+	if err := m.waitForPLC(ctx, intent); err != nil {
+		return "", err
+	}
+	m.identityDone = true
+	return fmt.Sprintf("%s now points at %s (op %s, %s)", m.did, intent.Endpoint, m.st.PLC.OpCID, m.st.PLC.Method), nil
+}
+
+// intent is what the document must become: the new PDS's endpoint and
+// signing key, the user's own rotation keys kept first.
+func (m *Migrator) intent(cred *pds.Credentials) (plc.Intent, error) {
+	in := plc.Intent{
+		Endpoint:         m.opts.NewPDS,
+		SigningKey:       cred.VerificationMethods["atproto"],
+		PDSRotationKeys:  cred.RotationKeys,
+		DropRotationKeys: m.st.OldPDSRotationKeys,
+		AddRotationKeys:  m.opts.AddRotationKeys,
+		Handle:           m.st.NewHandle,
+	}
+	if s, ok := cred.Services["atproto_pds"]; ok && s.Endpoint != "" {
+		in.Endpoint = s.Endpoint
+	}
+	if in.SigningKey == "" {
+		return in, fmt.Errorf("the new PDS recommended no atproto signing key")
+	}
+	for _, aka := range cred.AlsoKnownAs {
+		if h, ok := strings.CutPrefix(aka, "at://"); ok {
+			in.Handle = h
+			break
+		}
+	}
+	return in, nil
+}
+
+func identityMatches(st *plc.State, in plc.Intent) bool {
+	return plcPointsAt(st, in.Endpoint) && st.SigningKey() == in.SigningKey
+}
+
+// signOperation signs want locally with the user's rotation key, or has the
+// old PDS sign it with the email token.
+func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*didplc.RegularOp, error) {
+	if m.opts.RotationKey != nil {
+		op := *want
+		if err := plc.Sign(&op, m.opts.RotationKey); err != nil {
+			return nil, fmt.Errorf("sign the PLC operation: %w", err)
+		}
+		m.st.PLC.Method = "rotation-key"
+		return &op, nil
+	}
+	if m.old == nil {
+		return nil, inputErr(nil, "pass --rotation-key", "without the old PDS the PLC operation must be signed with your own rotation key")
+	}
+	token, err := m.plcToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := m.old.SignPlcOperation(ctx, token, &pds.Credentials{
+		RotationKeys:        want.RotationKeys,
+		AlsoKnownAs:         want.AlsoKnownAs,
+		VerificationMethods: want.VerificationMethods,
+		Services:            toPDSServices(want.Services),
+	})
+	if err != nil {
+		switch pds.ErrorName(err) {
+		case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
+			m.st.PLC.TokenRequested = time.Time{}
+			_ = m.save()
+			return nil, inputErr(err, "run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
+		}
+		return nil, fmt.Errorf("have %s sign the PLC operation: %w", m.st.OldPDS, err)
+	}
+	op, err := plc.ParseOp(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read the operation %s signed: %w", m.st.OldPDS, err)
+	}
+	m.st.PLC.Method = "email-token"
+	return op, nil
+}
+
+// plcToken returns the email token: given on the command line, typed at
+// the prompt after we request it, or ErrPaused when nobody can type it.
+// Data comes first: by now every record and blob is on the new PDS, so the
+// 15 minutes are never spent waiting on transfers.
+func (m *Migrator) plcToken(ctx context.Context) (string, error) {
+	if m.opts.PLCToken != "" {
+		return strings.TrimSpace(m.opts.PLCToken), nil
+	}
+	email := ""
+	if m.oldSess != nil {
+		email = m.oldSess.Email
+	}
+	fresh := !m.st.PLC.TokenRequested.IsZero() && time.Since(m.st.PLC.TokenRequested) < plcTokenLifetime-time.Minute
+	if !fresh {
+		if err := m.old.RequestPlcOperationSignature(ctx); err != nil {
+			return "", fmt.Errorf("ask %s to email the PLC token: %w", m.st.OldPDS, err)
+		}
+		m.st.PLC.TokenRequested = time.Now().UTC()
+		if err := m.save(); err != nil {
+			return "", err
+		}
+		m.prog.Info(fmt.Sprintf("%s emailed a confirmation token to %s (valid 15 minutes)", m.st.OldPDS, orDefault(email, "the account's address")))
+	}
+	tok, err := m.ui.PLCToken(email)
+	if errors.Is(err, ErrNoTerminal) {
+		return "", ErrPaused
+	}
+	if err != nil {
+		return "", err
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", ErrPaused
+	}
+	return tok, nil
+}
+
+// submit records the operation's CID, then sends it through the new PDS.
+// A submission is not idempotent (the PLC reads a repeat as a bad
+// signature), so an error is checked against the audit log before it is
+// believed.
+func (m *Migrator) submit(ctx context.Context, op *didplc.RegularOp) error {
+	raw, err := plc.OpJSON(op)
+	if err != nil {
+		return err
+	}
+	m.st.PLC.OpCID = plc.OpCID(op)
+	if err := m.save(); err != nil {
+		return err
+	}
+	crashPoint("plc-before-submit")
+	serr := m.new.SubmitPlcOperation(ctx, raw)
+	crashPoint("plc-submitted")
+	if serr == nil {
+		m.st.PLC.Submitted = time.Now().UTC()
+		return m.save()
+	}
+	if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.OpCID); err == nil && ok {
+		m.st.PLC.Submitted = time.Now().UTC()
+		return m.save()
+	}
+	return &StageError{Stage: StageIdentity, Err: fmt.Errorf("submit the PLC operation through %s: %w", m.opts.NewPDS, serr),
+		Hint: "the DID was not changed; run the same command again"}
+}
+
+// waitForPLC confirms from the PLC directory that the DID now points at
+// the new PDS.
+func (m *Migrator) waitForPLC(ctx context.Context, in plc.Intent) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := m.plc.State(ctx, m.did)
+		if err == nil && identityMatches(st, in) {
+			m.plcState = st
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the PLC directory does not show the new endpoint yet; run again to check")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func toPDSServices(s map[string]didplc.OpService) map[string]pds.Service {
+	out := make(map[string]pds.Service, len(s))
+	for k, v := range s {
+		out[k] = pds.Service{Type: v.Type, Endpoint: v.Endpoint}
+	}
+	return out
+}
+
+// keyLabels names whose each rotation key is, for the diff shown before
+// the operation is submitted.
+func keyLabels(st *plc.State, in plc.Intent) map[string]string {
+	labels := map[string]string{}
+	for _, k := range st.RotationKeys() {
+		labels[k] = "yours"
+	}
+	for _, k := range in.AddRotationKeys {
+		labels[k] = "yours, added"
+	}
+	for _, k := range in.DropRotationKeys {
+		labels[k] = "old PDS"
+	}
+	for _, k := range in.PDSRotationKeys {
+		labels[k] = "new PDS"
+	}
+	labels[in.SigningKey] = "new PDS signing key"
+	return labels
+}

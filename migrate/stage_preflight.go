@@ -1,0 +1,181 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+// stagePreflight checks everything about the new PDS and the identity that
+// can be checked before anything is written: the new PDS answers as a PDS,
+// invites, the handle, and the user's rotation key.
+func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
+	o := &m.opts
+	m.new = pds.New(o.NewPDS, m.pdsOptions(o.NewPDSHeaders))
+	// A wrong URL should fail in a second, not after a minute of retries:
+	// the first contact gets a short policy of its own.
+	probeOpts := m.pdsOptions(o.NewPDSHeaders)
+	if m.opts.Retry == nil {
+		probeOpts.Retry = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
+	}
+	info, err := pds.New(o.NewPDS, probeOpts).DescribeServer(ctx)
+	if err != nil {
+		return "", inputErr(err, "check --new-pds: it must be the PDS's base URL, like https://pds.example.com", "%s does not answer as a PDS", o.NewPDS)
+	}
+	m.newInfo = info
+	m.st.NewPDSDID = info.DID
+
+	// Where does the identity stand? If the DID already points here, the
+	// data stages are over for good: the new PDS is the account's home and
+	// importing the old repo again could undo newer writes.
+	if plcPointsAt(m.plcState, m.newEndpoint()) {
+		m.identityDone = true
+	}
+
+	if m.st.NewHandle == "" {
+		h := o.NewHandle
+		if h == "" {
+			h = m.st.Handle
+		}
+		m.st.NewHandle = strings.ToLower(h)
+	}
+	exists, err := m.accountExistsOnNew(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !exists && !m.st.AccountCreated {
+		if err := m.checkNewAccountInputs(ctx, info); err != nil {
+			return "", err
+		}
+	}
+	if o.RotationKey != nil {
+		key, err := plc.DIDKey(o.RotationKey)
+		if err != nil {
+			return "", inputErr(err, "check --rotation-key", "cannot read the rotation key")
+		}
+		if !m.plcState.HasRotationKey(key) {
+			return "", inputErr(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop --rotation-key to use the email token",
+				"the rotation key %s is not one of %s's current rotation keys", key, m.did)
+		}
+	}
+	if m.old != nil && len(m.st.OldPDSRotationKeys) == 0 {
+		// The old PDS's own key is the one a migration drops; every other
+		// rotation key is the user's and is kept.
+		if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
+			m.st.OldPDSRotationKeys = cred.RotationKeys
+		} else {
+			m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
+		}
+	}
+	if err := m.save(); err != nil {
+		return "", err
+	}
+	note := fmt.Sprintf("new PDS %s (%s)", o.NewPDS, info.DID)
+	if exists {
+		note += ", account already there: resuming"
+	}
+	return note, nil
+}
+
+// accountExistsOnNew asks the new PDS whether it already hosts the DID.
+func (m *Migrator) accountExistsOnNew(ctx context.Context) (bool, error) {
+	_, err := m.new.GetRepoStatus(ctx, m.did)
+	if err == nil {
+		return true, nil
+	}
+	if n := pds.ErrorName(err); n == "RepoNotFound" || n == "NotFound" {
+		return false, nil
+	}
+	if pds.IsTransient(err) {
+		return false, fmt.Errorf("ask %s about the account: %w", m.opts.NewPDS, err)
+	}
+	// Unknown answer: assume not there; createAccount will say otherwise.
+	return false, nil
+}
+
+// checkNewAccountInputs catches what createAccount would refuse, before
+// anything is written to the new PDS.
+func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerInfo) error {
+	o := &m.opts
+	if info.InviteCodeRequired && o.InviteCode == "" {
+		return inputErr(nil, "ask the new PDS's admin for an invite code and pass --invite-code", "%s requires an invite code", o.NewPDS)
+	}
+	if info.PhoneVerificationRequired {
+		m.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
+	}
+	h := m.st.NewHandle
+	if !handleAllowed(h, info.AvailableUserDomains) && !m.handleResolvesToDID(ctx, h) {
+		return inputErr(nil, fmt.Sprintf("pass --new-handle with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
+			"the handle %s is not allowed on %s", h, o.NewPDS)
+	}
+	if did, err := m.new.ResolveHandle(ctx, h); err == nil && did != m.did {
+		return inputErr(nil, "pass --new-handle with a free handle", "the handle %s is taken on %s", h, o.NewPDS)
+	}
+	if m.newEmail() == "" {
+		return inputErr(nil, "pass --new-email", "the new PDS needs an email address and the old account has none we can read")
+	}
+	if o.NewPassword == "" {
+		return inputErr(nil, "pass --new-password or set ATMIGRATE_NEW_PASSWORD", "no password for the new account")
+	}
+	return nil
+}
+
+func (m *Migrator) newEmail() string {
+	if m.opts.NewEmail != "" {
+		return m.opts.NewEmail
+	}
+	if m.oldSess != nil {
+		return m.oldSess.Email
+	}
+	return ""
+}
+
+// handleAllowed reports whether the PDS can host handle h. A handle outside
+// its domains would need its own DNS or well-known record pointing at the
+// DID before createAccount; we do not try that.
+func handleAllowed(h string, domains []string) bool {
+	for _, d := range domains {
+		d = strings.ToLower(d)
+		if !strings.HasPrefix(d, ".") {
+			d = "." + d
+		}
+		if strings.HasSuffix(h, d) && len(h) > len(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// newEndpoint is the new PDS's URL as the DID document must name it.
+func (m *Migrator) newEndpoint() string {
+	if m.st != nil && m.st.NewPDSEndpoint != "" {
+		return m.st.NewPDSEndpoint
+	}
+	return m.opts.NewPDS
+}
+
+// plcPointsAt reports whether the DID's document already names endpoint.
+func plcPointsAt(s *plc.State, endpoint string) bool {
+	return s != nil && strings.TrimRight(s.Endpoint(), "/") == strings.TrimRight(endpoint, "/")
+}
+
+// handleResolvesToDID reports whether a custom-domain handle already points
+// at the DID (DNS or well-known), which is what the new PDS checks.
+func (m *Migrator) handleResolvesToDID(ctx context.Context, h string) bool {
+	handle, err := syntax.ParseHandle(h)
+	if err != nil {
+		return false
+	}
+	dir := &identity.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + Version}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	did, err := dir.ResolveHandle(rctx, handle)
+	return err == nil && did.String() == m.did
+}

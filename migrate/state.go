@@ -1,0 +1,173 @@
+package migrate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+)
+
+// StateVersion is the version of the state file format.
+const StateVersion = 1
+
+// StateFile is the checkpoint's file name inside the state directory.
+const StateFile = "state.json"
+
+// State is the checkpoint of one migration. It holds no secret: no
+// password, token or JWT is ever written here.
+type State struct {
+	Version   int       `json:"version"`
+	DID       string    `json:"did"`
+	Handle    string    `json:"handle"`
+	OldPDS    string    `json:"oldPds"`
+	NewPDS    string    `json:"newPds"`
+	NewPDSDID string    `json:"newPdsDid,omitempty"`
+	// NewPDSEndpoint is the URL the new PDS wants in the DID document (its
+	// public URL, which can differ from the URL we reach it by).
+	NewPDSEndpoint string `json:"newPdsEndpoint,omitempty"`
+	NewHandle string    `json:"newHandle,omitempty"`
+	PLCURL    string    `json:"plcUrl"`
+	Source    string    `json:"source,omitempty"` // "pds" or "backup:<dir>"
+	Started   time.Time `json:"started"`
+	Updated   time.Time `json:"updated"`
+
+	Stages map[Stage]*StageStatus `json:"stages"`
+
+	Repo  RepoInfo  `json:"repo"`
+	Blobs BlobsInfo `json:"blobs"`
+	PLC   PLCInfo   `json:"plc"`
+
+	// OldPDSRotationKeys are the old PDS's own rotation keys (from its
+	// recommended credentials): the keys a migration drops.
+	OldPDSRotationKeys []string `json:"oldPdsRotationKeys,omitempty"`
+
+	AccountCreated bool   `json:"accountCreated"`
+	Completed      bool   `json:"completed"`
+	LastError      string `json:"lastError,omitempty"`
+	LastErrorStage Stage  `json:"lastErrorStage,omitempty"`
+}
+
+// StageStatus is one stage's checkpoint.
+type StageStatus struct {
+	Done     bool      `json:"done"`
+	Started  time.Time `json:"started,omitempty"`
+	Finished time.Time `json:"finished,omitempty"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// RepoInfo describes the exported repo.
+type RepoInfo struct {
+	Commit  string `json:"commit,omitempty"`
+	Rev     string `json:"rev,omitempty"`
+	Bytes   int64  `json:"bytes,omitempty"`
+	Records int    `json:"records,omitempty"`
+	// ImportedCommit is the commit the new PDS reported after the last
+	// import (its repoCommit keeps the source commit's CID).
+	ImportedCommit string `json:"importedCommit,omitempty"`
+}
+
+// BlobsInfo counts blobs.
+type BlobsInfo struct {
+	Total      int   `json:"total"`
+	TotalBytes int64 `json:"totalBytes"`
+	Largest    int64 `json:"largest,omitempty"`
+	Uploaded   int   `json:"uploaded"`
+	// Missing lists blobs the new PDS still lacked at the last check.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// PLCInfo tracks the identity stage, the one that must happen once.
+type PLCInfo struct {
+	TokenRequested time.Time `json:"tokenRequested,omitempty"`
+	// OpCID is the CID of the operation about to be (or already) submitted;
+	// it is written before the submission so a crash right after can be
+	// detected from the audit log instead of submitting twice.
+	OpCID     string    `json:"opCid,omitempty"`
+	Submitted time.Time `json:"submitted,omitempty"`
+	Method    string    `json:"method,omitempty"` // "email-token" or "rotation-key"
+	// TempSigningKeyOpCID is the restore-from-backup temporary key op.
+	TempSigningKeyOpCID string `json:"tempSigningKeyOpCid,omitempty"`
+}
+
+// Done reports whether stage s finished.
+func (st *State) Done(s Stage) bool {
+	ss := st.Stages[s]
+	return ss != nil && ss.Done
+}
+
+func (st *State) stage(s Stage) *StageStatus {
+	if st.Stages == nil {
+		st.Stages = map[Stage]*StageStatus{}
+	}
+	ss := st.Stages[s]
+	if ss == nil {
+		ss = &StageStatus{}
+		st.Stages[s] = ss
+	}
+	return ss
+}
+
+// LoadState reads dir's state file. A missing file returns (nil, nil): a
+// fresh start.
+func LoadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("parse state %s: %w", filepath.Join(dir, StateFile), err)
+	}
+	if st.Version > StateVersion {
+		return nil, fmt.Errorf("state %s was written by a newer atmigrate (format %d)", dir, st.Version)
+	}
+	if st.Stages == nil {
+		st.Stages = map[Stage]*StageStatus{}
+	}
+	return &st, nil
+}
+
+// Save writes the state atomically (temp file, fsync, rename, fsync dir),
+// mode 0600.
+func (st *State) Save(dir string) error {
+	st.Version = StateVersion
+	st.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(dir, StateFile), append(b, '\n'), 0o600)
+}
+
+// DefaultStateRoot is $XDG_STATE_HOME/atmigrate, falling back to
+// ~/.local/state/atmigrate.
+func DefaultStateRoot() (string, error) {
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "atmigrate"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory for the state dir (set --state-dir): %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "atmigrate"), nil
+}
+
+// DefaultStateDir is the state directory for did under the default root.
+func DefaultStateDir(did string) (string, error) {
+	root, err := DefaultStateRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, did), nil
+}

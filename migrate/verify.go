@@ -1,0 +1,371 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// VerifyOptions says what to compare. Old and New are clients for the two
+// PDSes; a client that is logged in (DID set) unlocks the checks that need
+// the account's own session (preferences, a deactivated repo).
+type VerifyOptions struct {
+	DID    string
+	PLC    *plc.Client
+	Old    *pds.Client // nil: the old PDS is gone; compare against nothing
+	New    *pds.Client
+	NewPDS string
+	// ExpectOldDown: the old account must be deactivated.
+	ExpectOldDown bool
+	// Quick compares commit CIDs instead of downloading both repos, and
+	// trusts listMissingBlobs instead of fetching every blob back.
+	Quick       bool
+	Concurrency int
+	TempDir     string
+}
+
+// Check is one named verification.
+type Check struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Detail  string `json:"detail"`
+}
+
+// VerifyReport is the outcome of Verify.
+type VerifyReport struct {
+	DID    string  `json:"did"`
+	Checks []Check `json:"checks"`
+}
+
+// OK reports whether every check that ran passed.
+func (r *VerifyReport) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK && !c.Skipped {
+			return false
+		}
+	}
+	return true
+}
+
+// Problems lists the failed checks, one per line.
+func (r *VerifyReport) Problems() string {
+	var out []string
+	for _, c := range r.Checks {
+		if !c.OK && !c.Skipped {
+			out = append(out, c.Name+": "+c.Detail)
+		}
+	}
+	return strings.Join(out, "\n  ")
+}
+
+// Summary is a one-line account of what was checked.
+func (r *VerifyReport) Summary() string {
+	ok, skipped := 0, 0
+	for _, c := range r.Checks {
+		switch {
+		case c.Skipped:
+			skipped++
+		case c.OK:
+			ok++
+		}
+	}
+	s := fmt.Sprintf("%d checks passed", ok)
+	if skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", skipped)
+	}
+	return s
+}
+
+func (r *VerifyReport) add(name string, ok bool, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (r *VerifyReport) skip(name, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, Skipped: true, Detail: fmt.Sprintf(format, args...)})
+}
+
+// Verify checks a migrated account independently of any checkpoint: the
+// DID document, the records, the blobs, the preferences and both accounts'
+// status. It reports each difference by name. The error is only for
+// failures to check at all (a server that does not answer).
+func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	r := &VerifyReport{DID: o.DID}
+	if err := verifyIdentity(ctx, o, r); err != nil {
+		return nil, err
+	}
+	if err := verifyRecords(ctx, o, r); err != nil {
+		return nil, err
+	}
+	if err := verifyBlobs(ctx, o, r); err != nil {
+		return nil, err
+	}
+	verifyPreferences(ctx, o, r)
+	verifyStatus(ctx, o, r)
+	return r, nil
+}
+
+func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
+
+func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+	st, err := o.PLC.State(ctx, o.DID)
+	if err != nil {
+		return fmt.Errorf("read the PLC audit log: %w", err)
+	}
+	endpoint := strings.TrimRight(st.Endpoint(), "/")
+	r.add("did-endpoint", endpoint == strings.TrimRight(o.NewPDS, "/"), "atproto_pds is %s (want %s)", orDefault(endpoint, "(none)"), o.NewPDS)
+	if !loggedIn(o.New, o.DID) {
+		r.skip("did-signing-key", "needs the new account's password")
+		r.skip("did-rotation-keys", "needs the new account's password")
+		return nil
+	}
+	cred, err := o.New.GetRecommendedDidCredentials(ctx)
+	if err != nil {
+		return fmt.Errorf("get the new PDS's recommended credentials: %w", err)
+	}
+	want := cred.VerificationMethods["atproto"]
+	r.add("did-signing-key", st.SigningKey() == want, "atproto key is %s (the new PDS signs with %s)", st.SigningKey(), want)
+	var missing []string
+	for _, k := range cred.RotationKeys {
+		if !st.HasRotationKey(k) {
+			missing = append(missing, k)
+		}
+	}
+	r.add("did-rotation-keys", len(missing) == 0, "rotation keys %s; new PDS key(s) missing: %d", strings.Join(st.RotationKeys(), ", "), len(missing))
+	return nil
+}
+
+func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+	if o.Old == nil {
+		r.skip("records", "no old PDS to compare with")
+		return nil
+	}
+	oldCID, _, err := o.Old.GetLatestCommit(ctx, o.DID)
+	if err != nil {
+		r.skip("records", "cannot read the old repo (%v); pass the old password to read a deactivated account", err)
+		return nil
+	}
+	newCID, _, err := o.New.GetLatestCommit(ctx, o.DID)
+	if err != nil && loggedIn(o.New, o.DID) {
+		if st, serr := o.New.CheckAccountStatus(ctx); serr == nil {
+			newCID, err = st.RepoCommit, nil
+		}
+	}
+	if err != nil {
+		r.add("records", false, "cannot read the new repo: %v", err)
+		return nil
+	}
+	if o.Quick {
+		r.add("records", oldCID == newCID, "commit on the new PDS %s, on the old %s", newCID, oldCID)
+		return nil
+	}
+	dir := o.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	tmp, err := os.MkdirTemp(dir, "atmigrate-verify-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	oldIdx, err := recordIndex(ctx, o.Old, o.DID, filepath.Join(tmp, "old.car"))
+	if err != nil {
+		return fmt.Errorf("read the old repo: %w", err)
+	}
+	newIdx, err := recordIndex(ctx, o.New, o.DID, filepath.Join(tmp, "new.car"))
+	if err != nil {
+		return fmt.Errorf("read the new repo: %w", err)
+	}
+	diffs := diffRecords(oldIdx, newIdx)
+	detail := fmt.Sprintf("%d records on the old PDS, %d on the new, every CID equal", len(oldIdx), len(newIdx))
+	if len(diffs) > 0 {
+		detail = fmt.Sprintf("%d difference(s): %s", len(diffs), strings.Join(firstN(diffs, 10), "; "))
+	}
+	r.add("records", len(diffs) == 0, "%s", detail)
+	return nil
+}
+
+func recordIndex(ctx context.Context, c *pds.Client, did, path string) (map[string]string, error) {
+	if _, err := c.DownloadRepo(ctx, did, "", path, nil, nil); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx, _, err := repo.RecordIndex(ctx, f)
+	return idx, err
+}
+
+func diffRecords(old, new map[string]string) []string {
+	var d []string
+	for k, v := range old {
+		nv, ok := new[k]
+		switch {
+		case !ok:
+			d = append(d, "missing on the new PDS: "+k)
+		case nv != v:
+			d = append(d, fmt.Sprintf("differs: %s (%s, old %s)", k, nv, v))
+		}
+	}
+	for k := range new {
+		if _, ok := old[k]; !ok {
+			d = append(d, "only on the new PDS: "+k)
+		}
+	}
+	sort.Strings(d)
+	return d
+}
+
+func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+	if loggedIn(o.New, o.DID) {
+		missing, err := o.New.ListMissingBlobs(ctx)
+		if err != nil {
+			return fmt.Errorf("list missing blobs: %w", err)
+		}
+		r.add("blobs-missing", len(missing) == 0, "the new PDS reports %d missing blob(s)", len(missing))
+	}
+	if o.Quick {
+		return nil
+	}
+	newList, err := listAllBlobs(ctx, o.New, o.DID)
+	if err != nil {
+		r.add("blobs", false, "cannot list the new PDS's blobs: %v", err)
+		return nil
+	}
+	var problems []string
+	if o.Old != nil {
+		if oldList, err := listAllBlobs(ctx, o.Old, o.DID); err == nil {
+			have := map[string]bool{}
+			for _, c := range newList {
+				have[c] = true
+			}
+			for _, c := range oldList {
+				if !have[c] {
+					problems = append(problems, "not on the new PDS: "+c)
+				}
+			}
+		}
+	}
+	// Fetch every blob back and check its bytes against its CID: a row in
+	// the new PDS's database is not proof that the file is there.
+	var mu sync.Mutex
+	sem := make(chan struct{}, o.Concurrency)
+	var wg sync.WaitGroup
+	for _, c := range newList {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := o.New.FetchBlob(ctx, o.DID, c, func(body io.Reader, _ int64, _ string) error {
+				_, err := repo.CheckCID(c, body)
+				return err
+			})
+			if err != nil {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("%s: %v", c, err))
+				mu.Unlock()
+			}
+		}(c)
+	}
+	wg.Wait()
+	sort.Strings(problems)
+	detail := fmt.Sprintf("%d blobs on the new PDS, each fetched and matching its CID", len(newList))
+	if len(problems) > 0 {
+		detail = fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(firstN(problems, 10), "; "))
+	}
+	r.add("blobs", len(problems) == 0, "%s", detail)
+	return nil
+}
+
+func listAllBlobs(ctx context.Context, c *pds.Client, did string) ([]string, error) {
+	var all []string
+	cursor := ""
+	for {
+		cids, next, err := c.ListBlobs(ctx, did, cursor, 1000)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, cids...)
+		if next == "" || len(cids) == 0 {
+			return all, nil
+		}
+		cursor = next
+	}
+}
+
+func verifyPreferences(ctx context.Context, o VerifyOptions, r *VerifyReport) {
+	if !loggedIn(o.Old, o.DID) || !loggedIn(o.New, o.DID) {
+		r.skip("preferences", "needs both accounts' passwords")
+		return
+	}
+	a, err := o.Old.GetPreferences(ctx)
+	if err != nil {
+		r.add("preferences", false, "cannot read the old preferences: %v", err)
+		return
+	}
+	b, err := o.New.GetPreferences(ctx)
+	if err != nil {
+		r.add("preferences", false, "cannot read the new preferences: %v", err)
+		return
+	}
+	ca, cb := canonicalJSON(a), canonicalJSON(b)
+	r.add("preferences", bytes.Equal(ca, cb), "%d bytes on the old PDS, %d on the new", len(ca), len(cb))
+}
+
+// canonicalJSON re-encodes JSON with sorted keys so that key order does
+// not count as a difference.
+func canonicalJSON(raw json.RawMessage) []byte {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func verifyStatus(ctx context.Context, o VerifyOptions, r *VerifyReport) {
+	if rs, err := o.New.GetRepoStatus(ctx, o.DID); err == nil {
+		r.add("new-active", rs.Active, "the new account is %s", statusWord(rs))
+	} else {
+		r.add("new-active", false, "cannot read the new account's status: %v", err)
+	}
+	if !o.ExpectOldDown || o.Old == nil {
+		return
+	}
+	if rs, err := o.Old.GetRepoStatus(ctx, o.DID); err == nil {
+		r.add("old-deactivated", !rs.Active, "the old account is %s", statusWord(rs))
+	} else {
+		r.add("old-deactivated", false, "cannot read the old account's status: %v", err)
+	}
+}
+
+func statusWord(rs *pds.RepoStatus) string {
+	if rs.Active {
+		return "active"
+	}
+	return orDefault(rs.Status, "inactive")
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("... %d more", len(s)-n))
+	}
+	return s
+}

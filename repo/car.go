@@ -1,0 +1,145 @@
+package repo
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	"github.com/multiformats/go-multihash"
+)
+
+// maxBlockSize bounds a single CAR section. Records are capped at 1 MiB by
+// the protocol and MST nodes are far smaller; the limit only stops a corrupt
+// length prefix from making us allocate gigabytes.
+const maxBlockSize = 8 << 20
+
+// digest is the SHA-256 of a dag-cbor block: the compact key for record and
+// MST node sets (a cid.Cid would cost a string header plus 36 bytes).
+type digest [32]byte
+
+// repoDigest returns the SHA-256 digest of c if c is a CIDv1 dag-cbor
+// sha2-256 CID, the only kind atproto uses for repo blocks. It reads the
+// CID's binary form directly, so it does not allocate.
+func repoDigest(c cid.Cid) (digest, bool) {
+	var d digest
+	s := c.KeyString()
+	// 0x01 version, 0x71 dag-cbor, 0x12 sha2-256, 0x20 32-byte digest
+	if len(s) != 36 || s[0] != 0x01 || s[1] != 0x71 || s[2] != 0x12 || s[3] != 0x20 {
+		return d, false
+	}
+	copy(d[:], s[4:])
+	return d, true
+}
+
+// countingReader counts the bytes read from the CAR source.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// blockIter walks the sections of a CAR stream, checking each block's hash
+// itself (rather than through BlockReader.Next) so that a mismatch can name
+// the block, and reusing one buffer so that reading a large CAR does not
+// allocate per block.
+type blockIter struct {
+	src   *countingReader
+	br    *carv2.BlockReader
+	buf   []byte
+	Roots []cid.Cid
+}
+
+func newBlockIter(r io.Reader) (*blockIter, error) {
+	src := &countingReader{r: r}
+	br, err := carv2.NewBlockReader(bufio.NewReaderSize(src, 256<<10))
+	if err != nil {
+		return nil, readErr(err, "read CAR header")
+	}
+	if len(br.Roots) == 0 {
+		return nil, verifyErr(nil, "CAR has no root")
+	}
+	return &blockIter{src: src, br: br, Roots: br.Roots}, nil
+}
+
+// next returns the next block. The data slice is only valid until the next
+// call. It returns io.EOF at the clean end of the CAR and a *VerifyError for
+// anything else.
+func (it *blockIter) next() (cid.Cid, []byte, error) {
+	c, rd, n, err := it.br.NextReader()
+	if err == io.EOF {
+		return cid.Undef, nil, io.EOF
+	}
+	if err != nil {
+		return cid.Undef, nil, readErr(err, "read CAR section")
+	}
+	if n > maxBlockSize {
+		return cid.Undef, nil, verifyErr(nil, fmt.Sprintf("block %s: %d bytes exceeds the %d byte limit", c, n, maxBlockSize))
+	}
+	if uint64(cap(it.buf)) < n {
+		it.buf = make([]byte, n, max(n, 64<<10))
+	}
+	data := it.buf[:n]
+	if _, err := io.ReadFull(rd, data); err != nil {
+		return cid.Undef, nil, readErr(err, fmt.Sprintf("read block %s", c))
+	}
+	if err := checkBlockHash(c, data); err != nil {
+		return cid.Undef, nil, err
+	}
+	return c, data, nil
+}
+
+// bytesRead is the number of bytes consumed from the source so far.
+func (it *blockIter) bytesRead() int64 { return it.src.n }
+
+// readErr turns a read failure into a VerifyError, calling any end-of-input
+// inside a header or section a truncated CAR.
+func readErr(err error, what string) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return verifyErr(err, "truncated CAR")
+	}
+	return verifyErr(err, what)
+}
+
+// checkBlockHash verifies that data hashes to c, using c's own hash function.
+func checkBlockHash(c cid.Cid, data []byte) error {
+	if d, ok := repoDigest(c); ok {
+		if sha256.Sum256(data) != d {
+			return verifyErr(nil, fmt.Sprintf("block %s: hash mismatch", c))
+		}
+		return nil
+	}
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return verifyErr(err, fmt.Sprintf("block %s: unsupported hash", c))
+	}
+	if !got.Equals(c) {
+		return verifyErr(nil, fmt.Sprintf("block %s: hash mismatch", c))
+	}
+	return nil
+}
+
+// digestMatches reports whether sum (a full hash output) matches the digest
+// in multihash m, which may be truncated.
+func digestMatches(m multihash.Multihash, sum []byte) (bool, error) {
+	dm, err := multihash.Decode(m)
+	if err != nil {
+		return false, err
+	}
+	if dm.Length > len(sum) && dm.Code != multihash.IDENTITY {
+		return false, fmt.Errorf("multihash length %d exceeds hash size %d", dm.Length, len(sum))
+	}
+	if dm.Code == multihash.IDENTITY {
+		return bytes.Equal(dm.Digest, sum), nil
+	}
+	return bytes.Equal(dm.Digest, sum[:dm.Length]), nil
+}

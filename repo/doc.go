@@ -1,0 +1,15 @@
+// Package repo owns the two things atmigrate keeps on disk about an account's
+// data: the repo CAR and the blob store.
+//
+// VerifyCAR reads a repo CAR exactly once, as a stream, and proves it is the
+// complete, signed repository it claims to be: every block hashes to its CID,
+// the root commit is well formed and signed by the account's key, every MST
+// node is present (indigo's tree loader silently accepts missing nodes), and
+// every record the MST points at is in the file. It never holds the CAR in
+// memory: it keeps the MST node blocks, a set of record digests and the blob
+// references, which is a few tens of bytes per record.
+//
+// BlobStore is a directory of blob files named by CID. A file only appears
+// under its final name after its content hashed to that CID, so "present"
+// always means "complete and correct".
+package repo

@@ -1,0 +1,181 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	indigorepo "github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/ipfs/go-cid"
+)
+
+// BlobRef is a blob referenced by a record.
+type BlobRef struct {
+	CID      string
+	MimeType string
+	Size     int64 // -1 for legacy blob refs, which carry no size
+}
+
+// Summary describes a verified repo CAR.
+type Summary struct {
+	DID     string    // from the commit
+	Rev     string    // commit rev (TID)
+	Commit  string    // root commit CID
+	Data    string    // MST root CID
+	Records int       // records reachable from the MST and present in the CAR
+	Blocks  int       // blocks in the CAR, duplicates included
+	Bytes   int64     // CAR bytes read
+	Blobs   []BlobRef // unique blobs referenced by records, sorted by CID (first MimeType/Size seen)
+
+	// UndecodedRecords counts records (blocks with a $type) that may hold
+	// a blob reference but failed strict atproto data-model decoding. They
+	// still count as present, but their blob references could not be
+	// extracted, so Blobs may be short by whatever they reference. Zero for
+	// any repo a PDS wrote.
+	UndecodedRecords int
+}
+
+// VerifyOptions selects what VerifyCAR checks.
+type VerifyOptions struct {
+	// DID is the expected repo DID; "" skips the check.
+	DID string
+	// Key is the commit signing key; nil skips the signature check.
+	Key atcrypto.PublicKey
+	// Partial accepts a `since` diff CAR: the MST may be partial and records
+	// may be absent. The commit structure and signature are still checked
+	// and every block is still hashed. Records then counts, and Blobs then
+	// lists, only the records present in the CAR.
+	Partial bool
+	// Records, if set, is called for every MST leaf whose record is in the
+	// CAR, in key order, with path "collection/rkey" and the record CID. An
+	// error it returns stops verification and is returned as is.
+	Records func(path, cid string) error
+}
+
+// VerifyCAR reads a repo CAR stream once and checks that every block
+// hashes to its CID, that the root is a well-formed commit for opts.DID
+// signed by opts.Key, that the MST is complete, and that every record the
+// MST references is present. Failures are returned as *VerifyError naming
+// the offending block or record. On error VerifyCAR stops reading r.
+func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, error) {
+	it, err := newBlockIter(r)
+	if err != nil {
+		return nil, err
+	}
+	s := newScan(it.Roots[0])
+	for {
+		if s.blocks%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		c, data, err := it.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.blocks++
+		if err := s.add(c, data); err != nil {
+			return nil, err
+		}
+	}
+	commit, err := s.checkCommit(opts)
+	if err != nil {
+		return nil, err
+	}
+	w := walker{ctx: ctx, s: s, partial: opts.Partial, fn: opts.Records}
+	if err := w.walk(commit.Data); err != nil {
+		return nil, err
+	}
+	return &Summary{
+		DID:              commit.DID,
+		Rev:              commit.Rev,
+		Commit:           s.root.String(),
+		Data:             commit.Data.String(),
+		Records:          w.records,
+		Blocks:           s.blocks,
+		Bytes:            it.bytesRead(),
+		Blobs:            s.blobList(opts.Partial),
+		UndecodedRecords: s.undecoded,
+	}, nil
+}
+
+// VerifyCARFile runs VerifyCAR on the file at path.
+func VerifyCARFile(ctx context.Context, path string, opts VerifyOptions) (*Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open CAR: %w", err)
+	}
+	defer f.Close()
+	return VerifyCAR(ctx, f, opts)
+}
+
+// RecordIndex returns path -> record CID for every record in a complete
+// repo CAR, after verifying it (without DID or signature checks). It is
+// meant for comparing two repos record by record; the map costs roughly
+// 150 bytes per record.
+func RecordIndex(ctx context.Context, r io.Reader) (map[string]string, *Summary, error) {
+	idx := make(map[string]string)
+	sum, err := VerifyCAR(ctx, r, VerifyOptions{Records: func(path, c string) error {
+		idx[path] = c
+		return nil
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return idx, sum, nil
+}
+
+// ReadCommit returns the root commit of the CAR file at path, reading only
+// up to the commit block (PDS exports put it first). The commit's structure
+// is checked; its signature is not.
+func ReadCommit(ctx context.Context, path string) (rev string, commitCID string, did string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", "", fmt.Errorf("open CAR: %w", err)
+	}
+	defer f.Close()
+	it, err := newBlockIter(f)
+	if err != nil {
+		return "", "", "", err
+	}
+	root := it.Roots[0]
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return "", "", "", err
+			}
+		}
+		c, data, err := it.next()
+		if err == io.EOF {
+			return "", "", "", verifyErr(nil, fmt.Sprintf("commit block %s missing from CAR", root))
+		}
+		if err != nil {
+			return "", "", "", err
+		}
+		if !c.Equals(root) {
+			continue
+		}
+		commit, err := decodeCommit(c, data)
+		if err != nil {
+			return "", "", "", err
+		}
+		if err := commit.VerifyStructure(); err != nil {
+			return "", "", "", verifyErr(err, fmt.Sprintf("commit %s is malformed", root))
+		}
+		return commit.Rev, root.String(), commit.DID, nil
+	}
+}
+
+func decodeCommit(c cid.Cid, data []byte) (*indigorepo.Commit, error) {
+	var commit indigorepo.Commit
+	if err := commit.UnmarshalCBOR(bytes.NewReader(data)); err != nil {
+		return nil, verifyErr(err, fmt.Sprintf("commit block %s does not decode", c))
+	}
+	return &commit, nil
+}
