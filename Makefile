@@ -22,9 +22,15 @@ $(LOCALNET_STAMP): $(LOCALNET)/package.json $(LOCALNET)/package-lock.json
 	cd $(LOCALNET) && npm ci --no-audit --no-fund
 	@touch $@
 
+# The e2e tests append one summary line each (kill points, faults
+# injected...) to this file; `go test` hides a passing package's output.
+E2E_REPORT := $(CURDIR)/.e2e-report.txt
+
 test: localnet-install ## Vet, then run every test including the end-to-end ones (needs Node)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	@rm -f $(E2E_REPORT)
+	ATMIGRATE_E2E_REPORT=$(E2E_REPORT) $(GO) test -count=1 -timeout 20m ./...
+	@echo "--- end-to-end summary"; cat $(E2E_REPORT) 2>/dev/null || true
 
 test-unit: ## Run the fast tests only (-short: no Node servers)
 	$(GO) test -short ./...

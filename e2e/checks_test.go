@@ -169,3 +169,14 @@ func migrationOps(t *testing.T, log []didplc.LogEntry, url string) int {
 	}
 	return n
 }
+
+// assertOneMigration is assertMigrated plus exactly one operation in the
+// audit log that moved the DID onto B.
+func assertOneMigration(t *testing.T, net *localnet.Network, acct *localnet.Account, before snapshot) []didplc.LogEntry {
+	t.Helper()
+	log := assertMigrated(t, net, acct, before, "")
+	if n := migrationOps(t, log, net.B.URL); n != 1 {
+		t.Errorf("%d migration operations, want 1", n)
+	}
+	return log
+}

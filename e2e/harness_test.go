@@ -175,3 +175,8 @@ func mustContain(t *testing.T, r run, subs ...string) {
 		}
 	}
 }
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -25,10 +25,13 @@ type fault struct {
 	// cutRequestAfter reads this many bytes of the request body, then drops
 	// the connection without an answer: an upload reset mid-body.
 	cutRequestAfter int64
+	// rewrite forwards the request and replaces the response body with
+	// what it returns (a PDS that lies).
+	rewrite func(body []byte) []byte
 }
 
 func (f fault) zero() bool {
-	return f.status == 0 && f.cutResponseAfter == 0 && f.cutRequestAfter == 0
+	return f.status == 0 && f.cutResponseAfter == 0 && f.cutRequestAfter == 0 && f.rewrite == nil
 }
 
 // faultProxy is a reverse proxy in front of a real server that injects
@@ -83,6 +86,8 @@ func (p *faultProxy) pick(r *http.Request) fault {
 				kind = strconv.Itoa(f.status)
 			case f.cutRequestAfter > 0:
 				kind = "cut-request"
+			case f.rewrite != nil:
+				kind = "rewrite"
 			}
 			p.injected[kind]++
 			return f
@@ -125,6 +130,14 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	if f.rewrite != nil {
+		body, _ := io.ReadAll(resp.Body)
+		body = f.rewrite(body)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+		return
 	}
 	w.WriteHeader(resp.StatusCode)
 	if f.cutResponseAfter > 0 {

@@ -2,16 +2,313 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo"
 )
 
-// errNoBackupYet: restoring from a backup directory is not built yet.
+// errNoBackupYet is kept for callers that test for it; a restore now
+// fails with the backup's own problem instead.
 var errNoBackupYet = errors.New("migrating from a backup is not supported yet")
 
-func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
-	return "", inputErr(errNoBackupYet, "migrate from the live PDS instead", "--from-backup")
+// tempKeyFile holds the temporary signing key of a restore (0600, state dir).
+const tempKeyFile = "temp-signing-key"
+
+// backupSource reads a verified backup directory: the Source of a
+// migration that never contacts the old PDS.
+type backupSource struct {
+	dir string
+	man *Manifest
+	key atcrypto.PublicKey // the DID's signing key at backup time
 }
 
+func (s *backupSource) Name() string { return "backup " + s.dir }
+
+// ExportRepo copies repo.car to path (temp file and rename), through tee.
+func (s *backupSource) ExportRepo(ctx context.Context, since, path string, tee io.Writer, onBytes func(int64)) (int64, error) {
+	if since != "" {
+		return 0, fmt.Errorf("a backup holds one full repo, not changes since %s", since)
+	}
+	in, err := os.Open(filepath.Join(s.dir, BackupRepoFile))
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	var dst io.Writer = tmp
+	if tee != nil {
+		dst = io.MultiWriter(tmp, tee)
+	}
+	n, err := io.Copy(dst, &progressReader{r: in, ctx: ctx, on: onBytes})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, err
+	}
+	return n, os.Rename(tmp.Name(), path)
+}
+
+// LatestCommit is the backup's commit: nothing to catch up with.
+func (s *backupSource) LatestCommit(context.Context) (string, string, error) {
+	return s.man.Repo.Commit, s.man.Repo.Rev, nil
+}
+
+func (s *backupSource) FetchBlob(_ context.Context, cid string, fn func(io.Reader, int64, string) error) error {
+	store := &repo.BlobStore{Dir: filepath.Join(s.dir, BackupBlobDir)}
+	f, size, err := store.Open(cid)
+	if err != nil {
+		return fmt.Errorf("the backup has no blob %s: %w", cid, err)
+	}
+	defer f.Close()
+	return fn(f, size, s.man.Blobs.MimeTypes[cid])
+}
+
+// Preferences reads preferences.json; a backup without it gives [].
+func (s *backupSource) Preferences(context.Context) (json.RawMessage, error) {
+	if _, ok := s.man.Files[BackupPrefsFile]; !ok {
+		return json.RawMessage("[]"), nil
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, BackupPrefsFile))
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(b), nil
+}
+
+type progressReader struct {
+	r   io.Reader
+	ctx context.Context
+	on  func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	if n > 0 && p.on != nil {
+		p.on(int64(n))
+	}
+	return n, err
+}
+
+// openBackupSource verifies the backup completely (before anything is
+// written anywhere), says how old it is and what it lacks, and makes it
+// the migration's source. The old PDS is never contacted.
+func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
+	o := &m.opts
+	dir := o.FromBackup
+	if o.RotationKey == nil {
+		return "", inputErr(nil, "pass --rotation-key with your own PLC rotation key (one listed in the DID's rotationKeys)",
+			"restoring from a backup needs your rotation key: without the old PDS only it can change the DID")
+	}
+	rep, err := VerifyBackup(ctx, dir)
+	if err != nil {
+		var be *BackupError
+		if errors.As(err, &be) {
+			return "", inputErr(err, "use another backup, or run `atmigrate export` again while the old PDS still answers; nothing was written anywhere", "the backup was refused")
+		}
+		return "", err
+	}
+	man := rep.Manifest
+	if man.DID != m.did {
+		return "", inputErr(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, m.did)
+	}
+	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
+		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), mb(man.Blobs.Bytes)))
+	for _, l := range rep.Lacks {
+		m.prog.Warn("the backup does not contain " + l)
+	}
+	if rep.Age(time.Now()) > 24*time.Hour {
+		m.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", describeAge(rep.Age(time.Now()))))
+	}
+	if !m.identityDone && m.plcState != nil && !logHasPrefix(m.plcState, rep) {
+		m.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
+	}
+	src := &backupSource{dir: dir, man: man, key: rep.Key}
+	m.src = src
+	m.blobRefs = rep.Summary.Blobs
+	store, err := repo.OpenBlobStore(filepath.Join(dir, BackupBlobDir))
+	if err != nil {
+		return "", err
+	}
+	m.store = store // the backup's blobs are uploaded from where they are
+	if len(m.st.OldPDSRotationKeys) == 0 {
+		m.st.OldPDSRotationKeys = man.OldPDSRotationKeys
+	}
+	if o.NewEmail == "" {
+		o.NewEmail = man.Email
+	}
+	if m.st.Handle == "" || m.st.Handle == "handle.invalid" {
+		m.st.Handle = man.Handle
+	}
+	if err := m.save(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.st.Handle, m.did, dir, describeAge(rep.Age(time.Now())), m.st.OldPDS), nil
+}
+
+// logHasPrefix reports whether every live entry of the backup's log is in
+// the DID's current log.
+func logHasPrefix(st *plc.State, rep *BackupReport) bool {
+	have := map[string]bool{}
+	for _, e := range st.Log {
+		have[e.CID] = true
+	}
+	for _, e := range rep.Log {
+		if !e.Nullified && !have[e.CID] {
+			return false
+		}
+	}
+	return true
+}
+
+// backupSigningKey is the key a backup's repo was signed with, when the
+// migration restores from a backup (the DID's current key is by then the
+// temporary one).
+func (m *Migrator) backupSigningKey() (atcrypto.PublicKey, bool) {
+	if s, ok := m.src.(*backupSource); ok {
+		return s.key, true
+	}
+	return nil, false
+}
+
+// installTempSigningKey makes the DID's atproto key one this run holds, so
+// it can sign the new PDS's createAccount service auth while the old PDS is
+// gone: a fresh K-256 key (0600 in the state dir), put in the DID document
+// by an operation signed with the user's rotation key and posted straight
+// to the PLC directory. It happens once: the operation's CID is recorded
+// before the submission, and a re-run checks the directory first.
+func (m *Migrator) installTempSigningKey(ctx context.Context) error {
+	key, err := m.tempKey(true)
+	if err != nil {
+		return err
+	}
+	didKey, err := plc.DIDKey(key)
+	if err != nil {
+		return err
+	}
+	st, err := m.plc.State(ctx, m.did)
+	if err != nil {
+		return fmt.Errorf("read the DID's PLC audit log: %w", err)
+	}
+	m.plcState = st
+	if st.SigningKey() == didKey {
+		return nil // done by an earlier run
+	}
+	if cid := m.st.PLC.TempSigningKeyOpCID; cid != "" {
+		ok, err := m.plc.Applied(ctx, m.did, cid)
+		if err != nil {
+			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
+		}
+		if ok {
+			return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("the temporary-key operation %s is in the audit log, but the DID's signing key is now %s", cid, st.SigningKey()),
+				Hint: "someone changed the DID since; check `atmigrate plc log` before going on"}
+		}
+	}
+	want, err := plc.BuildSigningKeyUpdate(st, didKey)
+	if err != nil {
+		return err
+	}
+	op := *want
+	if err := plc.Sign(&op, m.opts.RotationKey); err != nil {
+		return fmt.Errorf("sign the temporary-key operation: %w", err)
+	}
+	report, err := plc.Check(st, &op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 2, Now: time.Now()})
+	if err != nil {
+		return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("the temporary-key operation failed its checks and was not submitted: %w", err),
+			Hint: "nothing was changed; check --rotation-key"}
+	}
+	for _, w := range report.Warnings {
+		m.prog.Warn("PLC operation: " + w)
+	}
+	if !m.opts.Yes {
+		details := "The old PDS is not used. To let the new PDS accept the account, the DID's signing key is\n" +
+			"replaced by a temporary key held in " + m.path(tempKeyFile) + " (a second operation then points the DID at\n" +
+			"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
+		ok, err := m.ui.Confirm("Change "+m.did+"'s signing key to a temporary key?", details)
+		if errors.Is(err, ErrNoTerminal) {
+			return inputErr(nil, "pass --yes to confirm without a terminal", "the PLC operation needs confirmation")
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return inputErr(nil, "run again when ready", "stopped before the PLC operation at your request")
+		}
+	}
+	m.st.PLC.TempSigningKeyOpCID = plc.OpCID(&op)
+	if err := m.save(); err != nil {
+		return err
+	}
+	crashPoint("backup-tempkey-before-submit")
+	serr := m.plc.Submit(ctx, m.did, &op)
+	crashPoint("backup-tempkey-submitted")
+	if serr != nil {
+		if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.TempSigningKeyOpCID); err != nil || !ok {
+			return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("submit the temporary-key operation to %s: %w", m.opts.PLCURL, serr),
+				Hint: "run the same command again: the audit log is checked before anything is sent again"}
+		}
+	}
+	m.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", m.st.PLC.TempSigningKeyOpCID))
+	return nil
+}
+
+// tempKey loads the restore's temporary key, creating it when create is
+// set and there is none.
+func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
+	p := m.path(tempKeyFile)
+	k, err := plc.LoadPrivateKeyFile(p, "k256")
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return nil, fmt.Errorf("read the temporary signing key: %w", err)
+	}
+	nk, err := plc.GenerateK256()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := plc.WriteKeyFile(p, nk); err != nil {
+		return nil, err
+	}
+	return nk, nil
+}
+
+// localServiceAuth signs the createAccount service-auth token with the
+// temporary key that installTempSigningKey put in the DID document.
 func (m *Migrator) localServiceAuth() (string, error) {
-	return "", errNoBackupYet
+	key, err := m.tempKey(false)
+	if err != nil {
+		return "", err
+	}
+	if m.newInfo == nil || m.newInfo.DID == "" {
+		return "", fmt.Errorf("the new PDS's DID is unknown")
+	}
+	tok, err := plc.ServiceAuthToken(m.did, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
 }

@@ -45,6 +45,9 @@ type Migrator struct {
 	blobRefs []repo.BlobRef
 	fetcher  *blobFetcher
 
+	// current is the stage running now, recorded with an interruption.
+	current Stage
+
 	// identityDone is true once the PLC directory points at the new PDS:
 	// from then on the new PDS is the account's home and nothing may be
 	// imported into it again.
@@ -59,7 +62,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	m := &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, timings: map[Stage]time.Duration{}}
 	err := m.run(ctx)
 	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
-	if err != nil && m.st != nil && !errors.Is(err, ErrAlreadyMigrated) {
+	switch {
+	case err == nil, m.st == nil, errors.Is(err, ErrAlreadyMigrated):
+	case errors.Is(err, context.Canceled):
+		m.recordError(errors.New("interrupted"))
+	case errors.Is(err, ErrPaused):
+		reason := "waiting for the PLC email token (--plc-token)"
+		var pe *PauseError
+		if errors.As(err, &pe) {
+			reason = pe.Reason
+		}
+		m.recordError(errors.New(reason))
+	default:
 		m.recordError(err)
 	}
 	return res, err
@@ -141,6 +155,7 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		return err
 	}
 	m.prog.StageStart(s)
+	m.current = s
 	crashPoint("start:" + string(s))
 	start := time.Now()
 	note, err := fn(ctx)
@@ -148,7 +163,11 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 	var sk errSkip
 	if errors.As(err, &sk) {
 		m.prog.StageSkip(s, sk.reason)
-		return m.markDone(s, sk.reason, start)
+		note := sk.reason
+		if prev := m.stageStatus(s); prev != nil && prev.Done && prev.Note != "" {
+			note = prev.Note // keep what the stage did when it ran for real
+		}
+		return m.markDone(s, note, start)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -198,9 +217,11 @@ func (m *Migrator) save() error {
 func (m *Migrator) recordError(err error) {
 	m.mu.Lock()
 	m.st.LastError = err.Error()
+	m.st.LastErrorStage = m.current
 	var se *StageError
 	if errors.As(err, &se) {
 		m.st.LastErrorStage = se.Stage
+		m.st.LastError = se.Err.Error()
 	}
 	m.mu.Unlock()
 	_ = m.save() // best effort: the error being reported matters more
@@ -233,4 +254,13 @@ func (m *Migrator) removeData() {
 	if freed > 0 {
 		m.prog.Info(fmt.Sprintf("removed %.1f MB of transfer copies from %s", float64(freed)/1e6, m.dir))
 	}
+}
+
+func (m *Migrator) stageStatus(s Stage) *StageStatus {
+	if m.st == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.Stages[s]
 }

@@ -30,7 +30,7 @@ var Stages = []Stage{
 }
 
 var stageDescriptions = map[Stage]string{
-	StageLogin:         "resolve the account and log in to the old PDS",
+	StageLogin:         "resolve the account and log in to the old PDS (or open the backup)",
 	StagePreflight:     "check the new PDS, the handle and the DID's PLC state",
 	StageExportRepo:    "download and verify the repo",
 	StageCreateAccount: "create the account on the new PDS",

@@ -64,6 +64,9 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 // accept the DID.
 func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
 	if m.old == nil {
+		if err := m.installTempSigningKey(ctx); err != nil {
+			return "", err
+		}
 		return m.localServiceAuth()
 	}
 	tok, err := m.old.GetServiceAuth(ctx, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL)
@@ -78,7 +81,7 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 	if m.new.DID() == m.did {
 		return nil
 	}
-	if _, err := m.new.Login(ctx, m.did, m.opts.NewPassword, ""); err != nil {
+	if _, err := m.new.Login(ctx, loginIdentifier(m.did, m.st.NewHandle), m.opts.NewPassword, ""); err != nil {
 		if pds.ErrorName(err) == "AuthenticationRequired" {
 			return inputErr(nil, "pass the password that account has with --new-password",
 				"an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)

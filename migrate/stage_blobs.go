@@ -32,10 +32,11 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
 	}
+	m.setMissing(missing) // until the uploads say otherwise: `status` shows them
 	if len(missing) == 0 {
-		m.setMissing(nil)
 		return fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs)), nil
 	}
+	missing = m.uploadOrder(missing)
 	uploaded, bytes, failures := m.uploadBlobs(ctx, missing)
 	if ctx.Err() != nil {
 		return "", ctx.Err()
@@ -55,6 +56,42 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, mb(bytes)), nil
 }
 
+// uploadOrder puts the blobs already on disk first, then the rest in the
+// order the prefetcher downloads them (the repo's order), so upload workers
+// take blobs as they arrive instead of waiting on, or downloading
+// themselves, blobs the prefetcher reaches last.
+func (m *Migrator) uploadOrder(missing []pds.MissingBlob) []pds.MissingBlob {
+	pos := make(map[string]int, len(m.blobRefs))
+	for i, b := range m.blobRefs {
+		pos[b.CID] = i
+	}
+	type keyed struct {
+		b      pds.MissingBlob
+		onDisk bool
+		pos    int
+	}
+	ks := make([]keyed, len(missing))
+	for i, b := range missing {
+		_, on := m.store.Has(b.CID)
+		p, known := pos[b.CID]
+		if !known {
+			p = len(m.blobRefs) + i
+		}
+		ks[i] = keyed{b, on, p}
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		if ks[i].onDisk != ks[j].onDisk {
+			return ks[i].onDisk
+		}
+		return ks[i].pos < ks[j].pos
+	})
+	out := make([]pds.MissingBlob, len(ks))
+	for i, k := range ks {
+		out[i] = k.b
+	}
+	return out
+}
+
 func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (int, int64, map[string]error) {
 	sizes := map[string]repo.BlobRef{}
 	var total int64
@@ -70,6 +107,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 
 	var mu sync.Mutex
 	failures := map[string]error{}
+	done := map[string]bool{}
 	var uploaded int
 	var bytes int64
 	jobs := make(chan pds.MissingBlob)
@@ -84,6 +122,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 				if err != nil {
 					failures[b.CID] = err
 				} else {
+					done[b.CID] = true
 					uploaded++
 					bytes += n
 				}
@@ -106,6 +145,13 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 	}
 	close(jobs)
 	wg.Wait()
+	var left []pds.MissingBlob
+	for _, b := range missing {
+		if !done[b.CID] {
+			left = append(left, b)
+		}
+	}
+	m.setMissing(left) // what an interrupted run leaves for `status`
 	m.mu.Lock()
 	m.st.Blobs.Uploaded += uploaded
 	m.mu.Unlock()

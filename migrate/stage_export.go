@@ -95,6 +95,9 @@ func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo r
 
 // signingKey is the DID's current #atproto key, which signs repo commits.
 func (m *Migrator) signingKey() (atcrypto.PublicKey, error) {
+	if k, ok := m.backupSigningKey(); ok {
+		return k, nil // a backup is checked against the key of its time
+	}
 	dk := m.plcState.SigningKey()
 	if dk == "" {
 		return nil, fmt.Errorf("the DID document has no atproto signing key")

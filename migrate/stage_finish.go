@@ -50,9 +50,9 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 
 // requireSwitched is the guard in front of deactivation.
 func (m *Migrator) requireSwitched(ctx context.Context) error {
-	st, err := m.plc.State(ctx, m.did)
+	st, err := m.identityState(ctx, m.did)
 	if err != nil {
-		return fmt.Errorf("read the DID's PLC state: %w", err)
+		return fmt.Errorf("read the DID's current document: %w", err)
 	}
 	if !plcPointsAt(st, m.newEndpoint()) {
 		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the PLC directory still points %s at %s", m.did, st.Endpoint()),
@@ -75,6 +75,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	rep, err := Verify(ctx, VerifyOptions{
 		DID:           m.did,
 		PLC:           m.plc,
+		HTTPClient:    m.opts.HTTPClient,
 		Old:           m.old,
 		New:           m.new,
 		NewPDS:        m.newEndpoint(),
@@ -94,9 +95,9 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 // checkAlreadyMigrated answers a run after success without changing
 // anything: it only confirms that the DID still points at the new PDS.
 func (m *Migrator) checkAlreadyMigrated(ctx context.Context) error {
-	st, err := m.plc.State(ctx, m.did)
+	st, err := m.identityState(ctx, m.did)
 	if err != nil {
-		return fmt.Errorf("read the DID's PLC state: %w", err)
+		return fmt.Errorf("read the DID's current document: %w", err)
 	}
 	if !plcPointsAt(st, m.newEndpoint()) {
 		return &StageError{Stage: StageFinalCheck, Err: fmt.Errorf("the state says this migration finished, but the DID now points at %s", st.Endpoint()),

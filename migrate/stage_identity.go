@@ -21,9 +21,9 @@ const plcTokenLifetime = 15 * time.Minute
 // log, not from the checkpoint: an operation recorded as about to be
 // submitted is looked up there before anything is sent again.
 func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
-	st, err := m.plc.State(ctx, m.did)
+	st, err := m.identityState(ctx, m.did)
 	if err != nil {
-		return "", fmt.Errorf("read the DID's PLC audit log: %w", err)
+		return "", fmt.Errorf("read the DID's current document: %w", err)
 	}
 	m.plcState = st
 	cred, err := m.new.GetRecommendedDidCredentials(ctx)
@@ -35,6 +35,9 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 		return "", err
 	}
 	m.st.NewPDSEndpoint = intent.Endpoint
+	if isDIDWeb(m.did) {
+		return m.webIdentity(ctx, st, intent)
+	}
 	if identityMatches(st, intent) {
 		m.identityDone = true
 		return "", skip("the DID already points at %s with its signing key", intent.Endpoint)
@@ -54,9 +57,19 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build the PLC operation: %w", err)
 	}
-	op, err := m.signOperation(ctx, want)
-	if err != nil {
-		return "", err
+	op := m.reusableSignedOp(st, want)
+	if op == nil {
+		if op, err = m.signOperation(ctx, want); err != nil {
+			return "", err
+		}
+		raw, err := plc.OpJSON(op)
+		if err != nil {
+			return "", err
+		}
+		m.st.PLC.SignedOp = raw
+		if err := m.save(); err != nil {
+			return "", err
+		}
 	}
 	report, err := plc.Check(st, op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 1, Now: time.Now()})
 	if err != nil {
@@ -87,6 +100,24 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	}
 	m.identityDone = true
 	return fmt.Sprintf("%s now points at %s (op %s, %s)", m.did, intent.Endpoint, m.st.PLC.OpCID, m.st.PLC.Method), nil
+}
+
+// reusableSignedOp returns the operation an interrupted run signed, if it
+// still fits: same intent, and still chained to the DID's latest operation.
+func (m *Migrator) reusableSignedOp(st *plc.State, want *didplc.RegularOp) *didplc.RegularOp {
+	if len(m.st.PLC.SignedOp) == 0 {
+		return nil
+	}
+	op, err := plc.ParseOp(m.st.PLC.SignedOp)
+	if err != nil {
+		return nil
+	}
+	if _, err := plc.Check(st, op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 1, Now: time.Now()}); err != nil {
+		m.st.PLC.SignedOp = nil
+		return nil
+	}
+	m.prog.Info("reusing the PLC operation signed by the interrupted run")
+	return op
 }
 
 // intent is what the document must become: the new PDS's endpoint and
@@ -230,7 +261,7 @@ func (m *Migrator) submit(ctx context.Context, op *didplc.RegularOp) error {
 func (m *Migrator) waitForPLC(ctx context.Context, in plc.Intent) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		st, err := m.plc.State(ctx, m.did)
+		st, err := m.identityState(ctx, m.did)
 		if err == nil && identityMatches(st, in) {
 			m.plcState = st
 			return nil

@@ -44,8 +44,11 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		return "already migrated", nil
 	}
 
-	st, err := m.plc.State(ctx, did)
+	st, err := m.identityState(ctx, did)
 	if err != nil {
+		if isDIDWeb(did) {
+			return "", inputErr(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
+		}
 		if errors.Is(err, plc.ErrDIDNotFound) {
 			return "", inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", o.PLCURL, did)
 		}
@@ -71,7 +74,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	}
 
 	m.old = pds.New(m.st.OldPDS, m.pdsOptions(nil))
-	sess, err := m.old.Login(ctx, did, o.OldPassword, o.AuthFactorToken)
+	sess, err := m.old.Login(ctx, loginIdentifier(did, m.st.Handle), o.OldPassword, o.AuthFactorToken)
 	if err != nil {
 		return "", loginError(err, m.st.OldPDS, "--old-password")
 	}
@@ -117,7 +120,7 @@ func (m *Migrator) resolveDID(ctx context.Context) (string, error) {
 	}
 	if atid.IsDID() {
 		did, _ := atid.AsDID()
-		if did.Method() != "plc" {
+		if did.Method() != "plc" && did.Method() != "web" {
 			return "", inputErr(nil, "did:web accounts are moved by publishing a new did.json; atmigrate handles did:plc accounts",
 				"%s is a did:%s account", did, did.Method())
 		}
@@ -142,8 +145,8 @@ func (m *Migrator) resolveDID(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", inputErr(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
 	}
-	if did.Method() != "plc" {
-		return "", inputErr(nil, "did:web accounts are moved by publishing a new did.json; atmigrate handles did:plc accounts", "%s is a did:%s account", did, did.Method())
+	if did.Method() != "plc" && did.Method() != "web" {
+		return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
 	}
 	return did.String(), nil
 }
@@ -186,4 +189,24 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// ResolveAccount turns a handle or DID into a DID, resolving handles
+// through pdsURL when given (needed for handles only a PDS knows) and
+// through DNS/HTTPS otherwise.
+func ResolveAccount(ctx context.Context, account, pdsURL, plcURL string) (string, error) {
+	m := &Migrator{opts: Options{Account: account, OldPDS: strings.TrimRight(pdsURL, "/"), PLCURL: plcURL}}
+	m.opts.defaults()
+	m.prog = m.opts.Progress
+	return m.resolveDID(ctx)
+}
+
+// loginIdentifier is what to log in with. The reference PDS lowercases
+// identifiers, so a did:web with a percent-encoded port ("%3A") can only
+// log in by handle.
+func loginIdentifier(did, handle string) string {
+	if isDIDWeb(did) && strings.ToLower(did) != did && handle != "" {
+		return handle
+	}
+	return did
 }

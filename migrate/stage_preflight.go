@@ -55,6 +55,9 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	if o.RotationKey != nil && isDIDWeb(m.did) {
+		return "", inputErr(errDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
+	}
 	if o.RotationKey != nil {
 		key, err := plc.DIDKey(o.RotationKey)
 		if err != nil {

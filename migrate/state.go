@@ -21,20 +21,20 @@ const StateFile = "state.json"
 // State is the checkpoint of one migration. It holds no secret: no
 // password, token or JWT is ever written here.
 type State struct {
-	Version   int       `json:"version"`
-	DID       string    `json:"did"`
-	Handle    string    `json:"handle"`
-	OldPDS    string    `json:"oldPds"`
-	NewPDS    string    `json:"newPds"`
-	NewPDSDID string    `json:"newPdsDid,omitempty"`
+	Version   int    `json:"version"`
+	DID       string `json:"did"`
+	Handle    string `json:"handle"`
+	OldPDS    string `json:"oldPds"`
+	NewPDS    string `json:"newPds"`
+	NewPDSDID string `json:"newPdsDid,omitempty"`
 	// NewPDSEndpoint is the URL the new PDS wants in the DID document (its
 	// public URL, which can differ from the URL we reach it by).
-	NewPDSEndpoint string `json:"newPdsEndpoint,omitempty"`
-	NewHandle string    `json:"newHandle,omitempty"`
-	PLCURL    string    `json:"plcUrl"`
-	Source    string    `json:"source,omitempty"` // "pds" or "backup:<dir>"
-	Started   time.Time `json:"started"`
-	Updated   time.Time `json:"updated"`
+	NewPDSEndpoint string    `json:"newPdsEndpoint,omitempty"`
+	NewHandle      string    `json:"newHandle,omitempty"`
+	PLCURL         string    `json:"plcUrl"`
+	Source         string    `json:"source,omitempty"` // "pds" or "backup:<dir>"
+	Started        time.Time `json:"started"`
+	Updated        time.Time `json:"updated"`
 
 	Stages map[Stage]*StageStatus `json:"stages"`
 
@@ -90,6 +90,10 @@ type PLCInfo struct {
 	OpCID     string    `json:"opCid,omitempty"`
 	Submitted time.Time `json:"submitted,omitempty"`
 	Method    string    `json:"method,omitempty"` // "email-token" or "rotation-key"
+	// SignedOp is the signed operation (public data, no secret), kept so
+	// that a run killed before it could submit reuses it instead of
+	// spending a second email token.
+	SignedOp json.RawMessage `json:"signedOp,omitempty"`
 	// TempSigningKeyOpCID is the restore-from-backup temporary key op.
 	TempSigningKeyOpCID string `json:"tempSigningKeyOpCid,omitempty"`
 }

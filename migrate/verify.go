@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,11 +22,13 @@ import (
 // PDSes; a client that is logged in (DID set) unlocks the checks that need
 // the account's own session (preferences, a deactivated repo).
 type VerifyOptions struct {
-	DID    string
-	PLC    *plc.Client
-	Old    *pds.Client // nil: the old PDS is gone; compare against nothing
-	New    *pds.Client
-	NewPDS string
+	DID string
+	PLC *plc.Client
+	// HTTPClient fetches did:web documents (nil: a default client).
+	HTTPClient *http.Client
+	Old        *pds.Client // nil: the old PDS is gone; compare against nothing
+	New        *pds.Client
+	NewPDS     string
 	// ExpectOldDown: the old account must be deactivated.
 	ExpectOldDown bool
 	// Quick compares commit CIDs instead of downloading both repos, and
@@ -122,9 +125,10 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
 func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
-	st, err := o.PLC.State(ctx, o.DID)
+	m := &Migrator{plc: o.PLC, opts: Options{HTTPClient: o.HTTPClient}}
+	st, err := m.identityState(ctx, o.DID)
 	if err != nil {
-		return fmt.Errorf("read the PLC audit log: %w", err)
+		return fmt.Errorf("read the DID's document: %w", err)
 	}
 	endpoint := strings.TrimRight(st.Endpoint(), "/")
 	r.add("did-endpoint", endpoint == strings.TrimRight(o.NewPDS, "/"), "atproto_pds is %s (want %s)", orDefault(endpoint, "(none)"), o.NewPDS)
@@ -144,6 +148,9 @@ func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error
 		if !st.HasRotationKey(k) {
 			missing = append(missing, k)
 		}
+	}
+	if isDIDWeb(o.DID) {
+		return nil
 	}
 	r.add("did-rotation-keys", len(missing) == 0, "rotation keys %s; new PDS key(s) missing: %d", strings.Join(st.RotationKeys(), ", "), len(missing))
 	return nil

@@ -30,6 +30,9 @@ var migrateFlags = []cli.Flag{
 	&cli.IntFlag{Name: "concurrency", Usage: "blob transfers at once", Value: migrate.DefaultConcurrency},
 	&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 	&cli.BoolFlag{Name: "no-deactivate-old", Usage: "leave the old account active"},
+	&cli.BoolFlag{Name: "dry-run", Usage: "check everything a real run would, write nothing anywhere, and report"},
+	&cli.BoolFlag{Name: "json", Usage: "with --dry-run: print the report as JSON"},
+	&cli.StringFlag{Name: "from-backup", Usage: "restore from a backup directory (atmigrate export) without contacting the old PDS; needs --rotation-key"},
 	&cli.BoolFlag{Name: "keep-data", Usage: "keep the downloaded repo and blobs in the state dir after success"},
 }
 
@@ -46,6 +49,9 @@ func runMigrate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("dry-run") {
+		return runDryRun(c, opts)
+	}
 	out := newOutput(os.Stderr)
 	opts.Progress = out
 	opts.UI = newTerminalUI(out)
@@ -58,6 +64,11 @@ func runMigrate(c *cli.Context) error {
 	case isAlreadyMigrated(err):
 		fmt.Fprintf(os.Stderr, "atmigrate: %s is already migrated to %s; nothing to do\n", res.DID, res.State.NewPDS)
 		return nil
+	case isPaused(err) && pauseError(err) != nil:
+		pe := pauseError(err)
+		fmt.Fprintf(os.Stderr, "\natmigrate: %s\n", pe.Reason)
+		fmt.Fprintf(os.Stderr, "atmigrate: hint: %s\n", pe.Hint)
+		return silentExit(exitPaused)
 	case isPaused(err):
 		fmt.Fprintf(os.Stderr, "\natmigrate: all data is on %s; the PLC operation waits for the token %s emailed to the account.\n", opts.NewPDS, res.State.OldPDS)
 		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN) within 15 minutes\n")
@@ -91,7 +102,9 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		NoDeactivateOld: c.Bool("no-deactivate-old"),
 		KeepData:        c.Bool("keep-data"),
 		AddRotationKeys: c.StringSlice("add-rotation-key"),
+		FromBackup:      c.String("from-backup"),
 	}
+	o.Account = backupAccount(o.Account, o.FromBackup)
 	if o.Account == "" {
 		return nil, usageError{"--account is required", "pass the handle or DID to move"}
 	}
@@ -111,7 +124,7 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		return nil, err
 	}
 	o.RotationKey = key
-	if o.OldPassword == "" && isTerminal(os.Stdin) {
+	if o.OldPassword == "" && o.FromBackup == "" && isTerminal(os.Stdin) {
 		pw, err := readSecret("Password for " + o.Account + " on the old PDS: ")
 		if err != nil {
 			return nil, err

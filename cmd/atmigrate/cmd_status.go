@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -45,9 +44,7 @@ func runStatus(c *cli.Context) error {
 		return usageError{"no migration state in " + dir, "check --state-dir"}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(st)
 	}
 	printStatus(os.Stdout, dir, st)
 	return nil
@@ -61,6 +58,10 @@ func printStatus(w io.Writer, dir string, st *migrate.State) {
 	switch {
 	case st.Completed:
 		fmt.Fprintln(w, "status    migrated")
+	case st.LastError == "interrupted":
+		fmt.Fprintln(w, "status    interrupted (re-run the same command to resume)")
+	case strings.HasPrefix(st.LastError, "waiting for"):
+		fmt.Fprintln(w, "status    paused: "+st.LastError)
 	case st.LastError != "":
 		fmt.Fprintln(w, "status    stopped with an error (re-run the same command to resume)")
 	default:

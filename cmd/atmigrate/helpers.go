@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,14 @@ func isPaused(err error) bool          { return errors.Is(err, migrate.ErrPaused
 func isInput(err error) bool {
 	var ie *migrate.InputError
 	return errors.As(err, &ie)
+}
+
+func pauseError(err error) *migrate.PauseError {
+	var pe *migrate.PauseError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
@@ -43,4 +52,11 @@ func readLine(prompt string) (string, error) {
 		return "", fmt.Errorf("read from the terminal: %w", err)
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// printJSON writes v to stdout, indented, for --json outputs.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

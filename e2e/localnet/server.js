@@ -110,6 +110,9 @@ async function startPDS(cfgFile) {
     modServiceUrl: 'https://moderator.invalid',
     modServiceDid: 'did:example:invalid',
     crawlers: [],
+    // The default import limit (5 MB) refuses a 20,000-record repo; real
+    // PDSes set PDS_MAX_REPO_IMPORT_SIZE for migrations.
+    maxImportSize: 1024 * 1024 * 1024,
     ...(cfg.extra || {}),
   }
   const server = await pds.PDS.create(pds.envToCfg(env), pds.envToSecrets(env))

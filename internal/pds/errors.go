@@ -187,14 +187,14 @@ func newAPIError(resp *http.Response, method, host string, secrets []string) *AP
 	e.Name = redact(e.Name, secrets)
 	e.Message = redact(e.Message, secrets)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = retryAfter(resp.Header, time.Now())
+		e.RetryAfter = RetryAfter(resp.Header, time.Now())
 	}
 	return e
 }
 
-// retryAfter reads RateLimit-Reset (epoch seconds) and Retry-After
+// RetryAfter reads RateLimit-Reset (epoch seconds) and Retry-After
 // (seconds or HTTP date) and returns the longer wait; zero if neither says.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	var wait time.Duration
 	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
 		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {

@@ -191,6 +191,9 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	if c.requests != nil {
 		c.requests.Add(1)
 	}
+	if h := requestHook; h != nil {
+		h()
+	}
 	resp, err := c.hc.Do(req)
 	wd.pause()
 	if err != nil {

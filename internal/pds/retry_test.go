@@ -245,14 +245,14 @@ func TestRetryAfterParsing(t *testing.T) {
 	h := http.Header{}
 	h.Set("RateLimit-Reset", "1000010")
 	h.Set("Retry-After", "3")
-	if got := retryAfter(h, now); got != 10*time.Second {
+	if got := RetryAfter(h, now); got != 10*time.Second {
 		t.Errorf("got %s", got)
 	}
 	h.Set("Retry-After", now.Add(20*time.Second).UTC().Format(http.TimeFormat))
-	if got := retryAfter(h, now); got != 20*time.Second {
+	if got := RetryAfter(h, now); got != 20*time.Second {
 		t.Errorf("http date: got %s", got)
 	}
-	if got := retryAfter(http.Header{"Ratelimit-Reset": {"999990"}}, now); got != 0 {
+	if got := RetryAfter(http.Header{"Ratelimit-Reset": {"999990"}}, now); got != 0 {
 		t.Errorf("past reset: got %s", got)
 	}
 }

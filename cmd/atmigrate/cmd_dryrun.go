@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/atmigrate/atmigrate/migrate"
+)
+
+// runDryRun prints what a real run would do and whether it should succeed:
+// exit 0 when it should, 1 with the blockers when not.
+func runDryRun(c *cli.Context, opts *migrate.Options) error {
+	rep, err := migrate.DryRun(c.Context, *opts)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if err := printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		printDryRun(os.Stdout, rep)
+	}
+	if !rep.OK() {
+		return silentExit(exitFailed)
+	}
+	return nil
+}
+
+func printDryRun(w io.Writer, r *migrate.DryRunReport) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	fmt.Fprintf(w, "Dry run: nothing was written anywhere.\n\n")
+	fmt.Fprintf(w, "account       %s (%s)\n", r.Handle, r.DID)
+	fmt.Fprintf(w, "from          %s\n", r.OldPDS)
+	fmt.Fprintf(w, "to            %s as %s\n", r.NewPDS, r.NewHandle)
+	fmt.Fprintf(w, "login         ok: %s, 2FA code needed: %s, account active: %s\n", yes(r.Login.OK), yes(r.Login.AuthFactorNeeded), yes(r.Login.Active))
+	fmt.Fprintf(w, "new PDS       %s, invite required: %s, handle domains: %s\n", r.Server.DID, yes(r.Server.InviteCodeRequired), strings.Join(r.Server.HandleDomains, " "))
+	fmt.Fprintf(w, "handle        allowed: %s, free: %s\n", yes(r.Server.HandleAllowed), yes(r.Server.HandleFree))
+	fmt.Fprintf(w, "repo          %d records, %.1f MB, rev %s\n", r.Repo.Records, float64(r.Repo.Bytes)/1e6, r.Repo.Rev)
+	fmt.Fprintf(w, "blobs         %d, %.1f MB, largest %.1f MB\n", r.Blobs.Count, float64(r.Blobs.Bytes)/1e6, float64(r.Blobs.Largest)/1e6)
+	fmt.Fprintf(w, "PLC           signed by %s; %d op(s) in the last hour, %d in the last day\n", methodWords(r), r.PLC.OpsLastHour, r.PLC.OpsLastDay)
+	if r.PLC.RotationKeyValid != nil {
+		fmt.Fprintf(w, "rotation key  %s: one of the DID's rotation keys: %s\n", r.PLC.RotationKey, yes(*r.PLC.RotationKeyValid))
+	}
+	fmt.Fprintf(w, "estimate      about %s\n", (time.Duration(r.EstimateSeconds) * time.Second).String())
+	if r.PLC.Diff != "" {
+		fmt.Fprintf(w, "\nThe DID document, as it is and as it would be:\n%s", r.PLC.Diff)
+	}
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
+	if r.OK() {
+		fmt.Fprintf(w, "\nA real run should succeed.\n")
+		return
+	}
+	fmt.Fprintf(w, "\nA real run would stop here:\n")
+	for _, b := range r.Blockers {
+		fmt.Fprintf(w, "  - %s\n", b)
+	}
+}
+
+func methodWords(r *migrate.DryRunReport) string {
+	switch r.PLC.Method {
+	case "rotation-key":
+		return "your rotation key (no email token)"
+	case "did-web":
+		return "nobody: a did:web document is published by you (the run writes it)"
+	}
+	return "the old PDS with the email token (asked for after the data is copied)"
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/did-method-plc/go-didplc/didplc"
+	"github.com/urfave/cli/v2"
+
+	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+var plcURLFlag = &cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}}
+
+var cmdPLC = &cli.Command{
+	Name:  "plc",
+	Usage: "hold your own PLC rotation key: keygen, log, add-rotation-key",
+	Subcommands: []*cli.Command{
+		{
+			Name:   "keygen",
+			Usage:  "write a new K-256 private key to a 0600 file and print its did:key",
+			Flags:  []cli.Flag{&cli.StringFlag{Name: "out", Usage: "file to write (must not exist)", Required: true}},
+			Action: runKeygen,
+		},
+		{
+			Name:  "log",
+			Usage: "print a DID's PLC audit log, readable",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "account", Usage: "handle or DID", EnvVars: []string{"ATMIGRATE_ACCOUNT"}, Required: true},
+				&cli.StringFlag{Name: "pds", Usage: "resolve a handle through this PDS"},
+				plcURLFlag,
+				&cli.BoolFlag{Name: "json", Usage: "print the raw audit log"},
+			},
+			Action: runPLCLog,
+		},
+		{
+			Name:  "add-rotation-key",
+			Usage: "put a did:key at the top of the DID's rotation keys (through the PDS with its email token, or signed with a rotation key you hold)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "account", Usage: "handle or DID", EnvVars: []string{"ATMIGRATE_ACCOUNT"}, Required: true},
+				&cli.StringFlag{Name: "key", Usage: "the did:key to add", Required: true},
+				&cli.StringFlag{Name: "pds", Usage: "the account's PDS (default: from the DID document)"},
+				&cli.StringFlag{Name: "password", Usage: "the account's password", EnvVars: []string{"ATMIGRATE_PASSWORD"}},
+				&cli.StringFlag{Name: "plc-token", Usage: "the email token, on a second run", EnvVars: []string{"ATMIGRATE_PLC_TOKEN"}},
+				&cli.StringFlag{Name: "rotation-key", Usage: "sign locally with this rotation key file instead of the PDS"},
+				&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex key: k256 or p256", Value: "k256"},
+				plcURLFlag,
+				&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+			},
+			Action: runAddRotationKey,
+		},
+	},
+}
+
+func runKeygen(c *cli.Context) error {
+	key, err := plc.GenerateK256()
+	if err != nil {
+		return err
+	}
+	path := c.String("out")
+	if err := plc.WriteKeyFile(path, key); err != nil {
+		return usageError{err.Error(), "choose a path that does not exist yet"}
+	}
+	dk, err := plc.DIDKey(key)
+	if err != nil {
+		return err
+	}
+	fmt.Println(dk)
+	fmt.Fprintf(os.Stderr, "atmigrate: private key written to %s (mode 0600). Keep a copy offline: whoever holds it controls the identity.\n", path)
+	fmt.Fprintf(os.Stderr, "atmigrate: hint: add it with `atmigrate plc add-rotation-key --account YOU --key %s`\n", dk)
+	return nil
+}
+
+func runPLCLog(c *cli.Context) error {
+	did, err := resolveForPLC(c)
+	if err != nil {
+		return err
+	}
+	log, err := plc.NewClient(c.String("plc-url"), nil).AuditLog(c.Context, did)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(log)
+	}
+	if err := didplc.VerifyOpLog(log); err != nil {
+		fmt.Fprintf(os.Stderr, "atmigrate: warning: the audit log does not verify: %v\n", err)
+	}
+	for i, e := range log {
+		mark := ""
+		if e.Nullified {
+			mark = "  (nullified)"
+		}
+		fmt.Printf("#%d  %s  %s%s\n", i, e.CreatedAt, e.CID, mark)
+		switch op := e.Operation.AsOperation().(type) {
+		case *didplc.RegularOp:
+			printOp(op)
+		case *didplc.LegacyOp:
+			r := op.RegularOp()
+			printOp(&r)
+		case *didplc.TombstoneOp:
+			fmt.Println("    tombstone")
+		}
+	}
+	return nil
+}
+
+func printOp(op *didplc.RegularOp) {
+	fmt.Printf("    endpoint      %s\n", op.Services["atproto_pds"].Endpoint)
+	fmt.Printf("    handle        %s\n", strings.Join(op.AlsoKnownAs, " "))
+	fmt.Printf("    signing key   %s\n", op.VerificationMethods["atproto"])
+	for i, k := range op.RotationKeys {
+		fmt.Printf("    rotation[%d]   %s\n", i, k)
+	}
+}
+
+func resolveForPLC(c *cli.Context) (string, error) {
+	acct := c.String("account")
+	if strings.HasPrefix(acct, "did:") {
+		return acct, nil
+	}
+	res, err := migrate.ResolveAccount(c.Context, acct, c.String("pds"), c.String("plc-url"))
+	if err != nil {
+		return "", err
+	}
+	return res, nil
+}
+
+func runAddRotationKey(c *cli.Context) error {
+	var key plcKey
+	if p := c.String("rotation-key"); p != "" {
+		k, err := plc.LoadPrivateKeyFile(p, c.String("rotation-key-type"))
+		if err != nil {
+			return usageError{fmt.Sprintf("read --rotation-key %s: %v", p, err), ""}
+		}
+		key = k
+	}
+	pw := c.String("password")
+	if key == nil && pw == "" {
+		if !isTerminal(os.Stdin) {
+			return usageError{"--password (or ATMIGRATE_PASSWORD) is required without --rotation-key", ""}
+		}
+		p, err := readSecret("Password for " + c.String("account") + ": ")
+		if err != nil {
+			return err
+		}
+		pw = p
+	}
+	out := newOutput(os.Stderr)
+	res, err := migrate.AddRotationKey(c.Context, migrate.AddKeyOptions{
+		Account: c.String("account"), PDS: c.String("pds"), Password: pw,
+		PLCURL: c.String("plc-url"), PLCToken: c.String("plc-token"),
+		Key: c.String("key"), RotationKey: key, Yes: c.Bool("yes"),
+		UI: newTerminalUI(out), Progress: out,
+	})
+	out.Close()
+	if isPaused(err) {
+		fmt.Fprintln(os.Stderr, "atmigrate: the PDS emailed a PLC token to the account's address")
+		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN within 15 minutes")
+		return silentExit(exitPaused)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Already {
+		fmt.Fprintf(os.Stderr, "atmigrate: %s is already a rotation key of %s; nothing to do\n", c.String("key"), res.DID)
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "atmigrate: %s now has rotation keys (op %s):\n", res.DID, res.OpCID)
+	for i, k := range res.RotationKeys {
+		fmt.Fprintf(os.Stderr, "  [%d] %s\n", i, k)
+	}
+	return nil
+}

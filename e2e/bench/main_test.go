@@ -1,0 +1,60 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// The bench itself is run by `make bench`, never by `go test`; these check
+// only its helpers, with no network and no timing.
+
+func TestChooseSizes(t *testing.T) {
+	names := func(env string) string {
+		ss, err := chooseSizes(env)
+		if err != nil {
+			return "error"
+		}
+		out := ""
+		for _, s := range ss {
+			out += s.Name + " "
+		}
+		return out
+	}
+	for env, want := range map[string]string{
+		"": "S M L ", "XL": "S M L XL ", "xl": "S M L XL ", "S": "S ", "m, l": "M L ", "L,XL": "L XL ", "Q": "error",
+	} {
+		if got := names(env); got != want {
+			t.Errorf("BENCH=%q: got %q, want %q", env, got, want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median of 3 = %v", m)
+	}
+	if m := median([]float64{4, 1}); m != 2.5 {
+		t.Errorf("median of 2 = %v", m)
+	}
+	if m := median(nil); m != 0 {
+		t.Errorf("median of none = %v", m)
+	}
+}
+
+func TestCPUReadings(t *testing.T) {
+	if systemBusy() <= 0 {
+		t.Skip("no /proc/stat")
+	}
+	// Spin until the kernel has counted a tick (10 ms) of CPU, at most 2 s.
+	deadline := time.Now().Add(2 * time.Second)
+	x := 0
+	for procCPU("self", false) <= 0 && time.Now().Before(deadline) {
+		for i := range 1_000_000 {
+			x += i
+		}
+	}
+	_ = x
+	if procCPU("self", false) <= 0 {
+		t.Error("the test process used no CPU, by /proc/self/stat")
+	}
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/atmigrate/atmigrate/e2e/localnet"
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate"
+)
+
+type bench struct {
+	cpu  *cpuMeter
+	net  *localnet.Network
+	bin  string
+	work string
+	conc string
+	seq  int
+}
+
+// RunResult is one run of one size: atmigrate on one account, the floor on
+// its twin.
+type RunResult struct {
+	Atmigrate AtmigrateRun `json:"atmigrate"`
+	Floor     FloorRun     `json:"floor"`
+	// Ratio is atmigrate's wall time over the total floor (both include
+	// the identity switch, activation and deactivation).
+	Ratio float64 `json:"ratio"`
+	// ForeignCPU is the CPU seconds other processes on the machine used
+	// during the atmigrate run and during the floor run: near zero when
+	// the numbers are clean.
+	ForeignCPU      float64 `json:"foreignCpuSeconds"`
+	FloorForeignCPU float64 `json:"floorForeignCpuSeconds"`
+	// CPU seconds PDS A and PDS B spent on the atmigrate run and on the
+	// floor run: what each server had to do, whatever else ran.
+	ACPU      float64 `json:"pdsACpuSeconds"`
+	BCPU      float64 `json:"pdsBCpuSeconds"`
+	FloorACPU float64 `json:"floorPdsACpuSeconds"`
+	FloorBCPU float64 `json:"floorPdsBCpuSeconds"`
+	// Quiet is false when the bench gave up waiting for a quiet machine.
+	Quiet bool `json:"quiet"`
+	// DataRatio is atmigrate's time up to the end of verify-new over the
+	// data floor (account, repo, blobs, preferences).
+	DataRatio float64 `json:"dataRatio"`
+}
+
+// AtmigrateRun is what one `atmigrate migrate` cost.
+type AtmigrateRun struct {
+	Wall float64 `json:"wallSeconds"`
+	// PeakRSSKB is the process's own high-water RSS (VmHWM), read from
+	// /proc while it runs. RusageMaxRSSKB is wait4's ru_maxrss, kept for
+	// reference: Linux folds the parent's RSS into it at exec (Go starts
+	// children with vfork semantics), so it is only an upper bound that
+	// grows with the bench's own memory.
+	PeakRSSKB      float64            `json:"peakRssKB"`
+	RusageMaxRSSKB float64            `json:"rusageMaxRssKB"`
+	Requests       int64              `json:"httpRequests"`
+	Stages         map[string]float64 `json:"stageSeconds"`
+	// DataWall is from the process start to the end of verify-new: the
+	// part that compares with the data floor.
+	DataWall   float64 `json:"dataWallSeconds"`
+	Records    int     `json:"records"`
+	Blobs      int     `json:"blobs"`
+	RepoBytes  int64   `json:"repoBytes"`
+	BlobBytes  int64   `json:"blobBytes"`
+	UserCPU    float64 `json:"userCpuSeconds"`
+	SystemCPU  float64 `json:"systemCpuSeconds"`
+	StderrTail string  `json:"-"`
+}
+
+func (b *bench) runOnce(ctx context.Context, sz size, i int) (*RunResult, error) {
+	spec := func(kind string) localnet.SeedSpec {
+		b.seq++
+		return localnet.SeedSpec{
+			Handle:       fmt.Sprintf("b%s%s%d%d", strings.ToLower(sz.Name), kind, time.Now().UnixNano()%1_000_000, b.seq),
+			Posts:        sz.Records - sz.Blobs, // + one post per blob but the avatar, + the profile
+			Blobs:        sz.Blobs - 1,          // + the avatar
+			BlobMinBytes: sz.MinB, BlobMaxBytes: sz.MaxB,
+			Profile: true, Preferences: true,
+		}
+	}
+	t0 := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	acct, err := b.net.A.CreateAccount(sctx, spec("a"))
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	twin, err := b.net.A.CreateAccount(sctx, spec("f"))
+	if err != nil {
+		return nil, fmt.Errorf("seed the twin: %w", err)
+	}
+	logf("%s run %d: seeded 2 x %d records, %d blobs in %.0fs (not timed)", sz.Name, i+1, acct.Records, len(acct.Blobs), time.Since(t0).Seconds())
+	tokA, err := plcToken(ctx, b.net.A, acct)
+	if err != nil {
+		return nil, err
+	}
+	tokF, err := plcToken(ctx, b.net.A, twin)
+	if err != nil {
+		return nil, err
+	}
+	// Let the servers settle (seeding leaves SQLite and GC work behind).
+	time.Sleep(time.Second)
+
+	res := &RunResult{}
+	// Alternate which goes first, so neither always runs on the servers
+	// the other just warmed (or loaded).
+	doA := func() error {
+		r, err := b.atmigrate(ctx, acct, tokA)
+		if err != nil {
+			return err
+		}
+		res.Atmigrate = *r
+		return nil
+	}
+	doF := func() error {
+		f, err := runFloor(ctx, b.net, twin, tokF, i%2 == 0)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		res.Floor = *f
+		return nil
+	}
+	type part struct {
+		fn         func() error
+		foreign    *float64
+		aCPU, bCPU *float64
+	}
+	parts := []part{{doA, &res.ForeignCPU, &res.ACPU, &res.BCPU}, {doF, &res.FloorForeignCPU, &res.FloorACPU, &res.FloorBCPU}}
+	if i%2 == 1 {
+		parts[0], parts[1] = parts[1], parts[0]
+	}
+	res.Quiet = true
+	for _, p := range parts {
+		// Write back what seeding (or the other part) left in the page
+		// cache, so neither part pays for the other's disk writes.
+		syscall.Sync()
+		if waited, ok := b.cpu.waitQuiet(quietWait); !ok {
+			res.Quiet = false
+			logf("the machine stayed busy for %.0fs (other processes); measuring anyway", waited.Seconds())
+		}
+		before := b.cpu.snap()
+		if err := p.fn(); err != nil {
+			return nil, err
+		}
+		after := b.cpu.snap()
+		*p.foreign = foreign(before, after)
+		*p.aCPU, *p.bCPU = serverCPU(before, after)
+	}
+	res.Ratio = res.Atmigrate.Wall / res.Floor.Total
+	res.DataRatio = res.Atmigrate.DataWall / res.Floor.Data
+	return res, nil
+}
+
+// plcToken has A email the account a PLC token (as the user would before
+// running with --plc-token) and reads it from the network's mail log.
+func plcToken(ctx context.Context, a *localnet.PDS, acct *localnet.Account) (string, error) {
+	c := pds.New(a.URL, pds.Options{})
+	if _, err := c.Login(ctx, acct.DID, acct.Password, ""); err != nil {
+		return "", fmt.Errorf("log in %s: %w", acct.Handle, err)
+	}
+	if err := c.RequestPlcOperationSignature(ctx); err != nil {
+		return "", fmt.Errorf("request a PLC token for %s: %w", acct.Handle, err)
+	}
+	return a.PLCToken(acct.Email)
+}
+
+func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token string) (*AtmigrateRun, error) {
+	dir, err := os.MkdirTemp(b.work, "run-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	state := filepath.Join(dir, "state")
+	reqFile := filepath.Join(dir, "requests")
+	args := []string{"migrate", "--yes", "--state-dir", state}
+	if b.conc != "" {
+		args = append(args, "--concurrency", b.conc)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, b.bin, args...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dir,
+		"XDG_STATE_HOME=" + dir,
+		"ATMIGRATE_ACCOUNT=" + acct.DID,
+		"ATMIGRATE_OLD_PASSWORD=" + acct.Password,
+		"ATMIGRATE_NEW_PDS=" + b.net.B.URL,
+		"ATMIGRATE_PLC_URL=" + b.net.PLCURL,
+		"ATMIGRATE_PLC_TOKEN=" + token,
+		"ATMIGRATE_BENCH_REQUESTS_FILE=" + reqFile,
+	}
+
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall := time.Since(start)
+	peak := hwm()
+	if err != nil {
+		return nil, fmt.Errorf("atmigrate migrate: %v\n%s", err, tail(stderr.String(), 3000))
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	r := &AtmigrateRun{Wall: wall.Seconds(), Stages: map[string]float64{}, StderrTail: tail(stderr.String(), 2000)}
+	r.PeakRSSKB = peak
+	if ru != nil {
+		r.RusageMaxRSSKB = float64(ru.Maxrss) // KB on Linux
+		r.UserCPU = time.Duration(ru.Utime.Nano()).Seconds()
+		r.SystemCPU = time.Duration(ru.Stime.Nano()).Seconds()
+	}
+	if raw, err := os.ReadFile(reqFile); err == nil {
+		r.Requests, _ = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	}
+	st, err := migrate.LoadState(state)
+	if err != nil || st == nil {
+		return nil, fmt.Errorf("read the state file: %v", err)
+	}
+	if !st.Completed {
+		return nil, fmt.Errorf("the state says the migration is not complete\n%s", r.StderrTail)
+	}
+	for _, s := range migrate.Stages {
+		if ss := st.Stages[s]; ss != nil && !ss.Started.IsZero() && !ss.Finished.IsZero() {
+			r.Stages[string(s)] = ss.Finished.Sub(ss.Started).Seconds()
+			if s == migrate.StageVerifyNew {
+				r.DataWall = ss.Finished.Sub(start).Seconds()
+			}
+		}
+	}
+	r.Records, r.Blobs = st.Repo.Records, st.Blobs.Total
+	r.RepoBytes, r.BlobBytes = st.Repo.Bytes, st.Blobs.TotalBytes
+	return r, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// watchHWM polls /proc/<pid>/status for VmHWM (the peak resident set of
+// the process's own memory since its exec) every 10 ms until the returned
+// function is called, which gives the highest reading. The last reading is
+// at most 10 ms before the exit; the peak is a high-water mark, so only
+// growth in those last milliseconds could be missed.
+func watchHWM(pid int) func() float64 {
+	var mu sync.Mutex
+	var peak float64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if b, err := os.ReadFile(path); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						f := strings.Fields(v)
+						if len(f) > 0 {
+							if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+								mu.Lock()
+								peak = max(peak, kb)
+								mu.Unlock()
+							}
+						}
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
+}

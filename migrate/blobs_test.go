@@ -1,0 +1,56 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+)
+
+func TestMissingBlobsError(t *testing.T) {
+	var still []pds.MissingBlob
+	for i := 12; i > 0; i-- { // reverse order: the message sorts
+		still = append(still, pds.MissingBlob{CID: fmt.Sprintf("bafk%02d", i), RecordURI: fmt.Sprintf("at://did:plc:x/app.bsky.feed.post/r%02d", i)})
+	}
+	failures := map[string]error{"bafk01": errors.New("upload blob bafk01: 400 InvalidRequest")}
+	msg := missingBlobsError(still, failures).Error()
+	lines := strings.Split(msg, "\n")
+	if !strings.HasPrefix(lines[0], "12 blob(s) are missing on the new PDS") {
+		t.Errorf("first line %q", lines[0])
+	}
+	if len(lines) != 1+10+1 {
+		t.Fatalf("want the count, 10 blobs and a 'more' line; got %d lines:\n%s", len(lines), msg)
+	}
+	if !strings.Contains(lines[1], "bafk01 (at://did:plc:x/app.bsky.feed.post/r01): upload blob bafk01: 400 InvalidRequest") {
+		t.Errorf("the first blob line lacks its record or its failure: %q", lines[1])
+	}
+	if !strings.Contains(lines[10], "bafk10") || strings.Contains(msg, "bafk11") {
+		t.Errorf("want the 10 first CIDs in order:\n%s", msg)
+	}
+	if !strings.Contains(lines[11], "and 2 more") || !strings.Contains(lines[11], "atmigrate status") {
+		t.Errorf("last line %q", lines[11])
+	}
+
+	one := missingBlobsError([]pds.MissingBlob{{CID: "bafkonly"}}, nil).Error()
+	if one != "1 blob(s) are missing on the new PDS:\n  bafkonly" {
+		t.Errorf("single blob: %q", one)
+	}
+}
+
+// TestNewEndpoint checks the endpoint the DID must name: the new PDS's own
+// public URL once known, not the URL we reach it by (a proxy, a tunnel).
+func TestNewEndpoint(t *testing.T) {
+	m := &Migrator{opts: Options{NewPDS: "http://127.0.0.1:9000"}}
+	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
+		t.Errorf("without state: %q", got)
+	}
+	m.st = &State{NewPDSEndpoint: "https://pds.example.com"}
+	if got := m.newEndpoint(); got != "https://pds.example.com" {
+		t.Errorf("with the recommended endpoint: %q", got)
+	}
+	if plcPointsAt(nil, "https://pds.example.com") {
+		t.Error("nil state points somewhere")
+	}
+}

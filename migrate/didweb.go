@@ -1,0 +1,214 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/did-method-plc/go-didplc/didplc"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+// A did:web identity has no PLC directory: its document is a file the user
+// publishes at https://<host>/.well-known/did.json. The pipeline moves the
+// data as for did:plc; in the identity stage it writes the document the
+// user must publish and pauses until the published one points at the new
+// PDS.
+
+// DIDWebFile is the document written to the state dir for publication.
+const DIDWebFile = "did.json"
+
+// PauseError stops a run on purpose until the user does something; the
+// same command continues. It matches ErrPaused.
+type PauseError struct {
+	Reason string
+	Hint   string
+}
+
+func (e *PauseError) Error() string        { return e.Reason }
+func (e *PauseError) Is(target error) bool { return target == ErrPaused }
+
+func isDIDWeb(did string) bool { return strings.HasPrefix(did, "did:web:") }
+
+// didWebURL is where a did:web document lives. Like the reference PDS, it
+// uses plain http for localhost (test networks) and https elsewhere.
+func didWebURL(did string) (string, error) {
+	rest := strings.TrimPrefix(did, "did:web:")
+	if rest == did || rest == "" || strings.Contains(rest, ":") {
+		return "", fmt.Errorf("%s: only did:web host names without a path are supported", did)
+	}
+	host, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", fmt.Errorf("%s: bad host: %w", did, err)
+	}
+	scheme := "https"
+	if h := strings.Split(host, ":")[0]; h == "localhost" {
+		scheme = "http"
+	}
+	return scheme + "://" + host + "/.well-known/did.json", nil
+}
+
+// fetchDIDWeb returns the raw document and its atproto view.
+func fetchDIDWeb(ctx context.Context, hc *http.Client, did string) (map[string]any, *plc.State, error) {
+	u, err := didWebURL(did)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetch %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("fetch %s: HTTP %d", u, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", u, err)
+	}
+	var raw map[string]any
+	var doc identity.DIDDocument
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", u, err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", u, err)
+	}
+	if doc.DID.String() != did {
+		return nil, nil, fmt.Errorf("%s describes %s, not %s", u, doc.DID, did)
+	}
+	return raw, webState(did, &doc), nil
+}
+
+// webState presents a did:web document with the same accessors as a PLC
+// state (endpoint, signing key, handle), with no rotation keys.
+func webState(did string, doc *identity.DIDDocument) *plc.State {
+	ident := identity.ParseIdentity(doc)
+	op := didplc.RegularOp{
+		Type:                "plc_operation",
+		RotationKeys:        []string{},
+		VerificationMethods: map[string]string{},
+		Services:            map[string]didplc.OpService{},
+		AlsoKnownAs:         doc.AlsoKnownAs,
+	}
+	if pub, err := ident.PublicKey(); err == nil {
+		op.VerificationMethods["atproto"] = pub.DIDKey()
+	}
+	if ep := ident.PDSEndpoint(); ep != "" {
+		op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: ep}
+	}
+	return &plc.State{DID: did, Op: op}
+}
+
+// identityState reads the DID's current document: the PLC audit log for
+// did:plc, the published did.json for did:web.
+func (m *Migrator) identityState(ctx context.Context, did string) (*plc.State, error) {
+	if isDIDWeb(did) {
+		_, st, err := fetchDIDWeb(ctx, m.opts.HTTPClient, did)
+		return st, err
+	}
+	return m.plc.State(ctx, did)
+}
+
+// webIdentity is the identity stage for did:web: write the document to
+// publish and pause until it is published.
+func (m *Migrator) webIdentity(ctx context.Context, st *plc.State, in plc.Intent) (string, error) {
+	if identityMatches(st, in) {
+		m.identityDone = true
+		return fmt.Sprintf("%s's published document points at %s", m.did, in.Endpoint), nil
+	}
+	// The gate holds for did:web too: nothing to publish before the new PDS
+	// has every record and blob.
+	if _, err := m.checkNewHasEverything(ctx); err != nil {
+		return "", err
+	}
+	raw, _, err := fetchDIDWeb(ctx, m.opts.HTTPClient, m.did)
+	if err != nil {
+		return "", err
+	}
+	doc := nextDIDWebDoc(raw, m.did, in)
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := m.path(DIDWebFile)
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	u, _ := didWebURL(m.did)
+	m.prog.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
+	return "", &PauseError{
+		Reason: fmt.Sprintf("waiting for the did:web document at %s to point at %s", u, in.Endpoint),
+		Hint:   fmt.Sprintf("publish %s at %s, then run the same command again", path, u),
+	}
+}
+
+// nextDIDWebDoc keeps everything in the published document except the
+// atproto signing key, the PDS endpoint and the handle.
+func nextDIDWebDoc(raw map[string]any, did string, in plc.Intent) map[string]any {
+	doc := map[string]any{}
+	for k, v := range raw {
+		doc[k] = v
+	}
+	var vms []any
+	if list, ok := raw["verificationMethod"].([]any); ok {
+		for _, v := range list {
+			if vm, ok := v.(map[string]any); ok && isFragment(vm["id"], did, "atproto") {
+				continue
+			}
+			vms = append(vms, v)
+		}
+	}
+	multibase := strings.TrimPrefix(in.SigningKey, "did:key:")
+	vms = append([]any{map[string]any{"id": did + "#atproto", "type": "Multikey", "controller": did, "publicKeyMultibase": multibase}}, vms...)
+	doc["verificationMethod"] = vms
+	var svcs []any
+	if list, ok := raw["service"].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(map[string]any); ok && isFragment(s["id"], did, "atproto_pds") {
+				continue
+			}
+			svcs = append(svcs, v)
+		}
+	}
+	svcs = append([]any{map[string]any{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": in.Endpoint}}, svcs...)
+	doc["service"] = svcs
+	if in.Handle != "" {
+		aka := []any{"at://" + in.Handle}
+		first := true
+		if list, ok := raw["alsoKnownAs"].([]any); ok {
+			for _, v := range list {
+				if s, ok := v.(string); ok && strings.HasPrefix(s, "at://") && first {
+					first = false
+					continue
+				}
+				aka = append(aka, v)
+			}
+		}
+		doc["alsoKnownAs"] = aka
+	}
+	return doc
+}
+
+func isFragment(id any, did, frag string) bool {
+	s, _ := id.(string)
+	return s == "#"+frag || s == did+"#"+frag
+}
+
+var errDIDWebNoRotation = errors.New("a did:web identity has no rotation keys")

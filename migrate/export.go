@@ -1,0 +1,348 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// ExportOptions is what Export needs.
+type ExportOptions struct {
+	// Account is the handle or DID to back up.
+	Account         string
+	Password        string
+	AuthFactorToken string
+	// PDS is the account's PDS; "" resolves it from the DID document.
+	PDS    string
+	PLCURL string
+	// Out is the backup directory. An existing backup of the same DID is
+	// updated in place (incremental).
+	Out         string
+	Concurrency int
+
+	Retry      *pds.RetryPolicy
+	HTTPClient *http.Client
+	Progress   Progress
+}
+
+// ExportStats says what one Export run did.
+type ExportStats struct {
+	BlobsFetched int
+	BytesFetched int64
+	// BlobsKept were already in the directory and verified.
+	BlobsKept    int
+	Preferences  int
+	PrefsMissing bool
+	Duration     time.Duration
+}
+
+// Export writes a verified, self-contained backup of an account to
+// o.Out: repo.car (verified while it streams: commit signed by the DID's
+// key, complete MST, every record present), blobs/<cid> (each checked
+// against its CID), preferences.json, plc-log.json and, last and
+// atomically, manifest.json. Running it again into the same directory
+// fetches only the blobs not already there and intact, and replaces the
+// repo atomically. It reads with the owner's session, so a deactivated
+// account can be backed up.
+func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
+	start := time.Now()
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.PLCURL == "" {
+		o.PLCURL = "https://plc.directory"
+	}
+	if o.Progress == nil {
+		o.Progress = NopProgress{}
+	}
+	if o.Out == "" {
+		return nil, inputErr(nil, "pass --out with the backup directory", "no output directory given")
+	}
+	if o.Password == "" {
+		return nil, inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the account")
+	}
+	// A Migrator shell gives the shared resolution and client options.
+	m := &Migrator{opts: Options{Account: o.Account, OldPDS: strings.TrimRight(o.PDS, "/"), PLCURL: o.PLCURL,
+		Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}, prog: o.Progress}
+	m.opts.defaults()
+	m.ui = m.opts.UI
+	if o.Account == "" {
+		return nil, inputErr(nil, "pass --account with a handle or a DID", "no account given")
+	}
+	did, err := m.resolveDID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.did = did
+	prog := o.Progress
+
+	// The audit log: stored as is, and the source of the signing key.
+	pc := plc.NewClient(o.PLCURL, o.HTTPClient)
+	log, err := pc.AuditLog(ctx, did)
+	if err != nil {
+		if errors.Is(err, plc.ErrDIDNotFound) {
+			return nil, inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", o.PLCURL, did)
+		}
+		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
+	}
+	st, err := plc.StateFromLog(did, log)
+	if err != nil {
+		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
+	}
+	m.plcState = st
+	host := strings.TrimRight(o.PDS, "/")
+	if host == "" {
+		host = strings.TrimRight(st.Endpoint(), "/")
+	}
+	if host == "" {
+		return nil, inputErr(nil, "pass --old-pds", "the DID document names no PDS")
+	}
+
+	// Refuse to mix two accounts in one directory.
+	if old, err := ReadManifest(o.Out); err == nil && old.DID != did {
+		return nil, inputErr(nil, "use another --out directory", "%s holds a backup of %s, not %s", o.Out, old.DID, did)
+	}
+	if err := os.MkdirAll(o.Out, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", o.Out, err)
+	}
+
+	c := pds.New(host, m.pdsOptions(nil))
+	sess, err := c.Login(ctx, did, o.Password, o.AuthFactorToken)
+	if err != nil {
+		return nil, loginError(err, host, "--old-password")
+	}
+	m.old = c
+	m.src = &pdsSource{c: c, did: did}
+	handle := st.Handle()
+	if sess.Handle != "" && sess.Handle != "handle.invalid" {
+		handle = sess.Handle
+	}
+	note := fmt.Sprintf("backing up %s (%s) from %s", handle, did, host)
+	if !sess.Active {
+		note += fmt.Sprintf(" (account %s)", orDefault(sess.Status, "inactive"))
+	}
+	prog.Info(note)
+
+	// 1. The repo, verified while it streams, to a staging name.
+	key, err := m.signingKey()
+	if err != nil {
+		return nil, err
+	}
+	stagedCAR := filepath.Join(o.Out, ".repo.car.new")
+	defer os.Remove(stagedCAR)
+	sum, err := m.exportAndVerify(ctx, "", stagedCAR, repo.VerifyOptions{DID: did, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
+
+	// 2. Blobs: only the ones not already there and intact.
+	store, err := repo.OpenBlobStore(filepath.Join(o.Out, BackupBlobDir))
+	if err != nil {
+		return nil, err
+	}
+	stats, mimes, err := exportBlobs(ctx, c, did, store, sum.Blobs, o.Concurrency, prog)
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. Preferences (raw) and the audit log, staged.
+	stagedPrefs := filepath.Join(o.Out, ".preferences.json.new")
+	defer os.Remove(stagedPrefs)
+	havePrefs := false
+	if prefs, err := c.GetPreferences(ctx); err != nil {
+		prog.Warn(fmt.Sprintf("could not read the preferences (%v); the backup will not contain them", err))
+		stats.PrefsMissing = true
+	} else {
+		if len(prefs) == 0 {
+			prefs = json.RawMessage("[]")
+		}
+		var n []json.RawMessage
+		_ = json.Unmarshal(prefs, &n)
+		stats.Preferences = len(n)
+		if err := fsutil.WriteFileAtomic(stagedPrefs, prefs, 0o600); err != nil {
+			return nil, err
+		}
+		havePrefs = true
+	}
+	logJSON, err := json.MarshalIndent(log, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode the audit log: %w", err)
+	}
+	stagedLog := filepath.Join(o.Out, ".plc-log.json.new")
+	defer os.Remove(stagedLog)
+	if err := fsutil.WriteFileAtomic(stagedLog, logJSON, 0o600); err != nil {
+		return nil, err
+	}
+
+	// The old PDS's own rotation key: what a restore drops.
+	var oldKeys []string
+	if cred, err := c.GetRecommendedDidCredentials(ctx); err == nil {
+		oldKeys = cred.RotationKeys
+	} else {
+		prog.Warn(fmt.Sprintf("%s did not say which rotation key is its own (%v); a restore will keep every current rotation key", host, err))
+	}
+
+	// 4. Swap in: the old manifest goes first, so a crash in between leaves
+	// a directory that says it is incomplete rather than one that lies.
+	if err := os.Remove(filepath.Join(o.Out, BackupManifestFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	files := map[string]ManifestFile{}
+	swap := []struct{ staged, name string }{{stagedCAR, BackupRepoFile}, {stagedLog, BackupPLCLogFile}}
+	if havePrefs {
+		swap = append(swap, struct{ staged, name string }{stagedPrefs, BackupPrefsFile})
+	} else {
+		os.Remove(filepath.Join(o.Out, BackupPrefsFile))
+	}
+	for _, s := range swap {
+		size, sha, err := hashFile(s.staged)
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", s.name, err)
+		}
+		if err := os.Rename(s.staged, filepath.Join(o.Out, s.name)); err != nil {
+			return nil, fmt.Errorf("replace %s: %w", s.name, err)
+		}
+		files[s.name] = ManifestFile{Size: size, SHA256: sha}
+	}
+	if err := store.Sync(); err != nil {
+		return nil, err
+	}
+	if err := fsutil.SyncDir(o.Out); err != nil {
+		return nil, err
+	}
+
+	man := &Manifest{
+		DID: did, Handle: handle, Email: sess.Email, PDS: host,
+		Repo:  ManifestRepo{Rev: sum.Rev, Commit: sum.Commit, Records: sum.Records, Bytes: sum.Bytes, SHA256: files[BackupRepoFile].SHA256},
+		Blobs: ManifestBlobs{Count: len(sum.Blobs), MimeTypes: mimes, Sizes: map[string]int64{}},
+		Files: files, OldPDSRotationKeys: oldKeys, SigningKey: st.SigningKey(),
+		Tool: "atmigrate/" + Version, Created: time.Now().UTC(),
+	}
+	for _, b := range sum.Blobs {
+		if size, ok := store.Has(b.CID); ok {
+			man.Blobs.Sizes[b.CID] = size
+			man.Blobs.Bytes += size
+		}
+	}
+	crashPoint("export-before-manifest")
+	if err := WriteManifest(o.Out, man); err != nil {
+		return nil, err
+	}
+	stats.Duration = time.Since(start)
+	man.Stats = stats
+	return man, nil
+}
+
+// exportBlobs makes sure every blob in refs is in store, verified against
+// its CID, downloading only what is missing or damaged.
+func exportBlobs(ctx context.Context, c *pds.Client, did string, store *repo.BlobStore, refs []repo.BlobRef, workers int, prog Progress) (ExportStats, map[string]string, error) {
+	var stats ExportStats
+	mimes := map[string]string{}
+	var need []repo.BlobRef
+	for _, b := range refs {
+		mimes[b.CID] = b.MimeType
+		if _, ok := store.Has(b.CID); ok {
+			if err := store.Verify(b.CID); err == nil {
+				stats.BlobsKept++
+				continue
+			}
+			prog.Warn(fmt.Sprintf("blobs/%s is damaged: fetching it again", b.CID))
+			os.Remove(store.Path(b.CID))
+		}
+		need = append(need, b)
+	}
+	if stats.BlobsKept > 0 {
+		prog.Info(fmt.Sprintf("%d blobs already in the backup and intact", stats.BlobsKept))
+	}
+	if len(need) == 0 {
+		return stats, mimes, nil
+	}
+	var total int64
+	for _, b := range need {
+		if b.Size > 0 {
+			total += b.Size
+		}
+	}
+	prog.Transfer(TransferBlobs, len(need), total)
+	var mu sync.Mutex
+	failures := map[string]error{}
+	jobs := make(chan repo.BlobRef)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range jobs {
+				var n int64
+				var ctype string
+				err := c.FetchBlob(ctx, did, b.CID, func(body io.Reader, size int64, contentType string) error {
+					expect := size
+					if expect < 0 {
+						expect = b.Size
+					}
+					w, err := store.Write(b.CID, body, expect)
+					if errors.Is(err, repo.ErrBlobMismatch) {
+						return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)
+					}
+					n, ctype = w, contentType
+					return err
+				})
+				mu.Lock()
+				if err != nil {
+					failures[b.CID] = err
+				} else {
+					stats.BlobsFetched++
+					stats.BytesFetched += n
+					if mimes[b.CID] == "" && ctype != "" {
+						mimes[b.CID] = ctype
+					}
+				}
+				mu.Unlock()
+				if err == nil {
+					prog.Advance(TransferBlobs, 1, n)
+					crashPoint("blob-downloaded")
+				}
+			}
+		}()
+	}
+	for _, b := range need {
+		select {
+		case jobs <- b:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return stats, nil, err
+	}
+	if len(failures) > 0 {
+		var lines []string
+		for cid, err := range failures {
+			lines = append(lines, cid+": "+err.Error())
+		}
+		sort.Strings(lines)
+		lines = firstN(lines, 10)
+		return stats, nil, &StageError{Stage: StageBlobs, Err: fmt.Errorf("%d blob(s) could not be downloaded:\n  %s", len(failures), strings.Join(lines, "\n  ")),
+			Hint: "run the same export again: the blobs already saved are kept"}
+	}
+	return stats, mimes, nil
+}

@@ -1,0 +1,129 @@
+package migrate
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+func TestStateSaveLoad(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "did:plc:abc")
+	if st, err := LoadState(dir); err != nil || st != nil {
+		t.Fatalf("missing state: %v %v, want a fresh start", st, err)
+	}
+	st := &State{DID: "did:plc:abc", NewPDS: "https://new.example"}
+	st.stage(StageExportRepo).Done = true
+	st.Repo.Rev = "3kabc"
+	if err := st.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
+	}
+	got, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Done(StageExportRepo) || got.Done(StageImportRepo) || got.Repo.Rev != "3kabc" || got.Version != StateVersion {
+		t.Errorf("loaded %+v", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+}
+
+func TestStateRefusesNewerFormat(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"version": 99}`), 0o600)
+	if _, err := LoadState(dir); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("want a newer-format error, got %v", err)
+	}
+}
+
+// TestStateHoldsNoSecret: the options carry passwords and tokens; nothing
+// the pipeline saves may contain them.
+func TestStateHoldsNoSecret(t *testing.T) {
+	st := &State{DID: "did:plc:abc"}
+	b, _ := json.Marshal(st)
+	for _, field := range []string{"assword", "oken\":", "jwt", "Jwt"} {
+		if strings.Contains(string(b), field) {
+			t.Errorf("state JSON has a %q field: %s", field, b)
+		}
+	}
+}
+
+func TestHandleAllowed(t *testing.T) {
+	for _, c := range []struct {
+		h    string
+		doms []string
+		want bool
+	}{
+		{"alice.test", []string{".test"}, true},
+		{"alice.test", []string{"test"}, true},
+		{"alice.example.com", []string{".test"}, false},
+		{".test", []string{".test"}, false},
+		{"alice.pds.example", []string{".other", ".pds.example"}, true},
+	} {
+		if got := handleAllowed(c.h, c.doms); got != c.want {
+			t.Errorf("handleAllowed(%q, %v) = %v", c.h, c.doms, got)
+		}
+	}
+}
+
+func TestDIDWebURL(t *testing.T) {
+	for did, want := range map[string]string{
+		"did:web:example.com":        "https://example.com/.well-known/did.json",
+		"did:web:localhost%3A8080":   "http://localhost:8080/.well-known/did.json",
+		"did:web:localhost%3a8080":   "http://localhost:8080/.well-known/did.json",
+		"did:web:example.com:user:1": "",
+	} {
+		got, err := didWebURL(did)
+		if want == "" {
+			if err == nil {
+				t.Errorf("%s: want an error for a path did:web", did)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", did, got, err, want)
+		}
+	}
+}
+
+func TestNextDIDWebDocKeepsTheRest(t *testing.T) {
+	did := "did:web:example.com"
+	var raw map[string]any
+	json.Unmarshal([]byte(`{
+		"@context": ["https://www.w3.org/ns/did/v1"],
+		"id": "did:web:example.com",
+		"alsoKnownAs": ["at://old.example.com", "https://example.com/me"],
+		"verificationMethod": [
+			{"id": "did:web:example.com#atproto", "type": "Multikey", "publicKeyMultibase": "zOLD"},
+			{"id": "#other", "type": "Multikey", "publicKeyMultibase": "zOTHER"}],
+		"service": [
+			{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": "https://old.example"},
+			{"id": "#labeler", "type": "AtprotoLabeler", "serviceEndpoint": "https://labels.example"}]
+	}`), &raw)
+	doc := nextDIDWebDoc(raw, did, plc.Intent{Endpoint: "https://new.example", SigningKey: "did:key:zNEW", Handle: "new.example.com"})
+	b, _ := json.Marshal(doc)
+	s := string(b)
+	for _, want := range []string{`"zNEW"`, `"https://new.example"`, `"zOTHER"`, `"https://labels.example"`, `"at://new.example.com"`, `"https://example.com/me"`, `"@context"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("next document lacks %s: %s", want, s)
+		}
+	}
+	for _, gone := range []string{`"zOLD"`, `"https://old.example"`, `"at://old.example.com"`} {
+		if strings.Contains(s, gone) {
+			t.Errorf("next document still has %s: %s", gone, s)
+		}
+	}
+}
