@@ -85,4 +85,3 @@ func (p *pacer) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
-
