@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -34,21 +33,9 @@ func newPacer(next http.RoundTripper) *pacer {
 	return &pacer{next: next, maxHold: time.Minute, until: map[string]time.Time{}}
 }
 
-// newBatchTransport is the keep-alive transport the pds client uses by
-// default, shared by every account so connections are reused across them.
-func newBatchTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          200,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: 1 * time.Second,
-		ResponseHeaderTimeout: 5 * time.Minute,
-	}
-}
+// newBatchTransport is the pds client's keep-alive transport, shared by
+// every account so connections are reused across them.
+func newBatchTransport() *http.Transport { return pds.NewTransport(64) }
 
 func pacerKey(r *http.Request) string { return r.URL.Host + r.URL.Path }
 

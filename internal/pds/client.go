@@ -95,17 +95,24 @@ func New(host string, opts Options) *Client {
 // bounds connection setup and the wait for response headers (imports can
 // take minutes), but never the body.
 func defaultHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: NewTransport(32)}
+}
+
+// NewTransport is the keep-alive transport every client uses by default,
+// keeping up to perHost idle connections to one server. A batch shares one
+// across its accounts so connections are reused between them.
+func NewTransport(perHost int) *http.Transport {
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   32,
+		MaxIdleConns:          2 * perHost,
+		MaxIdleConnsPerHost:   perHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
 		ResponseHeaderTimeout: 5 * time.Minute,
-	}}
+	}
 }
 
 // Host returns the PDS base URL.
