@@ -44,6 +44,7 @@ type Migrator struct {
 	store    *repo.BlobStore
 	blobRefs []repo.BlobRef
 	fetcher  *blobFetcher
+	early    *earlyExport
 
 	// current is the stage running now, recorded with an interruption.
 	current Stage
@@ -110,6 +111,7 @@ func (e errSkip) Error() string { return e.reason }
 func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format, args...)} }
 
 func (m *Migrator) run(ctx context.Context) error {
+	defer m.stopEarlyExport()
 	if err := m.runStage(ctx, StageLogin, m.stageLogin); err != nil {
 		return err
 	}

@@ -32,13 +32,18 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 			return "", skip("already exported (rev %s)", m.st.Repo.Rev)
 		}
 	}
-	key, err := m.signingKey()
+	sum, ok, err := m.takeEarlyExport(ctx)
 	if err != nil {
 		return "", err
 	}
-	sum, err := m.exportAndVerify(ctx, "", carPath, repo.VerifyOptions{DID: m.did, Key: key})
-	if err != nil {
-		return "", err
+	if !ok {
+		key, err := m.signingKey()
+		if err != nil {
+			return "", err
+		}
+		if sum, err = m.exportAndVerify(ctx, "", carPath, repo.VerifyOptions{DID: m.did, Key: key}); err != nil {
+			return "", err
+		}
 	}
 	m.mu.Lock()
 	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Bytes: sum.Bytes, Records: sum.Records}
@@ -53,7 +58,11 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 // exportAndVerify downloads the repo (or a diff) to path while a verifier
 // reads the same bytes through a pipe: one pass, no second read of the file.
 func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
-	m.prog.Transfer(TransferRepoDownload, 1, -1)
+	return m.exportAndVerifyFrom(ctx, m.src, m.prog, since, path, vo)
+}
+
+func (m *Migrator) exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
+	prog.Transfer(TransferRepoDownload, 1, -1)
 	for attempt := 0; ; attempt++ {
 		pr, pw := io.Pipe()
 		type result struct {
@@ -69,26 +78,26 @@ func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo r
 			done <- result{sum, err}
 		}()
 		var counted int64
-		_, derr := m.src.ExportRepo(ctx, since, path, pw, func(n int64) {
+		_, derr := src.ExportRepo(ctx, since, path, pw, func(n int64) {
 			counted += n
-			m.prog.Advance(TransferRepoDownload, 0, n)
+			prog.Advance(TransferRepoDownload, 0, n)
 		})
 		pw.CloseWithError(derr)
 		res := <-done
 		crashPoint("repo-downloaded")
 		if derr != nil {
-			m.prog.Advance(TransferRepoDownload, 0, -counted)
+			prog.Advance(TransferRepoDownload, 0, -counted)
 			if errors.Is(derr, errRestartWithTee) && attempt < 3 && ctx.Err() == nil {
 				continue
 			}
-			return nil, fmt.Errorf("download repo from %s: %w", m.src.Name(), derr)
+			return nil, fmt.Errorf("download repo from %s: %w", src.Name(), derr)
 		}
 		if res.err != nil {
 			os.Remove(path)
-			return nil, &StageError{Stage: StageExportRepo, Err: fmt.Errorf("the repo from %s does not verify: %w", m.src.Name(), res.err),
+			return nil, &StageError{Stage: StageExportRepo, Err: fmt.Errorf("the repo from %s does not verify: %w", src.Name(), res.err),
 				Hint: "the old PDS served a repo that fails verification; run again to download it afresh, and report it if it persists"}
 		}
-		m.prog.Advance(TransferRepoDownload, 1, 0)
+		prog.Advance(TransferRepoDownload, 1, 0)
 		return res.sum, nil
 	}
 }

@@ -73,6 +73,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		return m.openBackupSource(ctx)
 	}
 
+	m.startEarlyExport(ctx)
 	m.old = pds.New(m.st.OldPDS, m.pdsOptions(nil))
 	sess, err := m.old.Login(ctx, loginIdentifier(did, m.st.Handle), o.OldPassword, o.AuthFactorToken)
 	if err != nil {

@@ -101,6 +101,9 @@ func run() error {
 	defer net.Close()
 
 	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY")}
+	if err := b.warmUp(ctx); err != nil {
+		return err
+	}
 	report := Report{Machine: machine(), Runs: runs, Started: time.Now().UTC()}
 	for _, sz := range chosen {
 		n := runs
