@@ -30,13 +30,7 @@ func TestEarlyRepoDownload(t *testing.T) {
 				}
 			}
 			before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
-			if err := a.RequestPlcOperationSignature(ctxT(t)); err != nil {
-				t.Fatal(err)
-			}
-			token, err := net.A.PLCToken(acct.Email)
-			if err != nil {
-				t.Fatal(err)
-			}
+			token := plcTokenFor(t, net, acct)
 
 			var mu sync.Mutex
 			downloads := map[string]int{} // "anonymous" or "session" -> getRepo requests

@@ -120,6 +120,11 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
+	if f.rewrite != nil {
+		// Rewrite the content, not its compressed form: the transport
+		// asks for gzip itself and hands back the decoded body.
+		out.Header.Del("Accept-Encoding")
+	}
 	resp, err := p.tr.RoundTrip(out)
 	if err != nil {
 		http.Error(w, fmt.Sprintf(`{"error":"BadGateway","message":%q}`, err.Error()), http.StatusBadGateway)

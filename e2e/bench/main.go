@@ -6,8 +6,11 @@
 // accounts on PDS A (not timed): one is migrated to B by the real binary
 // (`atmigrate migrate --yes` with the PLC token supplied), the other, its
 // twin, is moved by the floor: the same server calls in sequence with
-// nothing else (no verification, checkpoint or progress). It prints one
-// table of medians and writes bench-results.json at the repository root.
+// nothing else (no verification, checkpoint or progress). Each size's
+// accounts are seeded first, then an untimed lead-in of the same size is
+// moved, then the timed parts run back to back, so every part follows a
+// move of its size. It prints one table of medians and writes
+// bench-results.json at the repository root.
 //
 // Environment:
 //
@@ -101,21 +104,13 @@ func run() error {
 	defer net.Close()
 
 	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY")}
-	if err := b.warmUp(ctx); err != nil {
-		return err
-	}
 	report := Report{Machine: machine(), Runs: runs, Started: time.Now().UTC()}
 	for _, sz := range chosen {
 		n := runs
 		if sz.Name == "XL" {
 			n = min(runs, xlRuns)
 		}
-		var rs []RunResult
-		for i := 0; i < n; i++ {
-			r, err := b.runOnce(ctx, sz, i)
-			if err != nil {
-				return fmt.Errorf("%s run %d: %w", sz.Name, i+1, err)
-			}
+		rs, err := b.runSize(ctx, sz, n, func(i int, r *RunResult) {
 			logf("%s run %d/%d: atmigrate %.2fs (%.1f MB RSS, %d requests), floor %.2fs total (data %.2fs, blobs c4 %.2fs c8 %.2fs): ratio %.2f; other processes used %.2f / %.2f CPU s",
 				sz.Name, i+1, n, r.Atmigrate.Wall, r.Atmigrate.PeakRSSKB/1024, r.Atmigrate.Requests,
 				r.Floor.Total, r.Floor.Data, r.Floor.Blobs4, r.Floor.Blobs8, r.Ratio, r.ForeignCPU, r.FloorForeignCPU)
@@ -123,7 +118,9 @@ func run() error {
 			logf("  atmigrate stages: %s", stageLine(r.Atmigrate.Stages))
 			logf("  floor: account %.2f, export %.2f, import %.2f, blobs %.2f, prefs %.2f, identity %.2f, activate %.2f",
 				r.Floor.Account, r.Floor.Export, r.Floor.Import, r.Floor.Blobs, r.Floor.Prefs, r.Floor.Identity, r.Floor.Activate)
-			rs = append(rs, *r)
+		})
+		if err != nil {
+			return err
 		}
 		report.Accounts = append(report.Accounts, summarize(sz, rs))
 		if err := writeReport(out, &report); err != nil {
