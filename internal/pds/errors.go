@@ -1,6 +1,8 @@
 package pds
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +87,7 @@ func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, errBodyDetached) {
 		return false
 	}
-	if errors.Is(err, ErrCorruptBody) || errors.Is(err, errStalled) {
+	if errors.Is(err, ErrCorruptBody) || errors.Is(err, errStalled) || isCorruptEncoding(err) {
 		return true
 	}
 	var ae *APIError
@@ -93,6 +95,13 @@ func IsTransient(err error) bool {
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 	}
 	return isNetworkError(err)
+}
+
+// isCorruptEncoding reports a compressed body (net/http asks for gzip and
+// decodes it) that was damaged on the way: the same as a truncated body.
+func isCorruptEncoding(err error) bool {
+	var ce flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce)
 }
 
 // isNetworkError classifies errors from the transport and from reading a

@@ -2,6 +2,7 @@ package pds
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -178,5 +179,41 @@ func TestListBlobs(t *testing.T) {
 	cids, next, err = h.c.ListBlobs(context.Background(), "did:plc:test", next, 500)
 	if err != nil || len(cids) != 0 || next != "" {
 		t.Fatalf("last page: %v %q %v", cids, next, err)
+	}
+}
+
+// TestDownloadRepoRetriesCorruptGzip: a gzip-encoded body damaged on the
+// way (net/http decodes it and reports a bad checksum) is downloaded again,
+// like a truncated one.
+func TestDownloadRepoRetriesCorruptGzip(t *testing.T) {
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write(carBytes)
+	_ = zw.Close()
+	good := zipped.Bytes()
+	bad := append([]byte(nil), good...)
+	bad[len(bad)-6] ^= 0xff // inside the CRC-32 trailer
+	var n atomic.Int64
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.ipld.car")
+		w.Header().Set("Content-Encoding", "gzip")
+		body := good
+		if n.Add(1) == 1 {
+			body = bad
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	})
+	path := filepath.Join(t.TempDir(), "repo.car")
+	size, err := h.c.DownloadRepo(context.Background(), "did:plc:test", "", path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size != int64(len(carBytes)) || !bytes.Equal(got, carBytes) || n.Load() != 2 {
+		t.Errorf("size %d, equal %v, requests %d (want 2)", size, bytes.Equal(got, carBytes), n.Load())
 	}
 }
