@@ -67,17 +67,31 @@ func TestBackupRestore(t *testing.T) {
 	if m := fetched.FindStringSubmatch(r.stderr); m == nil || m[1] != "21" {
 		t.Errorf("first export: want 21 blobs fetched, got %v", m)
 	}
+	mustContain(t, r, "downloaded)")
+	first, err := migrate.ReadManifest(mainDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r = export(main, mainDir)
 	t.Logf("second export:\n%s", r.stderr)
 	if m := fetched.FindStringSubmatch(r.stderr); m == nil || m[1] != "0" {
 		t.Errorf("second export: want 0 blobs fetched, got %v", m)
 	}
+	mustContain(t, r, "unchanged, not downloaded")
+	// A write makes the next export download the repo again.
+	if _, _, err := main.Post(ctxT(t), "written after the second backup"); err != nil {
+		t.Fatal(err)
+	}
+	r = export(main, mainDir)
+	if strings.Contains(r.stderr, "unchanged") {
+		t.Errorf("third export, after a write, kept the old repo:\n%s", r.stderr)
+	}
 	man, err := migrate.ReadManifest(mainDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if man.DID != main.DID || man.Blobs.Count != 21 || man.Repo.Records < 200 || len(man.Files) != 3 || len(man.OldPDSRotationKeys) == 0 {
-		t.Errorf("manifest: %+v", man)
+	if man.DID != main.DID || man.Blobs.Count != 21 || man.Repo.Records != first.Repo.Records+1 || man.Repo.Rev == first.Repo.Rev || len(man.Files) != 3 || len(man.OldPDSRotationKeys) == 0 {
+		t.Errorf("manifest after a write: %+v (first %+v)", man, first.Repo)
 	}
 	// The second account is deactivated on A first: the owner's session
 	// still reads it. Its first export is killed just before the manifest.

@@ -44,10 +44,13 @@ type ExportStats struct {
 	BlobsFetched int
 	BytesFetched int64
 	// BlobsKept were already in the directory and verified.
-	BlobsKept    int
-	Preferences  int
-	PrefsMissing bool
-	Duration     time.Duration
+	BlobsKept int
+	// RepoUnchanged: the account's latest commit was the backup's, so its
+	// repo.car was verified again instead of downloaded.
+	RepoUnchanged bool
+	Preferences   int
+	PrefsMissing  bool
+	Duration      time.Duration
 }
 
 // Export writes a verified, self-contained backup of an account to
@@ -137,18 +140,25 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 	prog.Info(note)
 
-	// 1. The repo, verified while it streams, to a staging name.
+	// 1. The repo, verified while it streams, to a staging name; or, when
+	// the account's latest commit is the one the backup holds, the backup's
+	// own copy verified again.
 	key, err := m.signingKey()
 	if err != nil {
 		return nil, err
 	}
+	vo := repo.VerifyOptions{DID: did, Key: key}
 	stagedCAR := filepath.Join(o.Out, ".repo.car.new")
 	defer os.Remove(stagedCAR)
-	sum, err := m.exportAndVerify(ctx, "", stagedCAR, repo.VerifyOptions{DID: did, Key: key})
-	if err != nil {
-		return nil, err
+	sum, reused := reuseBackupRepo(ctx, c, did, o.Out, vo)
+	if reused {
+		prog.Info(fmt.Sprintf("repo: unchanged since the last backup (rev %s, %d records): verified again, not downloaded", sum.Rev, sum.Records))
+	} else {
+		if sum, err = m.exportAndVerify(ctx, "", stagedCAR, vo); err != nil {
+			return nil, err
+		}
+		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
 	}
-	prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
 
 	// 2. Blobs: only the ones not already there and intact.
 	store, err := repo.OpenBlobStore(filepath.Join(o.Out, BackupBlobDir))
@@ -159,6 +169,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	stats.RepoUnchanged = reused
 
 	// 3. Preferences (raw) and the audit log, staged.
 	stagedPrefs := filepath.Join(o.Out, ".preferences.json.new")
@@ -203,7 +214,16 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		return nil, err
 	}
 	files := map[string]ManifestFile{}
-	swap := []struct{ staged, name string }{{stagedCAR, BackupRepoFile}, {stagedLog, BackupPLCLogFile}}
+	swap := []struct{ staged, name string }{{stagedLog, BackupPLCLogFile}}
+	if reused {
+		size, sha, err := hashFile(filepath.Join(o.Out, BackupRepoFile))
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", BackupRepoFile, err)
+		}
+		files[BackupRepoFile] = ManifestFile{Size: size, SHA256: sha}
+	} else {
+		swap = append(swap, struct{ staged, name string }{stagedCAR, BackupRepoFile})
+	}
 	if havePrefs {
 		swap = append(swap, struct{ staged, name string }{stagedPrefs, BackupPrefsFile})
 	} else {
@@ -246,6 +266,33 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	stats.Duration = time.Since(start)
 	man.Stats = stats
 	return man, nil
+}
+
+// reuseBackupRepo returns the summary of the backup's repo.car, verified
+// again against the DID's current key, when the PDS's latest commit is the
+// one it holds: an unchanged account's repo is not downloaded again (a
+// backup's CAR must be whole, so a changed one is). Any doubt (no
+// manifest, another commit, a file that no longer verifies) says no, and
+// the caller downloads.
+func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo repo.VerifyOptions) (*repo.Summary, bool) {
+	man, err := ReadManifest(dir)
+	if err != nil || man.DID != did || man.Repo.Commit == "" {
+		return nil, false
+	}
+	cid, _, err := c.GetLatestCommit(ctx, did)
+	if err != nil || cid != man.Repo.Commit {
+		return nil, false
+	}
+	f, err := os.Open(filepath.Join(dir, BackupRepoFile))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	sum, err := repo.VerifyCAR(ctx, f, vo)
+	if err != nil || sum.Commit != cid {
+		return nil, false
+	}
+	return sum, true
 }
 
 // exportBlobs makes sure every blob in refs is in store, verified against

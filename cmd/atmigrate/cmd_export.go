@@ -64,8 +64,12 @@ func runExport(c *cli.Context) error {
 	if s.PrefsMissing {
 		prefs = "no preferences (could not read them)"
 	}
-	fmt.Fprintf(os.Stderr, "atmigrate: backup of %s (%s) in %s: %d records (rev %s), %d blobs (%d fetched, %.1f MB; %d already there), %s, PLC log of %d bytes; took %s\n",
-		man.Handle, man.DID, o.Out, man.Repo.Records, man.Repo.Rev, man.Blobs.Count, s.BlobsFetched, float64(s.BytesFetched)/1e6, s.BlobsKept,
+	repoNote := "downloaded"
+	if s.RepoUnchanged {
+		repoNote = "unchanged, not downloaded"
+	}
+	fmt.Fprintf(os.Stderr, "atmigrate: backup of %s (%s) in %s: %d records (rev %s, %s), %d blobs (%d fetched, %.1f MB; %d already there), %s, PLC log of %d bytes; took %s\n",
+		man.Handle, man.DID, o.Out, man.Repo.Records, man.Repo.Rev, repoNote, man.Blobs.Count, s.BlobsFetched, float64(s.BytesFetched)/1e6, s.BlobsKept,
 		prefs, man.Files[migrate.BackupPLCLogFile].Size, s.Duration.Round(10e6))
 	return nil
 }
