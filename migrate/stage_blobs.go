@@ -34,6 +34,10 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	}
 	m.setMissing(missing) // until the uploads say otherwise: `status` shows them
 	if len(missing) == 0 {
+		if m.st.Done(StageBlobs) {
+			// A resumed run: keep the note of the run that uploaded them.
+			return "", skip("all %d blobs on the new PDS", len(m.blobRefs))
+		}
 		return fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs)), nil
 	}
 	missing = m.uploadOrder(missing)
