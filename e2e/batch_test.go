@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,4 +354,83 @@ func TestBatchKilledAndResumed(t *testing.T) {
 	if rep := readReport(t, state); rep.Summary.Migrated != len(accts) {
 		t.Errorf("report summary %+v", rep.Summary)
 	}
+}
+
+// TestBatchSharesRateLimit: when the new PDS answers one upload with 429
+// and a reset time, every account of the batch holds its uploads until
+// then (the shared pacer), instead of each worker spending requests
+// against the limit; the batch still moves every account.
+func TestBatchSharesRateLimit(t *testing.T) {
+	net := sharedNet(t)
+	var accts []*localnet.Account
+	for i := 0; i < 2; i++ {
+		accts = append(accts, seed(t, net.A, localnet.SeedSpec{Handle: uniq(fmt.Sprintf("rl%d", i)), Posts: 20, Blobs: 30, BlobMinBytes: 5_000, BlobMaxBytes: 20_000}))
+	}
+	befores := []snapshot{takeSnapshot(t, net.A.URL, accts[0].DID, accts[0].Password), takeSnapshot(t, net.A.URL, accts[1].DID, accts[1].Password)}
+
+	var mu sync.Mutex
+	var limitedAt time.Time
+	var uploads []time.Time
+	pb := newFrontProxy(t, net.B.URL)
+	pb.rule(func(r *http.Request) fault {
+		n, ok := is(r, nsidUploadBlob)
+		if !ok {
+			return fault{}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		uploads = append(uploads, time.Now())
+		if n == 5 {
+			limitedAt = time.Now()
+			return rateLimited(3 * time.Second) // a reset 2-3 s away (whole seconds)
+		}
+		return fault{}
+	})
+
+	dir := t.TempDir()
+	keyFile := writeFile(t, filepath.Join(dir, "a-rotation.key"), net.A.RotationKeyMultibase+"\n")
+	accounts := writeFile(t, filepath.Join(dir, "accounts.csv"),
+		fmt.Sprintf("account,old_password\n%s,env:BATCH_PW\n%s,env:BATCH_PW\n", accts[0].DID, accts[1].DID))
+	state := filepath.Join(dir, "state")
+	r := atmigrate(t, map[string]string{"BATCH_PW": localnet.DefaultPassword}, "batch", "--accounts", accounts,
+		"--new-pds", pb.URL, "--state-dir", state, "--old-pds", net.A.URL, "--plc-url", net.PLCURL,
+		"--concurrency", "2", "--plc-rotation-key", keyFile, "--yes")
+	if r.code != 0 {
+		t.Fatalf("batch: want exit 0\n%s", r)
+	}
+	rep := readReport(t, state)
+	for i, a := range accts {
+		if e := reportEntry(t, rep, a.DID); e.Status != migrate.BatchMigrated {
+			t.Errorf("%s: %+v", a.Handle, e)
+		}
+		assertMigrated(t, net, a, befores[i], "")
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if limitedAt.IsZero() {
+		t.Fatal("no upload was rate limited")
+	}
+	// Requests already past the pacer when the 429 came may still arrive
+	// in its first moments; nothing may arrive after that until the reset.
+	var during []time.Duration
+	for _, u := range uploads {
+		if d := u.Sub(limitedAt); d > 200*time.Millisecond && d < 1800*time.Millisecond {
+			during = append(during, d.Round(time.Millisecond))
+		}
+	}
+	if len(during) > 0 {
+		t.Errorf("%d uploads reached the new PDS during the rate-limit hold (after the 429 by %v)", len(during), during)
+	}
+	if len(uploads) < 60 {
+		t.Errorf("%d upload requests, want at least the 60 blobs", len(uploads))
+	}
+	var resumed time.Duration
+	for _, u := range uploads {
+		if d := u.Sub(limitedAt); d > 200*time.Millisecond && (resumed == 0 || d < resumed) {
+			resumed = d
+		}
+	}
+	report(t, fmt.Sprintf("rate-limit test: a 429 on one upload held the batch's uploads for %s (%d reached the new PDS during the hold); %d upload requests, both accounts migrated",
+		resumed.Round(10*time.Millisecond), len(during), len(uploads)))
 }
