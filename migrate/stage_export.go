@@ -61,6 +61,8 @@ func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo r
 	return m.exportAndVerifyFrom(ctx, m.src, m.prog, since, path, vo)
 }
 
+// exportAndVerifyFrom is exportAndVerify with its own source and progress:
+// the early download reads without the session and holds its progress back.
 func (m *Migrator) exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
 	prog.Transfer(TransferRepoDownload, 1, -1)
 	for attempt := 0; ; attempt++ {
