@@ -268,30 +268,13 @@ func RunBatch(ctx context.Context, o BatchOptions) (*BatchIndex, error) {
 	}
 	b.httpc = &http.Client{Transport: b.pacer}
 
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				b.runOne(ctx, o.Accounts[i], b.mine[i])
-			}
-		}()
-	}
-feed:
+	var todo []int
 	for i := range o.Accounts {
-		if !b.shouldRun(o.Accounts[i], b.mine[i]) {
-			continue
-		}
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+		if b.shouldRun(o.Accounts[i], b.mine[i]) {
+			todo = append(todo, i)
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	eachConcurrently(ctx, todo, o.Concurrency, func(i int) { b.runOne(ctx, o.Accounts[i], b.mine[i]) })
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,15 +62,6 @@ type ExportStats struct {
 // account can be backed up.
 func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	start := time.Now()
-	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
-	}
-	if o.PLCURL == "" {
-		o.PLCURL = "https://plc.directory"
-	}
-	if o.Progress == nil {
-		o.Progress = NopProgress{}
-	}
 	if o.Out == "" {
 		return nil, inputErr(nil, "pass --out with the backup directory", "no output directory given")
 	}
@@ -80,9 +70,10 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 	// A Migrator shell gives the shared resolution and client options.
 	m := &Migrator{opts: Options{Account: o.Account, OldPDS: strings.TrimRight(o.PDS, "/"), PLCURL: o.PLCURL,
-		Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}, prog: o.Progress}
+		Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}}
 	m.opts.defaults()
-	m.ui = m.opts.UI
+	m.ui, m.prog = m.opts.UI, m.opts.Progress
+	o.Concurrency, o.PLCURL, o.Progress = m.opts.Concurrency, m.opts.PLCURL, m.opts.Progress
 	if o.Account == "" {
 		return nil, inputErr(nil, "pass --account with a handle or a DID", "no account given")
 	}
@@ -165,7 +156,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	stats, mimes, err := exportBlobs(ctx, c, did, store, sum.Blobs, o.Concurrency, prog)
+	stats, mimes, err := exportBlobs(ctx, m.src, store, sum.Blobs, o.Concurrency, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +288,7 @@ func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo rep
 
 // exportBlobs makes sure every blob in refs is in store, verified against
 // its CID, downloading only what is missing or damaged.
-func exportBlobs(ctx context.Context, c *pds.Client, did string, store *repo.BlobStore, refs []repo.BlobRef, workers int, prog Progress) (ExportStats, map[string]string, error) {
+func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, workers int, prog Progress) (ExportStats, map[string]string, error) {
 	var stats ExportStats
 	mimes := map[string]string{}
 	var need []repo.BlobRef
@@ -328,56 +319,24 @@ func exportBlobs(ctx context.Context, c *pds.Client, did string, store *repo.Blo
 	prog.Transfer(TransferBlobs, len(need), total)
 	var mu sync.Mutex
 	failures := map[string]error{}
-	jobs := make(chan repo.BlobRef)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range jobs {
-				var n int64
-				var ctype string
-				err := c.FetchBlob(ctx, did, b.CID, func(body io.Reader, size int64, contentType string) error {
-					expect := size
-					if expect < 0 {
-						expect = b.Size
-					}
-					w, err := store.Write(b.CID, body, expect)
-					if errors.Is(err, repo.ErrBlobMismatch) {
-						return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)
-					}
-					n, ctype = w, contentType
-					return err
-				})
-				mu.Lock()
-				if err != nil {
-					failures[b.CID] = err
-				} else {
-					stats.BlobsFetched++
-					stats.BytesFetched += n
-					if mimes[b.CID] == "" && ctype != "" {
-						mimes[b.CID] = ctype
-					}
-				}
-				mu.Unlock()
-				if err == nil {
-					prog.Advance(TransferBlobs, 1, n)
-					crashPoint("blob-downloaded")
-				}
+	eachConcurrently(ctx, need, workers, func(b repo.BlobRef) {
+		n, ctype, err := fetchToStore(ctx, src, store, b.CID, b.Size)
+		mu.Lock()
+		if err != nil {
+			failures[b.CID] = err
+		} else {
+			stats.BlobsFetched++
+			stats.BytesFetched += n
+			if mimes[b.CID] == "" && ctype != "" {
+				mimes[b.CID] = ctype
 			}
-		}()
-	}
-	for _, b := range need {
-		select {
-		case jobs <- b:
-		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
-			break
+		mu.Unlock()
+		if err == nil {
+			prog.Advance(TransferBlobs, 1, n)
+			crashPoint("blob-downloaded")
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	if err := ctx.Err(); err != nil {
 		return stats, nil, err
 	}

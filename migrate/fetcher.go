@@ -76,22 +76,31 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 		return ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	err := f.src.FetchBlob(ctx, cid, func(body io.Reader, n int64, _ string) error {
-		expect := n
-		if expect < 0 {
-			expect = size
-		}
-		_, err := f.store.Write(cid, body, expect)
-		if errors.Is(err, repo.ErrBlobMismatch) {
-			return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)
-		}
-		return err
-	})
-	if err != nil {
+	if _, _, err := fetchToStore(ctx, f.src, f.store, cid, size); err != nil {
 		return fmt.Errorf("download blob %s: %w", cid, err)
 	}
 	crashPoint("blob-downloaded")
 	return nil
+}
+
+// fetchToStore streams one blob from src into store, checked against its
+// CID on the way; a mismatch counts as a corrupt body, which is retried.
+// size is what to expect when the server does not say. It returns the
+// bytes written and the server's Content-Type.
+func fetchToStore(ctx context.Context, src Source, store *repo.BlobStore, cid string, size int64) (n int64, contentType string, err error) {
+	err = src.FetchBlob(ctx, cid, func(body io.Reader, got int64, ctype string) error {
+		expect := got
+		if expect < 0 {
+			expect = size
+		}
+		w, err := store.Write(cid, body, expect)
+		if errors.Is(err, repo.ErrBlobMismatch) {
+			return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)
+		}
+		n, contentType = w, ctype
+		return err
+	})
+	return n, contentType, err
 }
 
 // prefetch downloads every blob in refs in the background. Failures are
@@ -100,28 +109,9 @@ func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, work
 	ctx, cancel := context.WithCancel(parent)
 	f.cancel = cancel
 	f.done = make(chan struct{})
-	jobs := make(chan repo.BlobRef)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range jobs {
-				_ = f.Get(ctx, b.CID, b.Size)
-			}
-		}()
-	}
 	go func() {
 		defer close(f.done)
-		defer wg.Wait()
-		defer close(jobs)
-		for _, b := range refs {
-			select {
-			case jobs <- b:
-			case <-ctx.Done():
-				return
-			}
-		}
+		eachConcurrently(ctx, refs, workers, func(b repo.BlobRef) { _ = f.Get(ctx, b.CID, b.Size) })
 	}()
 }
 

@@ -114,41 +114,22 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 	done := map[string]bool{}
 	var uploaded int
 	var bytes int64
-	jobs := make(chan pds.MissingBlob)
-	var wg sync.WaitGroup
-	for i := 0; i < m.opts.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range jobs {
-				n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
-				mu.Lock()
-				if err != nil {
-					failures[b.CID] = err
-				} else {
-					done[b.CID] = true
-					uploaded++
-					bytes += n
-				}
-				mu.Unlock()
-				if err == nil {
-					m.prog.Advance(TransferBlobs, 1, n)
-					crashPoint("blob-uploaded")
-				}
-			}
-		}()
-	}
-	for _, b := range missing {
-		select {
-		case jobs <- b:
-		case <-ctx.Done():
+	eachConcurrently(ctx, missing, m.opts.Concurrency, func(b pds.MissingBlob) {
+		n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
+		mu.Lock()
+		if err != nil {
+			failures[b.CID] = err
+		} else {
+			done[b.CID] = true
+			uploaded++
+			bytes += n
 		}
-		if ctx.Err() != nil {
-			break
+		mu.Unlock()
+		if err == nil {
+			m.prog.Advance(TransferBlobs, 1, n)
+			crashPoint("blob-uploaded")
 		}
-	}
-	close(jobs)
-	wg.Wait()
+	})
 	var left []pds.MissingBlob
 	for _, b := range missing {
 		if !done[b.CID] {
