@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,6 +64,10 @@ type DryRunReport struct {
 		Diff             string   `json:"diff,omitempty"`
 	} `json:"plc"`
 
+	// Plan is what a real run would do now, stage by stage: the same
+	// observation and the same planner as a real run.
+	Plan []Step `json:"plan"`
+
 	EstimateSeconds float64  `json:"estimateSeconds"`
 	Warnings        []string `json:"warnings,omitempty"`
 	Blockers        []string `json:"blockers,omitempty"`
@@ -106,23 +109,42 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	m.did, r.DID = did, did
 	st, err := m.identityState(ctx, did)
 	if err != nil {
-		if isDIDWeb(did) {
-			return nil, inputErr(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
-		}
-		if errors.Is(err, plc.ErrDIDNotFound) {
-			return nil, inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", opts.PLCURL, did)
-		}
-		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
+		return nil, m.identityReadError(err)
 	}
 	m.plcState = st
-	m.st = &State{DID: did, Handle: st.Handle(), NewPDS: opts.NewPDS}
-	r.Handle = st.Handle()
-	r.OldPDS = opts.OldPDS
-	if r.OldPDS == "" {
-		r.OldPDS = strings.TrimRight(st.Endpoint(), "/")
+	if m.st, err = dryRunState(did, opts); err != nil {
+		return nil, err
 	}
-	if plcPointsAt(st, opts.NewPDS) {
-		r.block("the DID already points at %s: nothing to migrate", opts.NewPDS)
+	if m.st.Handle == "" {
+		m.st.Handle = st.Handle()
+	}
+	r.Handle = m.st.Handle
+
+	// The same observation and the same planner as a real run.
+	w, err := m.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.world = w
+	plan := decide(m.invocation(), w, m.st)
+	m.plan = plan
+	r.Plan = plan.Steps
+	r.OldPDS = orDefault(m.st.OldPDS, w.Old.URL)
+	switch {
+	case plan.Refusal != nil:
+		r.block("%v%s", plan.Refusal, hintSuffix(plan.Refusal))
+		return r, nil
+	case plan.Done:
+		r.warn("this migration is complete: a real run changes nothing")
+		return r, nil
+	case w.Switched:
+		// The data and the identity are done: what is left needs no
+		// download, no login check beyond the one the plan names.
+		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", opts.NewPDS)
+		if plan.Pending != nil {
+			r.warn("%v%s", plan.Pending, hintSuffix(plan.Pending))
+		}
+		return r, nil
 	}
 	m.st.OldPDS = r.OldPDS
 
@@ -138,12 +160,17 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 
 func dryRunLogin(ctx context.Context, m *Migrator, r *DryRunReport) {
 	m.old = pds.New(r.OldPDS, m.pdsOptions(nil))
-	sess, err := m.old.Login(ctx, m.did, m.opts.OldPassword, m.opts.AuthFactorToken)
+	sess, err := m.old.Login(ctx, loginIdentifier(m.did, m.st.Handle), m.opts.OldPassword, m.opts.AuthFactorToken)
 	if err != nil {
 		if pds.ErrorName(err) == "AuthFactorTokenRequired" {
 			r.Login.AuthFactorNeeded = true
 		}
 		r.block("login: %v", loginError(err, r.OldPDS, "--old-password"))
+		m.old = nil
+		return
+	}
+	if sess.AppPassword() {
+		r.block("%s accepted an app password: a migration needs the account password (pass it with --old-password)", r.OldPDS)
 		m.old = nil
 		return
 	}
@@ -303,4 +330,36 @@ func standInKey() (string, error) {
 // Real servers over the internet are usually slower.
 func estimateSeconds(repoBytes, blobBytes int64) float64 {
 	return 3 + float64(repoBytes)/5e6 + float64(blobBytes)/12e6
+}
+
+// dryRunState is the state a real run would start from: the state dir's,
+// read without taking its lock or writing to it, or a fresh one.
+func dryRunState(did string, o Options) (*State, error) {
+	dir := o.StateDir
+	if dir == "" {
+		dir, _ = DefaultStateDir(did)
+	}
+	if dir != "" {
+		st, err := LoadState(dir)
+		switch {
+		case err != nil:
+			return nil, err
+		case st == nil:
+		case st.DID != did:
+			return nil, inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
+		case st.NewPDS == o.NewPDS || st.NewPDS == "":
+			return st, nil
+		case st.boundToTarget():
+			return nil, inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
+				"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, o.NewPDS)
+		}
+	}
+	return freshState(did, o), nil
+}
+
+func hintSuffix(err error) string {
+	if h := Hint(err); h != "" {
+		return " (" + h + ")"
+	}
+	return ""
 }

@@ -3,6 +3,9 @@ package migrate
 import (
 	"errors"
 	"fmt"
+	"syscall"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
 )
 
 // ErrPaused means the run stopped on purpose to wait for the PLC email
@@ -60,5 +63,33 @@ func Hint(err error) string {
 	if errors.As(err, &se) && se.Hint != "" {
 		return se.Hint
 	}
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return h.Hint()
+	}
 	return ""
+}
+
+func isBusy(err error) bool {
+	var be *BusyError
+	return errors.As(err, &be)
+}
+
+// classify turns a stage's unexpected error into one the user can act on:
+// bad input (exit 2, with what to change) when running again cannot help,
+// transient (exit 1, resumable) otherwise. A "run again" hint is only ever
+// given for what running again can fix.
+func classify(s Stage, err error) error {
+	var ae *pds.APIError
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		return &StageError{Stage: s, Err: err, Hint: "the disk is full: free some space where the state dir is, then run the same command again"}
+	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
+			Hint: "the state dir cannot be written; fix its permissions or pass --state-dir with another directory, then run the same command"}
+	case errors.As(err, &ae) && !pds.IsTransient(err) && ae.Status >= 400 && ae.Status < 500:
+		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
+			Hint: fmt.Sprintf("%s refused the request, and would refuse it again: running the same command again will not help until what it names is fixed", ae.Host)}
+	}
+	return &StageError{Stage: s, Err: err, Hint: "run the same command again to resume; `atmigrate status` shows the state"}
 }

@@ -54,17 +54,24 @@ type Migrator struct {
 	// imported into it again.
 	identityDone bool
 
+	// world and plan are what this run observed at its start and what it
+	// decided to do from that.
+	world World
+	plan  Plan
+	// unlock releases the state dir's lock.
+	unlock func()
+
 	timings map[Stage]time.Duration
 }
 
 // Run migrates one account, resuming from its state directory.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	opts.defaults()
-	m := &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, timings: map[Stage]time.Duration{}}
+	m := &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, timings: map[Stage]time.Duration{}, unlock: func() {}}
 	err := m.run(ctx)
 	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
 	switch {
-	case err == nil, m.st == nil, errors.Is(err, ErrAlreadyMigrated):
+	case err == nil, m.st == nil, errors.Is(err, ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
 		m.recordError(errors.New("interrupted"))
 	case errors.Is(err, ErrPaused):
@@ -112,34 +119,54 @@ func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format,
 
 func (m *Migrator) run(ctx context.Context) error {
 	defer m.stopEarlyExport()
-	if err := m.runStage(ctx, StageLogin, m.stageLogin); err != nil {
+	if err := m.prepare(ctx); err != nil {
 		return err
 	}
-	if m.st.Completed {
-		return m.checkAlreadyMigrated(ctx)
+	defer m.unlock()
+	w, err := m.observe(ctx)
+	if err != nil {
+		return err
 	}
-	stages := []struct {
-		s  Stage
-		fn stageFunc
-	}{
-		{StagePreflight, m.stagePreflight},
-		{StageExportRepo, m.stageExportRepo},
-		{StageCreateAccount, m.stageCreateAccount},
-		{StageImportRepo, m.stageImportRepo},
-		{StageBlobs, m.stageBlobs},
-		{StagePreferences, m.stagePreferences},
-		{StageVerifyNew, m.stageVerifyNew},
-		{StageCatchUp, m.stageCatchUp},
-		{StageIdentity, m.stageIdentity},
-		{StageActivate, m.stageActivate},
-		{StageDeactivateOld, m.stageDeactivateOld},
-		{StageFinalCheck, m.stageFinalCheck},
+	plan := decide(m.invocation(), w, m.st)
+	m.world, m.plan = w, plan
+	if plan.Refusal != nil {
+		return plan.Refusal
+	}
+	m.identityDone = w.Switched
+	m.new = pds.New(m.opts.NewPDS, m.pdsOptions(m.opts.NewPDSHeaders))
+	if plan.Done {
+		return ErrAlreadyMigrated
+	}
+	fns := map[Stage]stageFunc{
+		StageLogin:         m.stageLogin,
+		StagePreflight:     m.stagePreflight,
+		StageExportRepo:    m.stageExportRepo,
+		StageCreateAccount: m.stageCreateAccount,
+		StageImportRepo:    m.stageImportRepo,
+		StageBlobs:         m.stageBlobs,
+		StagePreferences:   m.stagePreferences,
+		StageVerifyNew:     m.stageVerifyNew,
+		StageCatchUp:       m.stageCatchUp,
+		StageIdentity:      m.stageIdentity,
+		StageActivate:      m.stageActivate,
+		StageDeactivateOld: m.stageDeactivateOld,
+		StageFinalCheck:    m.stageFinalCheck,
 	}
 	defer m.stopFetcher()
-	for _, x := range stages {
-		if err := m.runStage(ctx, x.s, x.fn); err != nil {
+	for _, s := range Stages {
+		step := plan.Step(s)
+		if !step.Run {
+			if err := m.skipStage(s, step.Reason); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := m.runStage(ctx, s, fns[s]); err != nil {
 			return err
 		}
+	}
+	if plan.Pending != nil {
+		return plan.Pending
 	}
 	m.st.Completed = true
 	m.st.LastError, m.st.LastErrorStage = "", ""
@@ -150,6 +177,16 @@ func (m *Migrator) run(ctx context.Context) error {
 		m.removeData()
 	}
 	return nil
+}
+
+// skipStage reports a stage the plan leaves out, keeping the note of the
+// run that did it.
+func (m *Migrator) skipStage(s Stage, reason string) error {
+	m.prog.StageSkip(s, reason)
+	if prev := m.stageStatus(s); prev != nil && prev.Done {
+		return nil
+	}
+	return m.markDone(s, reason, time.Now())
 }
 
 func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
@@ -180,7 +217,7 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		if errors.As(err, &se) || errors.As(err, &ie) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
 			return err
 		}
-		return &StageError{Stage: s, Err: err, Hint: "run the same command again to resume; `atmigrate status` shows the state"}
+		return classify(s, err)
 	}
 	m.prog.StageDone(s, note)
 	crashPoint("before-checkpoint:" + string(s))

@@ -34,6 +34,13 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// From here the state dir belongs to this new PDS: a run that dies
+	// before it can record the account must not let a different
+	// --new-pds take the state dir over.
+	m.st.CreatingAccount = true
+	if err := m.save(); err != nil {
+		return "", err
+	}
 	m.new.SetServiceAuth(token)
 	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
 		DID:        m.did,

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -15,14 +16,20 @@ const maxCatchUpRounds = 5
 
 // stageCatchUp imports what was written on the old PDS since the export,
 // just before the switch, so posts made during the migration are not lost.
-// It fetches only the difference (getRepo since the exported rev) and falls
-// back to a full export when the new PDS refuses the difference.
+// It fetches only the difference (getRepo since the exported rev), falls
+// back to a full export when the new PDS refuses the difference, and loops
+// until the old PDS's latest commit is the one imported. It ends with the
+// same full check as verify-new. A resumed run (after the pause for the
+// email token, say) runs it again: writes made while paused are caught.
 func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	rounds := 0
-	for ; rounds < maxCatchUpRounds; rounds++ {
+	cu := &m.st.CatchUp
+	if cu.FromRev == "" {
+		cu.FromRev = m.st.Repo.Rev
+	}
+	for round := 0; ; round++ {
 		cid, rev, err := m.src.LatestCommit(ctx)
 		if err != nil {
 			return "", fmt.Errorf("read the latest commit from %s: %w", m.src.Name(), err)
@@ -30,49 +37,74 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 		if cid == m.st.Repo.Commit {
 			break
 		}
+		if round == maxCatchUpRounds {
+			return "", &StageError{Stage: StageCatchUp,
+				Err:  fmt.Errorf("the account wrote during each of %d catch-up rounds (now at rev %s)", round, rev),
+				Hint: "pause the apps that post to this account, then run the same command again"}
+		}
 		m.prog.Info(fmt.Sprintf("the old repo moved on (rev %s -> %s): importing the difference", m.st.Repo.Rev, rev))
-		if err := m.catchUpOnce(ctx); err != nil {
+		records, blobs, err := m.catchUpOnce(ctx)
+		if err != nil {
 			return "", err
 		}
-		if _, err := m.stageBlobs(ctx); err != nil {
+		var sk errSkip
+		if _, err := m.stageBlobs(ctx); err != nil && !errors.As(err, &sk) {
 			return "", err
 		}
-		if _, err := m.checkNewHasEverything(ctx); err != nil {
+		m.mu.Lock()
+		cu.Rounds++
+		cu.Records += records
+		cu.Blobs += blobs
+		cu.ToRev = m.st.Repo.Rev
+		m.mu.Unlock()
+		if err := m.save(); err != nil {
 			return "", err
 		}
 	}
-	if rounds == 0 {
-		return "no writes since the export", nil
+	if _, err := m.checkNewHasEverything(ctx); err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("%d round(s), now at rev %s", rounds, m.st.Repo.Rev), nil
+	return cu.note(), nil
 }
 
-func (m *Migrator) catchUpOnce(ctx context.Context) error {
+// note says what the catch-up did over every run.
+func (cu CatchUpInfo) note() string {
+	if cu.Rounds == 0 {
+		return "no writes since the export"
+	}
+	return fmt.Sprintf("caught up: %d round(s), %d record(s) and %d blob(s) written since rev %s imported, now at rev %s",
+		cu.Rounds, cu.Records, cu.Blobs, cu.FromRev, cu.ToRev)
+}
+
+// catchUpOnce imports one difference and returns how many records and
+// blobs it carried.
+func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err error) {
 	key, err := m.signingKey()
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	diffPath := m.path("diff-" + m.st.Repo.Rev + ".car")
 	defer os.Remove(diffPath)
 	sum, err := m.exportAndVerify(ctx, m.st.Repo.Rev, diffPath, repo.VerifyOptions{DID: m.did, Key: key, Partial: true})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
+	records, blobs = sum.Records, len(sum.Blobs)
 	ierr := m.importCAR(ctx, diffPath)
 	if ierr != nil {
 		// The reference PDS refuses a diff whose new record repeats an
 		// older block (it reads records only from the uploaded CAR);
 		// a full export and import on top is the documented way out.
 		if pds.IsTransient(ierr) && ctx.Err() != nil {
-			return ierr
+			return 0, 0, ierr
 		}
 		m.prog.Warn(fmt.Sprintf("the new PDS refused the difference (%v); importing the full repo", ierr))
 		full, err := m.exportAndVerify(ctx, "", m.path("repo.car"), repo.VerifyOptions{DID: m.did, Key: key})
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if err := m.importCAR(ctx, m.path("repo.car")); err != nil {
-			return err
+			return 0, 0, err
 		}
 		sum = full
 		m.mu.Lock()
@@ -88,7 +120,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) error {
 	m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Commit
 	m.mu.Unlock()
 	if err := m.addBlobRefs(sum.Blobs); err != nil {
-		return err
+		return 0, 0, err
 	}
-	return m.save()
+	return records, blobs, m.save()
 }

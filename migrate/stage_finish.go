@@ -3,12 +3,13 @@ package migrate
 import (
 	"context"
 	"fmt"
-
-	"github.com/atmigrate/atmigrate/internal/pds"
 )
 
 // stageActivate activates the new account once the DID points at it.
 func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
+	if err := m.loginNew(ctx); err != nil {
+		return "", err
+	}
 	st, err := m.new.CheckAccountStatus(ctx)
 	if err != nil {
 		return "", fmt.Errorf("check the account on %s: %w", m.opts.NewPDS, err)
@@ -23,17 +24,14 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	return "active on " + m.opts.NewPDS, nil
 }
 
-// stageDeactivateOld deactivates the old account, and only after the PLC
-// directory resolves the DID to the new PDS and the new account is active,
-// both read afresh here.
+// stageDeactivateOld deactivates the old account, and only after the DID
+// is seen, afresh, to resolve to a different server whose account is
+// active.
 func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
-	if m.opts.NoDeactivateOld {
-		return "", skip("--no-deactivate-old")
+	if m.old == nil || m.oldSess == nil {
+		return "", fmt.Errorf("no session on the old PDS to deactivate the account with")
 	}
-	if m.old == nil {
-		return "", skip("the old PDS is not used (restore from backup)")
-	}
-	if err := m.requireSwitched(ctx); err != nil {
+	if err := m.requireMovedAway(ctx); err != nil {
 		return "", err
 	}
 	rs, err := m.old.GetRepoStatus(ctx, m.did)
@@ -48,23 +46,33 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 	return "deactivated on " + m.st.OldPDS, nil
 }
 
-// requireSwitched is the guard in front of deactivation.
-func (m *Migrator) requireSwitched(ctx context.Context) error {
+// requireMovedAway is the guard in front of deactivation: the DID must
+// resolve to a server other than the old one (told apart by service DID,
+// not by the URL typed), that server must be the new PDS, and the account
+// there must be active.
+func (m *Migrator) requireMovedAway(ctx context.Context) error {
+	keep := func(format string, args ...any) error {
+		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf(format, args...),
+			Hint: "the old account was left active; run the same command again"}
+	}
 	st, err := m.identityState(ctx, m.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
-	if !plcPointsAt(st, m.newEndpoint()) {
-		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the PLC directory still points %s at %s", m.did, st.Endpoint()),
-			Hint: "the old account was left active; run the same command again"}
-	}
-	as, err := m.new.CheckAccountStatus(ctx)
-	if err != nil {
-		return fmt.Errorf("check the account on %s: %w", m.opts.NewPDS, err)
-	}
-	if !as.Activated {
-		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the new account on %s is not active", m.opts.NewPDS),
-			Hint: "the old account was left active; run the same command again"}
+	home := m.probeServer(ctx, st.Endpoint())
+	old := m.probeServer(ctx, m.st.OldPDS)
+	switch {
+	case !home.Reachable:
+		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
+	case !old.Reachable:
+		return keep("the old PDS %s did not answer", m.st.OldPDS)
+	case home.ServiceDID == old.ServiceDID:
+		return keep("the DID still points at the old PDS (%s)", st.Endpoint())
+	case home.ServiceDID != m.world.New.ServiceDID:
+		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the DID points at %s (%s), which is not the new PDS", st.Endpoint(), home.ServiceDID),
+			Hint: "someone changed the DID; check `atmigrate plc log`. The old account was left active"}
+	case !home.HasAccount || !home.Active:
+		return keep("the account on %s is not active", st.Endpoint())
 	}
 	return nil
 }
@@ -72,6 +80,9 @@ func (m *Migrator) requireSwitched(ctx context.Context) error {
 // stageFinalCheck runs the same checks as `atmigrate verify`, in its quick
 // form (commit CIDs rather than a second download of both repos).
 func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
+	if err := m.loginNew(ctx); err != nil {
+		return "", err
+	}
 	rep, err := Verify(ctx, VerifyOptions{
 		DID:           m.did,
 		PLC:           m.plc,
@@ -91,19 +102,3 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	}
 	return rep.Summary(), nil
 }
-
-// checkAlreadyMigrated answers a run after success without changing
-// anything: it only confirms that the DID still points at the new PDS.
-func (m *Migrator) checkAlreadyMigrated(ctx context.Context) error {
-	st, err := m.identityState(ctx, m.did)
-	if err != nil {
-		return fmt.Errorf("read the DID's current document: %w", err)
-	}
-	if !plcPointsAt(st, m.newEndpoint()) {
-		return &StageError{Stage: StageFinalCheck, Err: fmt.Errorf("the state says this migration finished, but the DID now points at %s", st.Endpoint()),
-			Hint: "someone changed the DID since; check `atmigrate plc log` before doing anything else"}
-	}
-	return ErrAlreadyMigrated
-}
-
-var _ = pds.ErrorName

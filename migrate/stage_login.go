@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,70 +13,94 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-// stageLogin resolves the account to a DID and its PDS, opens the state
-// directory and logs in to the old PDS. It writes nothing anywhere but the
-// state directory.
-func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
+// prepare does what every run does before it looks at any server's
+// account: it checks the inputs, proves the state dir writable, resolves
+// the account to a DID, takes the state dir's lock and loads the state.
+// It writes nothing anywhere but the state dir.
+func (m *Migrator) prepare(ctx context.Context) error {
 	o := &m.opts
 	if o.Account == "" {
-		return "", inputErr(nil, "pass --account with a handle or a DID", "no account given")
+		return inputErr(nil, "pass --account with a handle or a DID", "no account given")
 	}
 	if o.OldPassword == "" && o.FromBackup == "" {
-		return "", inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the old account")
+		return inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the old account")
 	}
 	if o.NewPDS == "" {
-		return "", inputErr(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
+		return inputErr(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
 	}
 	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
 	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
 	m.plc = plc.NewClient(o.PLCURL, m.httpClient())
 
+	// The state dir must be usable before any server is asked anything.
+	root := o.StateDir
+	if root == "" {
+		r, err := DefaultStateRoot()
+		if err != nil {
+			return err
+		}
+		root = r
+	}
+	if err := ensureWritableDir(root); err != nil {
+		return err
+	}
+
 	did, err := m.resolveDID(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
 	m.did = did
-	if err := m.openState(); err != nil {
-		return "", err
+	m.dir = o.StateDir
+	if m.dir == "" {
+		if m.dir, err = DefaultStateDir(did); err != nil {
+			return err
+		}
 	}
-	if m.st.Completed {
-		return "already migrated", nil
-	}
-
-	st, err := m.identityState(ctx, did)
+	unlock, err := lockStateDir(m.dir)
 	if err != nil {
-		if isDIDWeb(did) {
-			return "", inputErr(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
-		}
-		if errors.Is(err, plc.ErrDIDNotFound) {
-			return "", inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", o.PLCURL, did)
-		}
-		return "", fmt.Errorf("read the DID's PLC audit log: %w", err)
+		return err
 	}
-	m.plcState = st
+	m.unlock = unlock
+	if err := m.openState(); err != nil {
+		unlock()
+		m.unlock = func() {}
+		return err
+	}
+	return nil
+}
 
+// stageLogin logs in to the old PDS (or opens the backup). The DID
+// document and both servers were observed before; this stage only opens
+// the session the later stages need.
+func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
+	o := &m.opts
+	did := m.did
 	if m.st.OldPDS == "" {
-		switch {
-		case o.OldPDS != "":
-			m.st.OldPDS = o.OldPDS
-		case st.Endpoint() != "" && strings.TrimRight(st.Endpoint(), "/") != o.NewPDS:
-			m.st.OldPDS = strings.TrimRight(st.Endpoint(), "/")
-		default:
-			return "", inputErr(nil, "pass --old-pds with the old PDS's URL", "the DID already points at %s; cannot tell which PDS it is moving from", o.NewPDS)
-		}
+		m.st.OldPDS = m.world.Old.URL
 	}
-	if m.st.Handle == "" {
-		m.st.Handle = st.Handle()
+	if m.st.OldPDS == "" && o.FromBackup == "" {
+		return "", inputErr(nil, "pass --old-pds with the old PDS's URL", "cannot tell which PDS the account is moving from")
+	}
+	if m.st.Handle == "" && m.plcState != nil {
+		m.st.Handle = m.plcState.Handle()
 	}
 	if o.FromBackup != "" {
 		return m.openBackupSource(ctx)
 	}
 
-	m.startEarlyExport(ctx)
+	if m.plan.Runs(StageExportRepo) {
+		m.startEarlyExport(ctx)
+	}
 	m.old = pds.New(m.st.OldPDS, m.pdsOptions(nil))
 	sess, err := m.old.Login(ctx, loginIdentifier(did, m.st.Handle), o.OldPassword, o.AuthFactorToken)
 	if err != nil {
 		return "", loginError(err, m.st.OldPDS, "--old-password")
+	}
+	if sess.AppPassword() {
+		// An app password opens a session, but one that cannot sign a PLC
+		// operation, and it would become the new account's password.
+		return "", inputErr(nil, "pass the account's own password with --old-password (or ATMIGRATE_OLD_PASSWORD), not an app password",
+			"%s accepted an app password: a migration needs the account password", m.st.OldPDS)
 	}
 	m.oldSess = sess
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
@@ -128,58 +151,91 @@ func (m *Migrator) resolveDID(ctx context.Context) (string, error) {
 		return did.String(), nil
 	}
 	handle, _ := atid.AsHandle()
+	h := handle.Normalize().String()
+	var first error
 	if o.OldPDS != "" {
-		c := pds.New(o.OldPDS, m.pdsOptions(nil))
-		did, err := c.ResolveHandle(ctx, handle.Normalize().String())
+		did, err := pds.New(o.OldPDS, m.pdsOptions(nil)).ResolveHandle(ctx, h)
 		if err == nil {
 			return did, nil
 		}
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("resolve %s at %s: %w", handle, o.OldPDS, err)
 		}
-		return "", inputErr(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", o.OldPDS, handle)
+		first = inputErr(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", o.OldPDS, handle)
+	} else {
+		dir := &identity.BaseDirectory{PLCURL: o.PLCURL, UserAgent: "atmigrate/" + Version}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		did, err := dir.ResolveHandle(rctx, handle)
+		cancel()
+		if err == nil {
+			if did.Method() != "plc" && did.Method() != "web" {
+				return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
+			}
+			return did.String(), nil
+		}
+		first = inputErr(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
 	}
-	dir := &identity.BaseDirectory{PLCURL: o.PLCURL, UserAgent: "atmigrate/" + Version}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	did, err := dir.ResolveHandle(rctx, handle)
+	// A deactivated account's handle no longer resolves on its old PDS:
+	// after a move (or half of one) the new PDS answers for it. Its word is
+	// taken only when the DID document claims the handle back.
+	if did, ok := m.resolveOnNewPDS(ctx, h); ok {
+		return did, nil
+	}
+	return "", first
+}
+
+// resolveOnNewPDS asks the new PDS for the handle and checks the answer
+// against the DID document's alsoKnownAs.
+func (m *Migrator) resolveOnNewPDS(ctx context.Context, handle string) (string, bool) {
+	if m.opts.NewPDS == "" {
+		return "", false
+	}
+	opts := m.pdsOptions(m.opts.NewPDSHeaders)
+	if m.opts.Retry == nil {
+		opts.Retry = probePolicy
+	}
+	did, err := pds.New(m.opts.NewPDS, opts).ResolveHandle(ctx, handle)
+	if err != nil || !strings.HasPrefix(did, "did:") {
+		return "", false
+	}
+	if m.plc == nil {
+		m.plc = plc.NewClient(m.opts.PLCURL, m.httpClient())
+	}
+	st, err := m.identityState(ctx, did)
 	if err != nil {
-		return "", inputErr(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
+		return "", false
 	}
-	if did.Method() != "plc" && did.Method() != "web" {
-		return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
+	for _, aka := range st.Op.AlsoKnownAs {
+		if strings.EqualFold(aka, "at://"+handle) {
+			return did, true
+		}
 	}
-	return did.String(), nil
+	return "", false
 }
 
 // openState loads or creates the state for m.did. A state dir that belongs
-// to another DID is refused rather than overwritten.
+// to another DID is refused rather than overwritten; one that belongs to
+// another new PDS is refused only once it wrote something there.
 func (m *Migrator) openState() error {
-	dir := m.opts.StateDir
-	if dir == "" {
-		d, err := DefaultStateDir(m.did)
-		if err != nil {
-			return err
-		}
-		dir = d
-	}
-	m.dir = dir
-	st, err := LoadState(dir)
+	st, err := LoadState(m.dir)
 	if err != nil {
 		return err
 	}
 	if st != nil && st.DID != m.did {
-		return inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, m.did)
+		return inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", m.dir, st.DID, m.did)
 	}
 	if st != nil && st.NewPDS != "" && st.NewPDS != m.opts.NewPDS {
-		return inputErr(nil, "finish that migration, or use another --state-dir", "the state dir %s is for a migration to %s, not %s", dir, st.NewPDS, m.opts.NewPDS)
+		if st.boundToTarget() {
+			return inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
+				"the state dir %s is for a migration to %s, which already has the account, not %s", m.dir, st.NewPDS, m.opts.NewPDS)
+		}
+		// Nothing was written to that server: the earlier run was a
+		// mistake (a typo, a closed port) and is forgotten.
+		m.prog.Info(fmt.Sprintf("the state dir was for %s, where nothing was written: starting over for %s", st.NewPDS, m.opts.NewPDS))
+		st = nil
 	}
 	if st == nil {
-		st = &State{DID: m.did, NewPDS: m.opts.NewPDS, PLCURL: m.opts.PLCURL, Started: time.Now().UTC(), Stages: map[Stage]*StageStatus{}}
-		st.Source = "pds"
-		if m.opts.FromBackup != "" {
-			st.Source = "backup:" + m.opts.FromBackup
-		}
+		st = freshState(m.did, m.opts)
 	}
 	m.st = st
 	return nil

@@ -18,26 +18,11 @@ import (
 // invites, the handle, and the user's rotation key.
 func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	o := &m.opts
-	m.new = pds.New(o.NewPDS, m.pdsOptions(o.NewPDSHeaders))
-	// A wrong URL should fail in a second, not after a minute of retries:
-	// the first contact gets a short policy of its own.
-	probeOpts := m.pdsOptions(o.NewPDSHeaders)
-	if m.opts.Retry == nil {
-		probeOpts.Retry = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
+	info := m.newInfo
+	if info == nil {
+		return "", fmt.Errorf("%s did not describe itself", o.NewPDS)
 	}
-	info, err := pds.New(o.NewPDS, probeOpts).DescribeServer(ctx)
-	if err != nil {
-		return "", inputErr(err, "check --new-pds: it must be the PDS's base URL, like https://pds.example.com", "%s does not answer as a PDS", o.NewPDS)
-	}
-	m.newInfo = info
 	m.st.NewPDSDID = info.DID
-
-	// Where does the identity stand? If the DID already points here, the
-	// data stages are over for good: the new PDS is the account's home and
-	// importing the old repo again could undo newer writes.
-	if plcPointsAt(m.plcState, m.newEndpoint()) {
-		m.identityDone = true
-	}
 
 	if m.st.NewHandle == "" {
 		h := o.NewHandle

@@ -46,10 +46,27 @@ type State struct {
 	// recommended credentials): the keys a migration drops.
 	OldPDSRotationKeys []string `json:"oldPdsRotationKeys,omitempty"`
 
-	AccountCreated bool   `json:"accountCreated"`
-	Completed      bool   `json:"completed"`
-	LastError      string `json:"lastError,omitempty"`
-	LastErrorStage Stage  `json:"lastErrorStage,omitempty"`
+	// CreatingAccount is set before createAccount is sent: from then on
+	// the state dir is bound to the new PDS, even if the run dies before
+	// it can record AccountCreated.
+	CreatingAccount bool   `json:"creatingAccount,omitempty"`
+	AccountCreated  bool   `json:"accountCreated"`
+	Completed       bool   `json:"completed"`
+	LastError       string `json:"lastError,omitempty"`
+	LastErrorStage  Stage  `json:"lastErrorStage,omitempty"`
+
+	// CatchUp adds up what the catch-up stage imported, over every run.
+	CatchUp CatchUpInfo `json:"catchUp,omitempty"`
+}
+
+// CatchUpInfo is what the catch-up stage did: writes made on the old PDS
+// after the export and imported before the switch.
+type CatchUpInfo struct {
+	Rounds  int    `json:"rounds,omitempty"`
+	Records int    `json:"records,omitempty"` // records in the imported differences
+	Blobs   int    `json:"blobs,omitempty"`   // blobs those records added
+	FromRev string `json:"fromRev,omitempty"` // the exported rev
+	ToRev   string `json:"toRev,omitempty"`   // the rev imported last
 }
 
 // StageStatus is one stage's checkpoint.

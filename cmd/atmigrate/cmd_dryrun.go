@@ -53,6 +53,16 @@ func printDryRun(w io.Writer, r *migrate.DryRunReport) {
 		fmt.Fprintf(w, "rotation key  %s: one of the DID's rotation keys: %s\n", r.PLC.RotationKey, yes(*r.PLC.RotationKeyValid))
 	}
 	fmt.Fprintf(w, "estimate      about %s\n", (time.Duration(r.EstimateSeconds) * time.Second).String())
+	if len(r.Plan) > 0 {
+		fmt.Fprintf(w, "\nWhat a real run would do now:\n")
+		for _, s := range r.Plan {
+			if s.Run {
+				fmt.Fprintf(w, "  %-15s run: %s\n", s.Stage, s.Stage.Description())
+			} else {
+				fmt.Fprintf(w, "  %-15s skip: %s\n", s.Stage, s.Reason)
+			}
+		}
+	}
 	if r.PLC.Diff != "" {
 		fmt.Fprintf(w, "\nThe DID document, as it is and as it would be:\n%s", r.PLC.Diff)
 	}

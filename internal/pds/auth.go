@@ -2,7 +2,10 @@ package pds
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Session is the account state returned by createSession and getSession.
@@ -15,6 +18,36 @@ type Session struct {
 	Active bool
 	// Status is the server's reason when inactive ("deactivated", ...).
 	Status string
+	// Scope is the access token's scope claim: "com.atproto.access" for a
+	// session opened with the account password, "com.atproto.appPass" or
+	// "com.atproto.appPassPrivileged" for an app password.
+	Scope string
+}
+
+// AppPassword reports whether the session was opened with an app password.
+func (s *Session) AppPassword() bool {
+	return strings.HasPrefix(s.Scope, "com.atproto.appPass")
+}
+
+// jwtScope reads the scope claim of a JWT without verifying it: the token
+// came from the server we just logged in to, and the claim only decides
+// what we refuse to do with it.
+func jwtScope(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Scope string `json:"scope"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Scope
 }
 
 // sessionOutput is the shared shape of createSession, refreshSession,
@@ -31,7 +64,7 @@ type sessionOutput struct {
 }
 
 func (o *sessionOutput) session() *Session {
-	s := &Session{DID: o.DID, Handle: o.Handle, Email: o.Email, EmailConfirmed: o.EmailConfirmed, Status: o.Status}
+	s := &Session{DID: o.DID, Handle: o.Handle, Email: o.Email, EmailConfirmed: o.EmailConfirmed, Status: o.Status, Scope: jwtScope(o.AccessJwt)}
 	// Older servers omit "active"; they only answer for active accounts.
 	s.Active = o.Active == nil || *o.Active
 	return s

@@ -1,0 +1,113 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// lockFileName is the per-state-dir lock: one run of a migration at a time.
+const lockFileName = "lock"
+
+// BusyError means another atmigrate process holds the state dir: it is
+// running this very migration (or batch) now.
+type BusyError struct {
+	Dir string
+	PID int // 0 when the lock file does not say
+}
+
+func (e *BusyError) Error() string {
+	who := "another atmigrate"
+	if e.PID > 0 {
+		who = fmt.Sprintf("another atmigrate (pid %d)", e.PID)
+	}
+	return fmt.Sprintf("%s is running this migration (state dir %s)", who, e.Dir)
+}
+
+// Hint says what to do about it.
+func (e *BusyError) Hint() string {
+	return "wait for it to finish (or stop it with Ctrl-C), then run the same command again"
+}
+
+// lockStateDir takes dir's lock without waiting and writes our PID into it,
+// so a second run can name the first. The kernel drops the lock when the
+// process dies, so a run killed with -9 leaves nothing stale behind.
+func lockStateDir(dir string) (unlock func(), err error) {
+	if err := ensureWritableDir(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, lockFileName)
+	unlock, held, err := lockFile(path)
+	if err != nil {
+		return nil, stateDirError(dir, err)
+	}
+	if held {
+		b, _ := os.ReadFile(path)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return nil, &BusyError{Dir: dir, PID: pid}
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		unlock()
+		return nil, stateDirError(dir, err)
+	}
+	return unlock, nil
+}
+
+// ensureWritableDir creates dir (0700) and proves that a file can be
+// written in it, before any server is contacted: a run that could not save
+// its checkpoint must not start changing servers.
+func ensureWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return stateDirError(dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return stateDirError(dir, err)
+	}
+	name := f.Name()
+	_, werr := f.Write([]byte("ok"))
+	cerr := f.Close()
+	os.Remove(name)
+	if werr != nil {
+		return stateDirError(dir, werr)
+	}
+	if cerr != nil {
+		return stateDirError(dir, cerr)
+	}
+	return nil
+}
+
+// stateDirError classifies a failure to use the state dir: a full disk can
+// be fixed by freeing space and running again (exit 1); anything else
+// means the directory cannot be used and another must be chosen (exit 2).
+func stateDirError(dir string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &StageError{Stage: StageLogin, Err: fmt.Errorf("the state dir %s: %w", dir, err),
+			Hint: "free some space there, then run the same command again"}
+	}
+	return inputErr(err, "pass --state-dir with a directory you can write to; nothing was changed on any server",
+		"cannot write the state dir %s", dir)
+}
+
+// boundToTarget reports whether this state dir has written something to a
+// server for its target (an account created, a PLC operation recorded):
+// only then does it belong to that new PDS. Before, a corrected --new-pds
+// simply takes the state dir over.
+func (st *State) boundToTarget() bool {
+	return st.AccountCreated || st.CreatingAccount || st.PLC.OpCID != "" || st.PLC.TempSigningKeyOpCID != "" || st.Completed
+}
+
+// freshState is the state of a migration that has not started.
+func freshState(did string, o Options) *State {
+	st := &State{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, Started: time.Now().UTC(), Stages: map[Stage]*StageStatus{}}
+	st.Source = "pds"
+	if o.FromBackup != "" {
+		st.Source = "backup:" + o.FromBackup
+	}
+	return st
+}
