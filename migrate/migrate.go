@@ -133,6 +133,12 @@ func (m *Migrator) run(ctx context.Context) error {
 		return plan.Refusal
 	}
 	m.identityDone = w.Switched
+	if m.st.OldPDS == "" && w.Old.Known {
+		m.st.OldPDS = w.Old.URL
+	}
+	if m.st.Handle == "" && m.plcState != nil {
+		m.st.Handle = m.plcState.Handle()
+	}
 	m.new = pds.New(m.opts.NewPDS, m.pdsOptions(m.opts.NewPDSHeaders))
 	if plan.Done {
 		return ErrAlreadyMigrated

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/did-method-plc/go-didplc/didplc"
+
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -60,6 +62,11 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 	}
 	if oldURL == "" && !w.Switched {
 		oldURL = w.Endpoint
+	}
+	if oldURL == "" && w.Switched && w.New.HasAccount && !w.New.Active {
+		// A move stopped between the switch and the activation, with its
+		// state dir lost: the audit log still says where it came from.
+		oldURL = previousEndpoint(st)
 	}
 	switch {
 	case oldURL == "":
@@ -144,4 +151,27 @@ func sameURL(a, b string) bool {
 		return false
 	}
 	return strings.EqualFold(strings.TrimRight(a, "/"), strings.TrimRight(b, "/"))
+}
+
+// previousEndpoint is the PDS the DID named before its current one: the
+// endpoint of the latest live operation that named another.
+func previousEndpoint(st *plc.State) string {
+	cur := strings.TrimRight(st.Endpoint(), "/")
+	for i := len(st.Log) - 1; i >= 0; i-- {
+		e := st.Log[i]
+		if e.Nullified {
+			continue
+		}
+		var ep string
+		switch op := e.Operation.AsOperation().(type) {
+		case *didplc.RegularOp:
+			ep = op.Services["atproto_pds"].Endpoint
+		case *didplc.LegacyOp:
+			ep = op.Service
+		}
+		if ep = strings.TrimRight(ep, "/"); ep != "" && ep != cur {
+			return ep
+		}
+	}
+	return ""
 }

@@ -74,7 +74,7 @@ func runMigrate(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN) within 15 minutes\n")
 		return silentExit(exitPaused)
 	}
-	if res != nil && res.StateDir != "" && !isInput(err) {
+	if res != nil && res.StateDir != "" && !isInput(err) && !isBusy(err) {
 		defer fmt.Fprintf(os.Stderr, "atmigrate: state kept in %s (`atmigrate status --state-dir %s`)\n", res.StateDir, res.StateDir)
 	}
 	return err

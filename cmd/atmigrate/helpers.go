@@ -23,6 +23,13 @@ func isInput(err error) bool {
 	return errors.As(err, &ie)
 }
 
+// isBusy reports another run holding the state dir: this run touched
+// nothing, so there is no state of its own to point at.
+func isBusy(err error) bool {
+	var be *migrate.BusyError
+	return errors.As(err, &be)
+}
+
 func pauseError(err error) *migrate.PauseError {
 	var pe *migrate.PauseError
 	if errors.As(err, &pe) {
