@@ -82,9 +82,9 @@ func isBusy(err error) bool {
 func classify(s Stage, err error) error {
 	var ae *pds.APIError
 	switch {
-	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+	case isDiskFull(err):
 		return &StageError{Stage: s, Err: err, Hint: "the disk is full: free some space where the state dir is, then run the same command again"}
-	case errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+	case isLocalUnwritable(err):
 		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
 			Hint: "the state dir cannot be written; fix its permissions or pass --state-dir with another directory, then run the same command"}
 	case errors.As(err, &ae) && !pds.IsTransient(err) && ae.Status >= 400 && ae.Status < 500:
@@ -93,3 +93,18 @@ func classify(s Stage, err error) error {
 	}
 	return &StageError{Stage: s, Err: err, Hint: "run the same command again to resume; `atmigrate status` shows the state"}
 }
+
+// isDiskFull reports a full disk or an exhausted quota: resumable once
+// space is freed.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// isLocalUnwritable reports a state dir that cannot be written at all.
+func isLocalUnwritable(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
+}
+
+// isLocalError is a failure of this machine's disk, never a network's:
+// retrying the request cannot help, and the run stops at once.
+func isLocalError(err error) bool { return isDiskFull(err) || isLocalUnwritable(err) }

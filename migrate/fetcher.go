@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -20,9 +22,16 @@ type blobFetcher struct {
 	store *repo.BlobStore
 	prog  Progress
 
+	// recheck re-hashes a blob file that this process did not write
+	// before it is used: an earlier run's copy may have been damaged (a
+	// machine that died before the file reached the disk). A damaged copy
+	// is deleted and fetched again; it is never uploaded.
+	recheck bool
+
 	mu       sync.Mutex
 	inflight map[string]*fetchCall
-	sem      chan struct{} // bounds downloads at once
+	checked  map[string]bool // written or re-hashed by this process
+	sem      chan struct{}   // bounds downloads at once
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -34,13 +43,16 @@ type fetchCall struct {
 }
 
 func newBlobFetcher(src Source, store *repo.BlobStore, prog Progress, concurrency int) *blobFetcher {
-	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, sem: make(chan struct{}, concurrency)}
+	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, checked: map[string]bool{}, sem: make(chan struct{}, concurrency)}
 }
 
 // Get makes sure cid is in the store, downloading it if needed.
 func (f *blobFetcher) Get(ctx context.Context, cid string, size int64) error {
 	if _, ok := f.store.Has(cid); ok {
-		return nil
+		good, err := f.localCopyGood(cid)
+		if good || err != nil {
+			return err
+		}
 	}
 	f.mu.Lock()
 	c, ok := f.inflight[cid]
@@ -69,6 +81,33 @@ func (f *blobFetcher) Get(ctx context.Context, cid string, size int64) error {
 	}
 }
 
+// localCopyGood reports whether the stored file of cid can be used: one
+// this process wrote (checked against the CID on the way in), or one that
+// hashes to its CID now. A damaged file is deleted.
+func (f *blobFetcher) localCopyGood(cid string) (bool, error) {
+	f.mu.Lock()
+	done := !f.recheck || f.checked[cid]
+	f.mu.Unlock()
+	if done {
+		return true, nil
+	}
+	err := f.store.Verify(cid)
+	switch {
+	case err == nil:
+		f.mu.Lock()
+		f.checked[cid] = true
+		f.mu.Unlock()
+		return true, nil
+	case errors.Is(err, repo.ErrBlobMismatch):
+		if rerr := os.Remove(f.store.Path(cid)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return false, fmt.Errorf("remove the damaged copy of blob %s: %w", cid, rerr)
+		}
+		f.prog.Warn(fmt.Sprintf("the local copy of blob %s was damaged: deleted, fetching it again", cid))
+		return false, nil
+	}
+	return false, fmt.Errorf("re-check the local copy of blob %s: %w", cid, err)
+}
+
 func (f *blobFetcher) download(ctx context.Context, cid string, size int64) error {
 	select {
 	case f.sem <- struct{}{}:
@@ -79,6 +118,9 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 	if _, _, err := fetchToStore(ctx, f.src, f.store, cid, size); err != nil {
 		return fmt.Errorf("download blob %s: %w", cid, err)
 	}
+	f.mu.Lock()
+	f.checked[cid] = true
+	f.mu.Unlock()
 	crashPoint("blob-downloaded")
 	return nil
 }
@@ -135,6 +177,10 @@ func (m *Migrator) startFetcher(ctx context.Context) {
 		m.store = s
 	}
 	m.fetcher = newBlobFetcher(m.src, m.store, m.prog, m.opts.Concurrency)
+	// The state dir's copies are re-checked; a backup was verified whole
+	// when it was opened, and its files are never deleted.
+	_, fromBackup := m.src.(*backupSource)
+	m.fetcher.recheck = !fromBackup
 	m.fetcher.prefetch(ctx, m.blobRefs, prefetchWorkersFor(m.opts.Concurrency))
 }
 

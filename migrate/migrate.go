@@ -223,6 +223,9 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		if errors.As(err, &se) || errors.As(err, &ie) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
 			return err
 		}
+		if isDiskFull(err) {
+			err = m.diskFullError(err)
+		}
 		return classify(s, err)
 	}
 	m.prog.StageDone(s, note)
@@ -308,4 +311,40 @@ func (m *Migrator) stageStatus(s Stage) *StageStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.st.Stages[s]
+}
+
+// diskFullError says how much space the state dir's disk has and about
+// how much more the run still has to write there.
+func (m *Migrator) diskFullError(err error) error {
+	free, ok := freeBytes(m.dir)
+	if !ok {
+		return err
+	}
+	need := m.bytesStillToDownload()
+	if need > 0 {
+		return fmt.Errorf("%w (%.1f MB free in %s; about %.1f MB of blobs still to download there)", err, mb(free), m.dir, mb(need))
+	}
+	return fmt.Errorf("%w (%.1f MB free in %s)", err, mb(free), m.dir)
+}
+
+// bytesStillToDownload adds up the blobs the new PDS lacked at the last
+// check that are not on disk yet.
+func (m *Migrator) bytesStillToDownload() int64 {
+	m.mu.Lock()
+	missing := append([]string(nil), m.st.Blobs.Missing...)
+	m.mu.Unlock()
+	if len(missing) == 0 || m.store == nil {
+		return 0
+	}
+	size := map[string]int64{}
+	for _, b := range m.blobRefs {
+		size[b.CID] = b.Size
+	}
+	var n int64
+	for _, c := range missing {
+		if _, ok := m.store.Has(c); !ok && size[c] > 0 {
+			n += size[c]
+		}
+	}
+	return n
 }

@@ -41,9 +41,12 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 		return fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs)), nil
 	}
 	missing = m.uploadOrder(missing)
-	uploaded, bytes, failures := m.uploadBlobs(ctx, missing)
+	uploaded, bytes, failures, localErr := m.uploadBlobs(ctx, missing)
 	if ctx.Err() != nil {
 		return "", ctx.Err()
+	}
+	if localErr != nil {
+		return "", localErr
 	}
 	if err := m.store.Sync(); err != nil {
 		return "", err
@@ -96,7 +99,7 @@ func (m *Migrator) uploadOrder(missing []pds.MissingBlob) []pds.MissingBlob {
 	return out
 }
 
-func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (int, int64, map[string]error) {
+func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (uploaded int, bytes int64, failures map[string]error, localErr error) {
 	sizes := map[string]repo.BlobRef{}
 	var total int64
 	for _, b := range m.blobRefs {
@@ -109,14 +112,20 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 	}
 	m.prog.Transfer(TransferBlobs, len(missing), total)
 
+	// A local error (a full disk, an unwritable state dir) is the same
+	// for every blob: the first one stops every worker.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var mu sync.Mutex
-	failures := map[string]error{}
+	failures = map[string]error{}
 	done := map[string]bool{}
-	var uploaded int
-	var bytes int64
 	eachConcurrently(ctx, missing, m.opts.Concurrency, func(b pds.MissingBlob) {
 		n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
 		mu.Lock()
+		if err != nil && isLocalError(err) && localErr == nil {
+			localErr = err
+			stop()
+		}
 		if err != nil {
 			failures[b.CID] = err
 		} else {
@@ -141,7 +150,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 	m.st.Blobs.Uploaded += uploaded
 	m.mu.Unlock()
 	_ = m.save()
-	return uploaded, bytes, failures
+	return uploaded, bytes, failures, localErr
 }
 
 // copyBlob makes sure the blob is on disk (verified against its CID) and

@@ -99,18 +99,31 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 			return 0, 0, ierr
 		}
 		m.prog.Warn(fmt.Sprintf("the new PDS refused the difference (%v); importing the full repo", ierr))
-		full, err := m.exportAndVerify(ctx, "", m.path("repo.car"), repo.VerifyOptions{DID: m.did, Key: key})
+		// The new full copy goes under another name until the state
+		// names its commit: a kill at any point leaves repo.car and the
+		// state agreeing (the old pair or the new one), and a later run
+		// re-checks repo.car against the state anyway.
+		next := m.path("repo-next.car")
+		defer os.Remove(next)
+		full, err := m.exportAndVerify(ctx, "", next, repo.VerifyOptions{DID: m.did, Key: key})
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := m.importCAR(ctx, m.path("repo.car")); err != nil {
+		if err := m.importCAR(ctx, next); err != nil {
+			return 0, 0, err
+		}
+		crashPoint("catchup-full-imported")
+		m.mu.Lock()
+		m.st.Repo = RepoInfo{Commit: full.Commit, Rev: full.Rev, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
+		m.mu.Unlock()
+		if err := m.save(); err != nil {
+			return 0, 0, err
+		}
+		crashPoint("catchup-state-saved")
+		if err := os.Rename(next, m.path("repo.car")); err != nil {
 			return 0, 0, err
 		}
 		sum = full
-		m.mu.Lock()
-		m.st.Repo.Records = full.Records
-		m.st.Repo.Bytes = full.Bytes
-		m.mu.Unlock()
 	} else {
 		m.mu.Lock()
 		m.st.Repo.Records = 0 // unknown after a diff; the new PDS's count is reported

@@ -28,8 +28,14 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	carPath := m.path("repo.car")
 	if m.st.Done(StageExportRepo) && fileExists(carPath) {
 		if err := m.loadBlobList(); err == nil {
-			m.startFetcher(ctx)
-			return "", skip("already exported (rev %s)", m.st.Repo.Rev)
+			ok, err := m.localRepoGood(ctx, carPath)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				m.startFetcher(ctx)
+				return "", skip("already exported (rev %s, the local copy re-checked)", m.st.Repo.Rev)
+			}
 		}
 	}
 	sum, ok, err := m.takeEarlyExport(ctx)
@@ -53,6 +59,38 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	}
 	m.startFetcher(ctx)
 	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, mb(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
+}
+
+// localRepoGood re-verifies the repo.car an earlier run left against the
+// commit the state recorded for it: a copy damaged since (a machine that
+// died before the file reached the disk, a catch-up killed half-way) is
+// deleted and downloaded again, never imported.
+func (m *Migrator) localRepoGood(ctx context.Context, path string) (bool, error) {
+	key, err := m.signingKey()
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	sum, verr := repo.VerifyCAR(ctx, f, repo.VerifyOptions{DID: m.did, Key: key})
+	f.Close()
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if verr == nil && sum.Commit == m.st.Repo.Commit {
+		return true, nil
+	}
+	why := "it does not verify"
+	if verr == nil {
+		why = fmt.Sprintf("it holds commit %s, the state recorded %s", sum.Commit, m.st.Repo.Commit)
+	}
+	if err := os.Remove(path); err != nil {
+		return false, err
+	}
+	m.prog.Warn(fmt.Sprintf("the local copy of the repo was damaged (%s): deleted, downloading it again", why))
+	return false, nil
 }
 
 // exportAndVerify downloads the repo (or a diff) to path while a verifier

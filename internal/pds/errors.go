@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,6 +109,9 @@ func isCorruptEncoding(err error) bool {
 // isNetworkError classifies errors from the transport and from reading a
 // response body.
 func isNetworkError(err error) bool {
+	if isLocalFileError(err) {
+		return false
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
@@ -137,6 +142,16 @@ func isNetworkError(err error) bool {
 		}
 	}
 	return false
+}
+
+// isLocalFileError reports an error from a file on this machine (a full
+// disk, a read-only or unwritable directory): waiting and retrying the
+// request cannot fix it. It must be told apart here because a
+// syscall.Errno also satisfies net.Error.
+func isLocalFileError(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	return errors.As(err, &pe) || errors.As(err, &le)
 }
 
 // isDialError reports whether the request certainly never reached the

@@ -3,10 +3,15 @@ package pds
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -269,5 +274,34 @@ func TestBackoffBounds(t *testing.T) {
 	}
 	if p.MaxAttempts != DefaultRetry.MaxAttempts || p.MaxRateLimitWait != DefaultRetry.MaxRateLimitWait {
 		t.Errorf("defaults not filled: %+v", p)
+	}
+}
+
+// A full disk while a blob is written is not a network error: the fetch
+// stops at once instead of retrying (a syscall.Errno also satisfies
+// net.Error, which once made ENOSPC look like a dropped connection).
+func TestLocalFileErrorNotRetried(t *testing.T) {
+	calls := 0
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Write([]byte("blob bytes"))
+	})
+	full := &fs.PathError{Op: "write", Path: "/state/blobs/.tmp-x", Err: syscall.ENOSPC}
+	err := h.c.FetchBlob(context.Background(), "did:plc:x", "bafkreix", func(io.Reader, int64, string) error {
+		return fmt.Errorf("write blob: %w", full)
+	})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("want the ENOSPC back, got %v", err)
+	}
+	if calls != 1 || len(h.retryEvents()) != 0 {
+		t.Errorf("%d requests, %d retries: a local error was retried", calls, len(h.retryEvents()))
+	}
+	for _, e := range []error{full, &fs.PathError{Op: "open", Path: "/ro", Err: syscall.EROFS}, &os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EACCES}} {
+		if IsTransient(e) {
+			t.Errorf("IsTransient(%v) = true", e)
+		}
+	}
+	if !IsTransient(fmt.Errorf("read: %w", syscall.ECONNRESET)) {
+		t.Errorf("a connection reset is no longer transient")
 	}
 }
