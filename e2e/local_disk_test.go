@@ -47,7 +47,9 @@ func TestFullDiskThenFreed(t *testing.T) {
 	acct := seed(t, net.A, localnet.SeedSpec{Handle: uniq("disk"), Posts: 10, Blobs: 10,
 		BlobMinBytes: 150_000, BlobMaxBytes: 250_000, RecoveryKey: userDK})
 	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
-	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath}
+	// --keep-data keeps every blob file, so the disk fills up mid-run
+	// (without it the copies go as they are uploaded: see TestSmallStateDisk).
+	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath, "--keep-data", "--concurrency", "1"}
 
 	start := time.Now()
 	r := runBin(t, migrateEnv(net, acct), args...)
@@ -73,6 +75,69 @@ func TestFullDiskThenFreed(t *testing.T) {
 	}
 	assertMigrated(t, net, acct, before, "")
 	report(t, "full-disk test: stopped after "+took.Round(100*time.Millisecond).String()+" on a 1 MB state disk, finished once it grew to 20 MB")
+}
+
+// TestSmallStateDisk moves 2 MB of blobs through a 1 MB state disk: each
+// blob's copy goes once the new PDS has it, so disk use follows the window,
+// not the account. A --concurrency whose blobs in flight could not fit is
+// refused first, before anything is written to the new PDS.
+func TestSmallStateDisk(t *testing.T) {
+	net := sharedNet(t)
+	disk := smallDisk(t, "1m")
+	keyPath, userDK := userKey(t)
+	acct := seed(t, net.A, localnet.SeedSpec{Handle: uniq("small"), Posts: 10, Blobs: 10,
+		BlobMinBytes: 180_000, BlobMaxBytes: 250_000, RecoveryKey: userDK})
+	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
+	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath}
+
+	r := runBin(t, migrateEnv(net, acct), append(args, "--concurrency", "8")...)
+	if r.code != 2 {
+		t.Fatalf("8 blobs in flight on a 1 MB disk: want exit 2\n%s", r)
+	}
+	mustContain(t, r.run, "MB free", "at once", "--concurrency")
+	assertNoAccount(t, net.B, acct.DID)
+
+	r = runBin(t, migrateEnv(net, acct), append(args, "--concurrency", "1")...)
+	if r.code != 0 {
+		t.Fatalf("one blob at a time: want exit 0\n%s", r)
+	}
+	assertMigrated(t, net, acct, before, "")
+	st := loadState(t, filepath.Join(disk, "state"))
+	if st.Blobs.PeakDiskBytes <= 0 || st.Blobs.PeakDiskBytes >= 1<<20 {
+		t.Errorf("peak blob bytes on disk %d, want under 1 MB", st.Blobs.PeakDiskBytes)
+	}
+	report(t, fmt.Sprintf("small-disk test: %.1f MB of blobs through a 1 MB state disk, at most %.2f MB on it at once; --concurrency 8 refused first",
+		float64(st.Blobs.TotalBytes)/1e6, float64(st.Blobs.PeakDiskBytes)/1e6))
+}
+
+// TestDiskBudgetBoundsPeak needs no privileges: a small --disk-budget
+// keeps the blob bytes in the state dir under it (plus the blobs in
+// flight), far below the account's.
+func TestDiskBudgetBoundsPeak(t *testing.T) {
+	net := sharedNet(t)
+	keyPath, userDK := userKey(t)
+	acct := seed(t, net.A, localnet.SeedSpec{Handle: uniq("budget"), Posts: 10, Blobs: 30,
+		BlobMinBytes: 40_000, BlobMaxBytes: 60_000, RecoveryKey: userDK})
+	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
+	state := t.TempDir()
+	r := runBin(t, migrateEnv(net, acct), "migrate", "--state-dir", state, "--yes", "--rotation-key", keyPath,
+		"--disk-budget", "100KB", "--concurrency", "2")
+	if r.code != 0 {
+		t.Fatalf("want exit 0\n%s", r)
+	}
+	assertMigrated(t, net, acct, before, "")
+	st := loadState(t, state)
+	// The window, plus one blob per prefetch worker that found room and
+	// one per upload worker.
+	bound := int64(100_000 + 4*60_000)
+	if st.Blobs.PeakDiskBytes <= 0 || st.Blobs.PeakDiskBytes > bound {
+		t.Errorf("peak blob bytes on disk %d, want 1..%d (the account has %d)", st.Blobs.PeakDiskBytes, bound, st.Blobs.TotalBytes)
+	}
+	if fileExists(filepath.Join(state, "blobs")) || fileExists(filepath.Join(state, "repo.car")) {
+		t.Errorf("transfer copies left in the state dir after success")
+	}
+	report(t, fmt.Sprintf("disk-budget test: %.2f MB of blobs with --disk-budget 100KB, at most %.2f MB on disk at once",
+		float64(st.Blobs.TotalBytes)/1e6, float64(st.Blobs.PeakDiskBytes)/1e6))
 }
 
 // TestDamagedLocalCopiesAfterKill kills a migration while it prefetches

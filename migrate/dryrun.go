@@ -67,6 +67,20 @@ type DryRunReport struct {
 	// Plan is what a real run would do now, stage by stage: the same
 	// observation and the same planner as a real run.
 	Plan []Step `json:"plan"`
+	// Checked is true when the login, new PDS, repo and PLC checks ran;
+	// false when the plan alone answers (refused, or the DID already
+	// switched): the fields below are then not checked, not false.
+	Checked bool `json:"checked"`
+
+	// Disk is what the state dir's disk must hold: the repo, the blobs
+	// the uploads have in flight, and the prefetch window.
+	Disk struct {
+		Dir    string `json:"dir"`
+		Free   int64  `json:"free"`
+		Floor  int64  `json:"floor"`  // repo + --concurrency largest blobs
+		Window int64  `json:"window"` // prefetch, after --disk-budget and free space
+		Peak   int64  `json:"peak"`   // the most a real run would hold at once
+	} `json:"disk"`
 
 	EstimateSeconds float64  `json:"estimateSeconds"`
 	Warnings        []string `json:"warnings,omitempty"`
@@ -129,6 +143,11 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	plan := decide(m.invocation(), w, m.st)
 	m.plan = plan
 	r.Plan = plan.Steps
+	for i, s := range r.Plan {
+		if s.Run && m.st.Done(s.Stage) {
+			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
+		}
+	}
 	r.OldPDS = orDefault(m.st.OldPDS, w.Old.URL)
 	switch {
 	case plan.Refusal != nil:
@@ -147,6 +166,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 		return r, nil
 	}
 	m.st.OldPDS = r.OldPDS
+	r.Checked = true
 
 	dryRunLogin(ctx, m, r)
 	dryRunServer(ctx, m, r)
@@ -245,6 +265,8 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 		return
 	}
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = sum.Bytes, sum.Records, sum.Rev, sum.Commit
+	m.blobRefs = sum.Blobs
+	dryRunDisk(m, r, sum)
 	r.Blobs.Count = len(sum.Blobs)
 	for _, b := range sum.Blobs {
 		if b.Size > 0 {
@@ -362,4 +384,41 @@ func hintSuffix(err error) string {
 		return " (" + h + ")"
 	}
 	return ""
+}
+
+// dryRunDisk works out the disk a real run needs, from the same floor and
+// window as the real run, measured where its state dir would be.
+func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
+	dir := m.opts.StateDir
+	if dir == "" {
+		dir, _ = DefaultStateDir(m.did)
+	}
+	for d := dir; d != "" && d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			dir = d
+			break
+		}
+	}
+	r.Disk.Dir = dir
+	free, ok := freeBytes(dir)
+	if !ok {
+		return
+	}
+	var blobBytes int64
+	for _, b := range sum.Blobs {
+		blobBytes += max(b.Size, 0)
+	}
+	floor := m.diskFloor()
+	r.Disk.Free, r.Disk.Floor = free, sum.Bytes+floor
+	r.Disk.Window = max(min(m.opts.DiskBudget, free-sum.Bytes-floor), 0)
+	r.Disk.Peak = sum.Bytes + min(blobBytes, r.Disk.Window+floor)
+	if m.opts.KeepData {
+		r.Disk.Peak = sum.Bytes + blobBytes
+	}
+	if free < r.Disk.Floor {
+		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and --concurrency %d of the largest blobs)",
+			dir, mb(free), mb(r.Disk.Floor), m.opts.Concurrency)
+	} else if m.opts.KeepData && free < r.Disk.Peak {
+		r.block("the disk holding %s has %.1f MB free; with --keep-data a run keeps every blob there, %.1f MB in all", dir, mb(free), mb(r.Disk.Peak))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -27,6 +28,11 @@ type blobFetcher struct {
 	// machine that died before the file reached the disk). A damaged copy
 	// is deleted and fetched again; it is never uploaded.
 	recheck bool
+	// budget bounds what the prefetcher keeps on disk; release deletes
+	// a blob's file once the new PDS has it (off for --keep-data and for
+	// a backup's own files).
+	budget  *diskBudget
+	release bool
 
 	mu       sync.Mutex
 	inflight map[string]*fetchCall
@@ -121,6 +127,9 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 	f.mu.Lock()
 	f.checked[cid] = true
 	f.mu.Unlock()
+	if n, ok := f.store.Has(cid); ok {
+		f.budget.add(cid, n)
+	}
 	crashPoint("blob-downloaded")
 	return nil
 }
@@ -153,8 +162,28 @@ func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, work
 	f.done = make(chan struct{})
 	go func() {
 		defer close(f.done)
-		eachConcurrently(ctx, refs, workers, func(b repo.BlobRef) { _ = f.Get(ctx, b.CID, b.Size) })
+		eachConcurrently(ctx, refs, workers, func(b repo.BlobRef) {
+			if _, ok := f.store.Has(b.CID); !ok {
+				if f.budget.waitRoom(ctx, b.Size) != nil {
+					return
+				}
+			}
+			_ = f.Get(ctx, b.CID, b.Size)
+		})
 	}()
+}
+
+// uploaded is told that the new PDS confirmed cid: its local copy goes,
+// making room for the prefetch.
+func (f *blobFetcher) uploaded(cid string) error {
+	if !f.release {
+		return nil
+	}
+	if err := os.Remove(f.store.Path(cid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f.budget.remove(cid)
+	return nil
 }
 
 func (f *blobFetcher) stop() {
@@ -177,11 +206,22 @@ func (m *Migrator) startFetcher(ctx context.Context) {
 		m.store = s
 	}
 	m.fetcher = newBlobFetcher(m.src, m.store, m.prog, m.opts.Concurrency)
-	// The state dir's copies are re-checked; a backup was verified whole
-	// when it was opened, and its files are never deleted.
+	// The state dir's copies are re-checked and deleted once uploaded; a
+	// backup was verified whole when it was opened, and its files are
+	// never deleted.
 	_, fromBackup := m.src.(*backupSource)
 	m.fetcher.recheck = !fromBackup
-	m.fetcher.prefetch(ctx, m.blobRefs, prefetchWorkersFor(m.opts.Concurrency))
+	m.fetcher.release = !fromBackup && !m.opts.KeepData
+	if !fromBackup {
+		m.fetcher.budget = newDiskBudget(m.diskWindow())
+		if have, err := m.store.List(); err == nil {
+			for _, c := range have {
+				n, _ := m.store.Has(c)
+				m.fetcher.budget.add(c, n)
+			}
+		}
+	}
+	m.fetcher.prefetch(ctx, m.prefetchList(), prefetchWorkersFor(m.opts.Concurrency))
 }
 
 func (m *Migrator) stopFetcher() {
@@ -201,3 +241,52 @@ func (m *Migrator) stopFetcher() {
 const prefetchWorkers = 4
 
 func prefetchWorkersFor(concurrency int) int { return min(concurrency, prefetchWorkers) }
+
+// prefetchList is what the prefetch downloads: every blob on a first run;
+// on a resumed one only those the new PDS lacked at the last check, since
+// uploaded copies are deleted and must not be fetched again.
+func (m *Migrator) prefetchList() []repo.BlobRef {
+	m.mu.Lock()
+	missing := m.st.Blobs.Missing
+	checked := m.st.Done(StageBlobs) || m.st.Blobs.Uploaded > 0 || len(missing) > 0
+	m.mu.Unlock()
+	if !checked {
+		return m.blobRefs
+	}
+	want := map[string]bool{}
+	for _, c := range missing {
+		want[c] = true
+	}
+	var out []repo.BlobRef
+	for _, b := range m.blobRefs {
+		if want[b.CID] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// diskWindow is how many blob bytes the prefetch may keep on disk: the
+// budget, shrunk to what the disk has free beyond the uploads' own floor.
+func (m *Migrator) diskWindow() int64 {
+	window := m.opts.DiskBudget
+	if free, ok := freeBytes(m.dir); ok {
+		window = min(window, free-m.diskFloor())
+	}
+	return max(window, 0)
+}
+
+// diskFloor is what the upload workers need on disk at once, whatever the
+// budget: --concurrency of the largest blobs in flight.
+func (m *Migrator) diskFloor() int64 {
+	var sizes []int64
+	for _, b := range m.blobRefs {
+		sizes = append(sizes, b.Size)
+	}
+	slices.Sort(sizes)
+	var n int64
+	for i := len(sizes) - 1; i >= 0 && i >= len(sizes)-m.opts.Concurrency; i-- {
+		n += max(sizes[i], 0)
+	}
+	return n
+}

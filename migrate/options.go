@@ -45,8 +45,12 @@ type Options struct {
 	// FromBackup is a backup directory used instead of the old PDS.
 	FromBackup string
 
-	// KeepData keeps repo.car and blobs/ in the state dir after success.
+	// KeepData keeps repo.car and blobs/ in the state dir: no blob file
+	// is deleted after its upload, nor anything after success.
 	KeepData bool
+	// DiskBudget bounds the blob bytes the prefetch keeps on disk at once
+	// (0: DefaultDiskBudget).
+	DiskBudget int64
 
 	// NewPDSHeaders are sent to the new PDS on every request (for example
 	// the rate-limit bypass header).
@@ -84,5 +88,8 @@ func (o *Options) defaults() {
 	}
 	if o.NewPassword == "" {
 		o.NewPassword = o.OldPassword
+	}
+	if o.DiskBudget <= 0 {
+		o.DiskBudget = DefaultDiskBudget
 	}
 }

@@ -42,6 +42,9 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	}
 	missing = m.uploadOrder(missing)
 	uploaded, bytes, failures, localErr := m.uploadBlobs(ctx, missing)
+	m.mu.Lock()
+	m.st.Blobs.PeakDiskBytes = max(m.st.Blobs.PeakDiskBytes, m.fetcher.budget.Peak())
+	m.mu.Unlock()
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
@@ -170,6 +173,10 @@ func (m *Migrator) copyBlob(ctx context.Context, cid string, ref repo.BlobRef) (
 	}
 	if got != cid {
 		return 0, fmt.Errorf("upload blob %s: the new PDS stored it as %s", cid, got)
+	}
+	f.Close()
+	if err := m.fetcher.uploaded(cid); err != nil {
+		return 0, err
 	}
 	return size, nil
 }

@@ -33,6 +33,9 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 				return "", err
 			}
 			if ok {
+				if err := m.checkDiskRoom(); err != nil {
+					return "", err
+				}
 				m.startFetcher(ctx)
 				return "", skip("already exported (rev %s, the local copy re-checked)", m.st.Repo.Rev)
 			}
@@ -55,6 +58,9 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Bytes: sum.Bytes, Records: sum.Records}
 	m.mu.Unlock()
 	if err := m.setBlobList(sum.Blobs); err != nil {
+		return "", err
+	}
+	if err := m.checkDiskRoom(); err != nil {
 		return "", err
 	}
 	m.startFetcher(ctx)

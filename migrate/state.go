@@ -96,6 +96,9 @@ type BlobsInfo struct {
 	Uploaded   int   `json:"uploaded"`
 	// Missing lists blobs the new PDS still lacked at the last check.
 	Missing []string `json:"missing,omitempty"`
+	// PeakDiskBytes is the most blob bytes the state dir held at once
+	// (the --disk-budget window plus the uploads in flight), over every run.
+	PeakDiskBytes int64 `json:"peakDiskBytes,omitempty"`
 }
 
 // PLCInfo tracks the identity stage, the one that must happen once.

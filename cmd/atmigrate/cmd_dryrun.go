@@ -42,29 +42,46 @@ func printDryRun(w io.Writer, r *migrate.DryRunReport) {
 	fmt.Fprintf(w, "Dry run: nothing was written anywhere.\n\n")
 	fmt.Fprintf(w, "account       %s (%s)\n", r.Handle, r.DID)
 	fmt.Fprintf(w, "from          %s\n", r.OldPDS)
+	if !r.Checked {
+		fmt.Fprintf(w, "to            %s\n", r.NewPDS)
+		printDryRunEnd(w, r)
+		return
+	}
 	fmt.Fprintf(w, "to            %s as %s\n", r.NewPDS, r.NewHandle)
 	fmt.Fprintf(w, "login         ok: %s, 2FA code needed: %s, account active: %s\n", yes(r.Login.OK), yes(r.Login.AuthFactorNeeded), yes(r.Login.Active))
 	fmt.Fprintf(w, "new PDS       %s, invite required: %s, handle domains: %s\n", r.Server.DID, yes(r.Server.InviteCodeRequired), strings.Join(r.Server.HandleDomains, " "))
 	fmt.Fprintf(w, "handle        allowed: %s, free: %s\n", yes(r.Server.HandleAllowed), yes(r.Server.HandleFree))
 	fmt.Fprintf(w, "repo          %d records, %.1f MB, rev %s\n", r.Repo.Records, float64(r.Repo.Bytes)/1e6, r.Repo.Rev)
 	fmt.Fprintf(w, "blobs         %d, %.1f MB, largest %.1f MB\n", r.Blobs.Count, float64(r.Blobs.Bytes)/1e6, float64(r.Blobs.Largest)/1e6)
+	if r.Disk.Dir != "" {
+		fmt.Fprintf(w, "disk          %.1f MB free in %s; the run holds at most %.1f MB there (repo, %.1f MB prefetch window, uploads in flight)\n",
+			float64(r.Disk.Free)/1e6, r.Disk.Dir, float64(r.Disk.Peak)/1e6, float64(r.Disk.Window)/1e6)
+	}
 	fmt.Fprintf(w, "PLC           signed by %s; %d op(s) in the last hour, %d in the last day\n", methodWords(r), r.PLC.OpsLastHour, r.PLC.OpsLastDay)
 	if r.PLC.RotationKeyValid != nil {
 		fmt.Fprintf(w, "rotation key  %s: one of the DID's rotation keys: %s\n", r.PLC.RotationKey, yes(*r.PLC.RotationKeyValid))
 	}
 	fmt.Fprintf(w, "estimate      about %s\n", (time.Duration(r.EstimateSeconds) * time.Second).String())
+	if r.PLC.Diff != "" {
+		fmt.Fprintf(w, "\nThe DID document, as it is and as it would be:\n%s", r.PLC.Diff)
+	}
+	printDryRunEnd(w, r)
+}
+
+// printDryRunEnd prints the plan, the warnings and the verdict.
+func printDryRunEnd(w io.Writer, r *migrate.DryRunReport) {
 	if len(r.Plan) > 0 {
 		fmt.Fprintf(w, "\nWhat a real run would do now:\n")
 		for _, s := range r.Plan {
-			if s.Run {
+			switch {
+			case s.Run && s.Reason != "":
+				fmt.Fprintf(w, "  %-15s run (%s)\n", s.Stage, s.Reason)
+			case s.Run:
 				fmt.Fprintf(w, "  %-15s run: %s\n", s.Stage, s.Stage.Description())
-			} else {
+			default:
 				fmt.Fprintf(w, "  %-15s skip: %s\n", s.Stage, s.Reason)
 			}
 		}
-	}
-	if r.PLC.Diff != "" {
-		fmt.Fprintf(w, "\nThe DID document, as it is and as it would be:\n%s", r.PLC.Diff)
 	}
 	for _, x := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", x)

@@ -33,7 +33,8 @@ var migrateFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "dry-run", Usage: "check everything a real run would, write nothing anywhere, and report"},
 	&cli.BoolFlag{Name: "json", Usage: "with --dry-run: print the report as JSON"},
 	&cli.StringFlag{Name: "from-backup", Usage: "restore from a backup directory (atmigrate export) without contacting the old PDS; needs --rotation-key"},
-	&cli.BoolFlag{Name: "keep-data", Usage: "keep the downloaded repo and blobs in the state dir after success"},
+	&cli.BoolFlag{Name: "keep-data", Usage: "keep the downloaded repo and blobs in the state dir (by default each blob file goes once the new PDS has it)"},
+	&cli.StringFlag{Name: "disk-budget", Usage: "most blob bytes kept in the state dir at once, like 256MB or 2GB (shrunk to the free space)", Value: "256MB"},
 }
 
 var cmdMigrate = &cli.Command{
@@ -59,7 +60,7 @@ func runMigrate(c *cli.Context) error {
 	out.Close()
 	switch {
 	case err == nil:
-		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, opts.NewPDS)
+		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, strings.TrimRight(opts.NewPDS, "/"))
 		return nil
 	case isAlreadyMigrated(err):
 		fmt.Fprintf(os.Stderr, "atmigrate: %s is already migrated to %s; nothing to do\n", res.DID, res.State.NewPDS)
@@ -119,6 +120,11 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 			return nil, usageError{fmt.Sprintf("--add-rotation-key %q is not a did:key", k), "`atmigrate plc keygen` prints one"}
 		}
 	}
+	budget, err := parseSize(c.String("disk-budget"))
+	if err != nil || budget <= 0 {
+		return nil, usageError{fmt.Sprintf("--disk-budget %q is not a size", c.String("disk-budget")), "give a size like 256MB, 1GB or 500000000"}
+	}
+	o.DiskBudget = budget
 	key, err := rotationKey(c)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,8 @@ type AccountSummary struct {
 	RusageRSSMB float64 `json:"rusageMaxRssMB"`
 	Requests    int64   `json:"httpRequests"`
 	CPU         float64 `json:"atmigrateCpuSeconds"`
+	// PeakDiskMB is the state dir's largest size (max over the runs).
+	PeakDiskMB float64 `json:"peakDiskMB"`
 	// Server CPU seconds (medians) for the atmigrate run and the floor run,
 	// and the CPU other processes on the machine took meanwhile.
 	ACPU            float64 `json:"pdsACpuSeconds"`
@@ -97,6 +99,7 @@ func summarize(sz size, rs []RunResult) AccountSummary {
 	}
 	for _, r := range rs {
 		s.MaxRSSMB = max(s.MaxRSSMB, r.Atmigrate.PeakRSSKB/1024)
+		s.PeakDiskMB = max(s.PeakDiskMB, float64(r.Atmigrate.PeakDiskBytes)/1e6)
 	}
 	for _, st := range migrate.Stages {
 		name := string(st)
@@ -121,10 +124,10 @@ func printTable(w io.Writer, r *Report) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s, %s, Node %s; medians of %d run(s)\n\n", m.CPUs, m.CPU, m.Memory, m.Go, m.Node, r.Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "account\trecords\tblobs\tMB\tatmigrate s\tfloor s\tratio\tdata s\tdata floor s\tdata ratio\tMB/s\tpeak RSS MB\tHTTP req\tCPU s\t")
+	fmt.Fprintln(tw, "account\trecords\tblobs\tMB\tatmigrate s\tfloor s\tratio\tdata s\tdata floor s\tdata ratio\tMB/s\tpeak RSS MB\tpeak disk MB\tHTTP req\tCPU s\t")
 	for _, a := range r.Accounts {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%.2f\t\n",
-			a.Name, a.Records, a.Blobs, a.MB, a.Wall, a.Floor, a.Ratio, a.DataWall, a.DataFloor, a.DataRatio, a.MBps, a.PeakRSSMB, a.Requests, a.CPU)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%.2f\t\n",
+			a.Name, a.Records, a.Blobs, a.MB, a.Wall, a.Floor, a.Ratio, a.DataWall, a.DataFloor, a.DataRatio, a.MBps, a.PeakRSSMB, a.PeakDiskMB, a.Requests, a.CPU)
 	}
 	tw.Flush()
 

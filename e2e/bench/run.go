@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,10 +62,13 @@ type AtmigrateRun struct {
 	// reference: Linux folds the parent's RSS into it at exec (Go starts
 	// children with vfork semantics), so it is only an upper bound that
 	// grows with the bench's own memory.
-	PeakRSSKB      float64            `json:"peakRssKB"`
-	RusageMaxRSSKB float64            `json:"rusageMaxRssKB"`
-	Requests       int64              `json:"httpRequests"`
-	Stages         map[string]float64 `json:"stageSeconds"`
+	PeakRSSKB      float64 `json:"peakRssKB"`
+	RusageMaxRSSKB float64 `json:"rusageMaxRssKB"`
+	// PeakDiskBytes is the state dir's largest size, sampled from outside
+	// every 20 ms while the run goes (the repo, the blob copies, the state).
+	PeakDiskBytes int64              `json:"peakDiskBytes"`
+	Requests      int64              `json:"httpRequests"`
+	Stages        map[string]float64 `json:"stageSeconds"`
 	// DataWall is from the process start to the end of verify-new: the
 	// part that compares with the data floor.
 	DataWall   float64 `json:"dataWallSeconds"`
@@ -263,15 +267,18 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 		return nil, err
 	}
 	hwm := watchHWM(cmd.Process.Pid)
+	du := watchDirSize(state)
 	err = cmd.Wait()
 	wall := time.Since(start)
 	peak := hwm()
+	peakDisk := du()
 	if err != nil {
 		return nil, fmt.Errorf("atmigrate migrate: %v\n%s", err, tail(stderr.String(), 3000))
 	}
 	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	r := &AtmigrateRun{Wall: wall.Seconds(), Stages: map[string]float64{}, StderrTail: tail(stderr.String(), 2000)}
 	r.PeakRSSKB = peak
+	r.PeakDiskBytes = peakDisk
 	if ru != nil {
 		r.RusageMaxRSSKB = float64(ru.Maxrss) // KB on Linux
 		r.UserCPU = time.Duration(ru.Utime.Nano()).Seconds()
@@ -349,6 +356,43 @@ func watchHWM(pid int) func() float64 {
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
+		return peak
+	}
+}
+
+// watchDirSize adds up the sizes of the files under dir every 20 ms until
+// the returned function is called, which gives the largest total seen.
+// Files that come and go between two samples are missed, so this is a
+// lower bound of the true peak, at 20 ms resolution.
+func watchDirSize(dir string) func() int64 {
+	var peak int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var n int64
+			_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					if fi, err := d.Info(); err == nil {
+						n += fi.Size()
+					}
+				}
+				return nil
+			})
+			peak = max(peak, n)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
 		return peak
 	}
 }
