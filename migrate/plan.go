@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -60,6 +61,8 @@ type Server struct {
 	// ServiceDID is the server's own DID from describeServer: what tells
 	// two servers apart, whatever URL they were typed as.
 	ServiceDID string
+	// Err is why describeServer failed, when it did.
+	Err string
 	// HasAccount and Active describe the account there (getRepoStatus,
 	// public on every PDS).
 	HasAccount bool
@@ -160,10 +163,14 @@ func decide(inv Invocation, w World, st *State) Plan {
 		return p
 	}
 	if !w.New.Reachable {
+		var why error
+		if w.New.Err != "" {
+			why = errors.New(w.New.Err)
+		}
 		if st.boundToTarget() {
-			p.Refusal = fmt.Errorf("the new PDS %s did not answer", w.New.URL)
+			p.Refusal = fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why))
 		} else {
-			p.Refusal = inputErr(nil, "check --new-pds: it must be the PDS's base URL, like https://pds.example.com",
+			p.Refusal = inputErr(why, "check --new-pds: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
 				"%s does not answer as a PDS", w.New.URL)
 		}
 		return p
@@ -171,7 +178,7 @@ func decide(inv Invocation, w World, st *State) Plan {
 
 	if !w.Switched {
 		if w.OurOpApplied {
-			p.Refusal = inputErr(nil, "check `atmigrate plc log`: someone changed the DID after this migration's operation; do not run anything else until you know why",
+			p.Refusal = inputErr(nil, "check `atmigrate plc log`: the DID changed after this migration's operation. If you moved it yourself, start the new move with another --state-dir; if not, find out why before anything else",
 				"this migration's PLC operation is in the audit log, but the DID now points at %s", w.Endpoint)
 			return p
 		}
@@ -260,4 +267,11 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 	}
 	add(true, "")
 	return true
+}
+
+func orUnknown(err error) error {
+	if err == nil {
+		return errors.New("no answer")
+	}
+	return err
 }

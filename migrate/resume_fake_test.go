@@ -251,3 +251,35 @@ func TestResumeUnwritableStateDir(t *testing.T) {
 }
 
 func writeTestFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
+
+// A finished move checked from a new machine (a fresh state dir, no
+// --old-pds): the audit log names the old PDS, whose account is already
+// deactivated, so there is nothing left but the check.
+func TestResumeFinishedMoveOnANewMachine(t *testing.T) {
+	f := newFakeMove(t)
+	f.switchToB(t)
+	f.b.SetActive(f.did, true)
+	f.a.SetActive(f.did, false)
+	if _, err := Run(context.Background(), f.opts(t)); err != nil {
+		t.Fatalf("want the check to pass, got %v", err)
+	}
+	if n := f.a.Calls("com.atproto.server.createSession") + f.b.Calls("com.atproto.server.activateAccount"); n != 0 {
+		t.Errorf("%d calls that change something", n)
+	}
+}
+
+// The same, but the old account is still active there: the log alone is
+// not enough to deactivate it.
+func TestResumeLogAloneNeverDeactivates(t *testing.T) {
+	f := newFakeMove(t)
+	f.switchToB(t)
+	f.b.SetActive(f.did, true)
+	_, err := Run(context.Background(), f.opts(t))
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(Hint(err), "--old-pds") {
+		t.Fatalf("want bad input asking for --old-pds, got %v", err)
+	}
+	if !active(t, f.a, f.did) {
+		t.Errorf("the old account was deactivated on the audit log's word")
+	}
+}

@@ -179,7 +179,7 @@ func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*
 		case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
 			m.st.PLC.TokenRequested = time.Time{}
 			_ = m.save()
-			return nil, inputErr(err, "run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
+			return nil, inputErr(err, "check the token in the email (it stays valid 15 minutes, and only the newest one counts); if it expired, run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
 		}
 		return nil, fmt.Errorf("have %s sign the PLC operation: %w", m.st.OldPDS, err)
 	}

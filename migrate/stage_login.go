@@ -225,6 +225,10 @@ func (m *Migrator) openState() error {
 		return inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", m.dir, st.DID, m.did)
 	}
 	if st != nil && st.NewPDS != "" && st.NewPDS != m.opts.NewPDS {
+		if st.Completed {
+			return inputErr(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
+				"the state dir %s holds the finished migration to %s, not one to %s", m.dir, st.NewPDS, m.opts.NewPDS)
+		}
 		if st.boundToTarget() {
 			return inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
 				"the state dir %s is for a migration to %s, which already has the account, not %s", m.dir, st.NewPDS, m.opts.NewPDS)

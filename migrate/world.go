@@ -63,10 +63,20 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 	if oldURL == "" && !w.Switched {
 		oldURL = w.Endpoint
 	}
-	if oldURL == "" && w.Switched && w.New.HasAccount && !w.New.Active {
-		// A move stopped between the switch and the activation, with its
-		// state dir lost: the audit log still says where it came from.
-		oldURL = previousEndpoint(st)
+	if oldURL == "" && w.Switched {
+		// The state dir is new or lost, but the audit log still says
+		// where the account came from. That server is taken as the old
+		// one only when it cannot hurt: the move stopped before the
+		// activation, or the old account there is already deactivated
+		// (then there is nothing left but to check). An old account still
+		// active there is not deactivated on the log's word alone.
+		if prev := previousEndpoint(st); prev != "" {
+			p := m.probeServer(ctx, prev)
+			if (w.New.HasAccount && !w.New.Active) || (p.HasAccount && !p.Active) {
+				w.Old = p
+				return w, nil
+			}
+		}
 	}
 	switch {
 	case oldURL == "":
@@ -94,6 +104,7 @@ func (m *Migrator) probeServer(ctx context.Context, url string) Server {
 	c := pds.New(s.URL, opts)
 	info, err := c.DescribeServer(ctx)
 	if err != nil {
+		s.Err = err.Error()
 		return s
 	}
 	s.Reachable, s.ServiceDID = true, info.DID

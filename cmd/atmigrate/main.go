@@ -50,7 +50,7 @@ func newApp() *cli.App {
 			cmdExport,
 			cmdPLC,
 		},
-		HideHelpCommand: true,
+		HideHelpCommand: false,
 		OnUsageError:    onUsageError,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors and picks the exit code
 	}
@@ -78,9 +78,21 @@ func exitCode(ctx context.Context, err error) int {
 	if err == nil || errors.Is(err, migrate.ErrAlreadyMigrated) {
 		return exitOK
 	}
+	var quiet silentExit
+	if errors.As(err, &quiet) {
+		return quiet.ExitCode()
+	}
 	var code exitCoder
 	if errors.As(err, &code) {
-		return code.ExitCode()
+		// urfave/cli's own exits ("No help topic for 'x'", exit 3) are
+		// usage errors: never exit 3, which tells a script that a
+		// migration waits for its token.
+		msg := strings.TrimSpace(err.Error())
+		if topic, ok := strings.CutPrefix(msg, "No help topic for "); ok {
+			msg = "unknown command " + topic
+		}
+		printError(usageError{msg: msg, hint: "see `atmigrate --help` for the commands"})
+		return exitUsage
 	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "atmigrate: interrupted; the state is saved")
