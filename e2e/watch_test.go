@@ -207,4 +207,15 @@ func TestWatchAndRecover(t *testing.T) {
 	}
 	mustContain(t, r, "changed nothing", "nothing changed")
 	t.Logf("watch --once after the recovery:\n%s", r.stdout)
+
+	// The new account deactivated is a change too. (The old PDS cannot
+	// activate its account again once its key left the DID; the fake
+	// network tests that case, migrate/guard_test.go.)
+	if err := login(t, net.B.URL, acct.DID, acct.Password).DeactivateAccount(ctxT(t)); err != nil {
+		t.Fatalf("deactivate the new account: %v", err)
+	}
+	if r = watchOnce(); r.code != 1 {
+		t.Fatalf("watch --once with the new account deactivated: want exit 1\n%s", r)
+	}
+	mustContain(t, r, "the account on the new PDS "+net.B.URL+" is not active (deactivated)")
 }
