@@ -116,6 +116,19 @@ func TestWatchAndRecover(t *testing.T) {
 	mustContain(t, r, "no operation after ours changed the DID", "nothing changed")
 	t.Logf("watch --once after the migration:\n%s", r.stdout)
 
+	// A directory that does not answer: exit 4, not "nothing changed".
+	raw, err := os.ReadFile(filepath.Join(state, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := t.TempDir()
+	if err := os.WriteFile(filepath.Join(down, "state.json"), bytes.Replace(raw, []byte(net.PLCURL), []byte("http://127.0.0.1:1"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r = atmigrate(t, nil, "watch", "--once", "--state-dir", down); r.code != 4 {
+		t.Fatalf("watch --once with the PLC directory down: want exit 4\n%s", r)
+	}
+
 	// The hostile operation, signed by B's rotation key: [1] after the user's.
 	wait := watchLoop(t, state)
 	bKeyDID := newPDSRotationKey(t, net, acct.DID, acct.Password)
