@@ -40,9 +40,15 @@ func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") 
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureAt(t, time.Now())
+}
+
+// newFixtureAt is newFixture with the clock fixed: the genesis op is made
+// at now-72h and the handle change at now-48h.
+func newFixtureAt(t *testing.T, now time.Time) *fixture {
+	t.Helper()
 	f := &fixture{t: t, user: newKey(t), oldPDS: newKey(t), newPDS: newKey(t),
 		oldSig: newKey(t), newSig: newKey(t), stranger: newKey(t)}
-	now := time.Now()
 	gen := didplc.RegularOp{
 		Type:         "plc_operation",
 		RotationKeys: []string{pubDID(t, f.user), pubDID(t, f.oldPDS)},

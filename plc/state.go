@@ -19,7 +19,7 @@ type State struct {
 	// name as prev, and whose rotation keys may sign it.
 	Head didplc.LogEntry
 	// Op is the current document data (the head op, a legacy "create" op
-	// converted to a plc_operation), with Sig nil. It is a deep copy: changing
+	// converted to a plc_operation), with Sig and Prev nil. It is a deep copy: changing
 	// it does not touch Log.
 	Op didplc.RegularOp
 }
@@ -50,20 +50,14 @@ func StateFromLog(did string, log []didplc.LogEntry) (*State, error) {
 		return nil, fmt.Errorf("audit log of %s: every entry is nullified", did)
 	}
 	head := log[headIdx]
-	var op didplc.RegularOp
-	switch o := head.Operation.AsOperation().(type) {
-	case *didplc.RegularOp:
-		op = cloneOp(o)
-	case *didplc.LegacyOp:
-		r := o.RegularOp()
-		op = cloneOp(&r)
-		op.Type = "plc_operation"
-	case *didplc.TombstoneOp:
+	if _, ok := head.Operation.AsOperation().(*didplc.TombstoneOp); ok {
 		return nil, fmt.Errorf("state of %s: %w", did, ErrTombstoned)
-	default:
+	}
+	doc := docOf(head)
+	if doc == nil {
 		return nil, fmt.Errorf("audit log of %s: head has an unknown operation type", did)
 	}
-	op.Sig = nil
+	op := *doc
 	return &State{DID: did, Log: slices.Clone(log), Head: head, Op: op}, nil
 }
 

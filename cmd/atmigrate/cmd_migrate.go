@@ -61,6 +61,7 @@ func runMigrate(c *cli.Context) error {
 	switch {
 	case err == nil:
 		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, strings.TrimRight(opts.NewPDS, "/"))
+		printGuard(c.Context, os.Stderr, res.StateDir, res.State)
 		return nil
 	case isAlreadyMigrated(err):
 		fmt.Fprintf(os.Stderr, "atmigrate: %s is already migrated to %s; nothing to do\n", res.DID, res.State.NewPDS)

@@ -16,7 +16,7 @@ var plcURLFlag = &cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Va
 
 var cmdPLC = &cli.Command{
 	Name:  "plc",
-	Usage: "hold your own PLC rotation key: keygen, log, add-rotation-key",
+	Usage: "hold your own PLC rotation key: keygen, log, add-rotation-key, recover",
 	Subcommands: []*cli.Command{
 		{
 			Name:   "keygen",
@@ -51,6 +51,7 @@ var cmdPLC = &cli.Command{
 			},
 			Action: runAddRotationKey,
 		},
+		cmdPLCRecover,
 	},
 }
 

@@ -47,6 +47,7 @@ func runStatus(c *cli.Context) error {
 		return printJSON(st)
 	}
 	printStatus(os.Stdout, dir, st)
+	printGuard(c.Context, os.Stdout, dir, st)
 	return nil
 }
 

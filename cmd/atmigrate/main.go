@@ -22,6 +22,8 @@ const (
 	exitFailed      = 1   // state kept; a re-run resumes
 	exitUsage       = 2   // bad usage or input; nothing irreversible done
 	exitPaused      = 3   // waiting for the PLC email token
+	exitChanged     = 1   // watch: the DID or an account changed after the migration
+	exitUnknown     = 4   // watch --once: the check could not be made
 	exitInterrupted = 130 // Ctrl-C or SIGTERM
 )
 
@@ -49,6 +51,7 @@ func newApp() *cli.App {
 			cmdBatch,
 			cmdExport,
 			cmdPLC,
+			cmdWatch,
 		},
 		HideHelpCommand: false,
 		OnUsageError:    onUsageError,

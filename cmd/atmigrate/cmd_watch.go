@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+var cmdWatch = &cli.Command{
+	Name:  "watch",
+	Usage: "guard the DID after a migration: report any later PLC operation, and the accounts' status, while it can still be undone",
+	Description: "Compares the DID's audit log with the operation the migration in --state-dir submitted, and checks\n" +
+		"that the account on the new PDS is active and the old one stays deactivated.\n\n" +
+		"--once: exit 0 when nothing changed, 1 when something did (each later operation is printed with\n" +
+		"the command that undoes it), 4 when the check could not be made. Without --once it checks every\n" +
+		"--interval until 72 hours after the migration's operation, one line per check, and exits 1 at\n" +
+		"the first change: run it under systemd or cron to be alerted.",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory", Required: true},
+		&cli.BoolFlag{Name: "once", Usage: "check once and exit (0 nothing changed, 1 changed, 4 could not check)"},
+		&cli.DurationFlag{Name: "interval", Usage: "time between checks", Value: 5 * time.Minute},
+		&cli.BoolFlag{Name: "json", Usage: "print each check as one JSON object per line"},
+	},
+	Action:       runWatch,
+	OnUsageError: onUsageError,
+}
+
+func runWatch(c *cli.Context) error {
+	dir := c.String("state-dir")
+	st, err := migrate.LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return usageError{"no migration state in " + dir, "check --state-dir"}
+	}
+	opts, err := migrate.WatchOptionsFromState(st)
+	if err != nil {
+		return err
+	}
+	if c.Duration("interval") < time.Second {
+		return usageError{"--interval must be at least 1s", ""}
+	}
+	for {
+		rep, err := migrate.Watch(c.Context, opts)
+		if c.Context.Err() != nil {
+			return c.Context.Err()
+		}
+		switch {
+		case err != nil && c.Bool("once"):
+			printError(fmt.Errorf("check %s: %w", opts.DID, err))
+			return silentExit(exitUnknown)
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "%s  check failed: %v; trying again in %s\n", stamp(time.Now()), err, c.Duration("interval"))
+		case c.Bool("json"):
+			if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
+				return err
+			}
+		case c.Bool("once") || rep.Changed():
+			printWatch(os.Stdout, dir, rep)
+		default:
+			fmt.Printf("%s  no change: %s\n", stamp(rep.Checked), watchLine(rep))
+		}
+		if err == nil && rep.Changed() {
+			return silentExit(exitChanged)
+		}
+		if c.Bool("once") {
+			return nil
+		}
+		if err == nil && !rep.Checked.Before(rep.Ours.WindowEnds) {
+			fmt.Printf("%s  the 72 hours after %s are over; stopped watching\n", stamp(time.Now()), rep.Ours.CID)
+			return nil
+		}
+		select {
+		case <-c.Context.Done():
+			return c.Context.Err()
+		case <-time.After(c.Duration("interval")):
+		}
+	}
+}
+
+// printWatch is a check in full: what the migration left, what came after
+// and how to undo it.
+func printWatch(w io.Writer, dir string, rep *migrate.WatchReport) {
+	fmt.Fprintf(w, "DID       %s (checked %s)\n", rep.DID, stamp(rep.Checked))
+	k := rep.Ours
+	fmt.Fprintf(w, "ours      %s, made %s, signed by rotation key %s\n", k.CID, stamp(k.CreatedAt), signer(k))
+	for _, u := range rep.Unchanged {
+		fmt.Fprintf(w, "          then %s, made %s, signed by %s: changed nothing (a recovery?)\n", u.CID, stamp(u.CreatedAt), signer(u))
+	}
+	for _, a := range []struct {
+		name string
+		c    *migrate.AccountCheck
+	}{{"new PDS", rep.New}, {"old PDS", rep.Old}} {
+		if a.c != nil {
+			fmt.Fprintf(w, "%-9s %s: %s\n", a.name, a.c.URL, accountLine(a.c))
+		}
+	}
+	if len(rep.Later) == 0 {
+		fmt.Fprintln(w, "plc       no operation after ours changed the DID")
+	} else {
+		fmt.Fprintf(w, "CHANGED   %d operation(s) after ours:\n", len(rep.Later))
+	}
+	for _, l := range rep.Later {
+		fmt.Fprintf(w, "  %s\n", l.CID)
+		fmt.Fprintf(w, "    made      %s, signed by rotation key %s\n", stamp(l.CreatedAt), signer(l))
+		for _, ch := range l.Changes {
+			fmt.Fprintf(w, "    changed   %s\n", ch)
+		}
+		fmt.Fprintf(w, "    window    %s left (until %s)\n", left(l.Left), stamp(l.WindowEnds))
+	}
+	if len(rep.Later) > 0 {
+		fmt.Fprintf(w, "undo      keys that can: %s; until %s\n", plc.NumberedKeys(rep.Allowed), stamp(rep.WindowEnds))
+		if len(rep.Allowed) > 0 && rep.Checked.Before(rep.WindowEnds) {
+			fmt.Fprintf(w, "          atmigrate plc recover --state-dir %s --rotation-key KEY_FILE\n", shellQuote(dir))
+		}
+	}
+	for _, p := range rep.AccountProblems {
+		fmt.Fprintf(w, "CHANGED   %s\n", p)
+	}
+	if !rep.Changed() {
+		fmt.Fprintln(w, "nothing changed")
+	}
+}
+
+// watchLine is one line for a check that found nothing.
+func watchLine(rep *migrate.WatchReport) string {
+	parts := []string{"the DID is as " + rep.Ours.CID + " left it", "watching until " + stamp(rep.Ours.WindowEnds)}
+	if rep.New != nil {
+		parts = append(parts, "new PDS "+accountLine(rep.New))
+	}
+	if rep.Old != nil {
+		parts = append(parts, "old PDS "+accountLine(rep.Old))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func accountLine(a *migrate.AccountCheck) string {
+	if !a.Known {
+		return "did not answer (" + a.Error + ")"
+	}
+	return a.Status
+}
+
+func signer(o migrate.OpReport) string {
+	if o.SignerIndex < 0 {
+		return "none (genesis)"
+	}
+	return fmt.Sprintf("[%d] %s", o.SignerIndex, o.Signer)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+func left(d time.Duration) string {
+	if d <= 0 {
+		return "nothing (closed)"
+	}
+	m := int(d.Round(time.Minute) / time.Minute)
+	return fmt.Sprintf("%dh%02dm", m/60, m%60)
+}
+
+// shellQuote quotes s for a shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
