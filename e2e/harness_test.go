@@ -44,6 +44,7 @@ func runMain(m *testing.M) int {
 	}
 	code := m.Run()
 	closeSharedNet()
+	closeVersionNets()
 	return code
 }
 

@@ -27,6 +27,11 @@ type Options struct {
 	// x-ratelimit-bypass: <PDS.RateLimitBypassKey> are not limited; the
 	// clients this package makes send it.
 	RateLimitsB bool
+	// VersionA and VersionB pick each PDS's reference version: "" or
+	// Version04 ("0.4", @atproto/pds 0.4.217) or Version05 ("0.5",
+	// @atproto/pds 0.5.35, run under Node 22). The PLC directory is the same
+	// either way.
+	VersionA, VersionB string
 	// Stdout receives the servers' output, each line prefixed with the
 	// server's name. Nil discards it; it is always kept in Dir/<name>.log.
 	Stdout io.Writer
@@ -53,6 +58,19 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	if err := EnsureInstalled(); err != nil {
 		return nil, err
 	}
+	verA, err := normVersion(opts.VersionA)
+	if err != nil {
+		return nil, err
+	}
+	verB, err := normVersion(opts.VersionB)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range []string{verA, verB} {
+		if err := ensureVersion(v); err != nil {
+			return nil, err
+		}
+	}
 	n := &Network{Dir: opts.Dir}
 	if n.Dir == "" {
 		d, err := os.MkdirTemp("", "localnet-")
@@ -77,11 +95,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	n.PLCURL = fmt.Sprintf("http://localhost:%d", ports[0])
-	n.A, err = newPDS("pds-a", ports[1], n.PLCURL, n.Dir, false, false)
+	n.A, err = newPDS("pds-a", verA, ports[1], n.PLCURL, n.Dir, false, false)
 	if err != nil {
 		return nil, err
 	}
-	n.B, err = newPDS("pds-b", ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB)
+	n.B, err = newPDS("pds-b", verB, ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB)
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +110,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 			n.Close()
 		}
 	}()
-	if n.plc, err = startServer("plc", n.Dir, opts.Stdout, "plc", fmt.Sprint(ports[0])); err != nil {
+	if n.plc, err = startServer("plc", Version04, n.Dir, opts.Stdout, "plc", fmt.Sprint(ports[0])); err != nil {
 		return nil, err
 	}
 	for _, p := range []*PDS{n.A, n.B} {
-		if p.srv, err = startServer(p.Name, n.Dir, opts.Stdout, "pds", p.configPath); err != nil {
+		if p.srv, err = startServer(p.Name, p.Version, n.Dir, opts.Stdout, "pds", p.configPath); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +175,7 @@ func (n *Network) Close() {
 }
 
 // newPDS prepares a PDS's keys, secrets, data directory and config file.
-func newPDS(name string, port int, plcURL, workDir string, inviteRequired, rateLimits bool) (*PDS, error) {
+func newPDS(name, version string, port int, plcURL, workDir string, inviteRequired, rateLimits bool) (*PDS, error) {
 	key, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		return nil, fmt.Errorf("localnet: generate rotation key: %w", err)
@@ -168,6 +186,8 @@ func newPDS(name string, port int, plcURL, workDir string, inviteRequired, rateL
 	}
 	p := &PDS{
 		Name:                 name,
+		Version:              version,
+		PackageVersion:       pdsPackageVersion[version],
 		URL:                  fmt.Sprintf("http://localhost:%d", port),
 		DID:                  fmt.Sprintf("did:web:localhost%%3A%d", port),
 		Port:                 port,
@@ -190,6 +210,7 @@ func newPDS(name string, port int, plcURL, workDir string, inviteRequired, rateL
 	}
 	cfg := map[string]any{
 		"port":               port,
+		"pdsVersion":         pdsPackageVersion[version],
 		"plcUrl":             plcURL,
 		"dataDir":            p.DataDir,
 		"rotationKeyHex":     p.RotationKeyHex,

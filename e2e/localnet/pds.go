@@ -21,6 +21,9 @@ import (
 type PDS struct {
 	// Name is "pds-a" or "pds-b"; it names the log and data directory.
 	Name string
+	// Version is the PDS's reference version, Version04 or Version05, and
+	// PackageVersion the exact @atproto/pds version ("0.4.217", "0.5.35").
+	Version, PackageVersion string
 	// URL is the PDS's public URL, http://localhost:<port>, exactly as the
 	// PDS expects it in a DID document's atproto_pds endpoint.
 	URL string

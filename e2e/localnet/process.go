@@ -44,11 +44,12 @@ type server struct {
 	stopErr  error
 }
 
-// startServer launches `node server.js args...` with its output going to
+// startServer launches `node server.js args...`, under the Node binary
+// for the PDS version (Version04 for the PLC directory), with its output going to
 // <dir>/<name>.log and, prefixed with the name, to out (if not nil). It does
 // not wait for READY; see waitReady.
-func startServer(name, dir string, out io.Writer, args ...string) (*server, error) {
-	node, err := nodePath()
+func startServer(name, version, dir string, out io.Writer, args ...string) (*server, error) {
+	node, err := nodePath(version)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,11 @@
 //   node server.js plc <port>
 //   node server.js pds <config.json>
 //
+// The config's pdsVersion picks the PDS: 0.4.x is require()d from this
+// directory's node_modules; 0.5.x, an ES module that needs Node >= 22, is
+// import()ed through pds05/pds.mjs from its own npm project (pds05/), and
+// the Go side runs this script under Node 22 for it.
+//
 // The Go package github.com/atmigrate/atmigrate/e2e/localnet starts these
 // processes, so each server has its own event loop (both PDSes are CPU-bound
 // during a migration and must not share a thread). When the server listens it
@@ -13,6 +18,7 @@
 
 const fs = require('fs')
 const path = require('path')
+const { pathToFileURL } = require('url')
 
 function fail(msg) {
   process.stderr.write(`localnet: ${msg}\n`)
@@ -72,12 +78,27 @@ function appendMail(file, template, params, opts) {
   }
 }
 
+// loadPDS returns the @atproto/pds module of the given version.
+async function loadPDS(version) {
+  if (version.startsWith('0.4.')) return require('@atproto/pds')
+  if (version.startsWith('0.5.')) {
+    const major = parseInt(process.versions.node.split('.')[0], 10)
+    if (major < 22) fail(`@atproto/pds ${version} needs Node >= 22, this is ${process.version}`)
+    const pds = await import(pathToFileURL(path.join(__dirname, 'pds05', 'pds.mjs')).href)
+    const installed = require(path.join(__dirname, 'pds05', 'node_modules', '@atproto', 'pds', 'package.json')).version
+    if (installed !== version) fail(`pds05 has @atproto/pds ${installed}, want ${version}: run \`make localnet-install\``)
+    return pds
+  }
+  fail(`unknown pdsVersion ${version}`)
+}
+
 async function startPDS(cfgFile) {
   const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'))
   for (const k of ['port', 'plcUrl', 'dataDir', 'rotationKeyHex', 'adminPassword', 'jwtSecret']) {
     if (!cfg[k]) fail(`pds config ${cfgFile}: missing ${k}`)
   }
-  const pds = require('@atproto/pds')
+  const version = cfg.pdsVersion || '0.4.217'
+  const pds = await loadPDS(version)
   const dataDir = path.resolve(cfg.dataDir)
   const blobDir = path.join(dataDir, 'blobs')
   const blobTmpDir = path.join(dataDir, 'blobs-tmp')
@@ -90,7 +111,7 @@ async function startPDS(cfgFile) {
     hostname: 'localhost',
     serviceDid: `did:web:localhost%3A${cfg.port}`,
     devMode: true,
-    version: '0.4.217-localnet',
+    version: `${version}-localnet`,
     dataDirectory: dataDir,
     blobstoreDiskLocation: blobDir,
     blobstoreDiskTmpLocation: blobTmpDir,

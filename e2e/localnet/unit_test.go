@@ -83,11 +83,11 @@ func TestServerExitBeforeReadyShowsLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs node")
 	}
-	if _, err := nodePath(); err != nil {
+	if _, err := nodePath(Version04); err != nil {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	s, err := startServer("broken", dir, nil, "pds", filepath.Join(dir, "missing.json"))
+	s, err := startServer("broken", Version04, dir, nil, "pds", filepath.Join(dir, "missing.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +109,28 @@ func TestEnsureInstalledFindsSource(t *testing.T) {
 	}
 	if filepath.Base(NodeModulesDir()) != "node_modules" {
 		t.Errorf("NodeModulesDir = %q", NodeModulesDir())
+	}
+}
+
+func TestNormVersion(t *testing.T) {
+	for in, want := range map[string]string{"": Version04, "0.4": Version04, "0.4.217": Version04, "0.5": Version05, "0.5.35": Version05} {
+		if got, err := normVersion(in); err != nil || got != want {
+			t.Errorf("normVersion(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"0.3", "0.5.34", "latest"} {
+		if _, err := normVersion(bad); err == nil {
+			t.Errorf("normVersion(%q) accepted", bad)
+		}
+	}
+	// The pins agree with the npm projects that install them.
+	for v, dir := range map[string]string{Version04: SourceDir(), Version05: PDS05Dir()} {
+		b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"@atproto/pds": "` + pdsPackageVersion[v] + `"`; !strings.Contains(string(b), want) {
+			t.Errorf("%s/package.json lacks %s", dir, want)
+		}
 	}
 }

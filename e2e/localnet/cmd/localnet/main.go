@@ -2,6 +2,7 @@
 // two PDSes) outside of tests, for the demo, benchmarks and poking around:
 //
 //	go run ./e2e/localnet/cmd/localnet up --dir .localnet
+//	go run ./e2e/localnet/cmd/localnet up --dir .localnet --version-b 0.5   # B on @atproto/pds 0.5.35
 //	. .localnet/env
 //	go run ./e2e/localnet/cmd/localnet seed --pds "$PDS_A_URL" --handle alice --posts 500 --blobs 50
 //
@@ -47,7 +48,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localnet up [--dir DIR] [--invite-b] [--ratelimit-b] [-v]\n       localnet seed --pds URL --handle H [--posts N] [--blobs N] ...")
+	fmt.Fprintln(os.Stderr, "usage: localnet up [--dir DIR] [--version-a 0.4|0.5] [--version-b 0.4|0.5] [--invite-b] [--ratelimit-b] [-v]\n       localnet seed --pds URL --handle H [--posts N] [--blobs N] ...")
 	os.Exit(2)
 }
 
@@ -56,6 +57,8 @@ func runUp(ctx context.Context, args []string) error {
 	dir := fs.String("dir", ".localnet", "working directory for data, logs and the env file")
 	invite := fs.Bool("invite-b", false, "PDS B requires invite codes")
 	rate := fs.Bool("ratelimit-b", false, "PDS B enforces rate limits (bypass key in env)")
+	verA := fs.String("version-a", localnet.Version04, "PDS A's version: 0.4 (@atproto/pds 0.4.217) or 0.5 (0.5.35, under Node 22)")
+	verB := fs.String("version-b", localnet.Version04, "PDS B's version: 0.4 (@atproto/pds 0.4.217) or 0.5 (0.5.35, under Node 22)")
 	verbose := fs.Bool("v", false, "print server logs to stderr")
 	fs.Parse(args)
 
@@ -75,7 +78,10 @@ func runUp(ctx context.Context, args []string) error {
 		out = os.Stderr
 	}
 	start := time.Now()
-	n, err := localnet.Start(ctx, localnet.Options{Dir: abs, InviteRequiredB: *invite, RateLimitsB: *rate, Stdout: out})
+	n, err := localnet.Start(ctx, localnet.Options{
+		Dir: abs, InviteRequiredB: *invite, RateLimitsB: *rate, Stdout: out,
+		VersionA: *verA, VersionB: *verB,
+	})
 	if err != nil {
 		return err
 	}
@@ -84,8 +90,8 @@ func runUp(ctx context.Context, args []string) error {
 	if err := os.WriteFile(envPath, []byte(envFile(n)), 0o600); err != nil {
 		return fmt.Errorf("write env file: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "localnet up in %s\n  PLC   %s\n  PDS A %s\n  PDS B %s\nsource %s for the settings; Ctrl-C stops\n",
-		time.Since(start).Round(time.Millisecond), n.PLCURL, n.A.URL, n.B.URL, envPath)
+	fmt.Fprintf(os.Stderr, "localnet up in %s\n  PLC   %s\n  PDS A %s (@atproto/pds %s)\n  PDS B %s (@atproto/pds %s)\nsource %s for the settings; Ctrl-C stops\n",
+		time.Since(start).Round(time.Millisecond), n.PLCURL, n.A.URL, n.A.PackageVersion, n.B.URL, n.B.PackageVersion, envPath)
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "localnet: stopping")
 	return nil
@@ -102,6 +108,7 @@ func envFile(n *localnet.Network) string {
 	}{{"PDS_A", n.A}, {"PDS_B", n.B}} {
 		set(p.prefix+"_URL", p.pds.URL)
 		set(p.prefix+"_DID", p.pds.DID)
+		set(p.prefix+"_VERSION", p.pds.PackageVersion)
 		set(p.prefix+"_ADMIN_PASSWORD", p.pds.AdminPassword)
 		set(p.prefix+"_ROTATION_KEY", p.pds.RotationKeyMultibase)
 		set(p.prefix+"_ROTATION_KEY_DID", p.pds.RotationKeyDID)
