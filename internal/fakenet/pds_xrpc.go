@@ -152,6 +152,51 @@ func limitParam(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// pageParams reads a list method's limit and cursor params.
+func pageParams(r *http.Request) (limit int, cursor string, err error) {
+	limit, err = limitParam(r)
+	if err != nil {
+		return 0, "", err
+	}
+	return limit, r.URL.Query().Get("cursor"), nil
+}
+
+// pageAfter is one page of sorted keys: at most limit of those after
+// cursor (never nil, so it encodes as []).
+func pageAfter(keys []string, cursor string, limit int) []string {
+	page := []string{}
+	for _, k := range keys {
+		if k > cursor && len(page) < limit {
+			page = append(page, k)
+		}
+	}
+	return page
+}
+
+// pageOut is a list answer: items under name, and the page's last key as
+// the cursor unless the page is empty.
+func pageOut(name string, items any, page []string) map[string]any {
+	out := map[string]any{name: items}
+	if len(page) > 0 {
+		out["cursor"] = page[len(page)-1]
+	}
+	return out
+}
+
+// writeOK answers 200 with no body.
+func writeOK(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// writeBytes answers 200 with body b as contentType.
+func writeBytes(w http.ResponseWriter, contentType string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
 // Authentication.
 
 // caller is who a request authenticated as.
@@ -225,14 +270,63 @@ func (p *PDS) authAdmin(r *http.Request) (*caller, error) {
 	return &caller{admin: true}, nil
 }
 
-// callerAccount returns the live account of an authenticated caller; the
-// lock must be held.
-func (p *PDS) callerAccountLocked(c *caller) (*account, error) {
-	a := p.accounts[c.did]
+// userAccountLocked returns the live account of an authenticated user;
+// the lock must be held.
+func (p *PDS) userAccountLocked(did string) (*account, error) {
+	a := p.accounts[did]
 	if a == nil {
-		return nil, invalidRequest("Could not find user info for account: " + c.did)
+		return nil, invalidRequest("Could not find user info for account: " + did)
 	}
 	return a, nil
+}
+
+// withAccount runs fn on the caller's live account under the lock (held
+// until fn returns).
+func (p *PDS) withAccount(c *caller, fn func(a *account) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a, err := p.userAccountLocked(c.did)
+	if err != nil {
+		return err
+	}
+	return fn(a)
+}
+
+// authedInput authenticates an access token of one of scopes, then
+// decodes the JSON input into in.
+func (p *PDS) authedInput(r *http.Request, scopes []string, in any) (*caller, error) {
+	c, err := p.authAccess(r, scopes)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeInput(r, in); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// authedBody authenticates an access token of one of scopes, then reads
+// the raw input.
+func (p *PDS) authedBody(r *http.Request, scopes []string) (*caller, []byte, error) {
+	c, err := p.authAccess(r, scopes)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, nil, invalidRequest("could not read request body")
+	}
+	return c, body, nil
+}
+
+// withAuthedAccount authenticates an access token of one of scopes, then
+// runs fn on the caller's live account under the lock.
+func (p *PDS) withAuthedAccount(r *http.Request, scopes []string, fn func(a *account) error) error {
+	c, err := p.authAccess(r, scopes)
+	if err != nil {
+		return err
+	}
+	return p.withAccount(c, fn)
 }
 
 // repoAvailableLocked is the reference PDS's assertRepoAvailability.
@@ -257,6 +351,31 @@ func (p *PDS) repoAvailableLocked(handleOrDID string, c *caller) (*account, erro
 	return a, nil
 }
 
+// withRepo runs fn, under the lock, on the account whose repo c may read.
+func (p *PDS) withRepo(handleOrDID string, c *caller, fn func(a *account) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a, err := p.repoAvailableLocked(handleOrDID, c)
+	if err != nil {
+		return err
+	}
+	return fn(a)
+}
+
+// repoRequest starts a com.atproto.sync read: the optional caller, then
+// the required did param.
+func (p *PDS) repoRequest(r *http.Request) (*caller, string, error) {
+	c, err := p.authOptional(r)
+	if err != nil {
+		return nil, "", err
+	}
+	did, err := requiredParam(r, "did")
+	if err != nil {
+		return nil, "", err
+	}
+	return c, did, nil
+}
+
 // Talking to the PLC over HTTP, as the real PDS does.
 
 func (p *PDS) plcURL(did string) (string, error) {
@@ -266,46 +385,44 @@ func (p *PDS) plcURL(did string) (string, error) {
 	return p.plc.URL + "/" + url.PathEscape(did), nil
 }
 
-// plcData fetches GET /{did}/data; a non-200 answer is a *PLCError.
-func (p *PDS) plcData(did string) (*plcDocData, error) {
+// plcAnswer reads and closes a PLC answer: a non-200 is a *PLCError, a
+// 200 body is decoded into v (or discarded when v is nil).
+func plcAnswer(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &PLCError{Status: resp.StatusCode, Message: plcMessage(resp.Body)}
+	}
+	if v == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// plcGet fetches GET /{did}{suffix} as a T; a non-200 answer is a
+// *PLCError.
+func plcGet[T any](p *PDS, did, suffix string) (*T, error) {
 	u, err := p.plcURL(did)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.hc.Get(u + "/data")
+	resp, err := p.hc.Get(u + suffix)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &PLCError{Status: resp.StatusCode, Message: plcMessage(resp.Body)}
-	}
-	var d plcDocData
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+	var v T
+	if err := plcAnswer(resp, &v); err != nil {
 		return nil, err
 	}
-	return &d, nil
+	return &v, nil
 }
+
+// plcData fetches GET /{did}/data; a non-200 answer is a *PLCError.
+func (p *PDS) plcData(did string) (*plcDocData, error) { return plcGet[plcDocData](p, did, "/data") }
 
 // plcLastOp fetches GET /{did}/log/last.
 func (p *PDS) plcLastOp(did string) (*didplc.OpEnum, error) {
-	u, err := p.plcURL(did)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.hc.Get(u + "/log/last")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, &PLCError{Status: resp.StatusCode, Message: plcMessage(resp.Body)}
-	}
-	var oe didplc.OpEnum
-	if err := json.NewDecoder(resp.Body).Decode(&oe); err != nil {
-		return nil, err
-	}
-	return &oe, nil
+	return plcGet[didplc.OpEnum](p, did, "/log/last")
 }
 
 // plcSubmit posts an operation; a refusal is a *PLCError.
@@ -318,12 +435,7 @@ func (p *PDS) plcSubmit(did string, op []byte) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &PLCError{Status: resp.StatusCode, Message: plcMessage(resp.Body)}
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return nil
+	return plcAnswer(resp, nil)
 }
 
 func plcMessage(r io.Reader) string {
@@ -362,14 +474,18 @@ func (p *PDS) didDocProblem(did, signingKey string) error {
 
 // com.atproto.server.*
 
-func (p *PDS) describeServer(w http.ResponseWriter, r *http.Request) error {
-	domains := p.opts.UserDomains
-	if len(domains) == 0 {
-		domains = []string{".test"}
+// userDomains is availableUserDomains, by default [".test"].
+func (p *PDS) userDomains() []string {
+	if len(p.opts.UserDomains) == 0 {
+		return []string{".test"}
 	}
+	return p.opts.UserDomains
+}
+
+func (p *PDS) describeServer(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"did":                  p.serviceDID,
-		"availableUserDomains": domains,
+		"availableUserDomains": p.userDomains(),
 		"inviteCodeRequired":   p.opts.InviteCodeRequired,
 		"links":                map[string]any{},
 		"contact":              map[string]any{},
@@ -452,18 +568,10 @@ func (p *PDS) createSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *PDS) getSession(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, sessionOf(a))
-	return nil
+	return p.withAuthedAccount(r, accessStandard, func(a *account) error {
+		writeJSON(w, http.StatusOK, sessionOf(a))
+		return nil
+	})
 }
 
 func (p *PDS) refreshSession(w http.ResponseWriter, r *http.Request) error {
@@ -482,9 +590,9 @@ func (p *PDS) refreshSession(w http.ResponseWriter, r *http.Request) error {
 	case tk.revoked:
 		return namedInvalid("ExpiredToken", "Token has been revoked")
 	}
-	a := p.accounts[tk.did]
-	if a == nil {
-		return invalidRequest("Could not find user info for account: " + tk.did)
+	a, err := p.userAccountLocked(tk.did)
+	if err != nil {
+		return err
 	}
 	tk.revoked = true
 	out := sessionOf(a)
@@ -494,41 +602,34 @@ func (p *PDS) refreshSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *PDS) createAppPassword(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessFull)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Name       string `json:"name"`
 		Privileged bool   `json:"privileged"`
 	}
-	if err := decodeInput(r, &in); err != nil {
+	c, err := p.authedInput(r, accessFull, &in)
+	if err != nil {
 		return err
 	}
 	if in.Name == "" {
 		return missingInput("name")
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	if slices.ContainsFunc(a.AppPasswords, func(ap AppPassword) bool { return ap.Name == in.Name }) {
-		return invalidRequest("could not create app-specific password")
-	}
-	s := randomBase32(16)
-	ap := AppPassword{
-		Name:       in.Name,
-		Password:   s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16],
-		Privileged: in.Privileged,
-		CreatedAt:  isoTime(time.Now()),
-	}
-	a.AppPasswords = append(a.AppPasswords, ap)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name": ap.Name, "password": ap.Password, "createdAt": ap.CreatedAt, "privileged": ap.Privileged,
+	return p.withAccount(c, func(a *account) error {
+		if slices.ContainsFunc(a.AppPasswords, func(ap AppPassword) bool { return ap.Name == in.Name }) {
+			return invalidRequest("could not create app-specific password")
+		}
+		s := randomBase32(16)
+		ap := AppPassword{
+			Name:       in.Name,
+			Password:   s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16],
+			Privileged: in.Privileged,
+			CreatedAt:  isoTime(time.Now()),
+		}
+		a.AppPasswords = append(a.AppPasswords, ap)
+		writeJSON(w, http.StatusOK, map[string]any{
+			"name": ap.Name, "password": ap.Password, "createdAt": ap.CreatedAt, "privileged": ap.Privileged,
+		})
+		return nil
 	})
-	return nil
 }
 
 // protectedMethods may never be the lxm of a service-auth token.
@@ -604,14 +705,8 @@ func (p *PDS) getServiceAuth(w http.ResponseWriter, r *http.Request) error {
 	if slices.Contains(protectedMethods, lxm) {
 		return invalidRequest("cannot request a service auth token for the following protected method: " + lxm)
 	}
-	p.mu.Lock()
-	a, err := p.callerAccountLocked(c)
 	var key atcrypto.PrivateKey
-	if err == nil {
-		key = a.signing
-	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.withAccount(c, func(a *account) error { key = a.signing; return nil }); err != nil {
 		return err
 	}
 	signing := jwtSigningInput(
@@ -681,11 +776,7 @@ func (p *PDS) verifyServiceAuth(tok, lxm string) (string, error) {
 }
 
 func (p *PDS) handleDomain(handle string) bool {
-	domains := p.opts.UserDomains
-	if len(domains) == 0 {
-		domains = []string{".test"}
-	}
-	for _, d := range domains {
+	for _, d := range p.userDomains() {
 		if strings.HasSuffix(handle, d) || handle == strings.TrimPrefix(d, ".") {
 			return true
 		}
@@ -834,18 +925,10 @@ func (p *PDS) createAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *PDS) checkAccountStatus(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
+	var snap Account
+	if err := p.withAuthedAccount(r, accessStandard, func(a *account) error { snap = a.clone(); return nil }); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		p.mu.Unlock()
-		return err
-	}
-	snap := a.clone()
-	p.mu.Unlock()
 	imported := int64(len(snap.Blobs))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"activated":          !snap.Deactivated,
@@ -866,14 +949,8 @@ func (p *PDS) activateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	a, err := p.callerAccountLocked(c)
 	signingKey := ""
-	if err == nil {
-		signingKey = a.SigningKey
-	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.withAccount(c, func(a *account) error { signingKey = a.SigningKey; return nil }); err != nil {
 		return namedInvalid("AccountNotFound", "user not found")
 	}
 	if err := p.didDocProblem(c.did, signingKey); err != nil {
@@ -888,30 +965,21 @@ func (p *PDS) activateAccount(w http.ResponseWriter, r *http.Request) error {
 	if a := p.accounts[c.did]; a != nil {
 		a.Deactivated = false
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return writeOK(w)
 }
 
 func (p *PDS) deactivateAccount(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessFull)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		DeleteAfter string `json:"deleteAfter"`
 	}
-	if err := decodeInput(r, &in); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
+	c, err := p.authedInput(r, accessFull, &in)
 	if err != nil {
 		return err
 	}
-	a.Deactivated = true
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return p.withAccount(c, func(a *account) error {
+		a.Deactivated = true
+		return writeOK(w)
+	})
 }
 
 func (p *PDS) createInviteCode(w http.ResponseWriter, r *http.Request) error {
@@ -962,53 +1030,36 @@ func (p *PDS) recommendedRotationKeys() []string {
 }
 
 func (p *PDS) getRecommendedDidCredentials(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{
-		"verificationMethods": map[string]string{"atproto": a.SigningKey},
-		"rotationKeys":        p.recommendedRotationKeys(),
-		"services": map[string]any{
-			"atproto_pds": map[string]string{"type": "AtprotoPersonalDataServer", "endpoint": p.publicURL},
-		},
-	}
-	if a.Handle != "" {
-		out["alsoKnownAs"] = []string{"at://" + a.Handle}
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return p.withAuthedAccount(r, accessStandard, func(a *account) error {
+		out := map[string]any{
+			"verificationMethods": map[string]string{"atproto": a.SigningKey},
+			"rotationKeys":        p.recommendedRotationKeys(),
+			"services": map[string]any{
+				"atproto_pds": map[string]string{"type": "AtprotoPersonalDataServer", "endpoint": p.publicURL},
+			},
+		}
+		if a.Handle != "" {
+			out["alsoKnownAs"] = []string{"at://" + a.Handle}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	})
 }
 
 func (p *PDS) submitPlcOperation(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Operation json.RawMessage `json:"operation"`
 	}
-	if err := decodeInput(r, &in); err != nil {
+	c, err := p.authedInput(r, accessStandard, &in)
+	if err != nil {
 		return err
 	}
 	var op didplc.RegularOp
 	if !validOpShape(in.Operation) || json.Unmarshal(in.Operation, &op) != nil || op.Type != "plc_operation" {
 		return invalidRequest("Invalid operation")
 	}
-	p.mu.Lock()
-	a, err := p.callerAccountLocked(c)
 	var signingKey, handle string
-	if err == nil {
-		signingKey, handle = a.SigningKey, a.Handle
-	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.withAccount(c, func(a *account) error { signingKey, handle = a.SigningKey, a.Handle; return nil }); err != nil {
 		return err
 	}
 	switch svc := op.Services["atproto_pds"]; {
@@ -1030,8 +1081,7 @@ func (p *PDS) submitPlcOperation(w http.ResponseWriter, r *http.Request) error {
 		}
 		return internalError()
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return writeOK(w)
 }
 
 func (p *PDS) requestPlcOperationSignature(w http.ResponseWriter, r *http.Request) error {
@@ -1050,15 +1100,10 @@ func (p *PDS) requestPlcOperationSignature(w http.ResponseWriter, r *http.Reques
 	}
 	s := strings.ToUpper(randomBase32(10))
 	a.plcToken = s[:5] + "-" + s[5:]
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return writeOK(w)
 }
 
 func (p *PDS) signPlcOperation(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessFull)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Token               string                       `json:"token"`
 		RotationKeys        *[]string                    `json:"rotationKeys"`
@@ -1066,7 +1111,8 @@ func (p *PDS) signPlcOperation(w http.ResponseWriter, r *http.Request) error {
 		VerificationMethods *map[string]string           `json:"verificationMethods"`
 		Services            *map[string]didplc.OpService `json:"services"`
 	}
-	if err := decodeInput(r, &in); err != nil {
+	c, err := p.authedInput(r, accessFull, &in)
+	if err != nil {
 		return err
 	}
 	if in.Token == "" {
@@ -1116,113 +1162,66 @@ func (p *PDS) getRepoStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.repoAvailableLocked(did, &caller{admin: true})
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"did": did, "active": !a.Deactivated}
-	if a.Deactivated {
-		out["status"] = "deactivated"
-	} else if a.Rev != "" {
-		out["rev"] = a.Rev
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return p.withRepo(did, &caller{admin: true}, func(a *account) error {
+		out := map[string]any{"did": did, "active": !a.Deactivated}
+		if a.Deactivated {
+			out["status"] = "deactivated"
+		} else if a.Rev != "" {
+			out["rev"] = a.Rev
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	})
 }
 
 func (p *PDS) getLatestCommit(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authOptional(r)
+	c, did, err := p.repoRequest(r)
 	if err != nil {
 		return err
 	}
-	did, err := requiredParam(r, "did")
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.repoAvailableLocked(did, c)
-	if err != nil {
-		return err
-	}
-	if a.CommitCID == "" {
-		return namedInvalid("RepoNotFound", "Could not find root for DID: "+did)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"cid": a.CommitCID, "rev": a.Rev})
-	return nil
+	return p.withRepo(did, c, func(a *account) error {
+		if a.CommitCID == "" {
+			return namedInvalid("RepoNotFound", "Could not find root for DID: "+did)
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"cid": a.CommitCID, "rev": a.Rev})
+		return nil
+	})
 }
 
 func (p *PDS) getRepo(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authOptional(r)
+	c, did, err := p.repoRequest(r)
 	if err != nil {
 		return err
 	}
-	did, err := requiredParam(r, "did")
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	a, err := p.repoAvailableLocked(did, c)
 	var car []byte
-	if err == nil {
-		car = a.RepoCAR
-	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.withRepo(did, c, func(a *account) error { car = a.RepoCAR; return nil }); err != nil {
 		return err
 	}
 	if car == nil {
 		return namedInvalid("RepoNotFound", "Could not find root for DID: "+did+" (fakenet: no RepoCAR set)")
 	}
-	w.Header().Set("Content-Type", "application/vnd.ipld.car")
-	w.Header().Set("Content-Length", strconv.Itoa(len(car)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(car)
+	writeBytes(w, "application/vnd.ipld.car", car)
 	return nil
 }
 
 func (p *PDS) listBlobs(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authOptional(r)
+	c, did, err := p.repoRequest(r)
 	if err != nil {
 		return err
 	}
-	did, err := requiredParam(r, "did")
+	limit, cursor, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	limit, err := limitParam(r)
-	if err != nil {
-		return err
-	}
-	cursor := r.URL.Query().Get("cursor")
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.repoAvailableLocked(did, c)
-	if err != nil {
-		return err
-	}
-	cids := []string{}
-	for _, k := range sortedKeys(a.Blobs) {
-		if k > cursor && len(cids) < limit {
-			cids = append(cids, k)
-		}
-	}
-	out := map[string]any{"cids": cids}
-	if len(cids) > 0 {
-		out["cursor"] = cids[len(cids)-1]
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return p.withRepo(did, c, func(a *account) error {
+		cids := pageAfter(sortedKeys(a.Blobs), cursor, limit)
+		writeJSON(w, http.StatusOK, pageOut("cids", cids, cids))
+		return nil
+	})
 }
 
 func (p *PDS) getBlob(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authOptional(r)
-	if err != nil {
-		return err
-	}
-	did, err := requiredParam(r, "did")
+	c, did, err := p.repoRequest(r)
 	if err != nil {
 		return err
 	}
@@ -1230,43 +1229,34 @@ func (p *PDS) getBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	a, err := p.repoAvailableLocked(did, c)
 	var blob Blob
 	found := false
-	if err == nil {
-		blob, found = a.Blobs[cid]
-	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.withRepo(did, c, func(a *account) error { blob, found = a.Blobs[cid]; return nil }); err != nil {
 		return err
 	}
 	if !found {
 		return invalidRequest("Blob not found")
 	}
-	mt := blob.MimeType
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
-	w.Header().Set("Content-Type", mt)
-	w.Header().Set("Content-Length", strconv.Itoa(len(blob.Data)))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", cid))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(blob.Data)
+	writeBytes(w, orOctetStream(blob.MimeType), blob.Data)
 	return nil
+}
+
+// orOctetStream is a blob's MIME type, application/octet-stream if none.
+func orOctetStream(mimeType string) string {
+	if mimeType == "" {
+		return "application/octet-stream"
+	}
+	return mimeType
 }
 
 // com.atproto.repo.*
 
 func (p *PDS) importRepo(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessFull)
+	c, body, err := p.authedBody(r, accessFull)
 	if err != nil {
 		return err
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return invalidRequest("could not read request body")
 	}
 	if p.opts.OnImport != nil {
 		if err := p.opts.OnImport(c.did, body); err != nil {
@@ -1277,50 +1267,34 @@ func (p *PDS) importRepo(w http.ResponseWriter, r *http.Request) error {
 	// a rev of the PDS's own. A body that is not a repo CAR is accepted and
 	// leaves the head alone.
 	_, root, perr := repo.LoadCommitFromCAR(context.Background(), bytes.NewReader(body))
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	a.RepoCAR = body
-	if perr == nil && root != nil {
-		a.CommitCID = root.String()
-		a.Rev = p.tids.Next().String()
-	}
-	a.Imports++
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return p.withAccount(c, func(a *account) error {
+		a.RepoCAR = body
+		if perr == nil && root != nil {
+			a.CommitCID = root.String()
+			a.Rev = p.tids.Next().String()
+		}
+		a.Imports++
+		return writeOK(w)
+	})
 }
 
 func (p *PDS) uploadBlob(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
+	c, data, err := p.authedBody(r, accessStandard)
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return invalidRequest("could not read request body")
-	}
-	mt := r.Header.Get("Content-Type")
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
+	mt := orOctetStream(r.Header.Get("Content-Type"))
 	cid := BlobCID(data)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	a.Blobs[cid] = Blob{Data: data, MimeType: mt}
-	writeJSON(w, http.StatusOK, map[string]any{"blob": map[string]any{
-		"$type":    "blob",
-		"ref":      map[string]string{"$link": cid},
-		"mimeType": mt,
-		"size":     len(data),
-	}})
-	return nil
+	return p.withAccount(c, func(a *account) error {
+		a.Blobs[cid] = Blob{Data: data, MimeType: mt}
+		writeJSON(w, http.StatusOK, map[string]any{"blob": map[string]any{
+			"$type":    "blob",
+			"ref":      map[string]string{"$link": cid},
+			"mimeType": mt,
+			"size":     len(data),
+		}})
+		return nil
+	})
 }
 
 func (p *PDS) listMissingBlobs(w http.ResponseWriter, r *http.Request) error {
@@ -1328,14 +1302,7 @@ func (p *PDS) listMissingBlobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := limitParam(r)
-	if err != nil {
-		return err
-	}
-	cursor := r.URL.Query().Get("cursor")
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
+	limit, cursor, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -1343,62 +1310,43 @@ func (p *PDS) listMissingBlobs(w http.ResponseWriter, r *http.Request) error {
 		CID       string `json:"cid"`
 		RecordURI string `json:"recordUri"`
 	}
-	blobs := []missing{}
-	for _, k := range a.MissingBlobs() {
-		if k > cursor && len(blobs) < limit {
+	return p.withAccount(c, func(a *account) error {
+		page := pageAfter(a.MissingBlobs(), cursor, limit)
+		blobs := make([]missing, 0, len(page))
+		for _, k := range page {
 			blobs = append(blobs, missing{CID: k, RecordURI: a.ExpectedBlobs[k]})
 		}
-	}
-	out := map[string]any{"blobs": blobs}
-	if len(blobs) > 0 {
-		out["cursor"] = blobs[len(blobs)-1].CID
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+		writeJSON(w, http.StatusOK, pageOut("blobs", blobs, page))
+		return nil
+	})
 }
 
 // app.bsky.actor.*Preferences
 
 func (p *PDS) getPreferences(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	prefs := a.Preferences
-	if len(prefs) == 0 {
-		prefs = json.RawMessage("[]")
-	}
-	writeJSON(w, http.StatusOK, map[string]json.RawMessage{"preferences": prefs})
-	return nil
+	return p.withAuthedAccount(r, accessStandard, func(a *account) error {
+		prefs := a.Preferences
+		if len(prefs) == 0 {
+			prefs = json.RawMessage("[]")
+		}
+		writeJSON(w, http.StatusOK, map[string]json.RawMessage{"preferences": prefs})
+		return nil
+	})
 }
 
 func (p *PDS) putPreferences(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.authAccess(r, accessStandard)
-	if err != nil {
-		return err
-	}
 	var in struct {
 		Preferences json.RawMessage `json:"preferences"`
 	}
-	if err := decodeInput(r, &in); err != nil {
+	c, err := p.authedInput(r, accessStandard, &in)
+	if err != nil {
 		return err
 	}
 	if firstByte(in.Preferences) != '[' {
 		return missingInput("preferences")
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a, err := p.callerAccountLocked(c)
-	if err != nil {
-		return err
-	}
-	a.Preferences = json.RawMessage(compactJSON(in.Preferences))
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return p.withAccount(c, func(a *account) error {
+		a.Preferences = json.RawMessage(compactJSON(in.Preferences))
+		return writeOK(w)
+	})
 }
