@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -197,16 +199,11 @@ func (p *PLC) Update(did string, key atcrypto.PrivateKey, mutate func(*didplc.Re
 // NextOp returns an unsigned copy of the DID's current document as a
 // plc_operation whose prev is the head: the start of any update.
 func (p *PLC) NextOp(did string) (*didplc.RegularOp, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	head, perr := p.headLocked(did)
-	if perr != nil {
-		return nil, perr
+	op, cid, err := p.headCopy(did)
+	if err != nil {
+		return nil, err
 	}
-	op := cloneRegular(head.op.Regular)
-	op.Sig = nil
-	prev := head.cid
-	op.Prev = &prev
+	op.Prev = &cid
 	return op, nil
 }
 
@@ -245,23 +242,38 @@ func (p *PLC) Log(did string) []didplc.LogEntry {
 // operation, unsigned), or a *PLCError (404) for an unknown or tombstoned
 // DID.
 func (p *PLC) Data(did string) (*didplc.RegularOp, error) {
+	op, _, err := p.headCopy(did)
+	if err != nil {
+		return nil, err
+	}
+	op.Prev = nil
+	return op, nil
+}
+
+// headCopy returns an unsigned copy of the DID's head operation and the
+// head's CID, or the headLocked refusal.
+func (p *PLC) headCopy(did string) (*didplc.RegularOp, string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	head, perr := p.headLocked(did)
 	if perr != nil {
-		return nil, perr
+		return nil, "", perr
 	}
 	op := cloneRegular(head.op.Regular)
 	op.Sig = nil
-	op.Prev = nil
-	return op, nil
+	return op, head.cid, nil
+}
+
+// notRegistered is the 404 for a DID with no (active) operations.
+func notRegistered(did string) *PLCError {
+	return &PLCError{Status: http.StatusNotFound, Message: "DID not registered: " + did}
 }
 
 // headLocked is the last non-nullified entry, which must be a regular op.
 func (p *PLC) headLocked(did string) (*plcEntry, *PLCError) {
 	ops := p.activeLocked(did)
 	if len(ops) == 0 {
-		return nil, &PLCError{Status: http.StatusNotFound, Message: "DID not registered: " + did}
+		return nil, notRegistered(did)
 	}
 	head := ops[len(ops)-1]
 	if head.op.Regular == nil {
@@ -444,23 +456,16 @@ func isJSONObject(v json.RawMessage) bool { return firstByte(v) == '{' }
 
 func isStringArray(v json.RawMessage) bool {
 	var items []json.RawMessage
-	if firstByte(v) != '[' || json.Unmarshal(v, &items) != nil {
-		return false
-	}
-	for _, it := range items {
-		if !isJSONString(it) {
-			return false
-		}
-	}
-	return true
+	return firstByte(v) == '[' && json.Unmarshal(v, &items) == nil && allJSONStrings(slices.Values(items))
 }
 
 func isStringMap(v json.RawMessage) bool {
 	var m map[string]json.RawMessage
-	if !isJSONObject(v) || json.Unmarshal(v, &m) != nil {
-		return false
-	}
-	for _, it := range m {
+	return isJSONObject(v) && json.Unmarshal(v, &m) == nil && allJSONStrings(maps.Values(m))
+}
+
+func allJSONStrings(items iter.Seq[json.RawMessage]) bool {
+	for it := range items {
 		if !isJSONString(it) {
 			return false
 		}
@@ -564,11 +569,21 @@ type plcDocData struct {
 	Services            map[string]didplc.OpService `json:"services"`
 }
 
-func (p *PLC) handleData(w http.ResponseWriter, r *http.Request) {
-	did := r.PathValue("did")
+// pathData reads the document data of the request's {did}; on a refusal
+// it answers the error and ok is false.
+func (p *PLC) pathData(w http.ResponseWriter, r *http.Request) (did string, op *didplc.RegularOp, ok bool) {
+	did = r.PathValue("did")
 	op, err := p.Data(did)
 	if err != nil {
 		writePLCError(w, err.(*PLCError))
+		return did, nil, false
+	}
+	return did, op, true
+}
+
+func (p *PLC) handleData(w http.ResponseWriter, r *http.Request) {
+	did, op, ok := p.pathData(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, plcDocData{
@@ -642,10 +657,8 @@ func formatDidDoc(did string, op *didplc.RegularOp) (*legacyDoc, error) {
 }
 
 func (p *PLC) handleDoc(w http.ResponseWriter, r *http.Request) {
-	did := r.PathValue("did")
-	op, err := p.Data(did)
-	if err != nil {
-		writePLCError(w, err.(*PLCError))
+	did, op, ok := p.pathData(w, r)
+	if !ok {
 		return
 	}
 	doc, ferr := formatDidDoc(did, op)
@@ -659,45 +672,46 @@ func (p *PLC) handleDoc(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func (p *PLC) handleLog(w http.ResponseWriter, r *http.Request) {
-	did := r.PathValue("did")
+// activeOps copies the DID's non-nullified operations.
+func (p *PLC) activeOps(did string) []didplc.OpEnum {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	ops := p.activeLocked(did)
 	out := make([]didplc.OpEnum, 0, len(ops))
 	for _, e := range ops {
 		out = append(out, cloneOpEnum(e.op))
 	}
-	p.mu.Unlock()
-	if len(out) == 0 {
-		writePLCError(w, &PLCError{Status: http.StatusNotFound, Message: "DID not registered: " + did})
+	return out
+}
+
+// writeLog answers v, or the "DID not registered" 404 when it holds no
+// entries (n is 0).
+func writeLog(w http.ResponseWriter, did string, n int, v any) {
+	if n == 0 {
+		writePLCError(w, notRegistered(did))
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (p *PLC) handleLog(w http.ResponseWriter, r *http.Request) {
+	did := r.PathValue("did")
+	ops := p.activeOps(did)
+	writeLog(w, did, len(ops), ops)
 }
 
 func (p *PLC) handleLast(w http.ResponseWriter, r *http.Request) {
 	did := r.PathValue("did")
-	p.mu.Lock()
-	ops := p.activeLocked(did)
-	var last *didplc.OpEnum
+	ops := p.activeOps(did)
+	var last *didplc.OpEnum // a pointer: OpEnum marshals with a pointer receiver
 	if len(ops) > 0 {
-		e := cloneOpEnum(ops[len(ops)-1].op)
-		last = &e
+		last = &ops[len(ops)-1]
 	}
-	p.mu.Unlock()
-	if last == nil {
-		writePLCError(w, &PLCError{Status: http.StatusNotFound, Message: "DID not registered: " + did})
-		return
-	}
-	writeJSON(w, http.StatusOK, last)
+	writeLog(w, did, len(ops), last)
 }
 
 func (p *PLC) handleAudit(w http.ResponseWriter, r *http.Request) {
 	did := r.PathValue("did")
 	log := p.Log(did)
-	if len(log) == 0 {
-		writePLCError(w, &PLCError{Status: http.StatusNotFound, Message: "DID not registered: " + did})
-		return
-	}
-	writeJSON(w, http.StatusOK, log)
+	writeLog(w, did, len(log), log)
 }
