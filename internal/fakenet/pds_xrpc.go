@@ -189,6 +189,12 @@ func writeOK(w http.ResponseWriter) error {
 	return nil
 }
 
+// writeOKJSON answers 200 with v as JSON.
+func writeOKJSON(w http.ResponseWriter, v any) error {
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
 // writeBytes answers 200 with body b as contentType.
 func writeBytes(w http.ResponseWriter, contentType string, b []byte) {
 	w.Header().Set("Content-Type", contentType)
@@ -483,14 +489,13 @@ func (p *PDS) userDomains() []string {
 }
 
 func (p *PDS) describeServer(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
+	return writeOKJSON(w, map[string]any{
 		"did":                  p.serviceDID,
 		"availableUserDomains": p.userDomains(),
 		"inviteCodeRequired":   p.opts.InviteCodeRequired,
 		"links":                map[string]any{},
 		"contact":              map[string]any{},
 	})
-	return nil
 }
 
 type sessionOut struct {
@@ -563,14 +568,12 @@ func (p *PDS) createSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := sessionOf(a)
 	out.AccessJwt, out.RefreshJwt = p.issueLocked(a.DID, scope, appPass)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOKJSON(w, out)
 }
 
 func (p *PDS) getSession(w http.ResponseWriter, r *http.Request) error {
 	return p.withAuthedAccount(r, accessStandard, func(a *account) error {
-		writeJSON(w, http.StatusOK, sessionOf(a))
-		return nil
+		return writeOKJSON(w, sessionOf(a))
 	})
 }
 
@@ -597,8 +600,7 @@ func (p *PDS) refreshSession(w http.ResponseWriter, r *http.Request) error {
 	tk.revoked = true
 	out := sessionOf(a)
 	out.AccessJwt, out.RefreshJwt = p.issueLocked(a.DID, tk.scope, tk.appPass)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOKJSON(w, out)
 }
 
 func (p *PDS) createAppPassword(w http.ResponseWriter, r *http.Request) error {
@@ -625,10 +627,9 @@ func (p *PDS) createAppPassword(w http.ResponseWriter, r *http.Request) error {
 			CreatedAt:  isoTime(time.Now()),
 		}
 		a.AppPasswords = append(a.AppPasswords, ap)
-		writeJSON(w, http.StatusOK, map[string]any{
+		return writeOKJSON(w, map[string]any{
 			"name": ap.Name, "password": ap.Password, "createdAt": ap.CreatedAt, "privileged": ap.Privileged,
 		})
-		return nil
 	})
 }
 
@@ -717,8 +718,7 @@ func (p *PDS) getServiceAuth(w http.ResponseWriter, r *http.Request) error {
 	if serr != nil {
 		return serr
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": signing + "." + b64.EncodeToString(sig)})
-	return nil
+	return writeOKJSON(w, map[string]string{"token": signing + "." + b64.EncodeToString(sig)})
 }
 
 // verifyServiceAuth checks a service-auth bearer for method lxm the way
@@ -920,8 +920,7 @@ func (p *PDS) createAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out.AccessJwt, out.RefreshJwt = p.issueLocked(did, ScopeAccess, "")
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeOKJSON(w, out)
 }
 
 func (p *PDS) checkAccountStatus(w http.ResponseWriter, r *http.Request) error {
@@ -930,7 +929,7 @@ func (p *PDS) checkAccountStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	imported := int64(len(snap.Blobs))
-	writeJSON(w, http.StatusOK, map[string]any{
+	return writeOKJSON(w, map[string]any{
 		"activated":          !snap.Deactivated,
 		"validDid":           p.didDocProblem(snap.DID, snap.SigningKey) == nil,
 		"repoCommit":         snap.CommitCID,
@@ -941,7 +940,6 @@ func (p *PDS) checkAccountStatus(w http.ResponseWriter, r *http.Request) error {
 		"expectedBlobs":      int64(len(snap.ExpectedBlobs)),
 		"importedBlobs":      imported,
 	})
-	return nil
 }
 
 func (p *PDS) activateAccount(w http.ResponseWriter, r *http.Request) error {
@@ -1000,8 +998,7 @@ func (p *PDS) createInviteCode(w http.ResponseWriter, r *http.Request) error {
 	p.mu.Lock()
 	p.invites[code] = true
 	p.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]string{"code": code})
-	return nil
+	return writeOKJSON(w, map[string]string{"code": code})
 }
 
 // com.atproto.identity.*
@@ -1017,8 +1014,7 @@ func (p *PDS) resolveHandle(w http.ResponseWriter, r *http.Request) error {
 	if a == nil {
 		return invalidRequest("Unable to resolve handle")
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"did": a.DID})
-	return nil
+	return writeOKJSON(w, map[string]string{"did": a.DID})
 }
 
 // recommendedRotationKeys is [PDS_RECOVERY_DID_KEY, PDS rotation key].
@@ -1041,8 +1037,7 @@ func (p *PDS) getRecommendedDidCredentials(w http.ResponseWriter, r *http.Reques
 		if a.Handle != "" {
 			out["alsoKnownAs"] = []string{"at://" + a.Handle}
 		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
+		return writeOKJSON(w, out)
 	})
 }
 
@@ -1151,8 +1146,7 @@ func (p *PDS) signPlcOperation(w http.ResponseWriter, r *http.Request) error {
 	if err := op.Sign(p.rotation); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"operation": op})
-	return nil
+	return writeOKJSON(w, map[string]any{"operation": op})
 }
 
 // com.atproto.sync.*
@@ -1169,8 +1163,7 @@ func (p *PDS) getRepoStatus(w http.ResponseWriter, r *http.Request) error {
 		} else if a.Rev != "" {
 			out["rev"] = a.Rev
 		}
-		writeJSON(w, http.StatusOK, out)
-		return nil
+		return writeOKJSON(w, out)
 	})
 }
 
@@ -1183,8 +1176,7 @@ func (p *PDS) getLatestCommit(w http.ResponseWriter, r *http.Request) error {
 		if a.CommitCID == "" {
 			return namedInvalid("RepoNotFound", "Could not find root for DID: "+did)
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"cid": a.CommitCID, "rev": a.Rev})
-		return nil
+		return writeOKJSON(w, map[string]string{"cid": a.CommitCID, "rev": a.Rev})
 	})
 }
 
@@ -1215,8 +1207,7 @@ func (p *PDS) listBlobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	return p.withRepo(did, c, func(a *account) error {
 		cids := pageAfter(sortedKeys(a.Blobs), cursor, limit)
-		writeJSON(w, http.StatusOK, pageOut("cids", cids, cids))
-		return nil
+		return writeOKJSON(w, pageOut("cids", cids, cids))
 	})
 }
 
@@ -1287,13 +1278,12 @@ func (p *PDS) uploadBlob(w http.ResponseWriter, r *http.Request) error {
 	cid := BlobCID(data)
 	return p.withAccount(c, func(a *account) error {
 		a.Blobs[cid] = Blob{Data: data, MimeType: mt}
-		writeJSON(w, http.StatusOK, map[string]any{"blob": map[string]any{
+		return writeOKJSON(w, map[string]any{"blob": map[string]any{
 			"$type":    "blob",
 			"ref":      map[string]string{"$link": cid},
 			"mimeType": mt,
 			"size":     len(data),
 		}})
-		return nil
 	})
 }
 
@@ -1316,8 +1306,7 @@ func (p *PDS) listMissingBlobs(w http.ResponseWriter, r *http.Request) error {
 		for _, k := range page {
 			blobs = append(blobs, missing{CID: k, RecordURI: a.ExpectedBlobs[k]})
 		}
-		writeJSON(w, http.StatusOK, pageOut("blobs", blobs, page))
-		return nil
+		return writeOKJSON(w, pageOut("blobs", blobs, page))
 	})
 }
 
@@ -1329,8 +1318,7 @@ func (p *PDS) getPreferences(w http.ResponseWriter, r *http.Request) error {
 		if len(prefs) == 0 {
 			prefs = json.RawMessage("[]")
 		}
-		writeJSON(w, http.StatusOK, map[string]json.RawMessage{"preferences": prefs})
-		return nil
+		return writeOKJSON(w, map[string]json.RawMessage{"preferences": prefs})
 	})
 }
 
