@@ -161,10 +161,7 @@ func TestLoginPasswordAndAppPassword(t *testing.T) {
 	})
 
 	t.Run("app password may not activate", func(t *testing.T) {
-		c := pds.New(w.old.URL, pds.Options{})
-		if _, err := c.Login(ctx, "alice.test", aliceAppPass, ""); err != nil {
-			t.Fatal(err)
-		}
+		c := loggedIn(t, w.old.URL, "alice.test", aliceAppPass)
 		err := c.ActivateAccount(ctx)
 		if pds.ErrorName(err) != "InvalidToken" || !strings.Contains(err.Error(), "Bad token scope") {
 			t.Fatalf("err = %v", err)
@@ -176,10 +173,7 @@ func TestLoginPasswordAndAppPassword(t *testing.T) {
 	})
 
 	t.Run("createAppPassword", func(t *testing.T) {
-		c := pds.New(w.old.URL, pds.Options{})
-		if _, err := c.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-			t.Fatal(err)
-		}
+		loggedIn(t, w.old.URL, "alice.test", alicePassword)
 		// The client has no createAppPassword; call it by hand with a
 		// fresh access token.
 		login := postJSON(t, w.old.URL+"/xrpc/com.atproto.server.createSession", "",
@@ -302,10 +296,7 @@ func TestRepoStatus(t *testing.T) {
 func migrate(t *testing.T, w *world) (*pds.Client, *didplc.RegularOp) {
 	t.Helper()
 	ctx := context.Background()
-	oldC := pds.New(w.old.URL, pds.Options{})
-	if _, err := oldC.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-		t.Fatal(err)
-	}
+	oldC := loggedIn(t, w.old.URL, "alice.test", alicePassword)
 	info, err := pds.New(w.new.URL, pds.Options{}).DescribeServer(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -334,35 +325,11 @@ func migrate(t *testing.T, w *world) (*pds.Client, *didplc.RegularOp) {
 		t.Fatalf("early activate: %v", err)
 	}
 
-	creds, err := newC.GetRecommendedDidCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldCreds, err := oldC.GetRecommendedDidCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := mustCreds(t, newC)
+	oldCreds := mustCreds(t, oldC)
 	pc := plc.NewClient(w.plc.URL, nil)
-	st, err := pc.State(ctx, w.did)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := plc.BuildUpdate(st, plc.Intent{
-		Endpoint:         creds.Services["atproto_pds"].Endpoint,
-		SigningKey:       creds.VerificationMethods["atproto"],
-		PDSRotationKeys:  creds.RotationKeys,
-		DropRotationKeys: oldCreds.RotationKeys,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plc.Sign(op, w.userKey); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := plc.OpJSON(op)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustState(t, pc, w.did)
+	op, raw := moveTo(t, w, st, creds, oldCreds.RotationKeys)
 	if err := newC.SubmitPlcOperation(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -385,10 +352,7 @@ func TestPLCUpdateThroughSubmitPlcOperation(t *testing.T) {
 	if ok, err := pc.Applied(ctx, w.did, plc.OpCID(op)); err != nil || !ok {
 		t.Fatalf("Applied = %v %v", ok, err)
 	}
-	st, err := pc.State(ctx, w.did) // verifies the whole log with didplc.VerifyOpLog
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustState(t, pc, w.did) // verifies the whole log with didplc.VerifyOpLog
 	if st.Endpoint() != w.new.PublicURL() || st.SigningKey() != didKey(t, w.new.SigningKeyFor(w.did)) ||
 		st.RotationKeys()[0] != didKey(t, w.userKey) || !st.HasRotationKey(w.new.RotationKey()) || st.HasRotationKey(w.old.RotationKey()) {
 		t.Fatalf("state after update: %+v", st.Op)
@@ -461,21 +425,12 @@ func TestPLCRefusals(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	pc := plc.NewClient(w.plc.URL, nil)
-	st, err := pc.State(ctx, w.did)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustState(t, pc, w.did)
 	stranger := newKey(t)
 
 	t.Run("bad signature, straight to the PLC", func(t *testing.T) {
-		op, err := plc.BuildSigningKeyUpdate(st, didKey(t, stranger))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := plc.Sign(op, stranger); err != nil {
-			t.Fatal(err)
-		}
-		err = pc.Submit(ctx, w.did, op)
+		op := signingKeyUpdate(t, st, stranger, stranger)
+		err := pc.Submit(ctx, w.did, op)
 		var se *plc.SubmitError
 		if !errors.As(err, &se) || se.Status != 400 || !strings.HasPrefix(se.Message, "Invalid signature on op: {") {
 			t.Fatalf("err = %v", err)
@@ -483,19 +438,10 @@ func TestPLCRefusals(t *testing.T) {
 	})
 
 	t.Run("bad signature, through the PDS", func(t *testing.T) {
-		c := pds.New(w.old.URL, pds.Options{})
-		if _, err := c.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-			t.Fatal(err)
-		}
-		op, err := plc.BuildSigningKeyUpdate(st, didKey(t, w.old.SigningKeyFor(w.did)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := plc.Sign(op, stranger); err != nil {
-			t.Fatal(err)
-		}
+		c := loggedIn(t, w.old.URL, "alice.test", alicePassword)
+		op := signingKeyUpdate(t, st, w.old.SigningKeyFor(w.did), stranger)
 		raw, _ := plc.OpJSON(op)
-		err = c.SubmitPlcOperation(ctx, raw)
+		err := c.SubmitPlcOperation(ctx, raw)
 		if pds.ErrorName(err) != "InvalidRequest" || !strings.Contains(err.Error(), "Invalid signature on op") {
 			t.Fatalf("err = %v", err)
 		}
@@ -520,8 +466,7 @@ func TestPLCRefusals(t *testing.T) {
 	})
 
 	t.Run("resubmitting an applied op", func(t *testing.T) {
-		op, _ := plc.BuildSigningKeyUpdate(st, didKey(t, stranger))
-		_ = plc.Sign(op, w.userKey)
+		op := signingKeyUpdate(t, st, stranger, w.userKey)
 		if err := pc.Submit(ctx, w.did, op); err != nil {
 			t.Fatal(err)
 		}
@@ -576,10 +521,7 @@ func TestPLCNullification(t *testing.T) {
 	if err := plc.NewClient(w.plc.URL, nil).Submit(ctx, w.did, op); err != nil {
 		t.Fatal(err)
 	}
-	st, err := plc.NewClient(w.plc.URL, nil).State(ctx, w.did)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustState(t, plc.NewClient(w.plc.URL, nil), w.did)
 	if len(st.Log) != 3 || st.Log[1].CID != hostile || !st.Log[1].Nullified || st.Head.CID != plc.OpCID(op) {
 		t.Fatalf("log after recovery: %+v", st.Log)
 	}
@@ -648,10 +590,7 @@ func TestDown(t *testing.T) {
 func TestFailAndExpiredTokens(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	c := pds.New(w.old.URL, pds.Options{})
-	if _, err := c.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-		t.Fatal(err)
-	}
+	c := loggedIn(t, w.old.URL, "alice.test", alicePassword)
 
 	w.old.ExpireAccessTokens()
 	if _, err := c.GetSession(ctx); err != nil {
@@ -792,19 +731,10 @@ func TestCreateAccountServiceAuth(t *testing.T) {
 func TestEmailTokenFlow(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	oldC := pds.New(w.old.URL, pds.Options{})
-	if _, err := oldC.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-		t.Fatal(err)
-	}
-	newC := pds.New(w.new.URL, pds.Options{})
+	oldC := loggedIn(t, w.old.URL, "alice.test", alicePassword)
 	w.new.AddAccount(fakenet.AccountSpec{DID: w.did, Handle: "alice.test", Password: "pw", Deactivated: true})
-	if _, err := newC.Login(ctx, w.did, "pw", ""); err != nil {
-		t.Fatal(err)
-	}
-	creds, err := newC.GetRecommendedDidCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	newC := loggedIn(t, w.new.URL, w.did, "pw")
+	creds := mustCreds(t, newC)
 	if err := oldC.RequestPlcOperationSignature(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -837,10 +767,7 @@ func TestLoseResponse(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 
-	oldC := pds.New(w.old.URL, pds.Options{})
-	if _, err := oldC.Login(ctx, "alice.test", alicePassword, ""); err != nil {
-		t.Fatal(err)
-	}
+	oldC := loggedIn(t, w.old.URL, "alice.test", alicePassword)
 	tok, err := oldC.GetServiceAuth(ctx, w.new.ServiceDID(), "com.atproto.server.createAccount", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -867,24 +794,9 @@ func TestLoseResponse(t *testing.T) {
 	}
 
 	pc := plc.NewClient(w.plc.URL, nil)
-	st, err := pc.State(ctx, w.did)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := newC.GetRecommendedDidCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := plc.BuildUpdate(st, plc.Intent{
-		Endpoint:        creds.Services["atproto_pds"].Endpoint,
-		SigningKey:      creds.VerificationMethods["atproto"],
-		PDSRotationKeys: creds.RotationKeys,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = plc.Sign(op, w.userKey)
-	raw, _ := plc.OpJSON(op)
+	st := mustState(t, pc, w.did)
+	creds := mustCreds(t, newC)
+	op, raw := moveTo(t, w, st, creds, nil)
 	w.new.LoseResponse("com.atproto.identity.submitPlcOperation", 1)
 	if err := newC.SubmitPlcOperation(ctx, raw); err == nil || !pds.IsTransient(err) {
 		t.Fatalf("lost submit: %v", err)
@@ -915,4 +827,61 @@ func mustState(t *testing.T, pc *plc.Client, did string) *plc.State {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// loggedIn returns a client of the PDS at url logged in with a password.
+func loggedIn(t *testing.T, url, identifier, password string) *pds.Client {
+	t.Helper()
+	c := pds.New(url, pds.Options{})
+	if _, err := c.Login(context.Background(), identifier, password, ""); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mustCreds is the client's getRecommendedDidCredentials.
+func mustCreds(t *testing.T, c *pds.Client) *pds.Credentials {
+	t.Helper()
+	creds, err := c.GetRecommendedDidCredentials(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
+// moveTo builds the update that points the DID at the PDS that
+// recommended creds (dropping the rotation keys in drop), signed with the
+// user key, and returns it with its JSON.
+func moveTo(t *testing.T, w *world, st *plc.State, creds *pds.Credentials, drop []string) (*didplc.RegularOp, json.RawMessage) {
+	t.Helper()
+	op, err := plc.BuildUpdate(st, plc.Intent{
+		Endpoint:         creds.Services["atproto_pds"].Endpoint,
+		SigningKey:       creds.VerificationMethods["atproto"],
+		PDSRotationKeys:  creds.RotationKeys,
+		DropRotationKeys: drop,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plc.Sign(op, w.userKey); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := plc.OpJSON(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op, raw
+}
+
+// signingKeyUpdate is an update of st to signing key k, signed by signer.
+func signingKeyUpdate(t *testing.T, st *plc.State, k, signer atcrypto.PrivateKey) *didplc.RegularOp {
+	t.Helper()
+	op, err := plc.BuildSigningKeyUpdate(st, didKey(t, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plc.Sign(op, signer); err != nil {
+		t.Fatal(err)
+	}
+	return op
 }
