@@ -354,29 +354,18 @@ func estimateSeconds(repoBytes, blobBytes int64) float64 {
 	return 3 + float64(repoBytes)/5e6 + float64(blobBytes)/12e6
 }
 
-// dryRunState is the state a real run would start from: the state dir's,
-// read without taking its lock or writing to it, or a fresh one.
+// dryRunState is the state a real run would start from, read without
+// taking the state dir's lock or writing to it.
 func dryRunState(did string, o Options) (*State, error) {
 	dir := o.StateDir
 	if dir == "" {
 		dir, _ = DefaultStateDir(did)
 	}
-	if dir != "" {
-		st, err := LoadState(dir)
-		switch {
-		case err != nil:
-			return nil, err
-		case st == nil:
-		case st.DID != did:
-			return nil, inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
-		case st.NewPDS == o.NewPDS || st.NewPDS == "":
-			return st, nil
-		case st.boundToTarget():
-			return nil, inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
-				"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, o.NewPDS)
-		}
+	if dir == "" {
+		return freshState(did, o), nil
 	}
-	return freshState(did, o), nil
+	st, _, err := loadRunState(dir, did, o)
+	return st, err
 }
 
 func hintSuffix(err error) string {

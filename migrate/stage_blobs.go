@@ -166,15 +166,14 @@ func (m *Migrator) copyBlob(ctx context.Context, cid string, ref repo.BlobRef) (
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
 	got, err := m.new.UploadBlob(ctx, f, size, ref.MimeType)
+	f.Close()
 	if err != nil {
 		return 0, fmt.Errorf("upload blob %s: %w", cid, err)
 	}
 	if got != cid {
 		return 0, fmt.Errorf("upload blob %s: the new PDS stored it as %s", cid, got)
 	}
-	f.Close()
 	if err := m.fetcher.uploaded(cid); err != nil {
 		return 0, err
 	}

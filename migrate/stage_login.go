@@ -213,33 +213,14 @@ func (m *Migrator) resolveOnNewPDS(ctx context.Context, handle string) (string, 
 	return "", false
 }
 
-// openState loads or creates the state for m.did. A state dir that belongs
-// to another DID is refused rather than overwritten; one that belongs to
-// another new PDS is refused only once it wrote something there.
+// openState loads or creates the state for m.did (see loadRunState).
 func (m *Migrator) openState() error {
-	st, err := LoadState(m.dir)
+	st, forgot, err := loadRunState(m.dir, m.did, m.opts)
 	if err != nil {
 		return err
 	}
-	if st != nil && st.DID != m.did {
-		return inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", m.dir, st.DID, m.did)
-	}
-	if st != nil && st.NewPDS != "" && st.NewPDS != m.opts.NewPDS {
-		if st.Completed {
-			return inputErr(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
-				"the state dir %s holds the finished migration to %s, not one to %s", m.dir, st.NewPDS, m.opts.NewPDS)
-		}
-		if st.boundToTarget() {
-			return inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
-				"the state dir %s is for a migration to %s, which already has the account, not %s", m.dir, st.NewPDS, m.opts.NewPDS)
-		}
-		// Nothing was written to that server: the earlier run was a
-		// mistake (a typo, a closed port) and is forgotten.
-		m.prog.Info(fmt.Sprintf("the state dir was for %s, where nothing was written: starting over for %s", st.NewPDS, m.opts.NewPDS))
-		st = nil
-	}
-	if st == nil {
-		st = freshState(m.did, m.opts)
+	if forgot != "" {
+		m.prog.Info(fmt.Sprintf("the state dir was for %s, where nothing was written: starting over for %s", forgot, m.opts.NewPDS))
 	}
 	m.st = st
 	return nil

@@ -31,10 +31,9 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 		}
 		m.st.NewHandle = strings.ToLower(h)
 	}
-	exists, err := m.accountExistsOnNew(ctx)
-	if err != nil {
-		return "", err
-	}
+	// The run observed the new PDS a moment ago; create-account asks
+	// again right before it writes.
+	exists := m.world.New.HasAccount
 	if !exists && !m.st.AccountCreated {
 		if err := m.checkNewAccountInputs(ctx, info); err != nil {
 			return "", err

@@ -102,6 +102,33 @@ func (st *State) boundToTarget() bool {
 	return st.AccountCreated || st.CreatingAccount || st.PLC.OpCID != "" || st.PLC.TempSigningKeyOpCID != "" || st.Completed
 }
 
+// loadRunState is the state a run in dir starts from: the state file's,
+// or a fresh one. A state dir that belongs to another DID is refused
+// rather than overwritten; one that belongs to another new PDS is refused
+// only once it wrote something there. Otherwise the earlier run was a
+// mistake (a typo, a closed port) and is forgotten: forgot names the new
+// PDS it was for.
+func loadRunState(dir, did string, o Options) (st *State, forgot string, err error) {
+	st, err = LoadState(dir)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case st == nil:
+		return freshState(did, o), "", nil
+	case st.DID != did:
+		return nil, "", inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
+	case st.NewPDS == "" || st.NewPDS == o.NewPDS:
+		return st, "", nil
+	case st.Completed:
+		return nil, "", inputErr(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
+			"the state dir %s holds the finished migration to %s, not one to %s", dir, st.NewPDS, o.NewPDS)
+	case st.boundToTarget():
+		return nil, "", inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
+			"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, o.NewPDS)
+	}
+	return freshState(did, o), st.NewPDS, nil
+}
+
 // freshState is the state of a migration that has not started.
 func freshState(did string, o Options) *State {
 	st := &State{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, Started: time.Now().UTC(), Stages: map[Stage]*StageStatus{}}
