@@ -38,12 +38,31 @@ type VerifyOptions struct {
 	TempDir     string
 }
 
-// Check is one named verification.
+// Check is one named verification, in one of four states: passed (OK),
+// failed (neither OK nor Skipped), skipped (it could not run; Detail says
+// why), or passed with a warning (OK and Warn): the two sides differ in a
+// way that loses nothing, which a report must still say rather than count
+// as a pass. A warning keeps OK true so that it never fails a migration or
+// `verify`, and so that readers of the JSON who know only "ok" still read
+// it as no failure.
 type Check struct {
 	Name    string `json:"name"`
 	OK      bool   `json:"ok"`
 	Skipped bool   `json:"skipped,omitempty"`
+	Warn    bool   `json:"warn,omitempty"`
 	Detail  string `json:"detail"`
+	// Hint, on a warning, says what it means and what (if anything) to do.
+	Hint string `json:"hint,omitempty"`
+}
+
+// Message is the check on one line: its name, its detail and, for a
+// warning, its hint.
+func (c Check) Message() string {
+	msg := c.Name + ": " + c.Detail
+	if c.Hint != "" {
+		msg += "; " + c.Hint
+	}
+	return msg
 }
 
 // VerifyReport is the outcome of Verify.
@@ -73,26 +92,56 @@ func (r *VerifyReport) Problems() string {
 	return strings.Join(out, "\n  ")
 }
 
-// Summary is a one-line account of what was checked.
+// Warnings lists the checks that passed with a warning.
+func (r *VerifyReport) Warnings() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if c.Warn && c.OK && !c.Skipped {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Summary is a one-line account of what was checked. A check that warns
+// is counted as a warning, not as passed: the summary never says every
+// check passed while the two sides differ.
 func (r *VerifyReport) Summary() string {
-	ok, skipped := 0, 0
+	ok, warned, skipped := 0, 0, 0
 	for _, c := range r.Checks {
 		switch {
 		case c.Skipped:
 			skipped++
+		case c.OK && c.Warn:
+			warned++
 		case c.OK:
 			ok++
 		}
 	}
 	s := fmt.Sprintf("%d checks passed", ok)
+	if warned > 0 {
+		s += fmt.Sprintf(", %d warning%s", warned, plural(warned))
+	}
 	if skipped > 0 {
 		s += fmt.Sprintf(", %d skipped", skipped)
 	}
 	return s
 }
 
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 func (r *VerifyReport) add(name string, ok bool, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+// warn records a check that passed with a warning; hint says what it means.
+func (r *VerifyReport) warn(name, hint, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: true, Warn: true, Detail: fmt.Sprintf(format, args...), Hint: hint})
 }
 
 func (r *VerifyReport) skip(name, format string, args ...any) {
@@ -247,28 +296,26 @@ func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
 		}
 		r.add("blobs-missing", len(missing) == 0, "the new PDS reports %d missing blob(s)", len(missing))
 	}
+	// Both lists are read in the quick form too: two listing calls, and
+	// the only way to see blobs the new PDS holds that the old one does
+	// not (listMissingBlobs looks the other way). Without an old PDS the
+	// quick form has nothing to compare the list with.
+	var newList []string
+	var newErr error
+	if o.Old != nil || !o.Quick {
+		newList, newErr = listAllBlobs(ctx, o.New, o.DID)
+	}
+	if err := verifyBlobLists(ctx, o, r, newList, newErr); err != nil {
+		return err
+	}
 	if o.Quick {
 		return nil
 	}
-	newList, err := listAllBlobs(ctx, o.New, o.DID)
-	if err != nil {
-		r.add("blobs", false, "cannot list the new PDS's blobs: %v", err)
+	if newErr != nil {
+		r.add("blobs", false, "cannot list the new PDS's blobs: %v", newErr)
 		return nil
 	}
 	var problems []string
-	if o.Old != nil {
-		if oldList, err := listAllBlobs(ctx, o.Old, o.DID); err == nil {
-			have := map[string]bool{}
-			for _, c := range newList {
-				have[c] = true
-			}
-			for _, c := range oldList {
-				if !have[c] {
-					problems = append(problems, "not on the new PDS: "+c)
-				}
-			}
-		}
-	}
 	// Fetch every blob back and check its bytes against its CID: a row in
 	// the new PDS's database is not proof that the file is there.
 	var mu sync.Mutex

@@ -78,8 +78,18 @@ func runVerify(c *cli.Context) error {
 				mark = "skip"
 			case !ch.OK:
 				mark = "FAIL"
+			case ch.Warn:
+				mark = "warn"
 			}
 			fmt.Printf("%s  %-18s %s\n", mark, ch.Name, ch.Detail)
+		}
+	}
+	// A warning does not change the exit code, so it is said again on
+	// stderr with what it means: the sides differ, and nothing is lost.
+	if warns := rep.Warnings(); len(warns) > 0 {
+		fmt.Fprintf(os.Stderr, "atmigrate: verify: %s\n", rep.Summary())
+		for _, w := range warns {
+			fmt.Fprintf(os.Stderr, "atmigrate: warning: %s\n", w.Message())
 		}
 	}
 	if !rep.OK() {
