@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
-	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/did-method-plc/go-didplc/didplc"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
@@ -152,8 +151,10 @@ type BackupReport struct {
 	Dir      string
 	Manifest *Manifest
 	Summary  *repo.Summary
-	// Key is the DID's signing key at backup time, which signed the repo.
+	// Key is the one of Keys that signed the repo.
 	Key atcrypto.PublicKey
+	// Keys is the DID's signing-key history in plc-log.json, newest first.
+	Keys plc.SigningKeys
 	// Log is plc-log.json, verified.
 	Log []didplc.LogEntry
 	// Lacks names what the backup does not contain.
@@ -166,10 +167,10 @@ func (r *BackupReport) Age(now time.Time) time.Duration { return now.Sub(r.Manif
 // VerifyBackup checks a backup directory completely before anything is
 // done with it: every file listed in the manifest has its size and hash;
 // plc-log.json is a valid audit log of the manifest's DID; repo.car
-// verifies (every block hashes to its CID, the commit is signed by the
-// DID's signing key at backup time, the MST is complete, every record is
-// present) and is the manifest's commit; every blob the records reference
-// is in blobs/ and hashes to its CID. The first problem found is returned
+// verifies (every block hashes to its CID, the commit is signed by one of
+// the DID's signing keys in that log, the MST is complete, every record
+// is present) and is the manifest's commit; every blob the records
+// reference is in blobs/ and hashes to its CID. The first problem found is returned
 // as a *BackupError naming the file.
 func VerifyBackup(ctx context.Context, dir string) (*BackupReport, error) {
 	man, err := ReadManifest(dir)
@@ -212,7 +213,8 @@ func VerifyBackup(ctx context.Context, dir string) (*BackupReport, error) {
 		rep.Lacks = append(rep.Lacks, "the old PDS's rotation key (it will be kept in the DID document)")
 	}
 
-	// plc-log.json: a verified log of this DID, giving the key of the time.
+	// plc-log.json: a verified log of this DID, giving its signing keys up
+	// to the backup.
 	logBytes, err := os.ReadFile(filepath.Join(dir, BackupPLCLogFile))
 	if err != nil {
 		return nil, bad(BackupPLCLogFile, err)
@@ -221,27 +223,30 @@ func VerifyBackup(ctx context.Context, dir string) (*BackupReport, error) {
 	if err := json.Unmarshal(logBytes, &log); err != nil {
 		return nil, bad(BackupPLCLogFile, fmt.Errorf("not a PLC audit log: %w", err))
 	}
-	if _, err := plc.StateFromLog(man.DID, log); err != nil {
+	st, err := plc.StateFromLog(man.DID, log)
+	if err != nil {
 		return nil, bad(BackupPLCLogFile, err)
 	}
 	rep.Log = log
-	keyStr, err := signingKeyAt(log, man.Created)
+	rep.Keys = st.SigningKeyHistory()
+	pubs, err := rep.Keys.PublicKeys()
 	if err != nil {
 		return nil, bad(BackupPLCLogFile, err)
 	}
-	key, err := atcrypto.ParsePublicDIDKey(keyStr)
-	if err != nil {
-		return nil, bad(BackupPLCLogFile, fmt.Errorf("signing key %s: %w", keyStr, err))
-	}
-	rep.Key = key
 
 	// repo.car: one streaming pass.
-	sum, err := repo.VerifyCARFile(ctx, filepath.Join(dir, BackupRepoFile), repo.VerifyOptions{DID: man.DID, Key: key})
+	sum, err := repo.VerifyCARFile(ctx, filepath.Join(dir, BackupRepoFile), repo.VerifyOptions{DID: man.DID, Keys: pubs})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, bad(BackupRepoFile, fmt.Errorf("does not verify: %w", err))
+	}
+	for _, k := range pubs {
+		if k.DIDKey() == sum.SignedBy {
+			rep.Key = k
+			break
+		}
 	}
 	if sum.Commit != man.Repo.Commit || sum.Rev != man.Repo.Rev {
 		return nil, bad(BackupRepoFile, fmt.Errorf("holds commit %s (rev %s); the manifest says %s (rev %s)", sum.Commit, sum.Rev, man.Repo.Commit, man.Repo.Rev))
@@ -279,45 +284,6 @@ func verifyBlobFile(store *repo.BlobStore, c string) error {
 		return err
 	}
 	return nil
-}
-
-// signingKeyAt is the DID's atproto signing key as of t: from the last
-// live entry of the log created at or before t (the head if every entry is
-// later, which only clock skew explains).
-func signingKeyAt(log []didplc.LogEntry, t time.Time) (string, error) {
-	var pick *didplc.LogEntry
-	for i := range log {
-		e := &log[i]
-		if e.Nullified {
-			continue
-		}
-		if dt, err := syntax.ParseDatetime(e.CreatedAt); err == nil && dt.Time().After(t) {
-			continue
-		}
-		pick = e
-	}
-	if pick == nil {
-		for i := len(log) - 1; i >= 0; i-- {
-			if !log[i].Nullified {
-				pick = &log[i]
-				break
-			}
-		}
-	}
-	if pick == nil {
-		return "", errors.New("no live entry")
-	}
-	switch o := pick.Operation.AsOperation().(type) {
-	case *didplc.RegularOp:
-		if k := o.VerificationMethods["atproto"]; k != "" {
-			return k, nil
-		}
-	case *didplc.LegacyOp:
-		if o.SigningKey != "" {
-			return o.SigningKey, nil
-		}
-	}
-	return "", fmt.Errorf("entry %s has no atproto signing key", pick.CID)
 }
 
 // describeAge says how long ago t was, in words.

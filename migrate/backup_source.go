@@ -29,7 +29,7 @@ const tempKeyFile = "temp-signing-key"
 type backupSource struct {
 	dir string
 	man *Manifest
-	key atcrypto.PublicKey // the DID's signing key at backup time
+	key atcrypto.PublicKey // the key that signed the backup's repo
 }
 
 func (s *backupSource) Name() string { return "backup " + s.dir }
@@ -134,6 +134,9 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	}
 	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
 		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), mb(man.Blobs.Bytes)))
+	if note := earlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
+		m.prog.Info("backup: " + note)
+	}
 	for _, l := range rep.Lacks {
 		m.prog.Warn("the backup does not contain " + l)
 	}

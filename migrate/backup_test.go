@@ -191,8 +191,8 @@ func TestVerifyBackupLacksPrefs(t *testing.T) {
 	}
 }
 
-// A key rotated after the backup does not invalidate it: the repo is
-// checked with the key of its time.
+// A key rotated after the repo was written does not invalidate it: the
+// repo verifies against the DID's earlier key, which the report names.
 func TestVerifyBackupKeyOfItsTime(t *testing.T) {
 	f := newBackupFixture(t, true)
 	st, err := plc.StateFromLog(f.did, f.log)
@@ -214,6 +214,9 @@ func TestVerifyBackupKeyOfItsTime(t *testing.T) {
 	}
 	if rep.Key.DIDKey() != didKey(t, f.sigKey) {
 		t.Fatalf("verified with %s, want the key of the backup's time", rep.Key.DIDKey())
+	}
+	if k, ok := rep.Keys.Earlier(rep.Key.DIDKey()); !ok || len(rep.Keys) != 2 {
+		t.Fatalf("keys %+v: the signer %+v is not an earlier one", rep.Keys, k)
 	}
 	if len(rep.Lacks) != 1 || !strings.Contains(rep.Lacks[0], "rotation key") {
 		t.Fatalf("lacks %v", rep.Lacks)

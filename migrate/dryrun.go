@@ -253,16 +253,19 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 		return
 	}
 	defer os.RemoveAll(tmp)
-	key, err := m.signingKey()
+	vo, keys, err := m.repoVerifyOptions(false)
 	if err != nil {
 		r.block("%v", err)
 		return
 	}
 	m.src = &pdsSource{c: m.old, did: m.did}
-	sum, err := m.exportAndVerify(ctx, "", filepath.Join(tmp, "repo.car"), repo.VerifyOptions{DID: m.did, Key: key})
+	sum, err := m.exportAndVerify(ctx, "", filepath.Join(tmp, "repo.car"), vo)
 	if err != nil {
 		r.block("the repo: %v", err)
 		return
+	}
+	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
+		r.warn("%s", note)
 	}
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = sum.Bytes, sum.Records, sum.Rev, sum.Commit
 	m.blobRefs = sum.Blobs

@@ -10,7 +10,7 @@ import (
 )
 
 // earlyExport downloads and verifies the repo in the background from the
-// moment the DID's signing key is known, before the login: sync.getRepo is
+// moment the DID's signing keys are known, before the login: sync.getRepo is
 // public, and the old PDS checks the password (scrypt, about a third of a
 // second on the reference PDS) off its main thread, so the export costs no
 // wall time until then. The export stage takes its result, or exports
@@ -35,7 +35,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	if m.st.Done(StageExportRepo) && fileExists(carPath) {
 		return
 	}
-	key, err := m.signingKey()
+	vo, _, err := m.repoVerifyOptions(false)
 	if err != nil {
 		return // the export stage reports it
 	}
@@ -47,7 +47,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	src := &pdsSource{c: pds.New(m.st.OldPDS, m.pdsOptions(nil)), did: m.did}
 	go func() {
 		defer close(e.done)
-		e.sum, e.err = m.exportAndVerifyFrom(ectx, src, e.prog, "", carPath, repo.VerifyOptions{DID: m.did, Key: key})
+		e.sum, e.err = m.exportAndVerifyFrom(ectx, src, e.prog, "", carPath, vo)
 	}()
 	m.early = e
 }

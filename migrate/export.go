@@ -53,13 +53,13 @@ type ExportStats struct {
 }
 
 // Export writes a verified, self-contained backup of an account to
-// o.Out: repo.car (verified while it streams: commit signed by the DID's
-// key, complete MST, every record present), blobs/<cid> (each checked
-// against its CID), preferences.json, plc-log.json and, last and
-// atomically, manifest.json. Running it again into the same directory
-// fetches only the blobs not already there and intact, and replaces the
-// repo atomically. It reads with the owner's session, so a deactivated
-// account can be backed up.
+// o.Out: repo.car (verified while it streams: commit signed by one of the
+// DID's signing keys, complete MST, every record present), blobs/<cid>
+// (each checked against its CID), preferences.json, plc-log.json and,
+// last and atomically, manifest.json. Running it again into the same
+// directory fetches only the blobs not already there and intact, and
+// replaces the repo atomically. It reads with the owner's session, so a
+// deactivated account can be backed up.
 func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	start := time.Now()
 	if o.Out == "" {
@@ -84,7 +84,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	m.did = did
 	prog := o.Progress
 
-	// The audit log: stored as is, and the source of the signing key.
+	// The audit log: stored as is, and the source of the signing keys.
 	pc := plc.NewClient(o.PLCURL, o.HTTPClient)
 	log, err := pc.AuditLog(ctx, did)
 	if err != nil {
@@ -134,11 +134,10 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	// 1. The repo, verified while it streams, to a staging name; or, when
 	// the account's latest commit is the one the backup holds, the backup's
 	// own copy verified again.
-	key, err := m.signingKey()
+	vo, keys, err := m.repoVerifyOptions(false)
 	if err != nil {
 		return nil, err
 	}
-	vo := repo.VerifyOptions{DID: did, Key: key}
 	stagedCAR := filepath.Join(o.Out, ".repo.car.new")
 	defer os.Remove(stagedCAR)
 	sum, reused := reuseBackupRepo(ctx, c, did, o.Out, vo)
@@ -149,6 +148,9 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 			return nil, err
 		}
 		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
+	}
+	if note := earlierKeyNote(keys, sum, host); note != "" {
+		prog.Info(note)
 	}
 
 	// 2. Blobs: only the ones not already there and intact.
@@ -241,7 +243,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		DID: did, Handle: handle, Email: sess.Email, PDS: host,
 		Repo:  ManifestRepo{Rev: sum.Rev, Commit: sum.Commit, Records: sum.Records, Bytes: sum.Bytes, SHA256: files[BackupRepoFile].SHA256},
 		Blobs: ManifestBlobs{Count: len(sum.Blobs), MimeTypes: mimes, Sizes: map[string]int64{}},
-		Files: files, OldPDSRotationKeys: oldKeys, SigningKey: st.SigningKey(),
+		Files: files, OldPDSRotationKeys: oldKeys, SigningKey: sum.SignedBy,
 		Tool: "atmigrate/" + Version, Created: time.Now().UTC(),
 	}
 	for _, b := range sum.Blobs {
@@ -260,7 +262,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 }
 
 // reuseBackupRepo returns the summary of the backup's repo.car, verified
-// again against the DID's current key, when the PDS's latest commit is the
+// again against the DID's signing keys, when the PDS's latest commit is the
 // one it holds: an unchanged account's repo is not downloaded again (a
 // backup's CAR must be whole, so a changed one is). Any doubt (no
 // manifest, another commit, a file that no longer verifies) says no, and

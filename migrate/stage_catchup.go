@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/repo"
 )
 
 // maxCatchUpRounds bounds the catch-up loop for an account that keeps
@@ -86,13 +85,13 @@ func (cu CatchUpInfo) note() string {
 // catchUpOnce imports one difference and returns how many records and
 // blobs it carried.
 func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err error) {
-	key, err := m.signingKey()
+	vo, _, err := m.repoVerifyOptions(true)
 	if err != nil {
 		return 0, 0, err
 	}
 	diffPath := m.path("diff-" + m.st.Repo.Rev + ".car")
 	defer os.Remove(diffPath)
-	sum, err := m.exportAndVerify(ctx, m.st.Repo.Rev, diffPath, repo.VerifyOptions{DID: m.did, Key: key, Partial: true})
+	sum, err := m.exportAndVerify(ctx, m.st.Repo.Rev, diffPath, vo)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -112,7 +111,9 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		// re-checks repo.car against the state anyway.
 		next := m.path("repo-next.car")
 		defer os.Remove(next)
-		full, err := m.exportAndVerify(ctx, "", next, repo.VerifyOptions{DID: m.did, Key: key})
+		whole := vo
+		whole.Partial = false
+		full, err := m.exportAndVerify(ctx, "", next, whole)
 		if err != nil {
 			return 0, 0, err
 		}

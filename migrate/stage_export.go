@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -45,14 +43,17 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	vo, keys, err := m.repoVerifyOptions(false)
+	if err != nil {
+		return "", err
+	}
 	if !ok {
-		key, err := m.signingKey()
-		if err != nil {
+		if sum, err = m.exportAndVerify(ctx, "", carPath, vo); err != nil {
 			return "", err
 		}
-		if sum, err = m.exportAndVerify(ctx, "", carPath, repo.VerifyOptions{DID: m.did, Key: key}); err != nil {
-			return "", err
-		}
+	}
+	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
+		m.prog.Info(note)
 	}
 	m.mu.Lock()
 	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Bytes: sum.Bytes, Records: sum.Records}
@@ -72,7 +73,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 // died before the file reached the disk, a catch-up killed half-way) is
 // deleted and downloaded again, never imported.
 func (m *Migrator) localRepoGood(ctx context.Context, path string) (bool, error) {
-	key, err := m.signingKey()
+	vo, _, err := m.repoVerifyOptions(false)
 	if err != nil {
 		return false, err
 	}
@@ -80,7 +81,7 @@ func (m *Migrator) localRepoGood(ctx context.Context, path string) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	sum, verr := repo.VerifyCAR(ctx, f, repo.VerifyOptions{DID: m.did, Key: key})
+	sum, verr := repo.VerifyCAR(ctx, f, vo)
 	f.Close()
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -146,22 +147,6 @@ func (m *Migrator) exportAndVerifyFrom(ctx context.Context, src Source, prog Pro
 		prog.Advance(TransferRepoDownload, 1, 0)
 		return res.sum, nil
 	}
-}
-
-// signingKey is the DID's current #atproto key, which signs repo commits.
-func (m *Migrator) signingKey() (atcrypto.PublicKey, error) {
-	if k, ok := m.backupSigningKey(); ok {
-		return k, nil // a backup is checked against the key of its time
-	}
-	dk := m.plcState.SigningKey()
-	if dk == "" {
-		return nil, fmt.Errorf("the DID document has no atproto signing key")
-	}
-	k, err := atcrypto.ParsePublicDIDKey(dk)
-	if err != nil {
-		return nil, fmt.Errorf("parse the DID's signing key: %w", err)
-	}
-	return k, nil
 }
 
 func (m *Migrator) setBlobList(refs []repo.BlobRef) error {

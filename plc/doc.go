@@ -1,8 +1,10 @@
 // Package plc owns everything atmigrate does with a did:plc identity: it
-// fetches and verifies the audit log, builds the next operation by merging
-// what a migration needs into the current document (never by replacing it),
-// signs operations locally, checks an operation before it is submitted,
-// submits it, handles rotation keys and renders a readable diff.
+// fetches and verifies the audit log, reads from it the DID's signing-key
+// history (which repo commits are checked against), builds the next
+// operation by merging what a migration needs into the current document
+// (never by replacing it), signs operations locally, checks an operation
+// before it is submitted, submits it, handles rotation keys and renders a
+// readable diff.
 //
 // It is the layer that protects the user from locking themselves out. The
 // rules it enforces come from PLC and PDS behaviour measured against

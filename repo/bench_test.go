@@ -15,7 +15,7 @@ import (
 func BenchmarkVerifyCAR(b *testing.B) {
 	r, key := buildRepo(b, 20000, 200)
 	car := r.CAR()
-	opts := VerifyOptions{DID: testDID, Key: pubKey(b, key)}
+	opts := VerifyOptions{DID: testDID, Keys: pubKeys(b, key)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(car)))
 	b.ResetTimer()
@@ -46,7 +46,7 @@ func TestVerifyCARMemory(t *testing.T) {
 		// The live set peaks during the MST walk, when every node block
 		// and the record set are held: measure it at the first record.
 		var live uint64
-		opts := VerifyOptions{DID: testDID, Key: pubKey(t, key), Records: func(string, string) error {
+		opts := VerifyOptions{DID: testDID, Keys: pubKeys(t, key), Records: func(string, string) error {
 			if live == 0 {
 				live = liveHeap()
 			}

@@ -3,11 +3,12 @@
 //
 // VerifyCAR reads a repo CAR exactly once, as a stream, and proves it is the
 // complete, signed repository it claims to be: every block hashes to its CID,
-// the root commit is well formed and signed by the account's key, every MST
-// node is present (indigo's tree loader silently accepts missing nodes), and
-// every record the MST points at is in the file. It never holds the CAR in
-// memory: it keeps the MST node blocks, a set of record digests and the blob
-// references, which is a few tens of bytes per record.
+// the root commit is well formed and signed by one of the keys the caller
+// passes (the DID's signing keys, newest first; Summary.SignedBy says which),
+// every MST node is present (indigo's tree loader silently accepts missing
+// nodes), and every record the MST points at is in the file. It never holds
+// the CAR in memory: it keeps the MST node blocks, a set of record digests
+// and the blob references, which is a few tens of bytes per record.
 //
 // BlobStore is a directory of blob files named by CID. A file only appears
 // under its final name after its content hashed to that CID, so "present"

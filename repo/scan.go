@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	indigorepo "github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
@@ -144,25 +146,49 @@ func (s *scan) blobList(all bool) []BlobRef {
 }
 
 // checkCommit checks the root commit's presence, structure, DID and
-// signature.
-func (s *scan) checkCommit(opts VerifyOptions) (*indigorepo.Commit, error) {
+// signature, and returns which of opts.Keys signed it.
+func (s *scan) checkCommit(opts VerifyOptions) (*indigorepo.Commit, string, error) {
 	c := s.commit
 	if c == nil {
-		return nil, verifyErr(nil, fmt.Sprintf("commit block %s missing from CAR", s.root))
+		return nil, "", verifyErr(nil, fmt.Sprintf("commit block %s missing from CAR", s.root))
 	}
 	if err := c.VerifyStructure(); err != nil {
-		return nil, verifyErr(err, fmt.Sprintf("commit %s is malformed", s.root))
+		return nil, "", verifyErr(err, fmt.Sprintf("commit %s is malformed", s.root))
 	}
 	if opts.DID != "" && c.DID != opts.DID {
-		return nil, verifyErr(nil, fmt.Sprintf("commit DID %s does not match expected %s", c.DID, opts.DID))
+		return nil, "", verifyErr(nil, fmt.Sprintf("commit DID %s does not match expected %s", c.DID, opts.DID))
 	}
 	if _, ok := repoDigest(c.Data); !ok {
-		return nil, verifyErr(nil, fmt.Sprintf("commit data %s is not a dag-cbor sha2-256 CID", c.Data))
+		return nil, "", verifyErr(nil, fmt.Sprintf("commit data %s is not a dag-cbor sha2-256 CID", c.Data))
 	}
-	if opts.Key != nil {
-		if err := c.VerifySignature(opts.Key); err != nil {
-			return nil, verifyErr(err, fmt.Sprintf("commit signature does not verify against %s", opts.Key.DIDKey()))
+	if len(opts.Keys) == 0 {
+		return c, "", nil
+	}
+	signer, err := commitSigner(c, opts.Keys)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, signer, nil
+}
+
+// commitSigner returns the did:key of the first of keys that verifies the
+// commit's signature. When none does, the error names every key tried and
+// wraps the first key's failure.
+func commitSigner(c *indigorepo.Commit, keys []atcrypto.PublicKey) (string, error) {
+	var first error
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		err := c.VerifySignature(k)
+		if err == nil {
+			return k.DIDKey(), nil
 		}
+		if first == nil {
+			first = err
+		}
+		names[i] = k.DIDKey()
 	}
-	return c, nil
+	if len(keys) == 1 {
+		return "", verifyErr(first, fmt.Sprintf("commit signature does not verify against %s", names[0]))
+	}
+	return "", verifyErr(first, fmt.Sprintf("commit signature does not verify against any of the %d keys tried (%s)", len(keys), strings.Join(names, ", ")))
 }

@@ -29,6 +29,9 @@ type Summary struct {
 	Blocks  int       // blocks in the CAR, duplicates included
 	Bytes   int64     // CAR bytes read
 	Blobs   []BlobRef // unique blobs referenced by records, sorted by CID (first MimeType/Size seen)
+	// SignedBy is the did:key of the VerifyOptions.Keys entry that
+	// verified the commit signature; "" when no key was given.
+	SignedBy string
 
 	// UndecodedRecords counts records (blocks with a $type) that may hold
 	// a blob reference but failed strict atproto data-model decoding. They
@@ -42,8 +45,11 @@ type Summary struct {
 type VerifyOptions struct {
 	// DID is the expected repo DID; "" skips the check.
 	DID string
-	// Key is the commit signing key; nil skips the signature check.
-	Key atcrypto.PublicKey
+	// Keys are the keys that may have signed the commit, tried in order
+	// (a DID's signing keys, newest first): the first that verifies it is
+	// Summary.SignedBy, and none verifying it is an error naming them all.
+	// Empty skips the signature check.
+	Keys []atcrypto.PublicKey
 	// Partial accepts a `since` diff CAR: the MST may be partial and records
 	// may be absent. The commit structure and signature are still checked
 	// and every block is still hashed. Records then counts, and Blobs then
@@ -57,7 +63,7 @@ type VerifyOptions struct {
 
 // VerifyCAR reads a repo CAR stream once and checks that every block
 // hashes to its CID, that the root is a well-formed commit for opts.DID
-// signed by opts.Key, that the MST is complete, and that every record the
+// signed by one of opts.Keys, that the MST is complete, and that every record the
 // MST references is present. Failures are returned as *VerifyError naming
 // the offending block or record. On error VerifyCAR stops reading r.
 func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, error) {
@@ -84,7 +90,7 @@ func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, 
 			return nil, err
 		}
 	}
-	commit, err := s.checkCommit(opts)
+	commit, signedBy, err := s.checkCommit(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +107,7 @@ func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, 
 		Blocks:           s.blocks,
 		Bytes:            it.bytesRead(),
 		Blobs:            s.blobList(opts.Partial),
+		SignedBy:         signedBy,
 		UndecodedRecords: s.undecoded,
 	}, nil
 }

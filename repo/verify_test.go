@@ -36,6 +36,16 @@ func pubKey(t testing.TB, k atcrypto.PrivateKey) atcrypto.PublicKey {
 	return p
 }
 
+// pubKeys is the public half of each key, in order, for VerifyOptions.Keys.
+func pubKeys(t testing.TB, ks ...atcrypto.PrivateKey) []atcrypto.PublicKey {
+	t.Helper()
+	out := make([]atcrypto.PublicKey, len(ks))
+	for i, k := range ks {
+		out[i] = pubKey(t, k)
+	}
+	return out
+}
+
 func buildRepo(t testing.TB, nRecords, nBlobs int) (*repotest.Repo, atcrypto.PrivateKey) {
 	t.Helper()
 	key := newKey(t)
@@ -79,8 +89,8 @@ func TestVerifyCARValid(t *testing.T) {
 	car := r.CAR()
 	var paths []string
 	sum, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{
-		DID: testDID,
-		Key: pubKey(t, key),
+		DID:  testDID,
+		Keys: pubKeys(t, key),
 		Records: func(path, c string) error {
 			if want := r.Records[path].String(); c != want {
 				t.Errorf("record %s: callback CID %s, want %s", path, c, want)
@@ -155,13 +165,49 @@ func TestRecordIndexMatchesIndigo(t *testing.T) {
 func TestVerifyCARWrongKey(t *testing.T) {
 	r, _ := buildRepo(t, 50, 1)
 	other := pubKey(t, newKey(t))
-	_, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Key: other})
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: []atcrypto.PublicKey{other}})
 	wantVerifyError(t, err, "commit signature does not verify against "+other.DIDKey())
+}
+
+// A commit signed by an earlier key of the set passes and names it,
+// wherever it stands in the list.
+func TestVerifyCARSignedByEarlierKey(t *testing.T) {
+	r, signer := buildRepo(t, 40, 2)
+	current, older := newKey(t), newKey(t)
+	want := pubKey(t, signer).DIDKey()
+	for _, keys := range [][]atcrypto.PrivateKey{{current, signer, older}, {current, older, signer}, {signer, current}} {
+		sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: pubKeys(t, keys...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.SignedBy != want {
+			t.Errorf("SignedBy = %s, want the signer %s", sum.SignedBy, want)
+		}
+		if sum.Records != 40 || len(sum.Blobs) != 2 {
+			t.Errorf("summary %+v", sum)
+		}
+	}
+	// No keys: no signature check, no signer.
+	sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID})
+	if err != nil || sum.SignedBy != "" {
+		t.Fatalf("no keys: %v, SignedBy %q", err, sum.SignedBy)
+	}
+}
+
+// A commit signed by none of the keys fails, naming every key tried in
+// the order given.
+func TestVerifyCARSignedByNoneOfTheKeys(t *testing.T) {
+	r, _ := buildRepo(t, 20, 0)
+	a, b, c := newKey(t), newKey(t), newKey(t)
+	keys := pubKeys(t, a, b, c)
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: keys})
+	wantVerifyError(t, err, "commit signature does not verify against any of the 3 keys tried ("+
+		keys[0].DIDKey()+", "+keys[1].DIDKey()+", "+keys[2].DIDKey()+")")
 }
 
 func TestVerifyCARDIDMismatch(t *testing.T) {
 	r, key := buildRepo(t, 50, 1)
-	_, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: "did:plc:someoneelse", Key: pubKey(t, key)})
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: "did:plc:someoneelse", Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "commit DID "+testDID, "did:plc:someoneelse")
 }
 
@@ -174,7 +220,7 @@ func TestVerifyCARMissingRecord(t *testing.T) {
 		}
 	}
 	car := writeCAR(t, r, func(b repotest.Block) bool { return !b.CID.Equals(victim.CID) })
-	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "record "+victim.Path+" ("+victim.CID.String()+") missing from CAR")
 }
 
@@ -187,7 +233,7 @@ func TestVerifyCARMissingMSTNode(t *testing.T) {
 	for name, victim := range map[string]repotest.Block{"inner": nodes[len(nodes)/2], "root": nodes[0]} {
 		t.Run(name, func(t *testing.T) {
 			car := writeCAR(t, r, func(b repotest.Block) bool { return !b.CID.Equals(victim.CID) })
-			_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+			_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 			wantVerifyError(t, err, "MST node "+victim.CID.String()+" missing")
 		})
 	}
@@ -196,7 +242,7 @@ func TestVerifyCARMissingMSTNode(t *testing.T) {
 func TestVerifyCARMissingCommit(t *testing.T) {
 	r, key := buildRepo(t, 20, 0)
 	car := writeCAR(t, r, func(b repotest.Block) bool { return b.Kind != repotest.KindCommit })
-	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{Key: pubKey(t, key)})
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "commit block "+r.CommitCID.String()+" missing")
 }
 
@@ -217,7 +263,7 @@ func TestVerifyCARFlippedByte(t *testing.T) {
 		}
 		bad := bytes.Clone(car)
 		bad[i+len(blk.Data)-1] ^= 0x01
-		_, err := VerifyCAR(context.Background(), bytes.NewReader(bad), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+		_, err := VerifyCAR(context.Background(), bytes.NewReader(bad), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 		wantVerifyError(t, err, "block "+blk.CID.String()+": hash mismatch")
 	}
 }
@@ -226,7 +272,7 @@ func TestVerifyCARTruncated(t *testing.T) {
 	r, key := buildRepo(t, 100, 1)
 	car := r.CAR()
 	for _, n := range []int{len(car) - 1, len(car) - 40, len(car) / 2, 20, 1} {
-		_, err := VerifyCAR(context.Background(), bytes.NewReader(car[:n]), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+		_, err := VerifyCAR(context.Background(), bytes.NewReader(car[:n]), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 		wantVerifyError(t, err, "truncated CAR")
 	}
 	_, err := VerifyCAR(context.Background(), bytes.NewReader(nil), VerifyOptions{})
@@ -239,7 +285,7 @@ func TestVerifyCARCutAtBlockBoundary(t *testing.T) {
 	r, key := buildRepo(t, 100, 0)
 	n := 0
 	car := writeCAR(t, r, func(repotest.Block) bool { n++; return n <= len(r.Blocks)-10 })
-	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	_, err := VerifyCAR(context.Background(), bytes.NewReader(car), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "missing from CAR")
 }
 
@@ -266,7 +312,7 @@ func TestVerifyCARPartialDiff(t *testing.T) {
 
 	var got []string
 	sum, err := VerifyCAR(context.Background(), bytes.NewReader(diff), VerifyOptions{
-		DID: testDID, Key: pubKey(t, key), Partial: true,
+		DID: testDID, Keys: pubKeys(t, key), Partial: true,
 		Records: func(path, _ string) error { got = append(got, path); return nil },
 	})
 	if err != nil {
@@ -283,10 +329,10 @@ func TestVerifyCARPartialDiff(t *testing.T) {
 	}
 
 	// The same diff is not a complete repo ...
-	_, err = VerifyCAR(context.Background(), bytes.NewReader(diff), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	_, err = VerifyCAR(context.Background(), bytes.NewReader(diff), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "missing")
 	// ... and partial mode still checks the signature and block hashes.
-	_, err = VerifyCAR(context.Background(), bytes.NewReader(diff), VerifyOptions{Key: pubKey(t, newKey(t)), Partial: true})
+	_, err = VerifyCAR(context.Background(), bytes.NewReader(diff), VerifyOptions{Keys: pubKeys(t, newKey(t)), Partial: true})
 	wantVerifyError(t, err, "commit signature does not verify")
 	bad := bytes.Clone(diff)
 	bad[len(bad)-1] ^= 0x80
@@ -316,7 +362,7 @@ func TestVerifyCARCancelled(t *testing.T) {
 
 func TestVerifyCAREmptyRepo(t *testing.T) {
 	r, key := buildRepo(t, 0, 0)
-	sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +377,7 @@ func TestVerifyCARFileAndReadCommit(t *testing.T) {
 	if err := os.WriteFile(path, r.CAR(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := VerifyCARFile(context.Background(), path, VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	sum, err := VerifyCARFile(context.Background(), path, VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +410,7 @@ func TestVerifyCAROddRecords(t *testing.T) {
 	if err := r.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	sum, err := VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +425,6 @@ func TestVerifyCAROddRecords(t *testing.T) {
 	if err := r.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Key: pubKey(t, key)})
+	_, err = VerifyCAR(context.Background(), bytes.NewReader(r.CAR()), VerifyOptions{DID: testDID, Keys: pubKeys(t, key)})
 	wantVerifyError(t, err, "record com.example.untyped/1 ("+r.Records["com.example.untyped/1"].String()+") is not a record")
 }
