@@ -60,13 +60,23 @@ type blockIter struct {
 }
 
 func newBlockIter(r io.Reader) (*blockIter, error) {
+	it, err := openBlocks(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(it.Roots) == 0 {
+		return nil, verifyErr(nil, "CAR has no root")
+	}
+	return it, nil
+}
+
+// openBlocks is newBlockIter for a CAR that need not name a root: a
+// sync.getBlocks answer (the reference PDS sends it with no roots).
+func openBlocks(r io.Reader) (*blockIter, error) {
 	src := &countingReader{r: r}
 	br, err := carv2.NewBlockReader(bufio.NewReaderSize(src, 256<<10))
 	if err != nil {
 		return nil, readErr(err, "read CAR header")
-	}
-	if len(br.Roots) == 0 {
-		return nil, verifyErr(nil, "CAR has no root")
 	}
 	return &blockIter{src: src, br: br, Roots: br.Roots}, nil
 }

@@ -59,6 +59,9 @@ type Client struct {
 
 	// refreshSem serializes refreshes; a channel so waiting honours ctx.
 	refreshSem chan struct{}
+
+	// limits is what the server's rate-limit headers said, per method.
+	limits rateLimits
 }
 
 // New returns a client for the PDS at host ("https://pds.example.com";

@@ -51,6 +51,8 @@ type APIError struct {
 	// RetryAfter is how long the server asked us to wait (429 and 503,
 	// from RateLimit-Reset or Retry-After); zero when it did not say.
 	RetryAfter time.Duration
+	// ResetAt is when that wait ends (zero when RetryAfter is).
+	ResetAt time.Time
 }
 
 // Error formats the error without any header, token or password.
@@ -211,7 +213,11 @@ func newAPIError(resp *http.Response, method, host string, secrets []string) *AP
 	e.Name = redact(e.Name, secrets)
 	e.Message = redact(e.Message, secrets)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = RetryAfter(resp.Header, time.Now())
+		now := time.Now()
+		e.RetryAfter = RetryAfter(resp.Header, now)
+		if e.RetryAfter > 0 {
+			e.ResetAt = now.Add(e.RetryAfter)
+		}
 	}
 	return e
 }

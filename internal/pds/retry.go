@@ -200,6 +200,7 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 		undo()
 		return gen, err
 	}
+	c.limits.note(r.nsid, resp.Header, time.Now())
 	if wd != nil {
 		wd.kick()
 		resp.Body = &kickReader{ReadCloser: resp.Body, wd: wd, ctx: actx}

@@ -16,6 +16,9 @@ type ServerInfo struct {
 	InviteCodeRequired        bool     `json:"inviteCodeRequired"`
 	PhoneVerificationRequired bool     `json:"phoneVerificationRequired"`
 	AvailableUserDomains      []string `json:"availableUserDomains"`
+	// BlobUploadLimit is the largest blob uploadBlob accepts, in bytes;
+	// 0 when the server does not say (PDS 0.4.x never does).
+	BlobUploadLimit int64 `json:"blobUploadLimit,omitempty"`
 }
 
 // DescribeServer returns the server's DID and account-creation rules.
