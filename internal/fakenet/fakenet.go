@@ -26,6 +26,8 @@ type XRPCError struct {
 	Status  int
 	Name    string
 	Message string
+	// Header is sent with the answer (RateLimit-Reset on a 429, say).
+	Header map[string]string
 }
 
 func (e *XRPCError) Error() string {
@@ -67,6 +69,9 @@ func writeXRPCError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &xe) {
 		xe = internalError()
 	}
+	for k, v := range xe.Header {
+		w.Header().Set(k, v)
+	}
 	writeJSON(w, xe.Status, map[string]string{"error": xe.Name, "message": xe.Message})
 }
 
@@ -94,6 +99,12 @@ func (s *switchboard) count(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[key]
+}
+
+func (s *switchboard) clear(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.fails, key)
 }
 
 func (s *switchboard) fail(key string, n int, e *XRPCError) {

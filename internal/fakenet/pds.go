@@ -70,6 +70,16 @@ type PDSOptions struct {
 	// is, anything else as 500). It runs without the PDS's lock, so it
 	// may call Modify or SetCommit.
 	OnImport func(did string, car []byte) error
+	// BlobUploadLimit, when set, is reported by describeServer (as PDS
+	// 0.5.x does) and makes uploadBlob answer 413 PayloadTooLarge above it.
+	BlobUploadLimit int64
+	// ResignImports makes importRepo re-sign what it imports with the
+	// account's own signing key, as cocoon does: the head is a new commit
+	// (another CID and rev) over the same data, served by getBlocks.
+	ResignImports bool
+	// UnknownRepo500 makes getRepoStatus for a DID the PDS does not host
+	// answer 500, as cocoon does, instead of 400 RepoNotFound.
+	UnknownRepo500 bool
 }
 
 // AppPassword is an app password of an account.
@@ -123,6 +133,9 @@ type Account struct {
 	Imports int
 	// SigningKey is the did:key of the account's signing key (read only).
 	SigningKey string
+	// Blocks are extra blocks getBlocks serves besides RepoCAR's (the
+	// re-signed commits of ResignImports), by CID.
+	Blocks map[string][]byte
 }
 
 // Active reports whether the account is active (not deactivated).
@@ -319,6 +332,13 @@ func (p *PDS) Calls(nsid string) int { return p.sw.count(nsid) }
 func (p *PDS) Fail(nsid string, n, status int, name, message string) {
 	p.sw.fail(nsid, n, &XRPCError{Status: status, Name: name, Message: message})
 }
+
+// FailWith makes the next n calls of nsid answer e (with its headers),
+// without running the method.
+func (p *PDS) FailWith(nsid string, n int, e *XRPCError) { p.sw.fail(nsid, n, e) }
+
+// ClearFailures drops the failures still queued for nsid.
+func (p *PDS) ClearFailures(nsid string) { p.sw.clear(nsid) }
 
 // LoseResponse makes the next n calls of nsid take effect but lose their
 // response: the method runs to completion, then the connection is closed

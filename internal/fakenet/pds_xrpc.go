@@ -47,6 +47,7 @@ func (p *PDS) buildRoutes() map[string]route {
 		"com.atproto.sync.getRepoStatus":                    q(p.getRepoStatus),
 		"com.atproto.sync.getLatestCommit":                  q(p.getLatestCommit),
 		"com.atproto.sync.getRepo":                          q(p.getRepo),
+		"com.atproto.sync.getBlocks":                        q(p.getBlocks),
 		"com.atproto.sync.listBlobs":                        q(p.listBlobs),
 		"com.atproto.sync.getBlob":                          q(p.getBlob),
 		"com.atproto.repo.importRepo":                       proc(p.importRepo),
@@ -489,13 +490,17 @@ func (p *PDS) userDomains() []string {
 }
 
 func (p *PDS) describeServer(w http.ResponseWriter, r *http.Request) error {
-	return writeOKJSON(w, map[string]any{
+	out := map[string]any{
 		"did":                  p.serviceDID,
 		"availableUserDomains": p.userDomains(),
 		"inviteCodeRequired":   p.opts.InviteCodeRequired,
 		"links":                map[string]any{},
 		"contact":              map[string]any{},
-	})
+	}
+	if p.opts.BlobUploadLimit > 0 {
+		out["blobUploadLimit"] = p.opts.BlobUploadLimit
+	}
+	return writeOKJSON(w, out)
 }
 
 type sessionOut struct {
@@ -1156,6 +1161,14 @@ func (p *PDS) getRepoStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p.opts.UnknownRepo500 {
+		p.mu.Lock()
+		_, ok := p.accounts[did]
+		p.mu.Unlock()
+		if !ok {
+			return &XRPCError{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "record not found"}
+		}
+	}
 	return p.withRepo(did, &caller{admin: true}, func(a *account) error {
 		out := map[string]any{"did": did, "active": !a.Deactivated}
 		if a.Deactivated {
@@ -1257,12 +1270,17 @@ func (p *PDS) importRepo(w http.ResponseWriter, r *http.Request) error {
 	// Like the reference PDS: the head keeps the CAR's commit CID but gets
 	// a rev of the PDS's own. A body that is not a repo CAR is accepted and
 	// leaves the head alone.
-	_, root, perr := repo.LoadCommitFromCAR(context.Background(), bytes.NewReader(body))
+	commit, root, perr := repo.LoadCommitFromCAR(context.Background(), bytes.NewReader(body))
 	return p.withAccount(c, func(a *account) error {
 		a.RepoCAR = body
 		if perr == nil && root != nil {
 			a.CommitCID = root.String()
 			a.Rev = p.tids.Next().String()
+			if p.opts.ResignImports {
+				if err := p.resignLocked(a, commit); err != nil {
+					return err
+				}
+			}
 		}
 		a.Imports++
 		return writeOK(w)
@@ -1273,6 +1291,9 @@ func (p *PDS) uploadBlob(w http.ResponseWriter, r *http.Request) error {
 	c, data, err := p.authedBody(r, accessStandard)
 	if err != nil {
 		return err
+	}
+	if l := p.opts.BlobUploadLimit; l > 0 && int64(len(data)) > l {
+		return &XRPCError{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge", Message: "request entity too large"}
 	}
 	mt := orOctetStream(r.Header.Get("Content-Type"))
 	cid := BlobCID(data)
