@@ -98,7 +98,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 			if err := client.RequestPlcOperationSignature(ctx); err != nil {
 				return nil, fmt.Errorf("ask %s to email the PLC token: %w", host, err)
 			}
-			o.Progress.Info(host + " emailed a confirmation token to the account's address (valid 15 minutes)")
+			o.Progress.Info(host + " emailed a confirmation token to the account's address (" + TokenLifeWords + ")")
 			token, err = o.UI.PLCToken("")
 			if errors.Is(err, ErrNoTerminal) || (err == nil && strings.TrimSpace(token) == "") {
 				return nil, ErrPaused

@@ -365,7 +365,7 @@ func (b *batchRun) recordOutcome(ctx context.Context, e *BatchEntry, err error) 
 		e.Status, e.Error = BatchPending, "interrupted"
 	case errors.Is(err, ErrPaused):
 		e.Status, e.Error = BatchAwaitingToken, "waiting for the PLC email token"
-		e.Hint = "run the batch again with --tokens FILE (account,token) within 15 minutes, or with --plc-rotation-key"
+		e.Hint = "run the batch again soon with --tokens FILE (account,token): the tokens are short-lived; or use --plc-rotation-key"
 	case errors.As(err, &ie):
 		e.Status, e.Error, e.Hint = BatchFailedPermanent, err.Error(), Hint(err)
 	default:

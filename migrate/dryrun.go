@@ -2,7 +2,9 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,9 +84,18 @@ type DryRunReport struct {
 		Peak   int64  `json:"peak"`   // the most a real run would hold at once
 	} `json:"disk"`
 
+	// Limits are the new PDS's size limits against the export.
+	Limits DryRunLimits `json:"limits"`
+	// RateLimits is how many rate-limited calls the move needs against
+	// what the new PDS's answers said of its limits.
+	RateLimits DryRunRateLimits `json:"rateLimits"`
+
 	EstimateSeconds float64  `json:"estimateSeconds"`
 	Warnings        []string `json:"warnings,omitempty"`
 	Blockers        []string `json:"blockers,omitempty"`
+	// Unknown is what the dry run could not learn (a server's answer that
+	// said nothing either way); a real run finds out as it goes.
+	Unknown []string `json:"unknown,omitempty"`
 }
 
 // OK reports whether a real run should succeed.
@@ -92,6 +103,16 @@ func (r *DryRunReport) OK() bool { return len(r.Blockers) == 0 }
 
 func (r *DryRunReport) block(format string, args ...any) {
 	r.Blockers = append(r.Blockers, fmt.Sprintf(format, args...))
+}
+
+func (r *DryRunReport) unknown(format string, args ...any) {
+	r.Unknown = append(r.Unknown, fmt.Sprintf(format, args...))
+}
+
+// handleUnknownErr is the answer for a handle nobody holds.
+func handleUnknownErr(err error) bool {
+	var ae *pds.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
 func (r *DryRunReport) warn(format string, args ...any) {
@@ -172,6 +193,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	dryRunServer(ctx, m, r)
 	if m.old != nil {
 		dryRunRepo(ctx, m, r)
+		dryRunLimits(m, r)
 	}
 	dryRunPLC(ctx, m, r)
 	r.EstimateSeconds = estimateSeconds(r.Repo.Bytes, r.Blobs.Bytes)
@@ -225,10 +247,13 @@ func dryRunServer(ctx context.Context, m *Migrator, r *DryRunReport) {
 	r.Server.DID = info.DID
 	r.Server.InviteCodeRequired = info.InviteCodeRequired
 	r.Server.HandleDomains = info.AvailableUserDomains
-	exists, err := m.accountExistsOnNew(ctx)
-	if err == nil && exists {
+	exists, unknown := m.accountOnNew(ctx)
+	if exists {
 		r.Server.AccountExists = true
 		r.warn("an account for this DID already exists on %s: a real run takes it over (it needs the password that account has)", o.NewPDS)
+	}
+	if unknown != "" {
+		r.unknown("whether %s already hosts the account: it answered %s (a real run creates the account, and an existing one is taken over)", o.NewPDS, unknown)
 	}
 	if info.InviteCodeRequired && o.InviteCode == "" && !exists {
 		r.block("%s requires an invite code: pass --invite-code", o.NewPDS)
@@ -238,9 +263,13 @@ func dryRunServer(ctx context.Context, m *Migrator, r *DryRunReport) {
 		r.block("the handle %s is not allowed on %s (domains: %s): pass --new-handle", r.NewHandle, o.NewPDS, strings.Join(info.AvailableUserDomains, ", "))
 	}
 	r.Server.HandleFree = true
-	if did, err := m.new.ResolveHandle(ctx, r.NewHandle); err == nil && did != m.did {
+	did, err := m.advisoryResolveHandle(ctx, o.NewPDS, r.NewHandle)
+	switch {
+	case err == nil && did != m.did:
 		r.Server.HandleFree = false
 		r.block("the handle %s is taken on %s: pass --new-handle", r.NewHandle, o.NewPDS)
+	case err != nil && !handleUnknownErr(err):
+		r.unknown("whether the handle %s is free on %s: resolveHandle answered %v (createAccount refuses a taken handle)", r.NewHandle, o.NewPDS, err)
 	}
 }
 
@@ -268,6 +297,7 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 		r.warn("%s", note)
 	}
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = sum.Bytes, sum.Records, sum.Rev, sum.Commit
+	m.st.Repo.Bytes = sum.Bytes
 	m.blobRefs = sum.Blobs
 	dryRunDisk(m, r, sum)
 	r.Blobs.Count = len(sum.Blobs)

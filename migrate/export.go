@@ -32,6 +32,9 @@ type ExportOptions struct {
 	// updated in place (incremental).
 	Out         string
 	Concurrency int
+	// Headers are sent to the PDS on every request (the rate-limit bypass
+	// header of its admin).
+	Headers http.Header
 
 	Retry      *pds.RetryPolicy
 	HTTPClient *http.Client
@@ -114,7 +117,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("create %s: %w", o.Out, err)
 	}
 
-	c := pds.New(host, m.pdsOptions(nil))
+	c := pds.New(host, m.pdsOptions(o.Headers))
 	sess, err := c.Login(ctx, did, o.Password, o.AuthFactorToken)
 	if err != nil {
 		return nil, loginError(err, host, "--old-password")

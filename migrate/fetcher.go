@@ -250,15 +250,16 @@ func (m *Migrator) prefetchList() []repo.BlobRef {
 	missing := m.st.Blobs.Missing
 	checked := m.st.Done(StageBlobs) || m.st.Blobs.Uploaded > 0 || len(missing) > 0
 	m.mu.Unlock()
+	refs := m.movable(m.blobRefs)
 	if !checked {
-		return m.blobRefs
+		return refs
 	}
 	want := map[string]bool{}
 	for _, c := range missing {
 		want[c] = true
 	}
 	var out []repo.BlobRef
-	for _, b := range m.blobRefs {
+	for _, b := range refs {
 		if want[b.CID] {
 			out = append(out, b)
 		}
@@ -280,7 +281,7 @@ func (m *Migrator) diskWindow() int64 {
 // budget: --concurrency of the largest blobs in flight.
 func (m *Migrator) diskFloor() int64 {
 	var sizes []int64
-	for _, b := range m.blobRefs {
+	for _, b := range m.movable(m.blobRefs) {
 		sizes = append(sizes, b.Size)
 	}
 	slices.Sort(sizes)

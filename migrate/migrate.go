@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -41,10 +43,13 @@ type Migrator struct {
 	plc      *plc.Client
 	plcState *plc.State
 	newInfo  *pds.ServerInfo
+	newKey   atcrypto.PublicKey // the key the new PDS signs the account's commits with
 	store    *repo.BlobStore
 	blobRefs []repo.BlobRef
-	fetcher  *blobFetcher
-	early    *earlyExport
+	// confirmed is st.Blobs.Confirmed as a set (guarded by mu).
+	confirmed map[string]bool
+	fetcher   *blobFetcher
+	early     *earlyExport
 
 	// current is the stage running now, recorded with an interruption.
 	current Stage
@@ -220,8 +225,12 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		}
 		var se *StageError
 		var ie *InputError
-		if errors.As(err, &se) || errors.As(err, &ie) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
+		var rl *RateLimitError
+		if errors.As(err, &se) || errors.As(err, &ie) || errors.As(err, &rl) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
 			return err
+		}
+		if ae, ok := rateLimited(err); ok {
+			return m.rateLimitError(ae, 0, "")
 		}
 		if isDiskFull(err) {
 			err = m.diskFullError(err)

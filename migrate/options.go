@@ -52,6 +52,11 @@ type Options struct {
 	// (0: DefaultDiskBudget).
 	DiskBudget int64
 
+	// SkipOversizedBlobs moves the account without the blobs that are
+	// larger than the new PDS accepts, instead of refusing to start. They
+	// are recorded in the state, and the final check and verify list them.
+	SkipOversizedBlobs bool
+
 	// NewPDSHeaders are sent to the new PDS on every request (for example
 	// the rate-limit bypass header).
 	NewPDSHeaders http.Header

@@ -64,11 +64,20 @@ type Server struct {
 	// Err is why describeServer failed, when it did.
 	Err string
 	// HasAccount and Active describe the account there (getRepoStatus,
-	// public on every PDS).
+	// public on every PDS). AccountErr is set when the answer was neither
+	// the account's status nor "not found" (another implementation answers
+	// 500 for a DID it does not host): then nothing is known of it, and
+	// the stage that needs to know asks in its own way (createAccount, a
+	// login).
 	HasAccount bool
 	Active     bool
 	Status     string
+	AccountErr string
 }
+
+// AccountUnknown reports whether the server's answer about the account
+// said nothing either way.
+func (s Server) AccountUnknown() bool { return s.AccountErr != "" }
 
 // World is what the servers say now.
 type World struct {
@@ -206,6 +215,7 @@ func decide(inv Invocation, w World, st *State) Plan {
 	needOldSession := decideDeactivate(&p, inv, w, true)
 	steps := p.Steps
 	p.Steps = nil
+	done := st.Completed && w.New.Active && !needOldSession && p.Pending == nil
 	if needOldSession {
 		run(StageLogin)
 	} else {
@@ -214,13 +224,17 @@ func decide(inv Invocation, w World, st *State) Plan {
 	for _, s := range dataStages {
 		skip(s, "the DID already points at the new PDS")
 	}
-	if w.New.Active {
-		skip(StageActivate, "already active")
+	// activateAccount is idempotent and is what makes the new PDS announce
+	// the account: it is called on every run after the switch until the
+	// migration is complete, even when the account already reads as
+	// active (some PDSes create it active).
+	if done {
+		skip(StageActivate, "already migrated")
 	} else {
 		run(StageActivate)
 	}
 	p.Steps = append(p.Steps, steps...)
-	if st.Completed && w.New.Active && !needOldSession && p.Pending == nil {
+	if done {
 		p.Done = true
 		skip(StageFinalCheck, "already migrated")
 		return p
@@ -261,6 +275,9 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 			Err:  fmt.Errorf("the account works on %s, but the old PDS %s did not answer, so the old account was not deactivated", w.New.URL, w.Old.URL),
 			Hint: "run the same command again when the old PDS is back, or pass --no-deactivate-old if it is gone for good"}
 		return false
+	case w.Old.AccountUnknown():
+		// The stage asks again with the session and skips an account
+		// that is already deactivated.
 	case !w.Old.HasAccount || !w.Old.Active:
 		add(false, "already %s", orDefault(w.Old.Status, "inactive"))
 		return false

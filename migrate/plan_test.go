@@ -150,12 +150,15 @@ func expect(mode planMode, situation string) expectedPlan {
 		}
 		return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}, pending: true}
 	case "switched, new account active":
+		// activateAccount is called even on an account that reads as
+		// active: some PDSes create a migrated account active, and the
+		// call is what announces it.
 		if backup {
-			return expectedPlan{run: []Stage{StageFinalCheck}}
+			return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
 		}
-		return expectedPlan{run: []Stage{StageLogin, StageDeactivateOld, StageFinalCheck}}
+		return expectedPlan{run: []Stage{StageLogin, StageActivate, StageDeactivateOld, StageFinalCheck}}
 	case "old deactivated":
-		return expectedPlan{run: []Stage{StageFinalCheck}}
+		return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
 	case "done":
 		return expectedPlan{done: true}
 	}
@@ -271,5 +274,18 @@ func TestPlanNoDeactivateOld(t *testing.T) {
 	p := decide(inv, down.world(false), down.state())
 	if got := p.Running(); !slices.Equal(got, []Stage{StageActivate, StageFinalCheck}) {
 		t.Errorf("old PDS down with --no-deactivate-old: runs %v", got)
+	}
+}
+
+// An old PDS whose getRepoStatus says nothing either way (a 500) does not
+// make the planner believe the old account is already inactive: the
+// deactivation is planned, and the stage asks again with the session.
+func TestPlanOldAccountUnknown(t *testing.T) {
+	old := oldServer(false, true)
+	old.HasAccount, old.Active, old.AccountErr = false, false, "500 InternalServerError"
+	w := World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: old, New: newServer(true, true)}
+	p := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
+	if !p.Runs(StageDeactivateOld) || !p.Runs(StageLogin) {
+		t.Fatalf("runs %v: want the login and the deactivation", p.Running())
 	}
 }

@@ -254,7 +254,8 @@ func writeTestFile(path string) error { return os.WriteFile(path, []byte("x"), 0
 
 // A finished move checked from a new machine (a fresh state dir, no
 // --old-pds): the audit log names the old PDS, whose account is already
-// deactivated, so there is nothing left but the check.
+// deactivated, so there is nothing left but the idempotent activation and
+// the check: the old PDS is not even logged in to.
 func TestResumeFinishedMoveOnANewMachine(t *testing.T) {
 	f := newFakeMove(t)
 	f.switchToB(t)
@@ -263,8 +264,11 @@ func TestResumeFinishedMoveOnANewMachine(t *testing.T) {
 	if _, err := Run(context.Background(), f.opts(t)); err != nil {
 		t.Fatalf("want the check to pass, got %v", err)
 	}
-	if n := f.a.Calls("com.atproto.server.createSession") + f.b.Calls("com.atproto.server.activateAccount"); n != 0 {
-		t.Errorf("%d calls that change something", n)
+	if n := f.a.Calls("com.atproto.server.createSession") + f.a.Calls("com.atproto.server.deactivateAccount"); n != 0 {
+		t.Errorf("%d calls to the old PDS that change something", n)
+	}
+	if n := f.b.Calls("com.atproto.server.activateAccount"); n != 1 {
+		t.Errorf("activateAccount called %d times, want once (it is idempotent and announces the account)", n)
 	}
 }
 

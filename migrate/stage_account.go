@@ -19,10 +19,7 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 		}
 		return "", skip("the account exists on the new PDS")
 	}
-	exists, err := m.accountExistsOnNew(ctx)
-	if err != nil {
-		return "", err
-	}
+	exists, _ := m.accountOnNew(ctx)
 	if exists {
 		if err := m.loginNew(ctx); err != nil {
 			return "", err
@@ -64,7 +61,21 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 	if err := m.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s on %s (deactivated until the switch)", m.st.NewHandle, o.NewPDS), nil
+	return fmt.Sprintf("%s on %s (%s)", m.st.NewHandle, o.NewPDS, m.newAccountWords(ctx)), nil
+}
+
+// newAccountWords says what state the new PDS created the account in: the
+// reference PDS keeps a migrated account deactivated until the switch,
+// others create it active. Either way it is activated after the switch.
+func (m *Migrator) newAccountWords(ctx context.Context) string {
+	rs, err := m.new.GetRepoStatus(ctx, m.did)
+	switch {
+	case err != nil:
+		return "its status not reported; activated after the switch"
+	case rs.Active:
+		return "the new PDS made it active at once; it is activated again after the switch"
+	}
+	return "deactivated until the switch"
 }
 
 // serviceAuthForCreate asks the old PDS for a token that lets the new PDS

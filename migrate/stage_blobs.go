@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,9 +13,12 @@ import (
 )
 
 // stageBlobs uploads every blob the new PDS reports missing, downloading
-// each from the source first if the prefetcher has not already. A blob that
-// cannot be moved stops the migration before the identity stage, with the
-// list of what is missing: it is never a warning.
+// each from the source first if the prefetcher has not already, and every
+// blob it does not list as missing but that nothing confirmed and that
+// cannot be fetched back from it. A blob that cannot be moved stops the
+// migration before the identity stage, with the list of what is missing:
+// it is never a warning. Only the user's --skip-oversized-blobs leaves
+// blobs behind, and then by name.
 func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
@@ -28,9 +32,24 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("cannot open the blob store in %s", m.dir)
 		}
 	}
-	missing, err := m.new.ListMissingBlobs(ctx)
+	listed, err := m.new.ListMissingBlobs(ctx)
 	if err != nil {
 		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
+	}
+	missing := m.withoutLeftBehind(listed)
+	if err := m.checkBlobLimit(m.refsOf(missing)); err != nil {
+		return "", err
+	}
+	missing = m.withoutLeftBehind(missing)
+	// Blobs the new PDS does not list as missing are fetched back unless
+	// an upload already confirmed them; those it cannot serve go again.
+	bad, err := m.fetchBack(ctx, m.unconfirmed(missing))
+	if err != nil {
+		return "", err
+	}
+	for c, why := range bad {
+		m.prog.Warn(fmt.Sprintf("the new PDS does not list blob %s as missing but does not serve it (%v): uploading it again", c, why))
+		missing = append(missing, pds.MissingBlob{CID: c})
 	}
 	m.setMissing(missing) // until the uploads say otherwise: `status` shows them
 	if len(missing) == 0 {
@@ -38,32 +57,107 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 			// A resumed run: keep the note of the run that uploaded them.
 			return "", skip("all %d blobs on the new PDS", len(m.blobRefs))
 		}
-		return fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs)), nil
+		return m.blobsNote(0, 0), nil
 	}
 	missing = m.uploadOrder(missing)
-	uploaded, bytes, failures, localErr := m.uploadBlobs(ctx, missing)
+	res := m.uploadBlobs(ctx, missing)
 	m.mu.Lock()
 	m.st.Blobs.PeakDiskBytes = max(m.st.Blobs.PeakDiskBytes, m.fetcher.budget.Peak())
 	m.mu.Unlock()
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	if localErr != nil {
-		return "", localErr
+	if res.stop != nil {
+		return "", res.stop
 	}
 	if err := m.store.Sync(); err != nil {
+		return "", err
+	}
+	if err := m.refusedAsTooLarge(res.failures); err != nil {
 		return "", err
 	}
 	still, err := m.new.ListMissingBlobs(ctx)
 	if err != nil {
 		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
 	}
+	still = m.withoutLeftBehind(still)
 	m.setMissing(still)
 	if len(still) > 0 {
-		return "", &StageError{Stage: StageBlobs, Err: missingBlobsError(still, failures),
-			Hint: "nothing irreversible was done; run the same command again to retry the missing blobs"}
+		return "", m.missingBlobsStop(still, res.failures)
 	}
-	return fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, mb(bytes)), nil
+	return m.blobsNote(res.uploaded, res.bytes), nil
+}
+
+// blobsNote says what the stage did, and what it left behind on request.
+func (m *Migrator) blobsNote(uploaded int, bytes int64) string {
+	note := fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs))
+	if uploaded > 0 {
+		note = fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, mb(bytes))
+	}
+	if n := len(m.leftBehindSet()); n > 0 {
+		note += fmt.Sprintf("; %d left behind at your request (over the new PDS's upload limit)", n)
+	}
+	return note
+}
+
+// refsOf returns the blob refs (with their sizes) of the missing blobs.
+func (m *Migrator) refsOf(missing []pds.MissingBlob) []repo.BlobRef {
+	byCID := make(map[string]repo.BlobRef, len(m.blobRefs))
+	for _, b := range m.blobRefs {
+		byCID[b.CID] = b
+	}
+	out := make([]repo.BlobRef, 0, len(missing))
+	for _, b := range missing {
+		if r, ok := byCID[b.CID]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// refusedAsTooLarge handles the uploads the new PDS refused as too large
+// (413), which happens when it does not report its limit (PDS 0.4.x):
+// running again cannot help, so they are left behind when the user said
+// so, and are bad input otherwise.
+func (m *Migrator) refusedAsTooLarge(failures map[string]error) error {
+	var over []repo.BlobRef
+	for _, b := range m.blobRefs {
+		if err := failures[b.CID]; err != nil && tooLarge(err) {
+			over = append(over, b)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	if !m.opts.SkipOversizedBlobs {
+		return oversizedError(m.opts.NewPDS, over, m.blobLimit())
+	}
+	for _, b := range over {
+		m.leaveBehind(LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: m.blobLimit()})
+		delete(failures, b.CID)
+	}
+	return m.save()
+}
+
+// missingBlobsStop is the error for blobs that are still missing after
+// the uploads: bad input when the new PDS refused them for good (a 4xx
+// that no retry changes), resumable otherwise.
+func (m *Migrator) missingBlobsStop(still []pds.MissingBlob, failures map[string]error) error {
+	err := missingBlobsError(still, failures)
+	for _, b := range still {
+		if f := failures[b.CID]; f != nil && permanentRefusal(f) {
+			return &InputError{Msg: "blobs", Err: err,
+				Hint: "the new PDS refused these uploads, and would refuse them again: nothing irreversible was done; fix what its error names, then run the same command again"}
+		}
+	}
+	return &StageError{Stage: StageBlobs, Err: err,
+		Hint: "nothing irreversible was done; run the same command again to retry the missing blobs"}
+}
+
+// permanentRefusal is a 4xx answer that running again cannot change.
+func permanentRefusal(err error) bool {
+	var ae *pds.APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && !pds.IsTransient(err)
 }
 
 // uploadOrder puts the blobs already on disk first, then the rest in the
@@ -102,7 +196,18 @@ func (m *Migrator) uploadOrder(missing []pds.MissingBlob) []pds.MissingBlob {
 	return out
 }
 
-func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (uploaded int, bytes int64, failures map[string]error, localErr error) {
+// uploadResult is what one round of uploads did.
+type uploadResult struct {
+	uploaded int
+	bytes    int64
+	failures map[string]error
+	// stop is what ended the round early for every blob: a local error
+	// (a full disk, an unwritable state dir) or a rate limit that resets
+	// later than the client waits.
+	stop error
+}
+
+func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) uploadResult {
 	sizes := map[string]repo.BlobRef{}
 	var total int64
 	for _, b := range m.blobRefs {
@@ -115,32 +220,40 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 	}
 	m.prog.Transfer(TransferBlobs, len(missing), total)
 
-	// A local error (a full disk, an unwritable state dir) is the same
-	// for every blob: the first one stops every worker.
+	// A local error or a long rate limit is the same for every blob: the
+	// first one stops every worker.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var mu sync.Mutex
-	failures = map[string]error{}
+	res := uploadResult{failures: map[string]error{}}
 	done := map[string]bool{}
+	warned := false
 	eachConcurrently(ctx, missing, m.opts.Concurrency, func(b pds.MissingBlob) {
 		n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
 		mu.Lock()
-		if err != nil && isLocalError(err) && localErr == nil {
-			localErr = err
-			stop()
-		}
-		if err != nil {
-			failures[b.CID] = err
-		} else {
+		defer mu.Unlock()
+		switch {
+		case err == nil:
 			done[b.CID] = true
-			uploaded++
-			bytes += n
-		}
-		mu.Unlock()
-		if err == nil {
+			res.uploaded++
+			res.bytes += n
 			m.prog.Advance(TransferBlobs, 1, n)
+			if !warned {
+				warned = m.warnUploadBudget(len(missing) - res.uploaded)
+			}
 			crashPoint("blob-uploaded")
+			return
+		case res.stop != nil:
+		case isLocalError(err):
+			res.stop = err
+			stop()
+		default:
+			if ae, ok := rateLimited(err); ok && ctx.Err() == nil {
+				res.stop = ae // made a RateLimitError below, once the count is known
+				stop()
+			}
 		}
+		res.failures[b.CID] = err
 	})
 	var left []pds.MissingBlob
 	for _, b := range missing {
@@ -148,12 +261,30 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) (
 			left = append(left, b)
 		}
 	}
+	if ae, ok := rateLimited(res.stop); ok {
+		res.stop = m.rateLimitError(ae, len(left), "blob uploads")
+	}
 	m.setMissing(left) // what an interrupted run leaves for `status`
 	m.mu.Lock()
-	m.st.Blobs.Uploaded += uploaded
+	m.st.Blobs.Uploaded += res.uploaded
 	m.mu.Unlock()
 	_ = m.save()
-	return uploaded, bytes, failures, localErr
+	return res
+}
+
+// warnUploadBudget says, once the new PDS has told its upload budget,
+// when the blobs left will not fit in it: the run goes on and stops
+// cleanly at the limit. It reports whether it had anything to go on.
+func (m *Migrator) warnUploadBudget(left int) bool {
+	rl, ok := m.new.RateLimit("com.atproto.repo.uploadBlob")
+	if !ok || rl.Remaining < 0 {
+		return false
+	}
+	if left > rl.Remaining {
+		m.prog.Warn(fmt.Sprintf("%s allows %d more blob uploads until %s (%d a %s); %d are left to do: the run will stop at the limit and the same command continues after it resets (as the PDS's admin, --ratelimit-bypass-key skips it)",
+			m.opts.NewPDS, rl.Remaining, rl.Reset.UTC().Format("2006-01-02 15:04 MST"), rl.Limit, windowWords(rl.Window), left))
+	}
+	return true
 }
 
 // copyBlob makes sure the blob is on disk (verified against its CID) and
@@ -174,6 +305,7 @@ func (m *Migrator) copyBlob(ctx context.Context, cid string, ref repo.BlobRef) (
 	if got != cid {
 		return 0, fmt.Errorf("upload blob %s: the new PDS stored it as %s", cid, got)
 	}
+	m.confirmBlob(cid)
 	if err := m.fetcher.uploaded(cid); err != nil {
 		return 0, err
 	}

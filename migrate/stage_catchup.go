@@ -118,11 +118,14 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 			return 0, 0, err
 		}
 		if err := m.importCAR(ctx, next); err != nil {
+			if refused := m.importRefusedError(err); refused != nil {
+				return 0, 0, refused
+			}
 			return 0, 0, err
 		}
 		crashPoint("catchup-full-imported")
 		m.mu.Lock()
-		m.st.Repo = RepoInfo{Commit: full.Commit, Rev: full.Rev, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
+		m.st.Repo = RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
 		m.mu.Unlock()
 		if err := m.save(); err != nil {
 			return 0, 0, err
@@ -138,7 +141,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		m.mu.Unlock()
 	}
 	m.mu.Lock()
-	m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Commit
+	m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.Data, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
 	m.mu.Unlock()
 	if err := m.addBlobRefs(sum.Blobs); err != nil {
 		return 0, 0, err

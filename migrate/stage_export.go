@@ -31,10 +31,9 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 				return "", err
 			}
 			if ok {
-				if err := m.checkDiskRoom(); err != nil {
+				if err := m.afterExport(ctx); err != nil {
 					return "", err
 				}
-				m.startFetcher(ctx)
 				return "", skip("already exported (rev %s, the local copy re-checked)", m.st.Repo.Rev)
 			}
 		}
@@ -56,16 +55,33 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 		m.prog.Info(note)
 	}
 	m.mu.Lock()
-	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Bytes: sum.Bytes, Records: sum.Records}
+	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	m.mu.Unlock()
 	if err := m.setBlobList(sum.Blobs); err != nil {
 		return "", err
 	}
-	if err := m.checkDiskRoom(); err != nil {
+	if err := m.afterExport(ctx); err != nil {
 		return "", err
 	}
-	m.startFetcher(ctx)
 	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, mb(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
+}
+
+// afterExport runs what must hold once the repo and its blob list are
+// known, before anything is written to the new PDS: every blob fits the
+// new PDS's upload limit (or the user chose to move without those that do
+// not), the disk can hold the uploads in flight, and the prefetch starts.
+func (m *Migrator) afterExport(ctx context.Context) error {
+	if err := m.checkBlobLimit(m.blobRefs); err != nil {
+		return err
+	}
+	if w := m.importSizeWarning(); w != "" {
+		m.prog.Warn(w)
+	}
+	if err := m.checkDiskRoom(); err != nil {
+		return err
+	}
+	m.startFetcher(ctx)
+	return nil
 }
 
 // localRepoGood re-verifies the repo.car an earlier run left against the

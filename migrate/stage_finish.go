@@ -6,23 +6,48 @@ import (
 	"strings"
 )
 
-// stageActivate activates the new account once the DID points at it.
+// stageActivate activates the new account once the DID points at it. It
+// always calls activateAccount, which is idempotent: an implementation
+// that creates a migrated account active (cocoon does) still needs the
+// call to announce the account to relays. The account's state is read
+// from getRepoStatus, before and after.
 func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	if err := m.loginNew(ctx); err != nil {
 		return "", err
 	}
-	st, err := m.new.CheckAccountStatus(ctx)
-	if err != nil {
-		return "", fmt.Errorf("check the account on %s: %w", m.opts.NewPDS, err)
-	}
-	if st.Activated {
-		return "", skip("already active")
-	}
+	before, _ := m.new.GetRepoStatus(ctx, m.did) // only for the note
 	if err := m.new.ActivateAccount(ctx); err != nil {
 		return "", &StageError{Stage: StageActivate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
+	active, status, err := m.newAccountActive(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read the account's status on %s after activating it: %w", m.opts.NewPDS, err)
+	}
+	if !active {
+		return "", &StageError{Stage: StageActivate,
+			Err:  fmt.Errorf("%s accepted the activation but reports the account %s", m.opts.NewPDS, orDefault(status, "inactive")),
+			Hint: "run the same command again to retry the activation; if it persists, ask the new PDS's admin"}
+	}
+	if before != nil && before.Active {
+		return "active on " + m.opts.NewPDS + " (it already was; activated again so that it announces the account)", nil
+	}
 	return "active on " + m.opts.NewPDS, nil
+}
+
+// newAccountActive reads whether the new account is active: getRepoStatus,
+// public and the same on every PDS, or, when its answer says nothing
+// (another implementation's 500), the account's own checkAccountStatus.
+func (m *Migrator) newAccountActive(ctx context.Context) (active bool, status string, err error) {
+	rs, err := m.new.GetRepoStatus(ctx, m.did)
+	if err == nil {
+		return rs.Active, rs.Status, nil
+	}
+	as, serr := m.new.CheckAccountStatus(ctx)
+	if serr != nil {
+		return false, "", err
+	}
+	return as.Activated, "", nil
 }
 
 // stageDeactivateOld deactivates the old account, and only after the DID
@@ -72,6 +97,12 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	case home.ServiceDID != m.world.New.ServiceDID:
 		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the DID points at %s (%s), which is not the new PDS", st.Endpoint(), home.ServiceDID),
 			Hint: "someone changed the DID; check `atmigrate plc log`. The old account was left active"}
+	case home.AccountUnknown():
+		// The public status said nothing either way; the account's own
+		// session says whether it is active.
+		if as, err := m.new.CheckAccountStatus(ctx); err != nil || !as.Activated {
+			return keep("the account on %s is not known to be active (%s)", st.Endpoint(), home.AccountErr)
+		}
 	case !home.HasAccount || !home.Active:
 		return keep("the account on %s is not active", st.Endpoint())
 	}
@@ -97,6 +128,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 		NewPDS:        m.newEndpoint(),
 		ExpectOldDown: !m.opts.NoDeactivateOld && m.old != nil,
 		Quick:         true,
+		LeftBehind:    m.st.Blobs.LeftBehind,
 	})
 	if err != nil {
 		return "", err

@@ -13,8 +13,15 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-// plcTokenLifetime is how long the reference PDS keeps a PLC email token.
-const plcTokenLifetime = 15 * time.Minute
+// tokenReRequestAfter is how long a requested PLC email token is taken to
+// be still usable: no run asks for another (which voids the first) sooner.
+// No server says how long its token lives, so nothing here promises a
+// lifetime: the reference PDS keeps it 15 minutes, cocoon 10; this is
+// below both.
+const tokenReRequestAfter = 9 * time.Minute
+
+// TokenLifeWords is all the tool says of a token's lifetime.
+const TokenLifeWords = "tokens are short-lived and the server does not say for how long: use it soon"
 
 // stageIdentity points the DID at the new PDS. It is the one stage that
 // must happen exactly once, so it starts from the PLC directory's audit
@@ -179,7 +186,7 @@ func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*
 		case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
 			m.st.PLC.TokenRequested = time.Time{}
 			_ = m.save()
-			return nil, inputErr(err, "check the token in the email (it stays valid 15 minutes, and only the newest one counts); if it expired, run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
+			return nil, inputErr(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
 		}
 		return nil, fmt.Errorf("have %s sign the PLC operation: %w", m.st.OldPDS, err)
 	}
@@ -194,7 +201,7 @@ func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*
 // plcToken returns the email token: given on the command line, typed at
 // the prompt after we request it, or ErrPaused when nobody can type it.
 // Data comes first: by now every record and blob is on the new PDS, so the
-// 15 minutes are never spent waiting on transfers.
+// token's short life is never spent waiting on transfers.
 func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 	if m.opts.PLCToken != "" {
 		return strings.TrimSpace(m.opts.PLCToken), nil
@@ -203,7 +210,7 @@ func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 	if m.oldSess != nil {
 		email = m.oldSess.Email
 	}
-	fresh := !m.st.PLC.TokenRequested.IsZero() && time.Since(m.st.PLC.TokenRequested) < plcTokenLifetime-time.Minute
+	fresh := !m.st.PLC.TokenRequested.IsZero() && time.Since(m.st.PLC.TokenRequested) < tokenReRequestAfter
 	if !fresh {
 		if err := m.old.RequestPlcOperationSignature(ctx); err != nil {
 			return "", fmt.Errorf("ask %s to email the PLC token: %w", m.st.OldPDS, err)
@@ -212,7 +219,7 @@ func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 		if err := m.save(); err != nil {
 			return "", err
 		}
-		m.prog.Info(fmt.Sprintf("%s emailed a confirmation token to %s (valid 15 minutes)", m.st.OldPDS, orDefault(email, "the account's address")))
+		m.prog.Info(fmt.Sprintf("%s emailed a confirmation token to %s (%s)", m.st.OldPDS, orDefault(email, "the account's address"), TokenLifeWords))
 	}
 	tok, err := m.ui.PLCToken(email)
 	if errors.Is(err, ErrNoTerminal) {

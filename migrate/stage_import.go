@@ -6,21 +6,25 @@ import (
 	"os"
 )
 
-// stageImportRepo streams repo.car into the new PDS. A resumed run asks the
-// new PDS which commit it holds instead of trusting the checkpoint.
+// stageImportRepo streams repo.car into the new PDS. Every run asks the new
+// PDS whether it already holds the exported repo (newHoldsRepo) instead of
+// trusting the checkpoint, so a repo already there, whoever put it there,
+// is not imported again.
 func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	if st, err := m.new.CheckAccountStatus(ctx); err == nil && st.RepoCommit == m.st.Repo.Commit && st.RepoCommit != "" {
-		if st.Activated {
-			return "", skip("the new account is active and holds commit %s", st.RepoCommit)
-		}
-		if m.st.Done(StageImportRepo) {
-			return "", skip("the new PDS already holds commit %s", st.RepoCommit)
-		}
+	held, err := m.newHoldsRepo(ctx, m.st.Repo)
+	if err != nil {
+		return "", err
+	}
+	if held.Held {
+		return "", skip("the new PDS already holds the exported repo (%s)", held)
 	}
 	if err := m.importCAR(ctx, m.path("repo.car")); err != nil {
+		if refused := m.importRefusedError(err); refused != nil {
+			return "", refused
+		}
 		return "", err
 	}
 	m.mu.Lock()

@@ -34,6 +34,9 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	// The run observed the new PDS a moment ago; create-account asks
 	// again right before it writes.
 	exists := m.world.New.HasAccount
+	if m.world.New.AccountUnknown() && !m.st.AccountCreated {
+		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
+	}
 	if !exists && !m.st.AccountCreated {
 		if err := m.checkNewAccountInputs(ctx, info); err != nil {
 			return "", err
@@ -71,20 +74,19 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	return note, nil
 }
 
-// accountExistsOnNew asks the new PDS whether it already hosts the DID.
-func (m *Migrator) accountExistsOnNew(ctx context.Context) (bool, error) {
-	_, err := m.new.GetRepoStatus(ctx, m.did)
-	if err == nil {
-		return true, nil
+// accountOnNew asks the new PDS whether it already hosts the DID. unknown
+// is why it could not tell (a 500, say, which another implementation
+// answers for a DID it does not host): the caller goes on as the state
+// file says, and createAccount (AlreadyExists) or a login settles it.
+func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown string) {
+	s := m.probeServer(ctx, m.opts.NewPDS)
+	switch {
+	case !s.Reachable:
+		return false, s.Err
+	case s.AccountUnknown():
+		return false, s.AccountErr
 	}
-	if n := pds.ErrorName(err); n == "RepoNotFound" || n == "NotFound" {
-		return false, nil
-	}
-	if pds.IsTransient(err) {
-		return false, fmt.Errorf("ask %s about the account: %w", m.opts.NewPDS, err)
-	}
-	// Unknown answer: assume not there; createAccount will say otherwise.
-	return false, nil
+	return s.HasAccount, ""
 }
 
 // checkNewAccountInputs catches what createAccount would refuse, before
@@ -102,7 +104,8 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 		return inputErr(nil, fmt.Sprintf("pass --new-handle with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
 			"the handle %s is not allowed on %s", h, o.NewPDS)
 	}
-	if did, err := m.new.ResolveHandle(ctx, h); err == nil && did != m.did {
+	// Advisory: createAccount refuses a taken handle anyway.
+	if did, err := m.advisoryResolveHandle(ctx, o.NewPDS, h); err == nil && did != m.did {
 		return inputErr(nil, "pass --new-handle with a free handle", "the handle %s is taken on %s", h, o.NewPDS)
 	}
 	if m.newEmail() == "" {

@@ -3,10 +3,12 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // stageVerifyNew checks, from the new PDS's own answers, that it holds the
-// exported commit and every blob. It is the gate in front of the identity
+// exported repo and every blob. It is the gate in front of the identity
 // stage.
 func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 	if m.identityDone {
@@ -15,34 +17,58 @@ func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 	return m.checkNewHasEverything(ctx)
 }
 
+// checkNewHasEverything is the gate: the repo by the protocol's test (see
+// newHoldsRepo), every blob listed as present and confirmed (see
+// blob_confirm.go). The new PDS's own counts are shown, not trusted.
 func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
-	st, err := m.new.CheckAccountStatus(ctx)
+	held, err := m.newHoldsRepo(ctx, m.st.Repo)
 	if err != nil {
-		return "", fmt.Errorf("check the account on %s: %w", m.opts.NewPDS, err)
+		return "", err
 	}
-	// The new PDS keeps the imported commit's CID: equal CIDs mean equal
-	// Merkle trees, so every record is there with the same CID.
-	if st.RepoCommit != m.st.Repo.Commit {
-		return "", &StageError{Stage: StageVerifyNew,
-			Err:  fmt.Errorf("the new PDS holds commit %s, the exported repo is %s", st.RepoCommit, m.st.Repo.Commit),
-			Hint: "run the same command again: the import is repeated"}
+	if !held.Held {
+		hint := "run the same command again: the import is repeated"
+		if held.BadSignature {
+			hint = "the new PDS signs the repo with a key other than the one it names for the account, and the DID would point at a repo nobody can verify: nothing irreversible was done; ask its admin"
+		}
+		return "", &StageError{Stage: StageVerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	missing, err := m.new.ListMissingBlobs(ctx)
+	listed, err := m.new.ListMissingBlobs(ctx)
 	if err != nil {
 		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
 	}
+	missing := m.withoutLeftBehind(listed)
 	m.setMissing(missing)
 	if len(missing) > 0 {
 		return "", &StageError{Stage: StageVerifyNew, Err: missingBlobsError(missing, nil),
 			Hint: "run the same command again to copy the missing blobs"}
 	}
-	if st.ExpectedBlobs != st.ImportedBlobs {
-		return "", &StageError{Stage: StageVerifyNew,
-			Err:  fmt.Errorf("the new PDS expects %d blobs and has %d", st.ExpectedBlobs, st.ImportedBlobs),
-			Hint: "run the same command again to copy the missing blobs"}
+	bad, err := m.fetchBack(ctx, m.unconfirmed(nil))
+	if err != nil {
+		return "", err
 	}
-	if m.st.Repo.Records > 0 && st.IndexedRecords != int64(m.st.Repo.Records) {
-		m.prog.Warn(fmt.Sprintf("the new PDS indexed %d records, the repo has %d (the commit matches, so the records are there)", st.IndexedRecords, m.st.Repo.Records))
+	if err := m.save(); err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("commit %s, %d records, %d/%d blobs", st.RepoCommit, st.IndexedRecords, st.ImportedBlobs, st.ExpectedBlobs), nil
+	if len(bad) > 0 {
+		return "", &StageError{Stage: StageVerifyNew, Err: unservedBlobsError(bad),
+			Hint: "run the same command again: the blobs stage uploads them again"}
+	}
+	moved := len(m.movable(m.blobRefs))
+	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.accountCounts(ctx))
+	if n := len(m.leftBehindSet()); n > 0 {
+		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
+	}
+	return note, nil
+}
+
+// unservedBlobsError names the blobs the new PDS lists as present but
+// does not serve as they are.
+func unservedBlobsError(bad map[string]error) error {
+	lines := make([]string, 0, len(bad))
+	for c, err := range bad {
+		lines = append(lines, c+": "+err.Error())
+	}
+	sort.Strings(lines)
+	return fmt.Errorf("%d blob(s) are not listed as missing by the new PDS but could not be fetched back from it:\n  %s",
+		len(bad), strings.Join(firstN(lines, 10), "\n  "))
 }

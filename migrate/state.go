@@ -83,8 +83,10 @@ type RepoInfo struct {
 	Rev     string `json:"rev,omitempty"`
 	Bytes   int64  `json:"bytes,omitempty"`
 	Records int    `json:"records,omitempty"`
-	// ImportedCommit is the commit the new PDS reported after the last
-	// import (its repoCommit keeps the source commit's CID).
+	// Data is the exported commit's MST root (commit.data): what the new
+	// PDS must hold, whatever commit it wraps it in.
+	Data string `json:"data,omitempty"`
+	// ImportedCommit is the exported commit last imported into the new PDS.
 	ImportedCommit string `json:"importedCommit,omitempty"`
 }
 
@@ -99,6 +101,23 @@ type BlobsInfo struct {
 	// PeakDiskBytes is the most blob bytes the state dir held at once
 	// (the --disk-budget window plus the uploads in flight), over every run.
 	PeakDiskBytes int64 `json:"peakDiskBytes,omitempty"`
+	// Confirmed lists the blobs the new PDS is known to hold: it answered
+	// our upload with the blob's CID, or the blob was fetched back from it
+	// and hashed. Its own bookkeeping (checkAccountStatus) is not proof.
+	Confirmed []string `json:"confirmed,omitempty"`
+	// LeftBehind are blobs moved without, at the user's request
+	// (--skip-oversized-blobs): larger than the new PDS accepts.
+	LeftBehind []LeftBlob `json:"leftBehind,omitempty"`
+}
+
+// LeftBlob is a blob a migration did not move, and why.
+type LeftBlob struct {
+	CID      string `json:"cid"`
+	Size     int64  `json:"size"`
+	MimeType string `json:"mimeType,omitempty"`
+	// Limit is the new PDS's upload limit it is over (0: the limit is not
+	// reported, and the new PDS refused the upload as too large).
+	Limit int64 `json:"limit,omitempty"`
 }
 
 // PLCInfo tracks the identity stage, the one that must happen once.

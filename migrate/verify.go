@@ -33,7 +33,11 @@ type VerifyOptions struct {
 	ExpectOldDown bool
 	// Quick compares commit CIDs instead of downloading both repos, and
 	// trusts listMissingBlobs instead of fetching every blob back.
-	Quick       bool
+	Quick bool
+	// LeftBehind are the blobs the migration moved without at the user's
+	// request (--skip-oversized-blobs): their absence is a warning that
+	// names them, not a failure.
+	LeftBehind  []LeftBlob
 	Concurrency int
 	TempDir     string
 }
@@ -226,7 +230,22 @@ func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error 
 		return nil
 	}
 	if o.Quick {
-		r.add("records", oldCID == newCID, "commit on the new PDS %s, on the old %s", newCID, oldCID)
+		// Equal commits hold equal records; so do two commits over the
+		// same MST root (a PDS that re-signs what it imports).
+		if oldCID == newCID {
+			r.add("records", true, "commit %s on both PDSes", newCID)
+			return nil
+		}
+		oldData, oerr := commitData(ctx, o.Old, o.DID, oldCID)
+		newData, nerr := commitData(ctx, o.New, o.DID, newCID)
+		switch {
+		case oerr != nil:
+			r.add("records", false, "the new PDS holds commit %s, the old %s, which it did not serve: %v", newCID, oldCID, oerr)
+		case nerr != nil:
+			r.add("records", false, "the new PDS holds commit %s, the old %s; the new one's blocks: %v", newCID, oldCID, nerr)
+		default:
+			r.add("records", oldData == newData, "commit %s on the new PDS, %s on the old, over data %s and %s", newCID, oldCID, newData, oldData)
+		}
 		return nil
 	}
 	dir := o.TempDir
@@ -253,6 +272,19 @@ func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error 
 	}
 	r.add("records", len(diffs) == 0, "%s", detail)
 	return nil
+}
+
+// commitData is the MST root (commit.data) of did's commit cid on c.
+func commitData(ctx context.Context, c *pds.Client, did, cid string) (string, error) {
+	car, err := c.GetBlocks(ctx, did, cid)
+	if err != nil {
+		return "", err
+	}
+	commit, err := repo.CommitFromCAR(ctx, car, cid)
+	if err != nil {
+		return "", err
+	}
+	return commit.Data, nil
 }
 
 func recordIndex(ctx context.Context, c *pds.Client, did, path string) (map[string]string, error) {
@@ -294,7 +326,11 @@ func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
 		if err != nil {
 			return fmt.Errorf("list missing blobs: %w", err)
 		}
-		r.add("blobs-missing", len(missing) == 0, "the new PDS reports %d missing blob(s)", len(missing))
+		var cids []string
+		for _, b := range missing {
+			cids = append(cids, b.CID)
+		}
+		verifyMissing(r, cids, o.LeftBehind)
 	}
 	// Both lists are read in the quick form too: two listing calls, and
 	// the only way to see blobs the new PDS holds that the old one does
@@ -317,11 +353,15 @@ func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
 	}
 	var problems []string
 	// Fetch every blob back and check its bytes against its CID: a row in
-	// the new PDS's database is not proof that the file is there.
+	// the new PDS's database is not proof that the file is there. The
+	// reference PDS lists a blob its records reference even when it never
+	// received it: those left behind on request are not fetched (the
+	// blobs-missing check names them).
+	fetch, left := splitLeftBehind(newList, o.LeftBehind)
 	var mu sync.Mutex
 	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
-	for _, c := range newList {
+	for _, c := range fetch {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(c string) {
@@ -340,7 +380,10 @@ func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
 	}
 	wg.Wait()
 	sort.Strings(problems)
-	detail := fmt.Sprintf("%d blobs on the new PDS, each fetched and matching its CID", len(newList))
+	detail := fmt.Sprintf("%d blobs on the new PDS, each fetched and matching its CID", len(fetch))
+	if len(left) > 0 {
+		detail += fmt.Sprintf(" (and %d left behind at your request, not fetched)", len(left))
+	}
 	if len(problems) > 0 {
 		detail = fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(firstN(problems, 10), "; "))
 	}

@@ -45,6 +45,7 @@ func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newL
 		return nil
 	}
 	missing, extra := setDifference(oldList, newList), setDifference(newList, oldList)
+	missing, left := splitLeftBehind(missing, o.LeftBehind)
 	counts := fmt.Sprintf("%d listed on the old PDS, %d on the new", len(oldList), len(newList))
 	switch {
 	case len(missing) > 0:
@@ -53,8 +54,20 @@ func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newL
 			detail += "; " + extraBlobs(extra)
 		}
 		r.add(checkBlobsListed, false, "%s (%s)", detail, counts)
-	case len(extra) > 0:
-		r.warn(checkBlobsListed, extraBlobsHint, "%s (%s)", extraBlobs(extra), counts)
+	case len(extra) > 0 || len(left) > 0:
+		var parts []string
+		hint := extraBlobsHint
+		if len(left) > 0 {
+			parts = append(parts, leftBehindWords(left))
+			hint = leftBehindHint
+		}
+		if len(extra) > 0 {
+			parts = append(parts, extraBlobs(extra))
+			if len(left) > 0 {
+				hint += "; the extras: " + extraBlobsHint
+			}
+		}
+		r.warn(checkBlobsListed, hint, "%s (%s)", strings.Join(parts, "; "), counts)
 	default:
 		r.add(checkBlobsListed, true, "the same %d blob(s) listed on both PDSes", len(newList))
 	}
@@ -81,4 +94,47 @@ func setDifference(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// leftBehindHint says what blobs left behind at the user's request mean.
+const leftBehindHint = "these blobs are larger than the new PDS accepts and were left on the old PDS at your request " +
+	"(--skip-oversized-blobs): the records that use them show them missing on the new PDS"
+
+// verifyMissing is the blobs-missing check: what the new PDS reports
+// missing, less what the migration left behind on purpose (a warning).
+func verifyMissing(r *VerifyReport, missing []string, leftBehind []LeftBlob) {
+	missing, left := splitLeftBehind(missing, leftBehind)
+	switch {
+	case len(missing) > 0:
+		r.add("blobs-missing", false, "the new PDS reports %d missing blob(s): %s", len(missing), strings.Join(firstN(missing, 10), ", "))
+	case len(left) > 0:
+		r.warn("blobs-missing", leftBehindHint, "the new PDS reports only the %s", leftBehindWords(left))
+	default:
+		r.add("blobs-missing", true, "the new PDS reports 0 missing blob(s)")
+	}
+}
+
+// splitLeftBehind separates the CIDs the migration left behind on purpose.
+func splitLeftBehind(cids []string, leftBehind []LeftBlob) (rest []string, left []LeftBlob) {
+	byCID := make(map[string]LeftBlob, len(leftBehind))
+	for _, b := range leftBehind {
+		byCID[b.CID] = b
+	}
+	for _, c := range cids {
+		if b, ok := byCID[c]; ok {
+			left = append(left, b)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return rest, left
+}
+
+// leftBehindWords names the blobs left behind, with their sizes.
+func leftBehindWords(left []LeftBlob) string {
+	names := make([]string, 0, len(left))
+	for _, b := range left {
+		names = append(names, fmt.Sprintf("%s (%s)", b.CID, humanBytes(b.Size)))
+	}
+	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(firstN(names, 10), ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -17,6 +18,29 @@ import (
 // mistyped URL or a server that is down should be known in a second or
 // two, not after a minute of retries.
 var probePolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
+
+// advisoryPolicy is for calls whose answer only informs (is the handle
+// taken?): another implementation may take seconds to fail them, so they
+// are tried twice and bounded by advisoryTimeout, never retried for a
+// minute.
+var advisoryPolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: 5 * time.Second}
+
+const advisoryTimeout = 15 * time.Second
+
+// advisoryResolveHandle asks the PDS at url for handle's DID, as an
+// advisory call.
+func (m *Migrator) advisoryResolveHandle(ctx context.Context, url, handle string) (string, error) {
+	opts := m.pdsOptions(nil)
+	if sameURL(url, m.opts.NewPDS) {
+		opts = m.pdsOptions(m.opts.NewPDSHeaders)
+	}
+	if m.opts.Retry == nil {
+		opts.Retry = advisoryPolicy
+	}
+	ctx, cancel := context.WithTimeout(ctx, advisoryTimeout)
+	defer cancel()
+	return pds.New(url, opts).ResolveHandle(ctx, handle)
+}
 
 // observe reads what the servers say now: the DID document and audit log,
 // the new PDS and the account there, the old PDS and the account there. It
@@ -112,10 +136,25 @@ func (m *Migrator) probeServer(ctx context.Context, url string) Server {
 		m.newInfo = info
 	}
 	rs, err := c.GetRepoStatus(ctx, m.did)
-	if err == nil {
+	switch {
+	case err == nil:
 		s.HasAccount, s.Active, s.Status = true, rs.Active, rs.Status
+	case repoNotFound(err):
+	default:
+		s.AccountErr = err.Error()
 	}
 	return s
+}
+
+// repoNotFound reports an answer that says the server hosts no such repo:
+// the reference PDS's 400 RepoNotFound, or a plain 404. Anything else (a
+// 500, an unknown error) says nothing either way.
+func repoNotFound(err error) bool {
+	var ae *pds.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Name == "RepoNotFound" || ae.Name == "NotFound" || ae.Status == http.StatusNotFound
 }
 
 // identityReadError explains why the DID document could not be read.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +51,8 @@ Exit codes: 0 all migrated, 1 some failed, 2 bad usage, 3 some await a PLC token
 		&cli.StringFlag{Name: "plc-rotation-key", Usage: "file with the OLD PDS's PLC rotation key: sign every account's PLC operation locally, no email tokens"},
 		&cli.StringFlag{Name: "plc-rotation-key-type", Usage: "curve of a hex --plc-rotation-key: k256 or p256", Value: "k256"},
 		&cli.StringFlag{Name: "tokens", Usage: "CSV of account,token: PLC email tokens that finish awaiting-token accounts"},
-		&cli.StringFlag{Name: "ratelimit-bypass-key", Usage: "sent to the new PDS as x-ratelimit-bypass (your own PDS's bypass key)", EnvVars: []string{"ATMIGRATE_RATELIMIT_BYPASS_KEY"}},
+		bypassKeyFlag("the new PDS"),
+		&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move each account without its blobs larger than the new PDS accepts instead of failing it"},
 		&cli.BoolFlag{Name: "retry-failed", Usage: "also run accounts that failed with a non-transient error, and re-request expired tokens"},
 	},
 	Action:       runBatch,
@@ -124,9 +124,8 @@ func runBatch(c *cli.Context) error {
 		}
 		opts.Base.RotationKey = k
 	}
-	if key := c.String("ratelimit-bypass-key"); key != "" {
-		opts.Base.NewPDSHeaders = http.Header{"X-Ratelimit-Bypass": {key}}
-	}
+	opts.Base.NewPDSHeaders = bypassHeaders(c)
+	opts.Base.SkipOversizedBlobs = c.Bool("skip-oversized-blobs")
 	if path := c.String("tokens"); path != "" {
 		t, err := migrate.ReadTokensFile(path)
 		if err != nil {
@@ -165,7 +164,7 @@ func runBatch(c *cli.Context) error {
 		return silentExit(exitFailed)
 	case mineSum.AwaitingToken > 0:
 		fmt.Fprintf(os.Stderr, "atmigrate: %d accounts await the PLC token emailed to them (data already on the new PDS)\n", mineSum.AwaitingToken)
-		fmt.Fprintln(os.Stderr, "atmigrate: hint: collect the tokens into a CSV (account,token) and run the same command with --tokens FILE within 15 minutes")
+		fmt.Fprintln(os.Stderr, "atmigrate: hint: collect the tokens into a CSV (account,token) and run the same command with --tokens FILE soon: "+migrate.TokenLifeWords)
 		return silentExit(exitPaused)
 	case mineSum.Pending > 0:
 		return silentExit(exitFailed)

@@ -53,6 +53,8 @@ func printDryRun(w io.Writer, r *migrate.DryRunReport) {
 	fmt.Fprintf(w, "handle        allowed: %s, free: %s\n", yes(r.Server.HandleAllowed), yes(r.Server.HandleFree))
 	fmt.Fprintf(w, "repo          %d records, %.1f MB, rev %s\n", r.Repo.Records, float64(r.Repo.Bytes)/1e6, r.Repo.Rev)
 	fmt.Fprintf(w, "blobs         %d, %.1f MB, largest %.1f MB\n", r.Blobs.Count, float64(r.Blobs.Bytes)/1e6, float64(r.Blobs.Largest)/1e6)
+	fmt.Fprintf(w, "limits        %s\n", limitsWords(r.Limits))
+	fmt.Fprintf(w, "rate limits   %s\n", rateLimitWords(r.RateLimits))
 	if r.Disk.Dir != "" {
 		fmt.Fprintf(w, "disk          %.1f MB free in %s; the run holds at most %.1f MB there (repo, %.1f MB prefetch window, uploads in flight)\n",
 			float64(r.Disk.Free)/1e6, r.Disk.Dir, float64(r.Disk.Peak)/1e6, float64(r.Disk.Window)/1e6)
@@ -86,6 +88,9 @@ func printDryRunEnd(w io.Writer, r *migrate.DryRunReport) {
 	for _, x := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", x)
 	}
+	for _, x := range r.Unknown {
+		fmt.Fprintf(w, "not known: %s\n", x)
+	}
 	if r.OK() {
 		fmt.Fprintf(w, "\nA real run should succeed.\n")
 		return
@@ -104,4 +109,23 @@ func methodWords(r *migrate.DryRunReport) string {
 		return "nobody: a did:web document is published by you (the run writes it)"
 	}
 	return "the old PDS with the email token (asked for after the data is copied)"
+}
+
+func limitsWords(l migrate.DryRunLimits) string {
+	up := "blob upload limit not reported"
+	if l.BlobUploadLimit > 0 {
+		up = fmt.Sprintf("blob upload limit %.1f MB, %d blob(s) over it", float64(l.BlobUploadLimit)/1e6, len(l.Oversized))
+	}
+	return fmt.Sprintf("%s; repo %.1f MB against an import limit no PDS reports", up, float64(l.RepoBytes)/1e6)
+}
+
+func rateLimitWords(rl migrate.DryRunRateLimits) string {
+	state := "none announced (off, or not reported)"
+	switch {
+	case rl.BypassKey:
+		state = "bypass key sent"
+	case rl.Seen:
+		state = "on: " + rl.Global
+	}
+	return fmt.Sprintf("%s; %d blob upload(s) to make, %d day(s) at the reference PDS's %d a day", state, rl.Uploads, rl.Days, rl.UploadsPerDay)
 }

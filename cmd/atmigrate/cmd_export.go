@@ -21,6 +21,7 @@ var cmdExport = &cli.Command{
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code a PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.IntFlag{Name: "concurrency", Usage: "blob downloads at once", Value: migrate.DefaultConcurrency},
+		bypassKeyFlag("the account's PDS"),
 	},
 	Action:       runExport,
 	OnUsageError: onUsageError,
@@ -35,6 +36,7 @@ func runExport(c *cli.Context) error {
 		AuthFactorToken: c.String("auth-factor-token"),
 		PLCURL:          c.String("plc-url"),
 		Concurrency:     c.Int("concurrency"),
+		Headers:         bypassHeaders(c),
 	}
 	if o.Account == "" {
 		return usageError{"--account is required", "pass the handle or DID to back up"}

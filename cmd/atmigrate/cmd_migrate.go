@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -35,6 +37,24 @@ var migrateFlags = []cli.Flag{
 	&cli.StringFlag{Name: "from-backup", Usage: "restore from a backup directory (atmigrate export) without contacting the old PDS; needs --rotation-key"},
 	&cli.BoolFlag{Name: "keep-data", Usage: "keep the downloaded repo and blobs in the state dir (by default each blob file goes once the new PDS has it)"},
 	&cli.StringFlag{Name: "disk-budget", Usage: "most blob bytes kept in the state dir at once, like 256MB or 2GB (shrunk to the free space)", Value: "256MB"},
+	&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move without the blobs larger than the new PDS accepts (listed at the end and by verify) instead of refusing to start"},
+	bypassKeyFlag("the new PDS"),
+}
+
+// bypassKeyFlag is --ratelimit-bypass-key: the rate-limit bypass key of
+// the PDS a command writes to or reads from most (whose admin holds it),
+// sent to that server only.
+func bypassKeyFlag(server string) cli.Flag {
+	return &cli.StringFlag{Name: "ratelimit-bypass-key", Usage: "sent to " + server + " as x-ratelimit-bypass (its admin's PDS_RATE_LIMIT_BYPASS_KEY), to that server only",
+		EnvVars: []string{"ATMIGRATE_RATELIMIT_BYPASS_KEY"}}
+}
+
+// bypassHeaders is the header that carries --ratelimit-bypass-key.
+func bypassHeaders(c *cli.Context) http.Header {
+	if key := c.String("ratelimit-bypass-key"); key != "" {
+		return http.Header{"X-Ratelimit-Bypass": {key}}
+	}
+	return nil
 }
 
 var cmdMigrate = &cli.Command{
@@ -61,6 +81,7 @@ func runMigrate(c *cli.Context) error {
 	switch {
 	case err == nil:
 		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, strings.TrimRight(opts.NewPDS, "/"))
+		printLeftBehind(os.Stderr, res.State)
 		printGuard(c.Context, os.Stderr, res.StateDir, res.State)
 		return nil
 	case isAlreadyMigrated(err):
@@ -73,7 +94,7 @@ func runMigrate(c *cli.Context) error {
 		return silentExit(exitPaused)
 	case isPaused(err):
 		fmt.Fprintf(os.Stderr, "\natmigrate: all data is on %s; the PLC operation waits for the token %s emailed to the account.\n", opts.NewPDS, res.State.OldPDS)
-		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN) within 15 minutes\n")
+		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN); %s (if it has expired, run without it to have a new one emailed)\n", migrate.TokenLifeWords)
 		return silentExit(exitPaused)
 	}
 	if res != nil && res.StateDir != "" && !isInput(err) && !isBusy(err) {
@@ -105,6 +126,9 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		KeepData:        c.Bool("keep-data"),
 		AddRotationKeys: c.StringSlice("add-rotation-key"),
 		FromBackup:      c.String("from-backup"),
+
+		SkipOversizedBlobs: c.Bool("skip-oversized-blobs"),
+		NewPDSHeaders:      bypassHeaders(c),
 	}
 	o.Account = backupAccount(o.Account, o.FromBackup)
 	if o.Account == "" {
@@ -163,4 +187,17 @@ func rotationKey(c *cli.Context) (plcKey, error) {
 		return k, nil
 	}
 	return nil, nil
+}
+
+// printLeftBehind lists the blobs the migration moved without at the
+// user's request, so the final report says what is not on the new PDS.
+func printLeftBehind(w io.Writer, st *migrate.State) {
+	left := st.Blobs.LeftBehind
+	if len(left) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "atmigrate: moved without %d blob(s) larger than the new PDS accepts (--skip-oversized-blobs); they stay on the old PDS only:\n", len(left))
+	for _, b := range left {
+		fmt.Fprintf(w, "  %s  %.1f MB  %s\n", b.CID, float64(b.Size)/1e6, b.MimeType)
+	}
 }

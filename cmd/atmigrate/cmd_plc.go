@@ -159,7 +159,7 @@ func runAddRotationKey(c *cli.Context) error {
 	out.Close()
 	if isPaused(err) {
 		fmt.Fprintln(os.Stderr, "atmigrate: the PDS emailed a PLC token to the account's address")
-		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN within 15 minutes")
+		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again soon with --plc-token TOKEN ("+migrate.TokenLifeWords+")")
 		return silentExit(exitPaused)
 	}
 	if err != nil {

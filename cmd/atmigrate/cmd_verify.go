@@ -24,6 +24,8 @@ var cmdVerify = &cli.Command{
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
 		&cli.BoolFlag{Name: "no-deactivate-old", Usage: "the old account is expected to stay active"},
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
+		bypassKeyFlag("the new PDS"),
 	},
 	Action:       runVerify,
 	OnUsageError: onUsageError,
@@ -40,7 +42,9 @@ func runVerify(c *cli.Context) error {
 	}
 	ctx := c.Context
 	opts := pds.Options{UserAgent: "atmigrate/" + version}
-	newC := pds.New(newURL, opts)
+	newOpts := opts
+	newOpts.Headers = bypassHeaders(c)
+	newC := pds.New(newURL, newOpts)
 	if pw := c.String("new-password"); pw != "" {
 		if _, err := newC.Login(ctx, did, pw, ""); err != nil {
 			return fmt.Errorf("log in to %s: %w", newURL, err)
@@ -55,6 +59,10 @@ func runVerify(c *cli.Context) error {
 			}
 		}
 	}
+	left, err := leftBehind(c.String("state-dir"), did)
+	if err != nil {
+		return err
+	}
 	rep, err := migrate.Verify(ctx, migrate.VerifyOptions{
 		DID:           did,
 		PLC:           plc.NewClient(c.String("plc-url"), nil),
@@ -62,6 +70,7 @@ func runVerify(c *cli.Context) error {
 		New:           newC,
 		NewPDS:        newURL,
 		ExpectOldDown: !c.Bool("no-deactivate-old"),
+		LeftBehind:    left,
 	})
 	if err != nil {
 		return err
@@ -97,4 +106,32 @@ func runVerify(c *cli.Context) error {
 		return silentExit(exitFailed)
 	}
 	return nil
+}
+
+// leftBehind reads, from the migration's state dir (dir, or the DID's
+// default one when it has a state), the blobs it moved without on request.
+func leftBehind(dir, did string) ([]migrate.LeftBlob, error) {
+	given := dir != ""
+	if !given {
+		d, err := migrate.DefaultStateDir(did)
+		if err != nil {
+			return nil, nil
+		}
+		dir = d
+	}
+	st, err := migrate.LoadState(dir)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == nil && given:
+		return nil, usageError{"no migration state in " + dir, "check --state-dir (it is only needed to know the blobs a migration left behind on request)"}
+	case st == nil:
+		return nil, nil
+	case st.DID != did:
+		if given {
+			return nil, usageError{fmt.Sprintf("the state dir %s is for %s, not %s", dir, st.DID, did), "check --state-dir and --account"}
+		}
+		return nil, nil
+	}
+	return st.Blobs.LeftBehind, nil
 }

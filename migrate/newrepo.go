@@ -1,0 +1,131 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
+	"github.com/atmigrate/atmigrate/repo"
+)
+
+// Whether the new PDS holds the exported repo is decided from what the
+// protocol guarantees, not from one implementation's bookkeeping: its
+// latest commit is the exported one (the reference PDS keeps the imported
+// commit), or it is a commit over the same MST root (commit.data, read
+// with getLatestCommit and sync.getBlocks) with a valid signature by the
+// key the new PDS holds for the account. Another implementation may
+// re-sign what it imports (cocoon does): the commit's CID and rev change,
+// the data does not. The same test skips the import on a re-run, gates
+// the identity stage and checks each catch-up.
+
+// repoHeld is the answer, with what it rests on.
+type repoHeld struct {
+	Held bool
+	// Commit is the new PDS's latest commit; Resigned is true when it is
+	// not the exported one but holds the same data, signed by the new PDS.
+	Commit   string
+	Resigned bool
+	// Why says what differs when Held is false; BadSignature is set when
+	// the data is there but signed by another key than the new PDS names
+	// for the account, which importing again does not change.
+	Why          string
+	BadSignature bool
+}
+
+func (h repoHeld) String() string {
+	switch {
+	case !h.Held:
+		return h.Why
+	case h.Resigned:
+		return fmt.Sprintf("commit %s: the exported data, re-signed by the new PDS", h.Commit)
+	}
+	return "commit " + h.Commit
+}
+
+// newHoldsRepo asks the new PDS whether it holds the data of the exported
+// commit want. Errors are only for a cancelled run; a server that does not
+// answer does not hold it, as far as this run can tell.
+func (m *Migrator) newHoldsRepo(ctx context.Context, want RepoInfo) (repoHeld, error) {
+	cid, _, err := m.new.GetLatestCommit(ctx, m.did)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return repoHeld{}, cerr
+		}
+		return repoHeld{Why: fmt.Sprintf("the new PDS did not say which commit it holds (%v)", err)}, nil
+	}
+	h := repoHeld{Commit: cid}
+	if cid == want.Commit {
+		h.Held = true
+		return h, nil
+	}
+	if want.Data == "" {
+		h.Why = fmt.Sprintf("the new PDS holds commit %s, the exported repo is %s", cid, want.Commit)
+		return h, nil
+	}
+	car, err := m.new.GetBlocks(ctx, m.did, cid)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return repoHeld{}, cerr
+		}
+		h.Why = fmt.Sprintf("the new PDS holds commit %s, not the exported %s, and did not serve it (%v)", cid, want.Commit, err)
+		return h, nil
+	}
+	c, err := repo.CommitFromCAR(ctx, car, cid)
+	if err != nil {
+		h.Why = fmt.Sprintf("the new PDS's commit %s does not decode: %v", cid, err)
+		return h, nil
+	}
+	if c.Data != want.Data {
+		h.Why = fmt.Sprintf("the new PDS holds commit %s over data %s; the exported repo's data is %s", cid, c.Data, want.Data)
+		return h, nil
+	}
+	key, err := m.newSigningKey(ctx)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return repoHeld{}, cerr
+		}
+		h.Why = fmt.Sprintf("the new PDS's commit %s holds the exported data, but its signing key is not known: %v", cid, err)
+		return h, nil
+	}
+	if err := c.VerifySignature(key); err != nil {
+		h.Why = fmt.Sprintf("the new PDS's commit %s holds the exported data but is not signed by the key it holds for the account (%s)", cid, key.DIDKey())
+		h.BadSignature = true
+		return h, nil
+	}
+	h.Held, h.Resigned = true, true
+	return h, nil
+}
+
+// newSigningKey is the key the new PDS signs the account's commits with:
+// the atproto key it recommends for the DID document.
+func (m *Migrator) newSigningKey(ctx context.Context) (atcrypto.PublicKey, error) {
+	if m.newKey != nil {
+		return m.newKey, nil
+	}
+	cred, err := m.new.GetRecommendedDidCredentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dk := cred.VerificationMethods["atproto"]
+	if dk == "" {
+		return nil, errors.New("the new PDS recommends no atproto signing key")
+	}
+	k, err := atcrypto.ParsePublicDIDKey(dk)
+	if err != nil {
+		return nil, fmt.Errorf("parse the new PDS's signing key %s: %w", dk, err)
+	}
+	m.newKey = k
+	return k, nil
+}
+
+// accountCounts is what the new PDS's checkAccountStatus says, for people:
+// the counts are another implementation's bookkeeping and decide nothing.
+func (m *Migrator) accountCounts(ctx context.Context) string {
+	st, err := m.new.CheckAccountStatus(ctx)
+	if err != nil {
+		return "the new PDS did not report its counts"
+	}
+	return fmt.Sprintf("the new PDS counts %d records and %d/%d blobs", st.IndexedRecords, st.ImportedBlobs, st.ExpectedBlobs)
+}
