@@ -43,44 +43,79 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	closeSharedNet()
-	closeVersionNets()
+	closeNamedNets()
 	return code
 }
 
+// namedNets are networks shared by the tests that ask for them by name,
+// each started on first use and stopped once every test is done.
 var (
-	sharedOnce sync.Once
-	shared     *localnet.Network
-	sharedErr  error
+	namedNetsMu sync.Mutex
+	namedNets   = map[string]*namedNetEntry{}
 )
 
-// sharedNet is one network for the tests that only need distinct accounts.
-func sharedNet(t *testing.T) *localnet.Network {
+type namedNetEntry struct {
+	once sync.Once
+	net  *localnet.Network
+	err  error
+}
+
+// namedNet is the network called name, started once with opts (and
+// checked by check, when given) for every test that asks for it.
+func namedNet(t *testing.T, name string, opts localnet.Options, check func(*localnet.Network) error) *localnet.Network {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: needs the local network")
 	}
-	sharedOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "atmigrate-e2e-net-")
+	namedNetsMu.Lock()
+	e := namedNets[name]
+	if e == nil {
+		e = &namedNetEntry{}
+		namedNets[name] = e
+	}
+	namedNetsMu.Unlock()
+	e.once.Do(func() {
+		dir, err := os.MkdirTemp("", "atmigrate-e2e-"+name+"-")
 		if err != nil {
-			sharedErr = err
+			e.err = err
 			return
 		}
+		opts.Dir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		shared, sharedErr = localnet.Start(ctx, localnet.Options{Dir: dir})
+		start := time.Now()
+		e.net, e.err = localnet.Start(ctx, opts)
+		if e.err != nil {
+			os.RemoveAll(dir)
+			return
+		}
+		if check != nil {
+			e.err = check(e.net)
+		}
+		t.Logf("network %s up in %s", name, time.Since(start).Round(time.Millisecond))
 	})
-	if sharedErr != nil {
-		t.Fatalf("start the local network: %v", sharedErr)
+	if e.err != nil {
+		t.Fatalf("start the local network %s: %v", name, e.err)
 	}
-	return shared
+	return e.net
 }
 
-func closeSharedNet() {
-	if shared != nil {
-		shared.Close()
-		os.RemoveAll(shared.Dir)
+// closeNamedNets stops the shared networks (from TestMain).
+func closeNamedNets() {
+	namedNetsMu.Lock()
+	defer namedNetsMu.Unlock()
+	for _, e := range namedNets {
+		if e.net != nil {
+			e.net.Close()
+			os.RemoveAll(e.net.Dir)
+		}
 	}
+}
+
+// sharedNet is one network for the tests that only need distinct accounts.
+func sharedNet(t *testing.T) *localnet.Network {
+	t.Helper()
+	return namedNet(t, "net", localnet.Options{}, nil)
 }
 
 // newNet starts a network of the test's own (for tests that stop servers

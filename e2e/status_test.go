@@ -48,9 +48,11 @@ func TestStatusAfterFailedBlobs(t *testing.T) {
 	state := t.TempDir()
 	args := []string{"migrate", "--state-dir", state, "--yes"}
 
+	// A 400 is a refusal that running again cannot change: bad input
+	// (exit 2), never "run the same command again" on its own.
 	r := runBin(t, env, args...)
-	if r.code != 1 {
-		t.Fatalf("every upload refused: want exit 1\n%s", r)
+	if r.code != 2 {
+		t.Fatalf("every upload refused with a 400: want exit 2\n%s", r)
 	}
 	mustContain(t, r.run, "blob(s) are missing on the new PDS", "blob refused by the test proxy", "atmigrate status")
 	if n := pb.callCount(nsidUploadBlob); n < len(before.blobs) || n > 2*len(before.blobs) {

@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,69 +30,18 @@ var (
 	pair54 = versionPair{localnet.Version05, localnet.Version04} // away from 0.5
 )
 
-type versionNetEntry struct {
-	once sync.Once
-	net  *localnet.Network
-	err  error
-}
-
-var (
-	versionNetsMu sync.Mutex
-	versionNets   = map[versionPair]*versionNetEntry{}
-)
-
 // versionNet is the shared network whose A and B run the versions of p.
 // It checks that each PDS reports the @atproto/pds version asked for.
 func versionNet(t *testing.T, p versionPair) *localnet.Network {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test: needs the local network")
-	}
-	versionNetsMu.Lock()
-	e := versionNets[p]
-	if e == nil {
-		e = &versionNetEntry{}
-		versionNets[p] = e
-	}
-	versionNetsMu.Unlock()
-	e.once.Do(func() {
-		dir, err := os.MkdirTemp("", "atmigrate-e2e-net-"+p.a+"-"+p.b+"-")
-		if err != nil {
-			e.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		start := time.Now()
-		e.net, e.err = localnet.Start(ctx, localnet.Options{Dir: dir, VersionA: p.a, VersionB: p.b})
-		if e.err != nil {
-			os.RemoveAll(dir)
-			return
-		}
-		for _, s := range []*localnet.PDS{e.net.A, e.net.B} {
+	return namedNet(t, "net-"+p.a+"-"+p.b, localnet.Options{VersionA: p.a, VersionB: p.b}, func(n *localnet.Network) error {
+		for _, s := range []*localnet.PDS{n.A, n.B} {
 			if v, err := healthVersion(s.URL); err != nil || !strings.HasPrefix(v, s.PackageVersion+"-") {
-				e.err = fmt.Errorf("%s should run @atproto/pds %s: _health says %q (%v)", s.Name, s.PackageVersion, v, err)
-				return
+				return fmt.Errorf("%s should run @atproto/pds %s: _health says %q (%v)", s.Name, s.PackageVersion, v, err)
 			}
 		}
-		t.Logf("network %s (A @atproto/pds %s, B %s) up in %s", p, e.net.A.PackageVersion, e.net.B.PackageVersion, time.Since(start).Round(time.Millisecond))
+		return nil
 	})
-	if e.err != nil {
-		t.Fatalf("start the local network %s: %v", p, e.err)
-	}
-	return e.net
-}
-
-// closeVersionNets stops the shared version networks (from TestMain).
-func closeVersionNets() {
-	versionNetsMu.Lock()
-	defer versionNetsMu.Unlock()
-	for _, e := range versionNets {
-		if e.net != nil {
-			e.net.Close()
-			os.RemoveAll(e.net.Dir)
-		}
-	}
 }
 
 // healthVersion is the version a PDS reports at /xrpc/_health.

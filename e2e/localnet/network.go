@@ -32,6 +32,10 @@ type Options struct {
 	// @atproto/pds 0.5.35, run under Node 22). The PLC directory is the same
 	// either way.
 	VersionA, VersionB string
+	// BlobUploadLimitA and BlobUploadLimitB set each PDS's blob upload
+	// limit in bytes (PDS_BLOB_UPLOAD_LIMIT); 0 keeps the PDS's default,
+	// 5 MiB. PDS 0.5.x reports it in describeServer, 0.4.x does not.
+	BlobUploadLimitA, BlobUploadLimitB int64
 	// Stdout receives the servers' output, each line prefixed with the
 	// server's name. Nil discards it; it is always kept in Dir/<name>.log.
 	Stdout io.Writer
@@ -95,11 +99,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	n.PLCURL = fmt.Sprintf("http://localhost:%d", ports[0])
-	n.A, err = newPDS("pds-a", verA, ports[1], n.PLCURL, n.Dir, false, false)
+	n.A, err = newPDS("pds-a", verA, ports[1], n.PLCURL, n.Dir, false, false, opts.BlobUploadLimitA)
 	if err != nil {
 		return nil, err
 	}
-	n.B, err = newPDS("pds-b", verB, ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB)
+	n.B, err = newPDS("pds-b", verB, ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB, opts.BlobUploadLimitB)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +179,7 @@ func (n *Network) Close() {
 }
 
 // newPDS prepares a PDS's keys, secrets, data directory and config file.
-func newPDS(name, version string, port int, plcURL, workDir string, inviteRequired, rateLimits bool) (*PDS, error) {
+func newPDS(name, version string, port int, plcURL, workDir string, inviteRequired, rateLimits bool, blobLimit int64) (*PDS, error) {
 	key, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		return nil, fmt.Errorf("localnet: generate rotation key: %w", err)
@@ -219,6 +223,9 @@ func newPDS(name, version string, port int, plcURL, workDir string, inviteRequir
 		"inviteRequired":     inviteRequired,
 		"rateLimitsEnabled":  rateLimits,
 		"rateLimitBypassKey": p.RateLimitBypassKey,
+	}
+	if blobLimit > 0 {
+		cfg["extra"] = map[string]any{"blobUploadLimit": blobLimit}
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

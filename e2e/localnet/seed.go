@@ -211,6 +211,31 @@ func (a *Account) PostWithImage(ctx context.Context, size int) (blobCID string, 
 	return cid, nil
 }
 
+// PostWithVideo uploads a video-sized blob of size bytes (sniffed as
+// video/mp4) and posts it with an app.bsky.embed.video embed, which allows
+// blobs up to 100 MB (an image embed stops at 1 MB). It returns the
+// blob's CID.
+func (a *Account) PostWithVideo(ctx context.Context, size int) (blobCID string, err error) {
+	c, err := a.client(ctx)
+	if err != nil {
+		return "", err
+	}
+	ref, cid, err := uploadBlobAs(ctx, c, mp4Header, "video/mp4", size, blobSeed(a.DID, time.Now().UnixNano()))
+	if err != nil {
+		return "", err
+	}
+	_, err = agnostic.RepoCreateRecord(ctx, c, &agnostic.RepoCreateRecord_Input{
+		Collection: "app.bsky.feed.post", Repo: a.DID,
+		Record: postRecord("video post", map[string]any{"$type": "app.bsky.embed.video", "video": ref}),
+	})
+	if err != nil {
+		return "", fmt.Errorf("localnet: post video as %s: %w", a.Handle, err)
+	}
+	a.Records++
+	a.Blobs = append(a.Blobs, cid)
+	return cid, nil
+}
+
 // seed writes the content spec asks for. Blob uploads (which do not touch
 // the repo) run alongside the post batches.
 func (a *Account) seed(ctx context.Context, spec SeedSpec) error {
@@ -412,10 +437,20 @@ var jpegHeader = []byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 
 // uploadBlob streams size pseudo-random bytes behind a JPEG header to
 // uploadBlob and returns the blob ref (JSON) and its CID.
 func uploadBlob(ctx context.Context, c *atclient.APIClient, size int, seed [32]byte) (json.RawMessage, string, error) {
-	size = max(size, len(jpegHeader))
-	body := io.MultiReader(bytes.NewReader(jpegHeader), io.LimitReader(rand.NewChaCha8(seed), int64(size-len(jpegHeader))))
+	return uploadBlobAs(ctx, c, jpegHeader, "image/jpeg", size, seed)
+}
+
+// mp4Header starts an MP4 file ("ftyp" box, brand isom), so the PDS sniffs
+// the random bytes after it as video/mp4.
+var mp4Header = []byte{0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'i', 's', 'o', 'm', 0, 0, 2, 0, 'i', 's', 'o', 'm', 'm', 'p', '4', '1'}
+
+// uploadBlobAs uploads size bytes, header first, then random bytes from
+// seed, as mime.
+func uploadBlobAs(ctx context.Context, c *atclient.APIClient, header []byte, mime string, size int, seed [32]byte) (json.RawMessage, string, error) {
+	size = max(size, len(header))
+	body := io.MultiReader(bytes.NewReader(header), io.LimitReader(rand.NewChaCha8(seed), int64(size-len(header))))
 	req := atclient.NewAPIRequest(atclient.MethodProcedure, "com.atproto.repo.uploadBlob", body)
-	req.Headers.Set("Content-Type", "image/jpeg")
+	req.Headers.Set("Content-Type", mime)
 	hreq, err := req.HTTPRequest(ctx, c.Host, c.Headers)
 	if err != nil {
 		return nil, "", fmt.Errorf("localnet: upload blob: %w", err)
