@@ -105,15 +105,6 @@ func isExpiredToken(err error) bool {
 	return ae.Name == "ExpiredToken" || ae.Name == "InvalidToken"
 }
 
-// permanentError stops the retry loop at once and returns the wrapped
-// error unchanged.
-type permanentError struct{ err error }
-
-func (p *permanentError) Error() string { return p.err.Error() }
-func (p *permanentError) Unwrap() error { return p.err }
-
-func permanent(err error) error { return &permanentError{err: err} }
-
 // maxErrorBody bounds how much of an error body is read.
 const maxErrorBody = 64 << 10
 

@@ -39,7 +39,7 @@ func (c *Client) do(ctx context.Context, r *request, handle func(*http.Response)
 		}
 		refreshed = true
 		if rerr := c.refreshAfter(ctx, gen); rerr != nil {
-			return permanent(rerr)
+			return retry.Permanent(rerr)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -48,20 +48,11 @@ func (c *Client) do(ctx context.Context, r *request, handle func(*http.Response)
 		return err
 	}
 	call := retry.Call{Host: c.host, Method: r.nsid, Unsafe: r.unsafe}
-	err := c.retry.Do(ctx, call, try, failure, c.onRetry)
-	var perm *permanentError
-	if errors.As(err, &perm) {
-		return perm.err
-	}
-	return err
+	return c.retry.Do(ctx, call, try, failure, c.onRetry)
 }
 
 // failure describes an attempt's error for the retry policy.
 func failure(err error) retry.Failure {
-	var perm *permanentError
-	if errors.As(err, &perm) {
-		return retry.Failure{} // final: no status, not transient
-	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return retry.Failure{Status: ae.Status, Reset: ae.RetryAfter}
@@ -81,15 +72,14 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	defer func() {
 		// A stall surfaces as a cancellation of the attempt's context;
 		// report it as the transient error it is.
-		var perm *permanentError
 		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled) &&
-			!errors.Is(err, errStalled) && !errors.As(err, &perm) {
+			!errors.Is(err, errStalled) && !retry.IsPermanent(err) {
 			err = fmt.Errorf("%s at %s: no data for %s: %w", r.nsid, c.host, c.stall, errStalled)
 		}
 	}()
 	req, body, gen, err := c.newHTTPRequest(actx, r, wd)
 	if err != nil {
-		return 0, permanent(err)
+		return 0, retry.Permanent(err)
 	}
 	wd.kick()
 	undo := func() {

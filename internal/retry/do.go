@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -89,7 +90,8 @@ func (p Policy) Decide(c Call, f Failure, attempt int) (wait time.Duration, rate
 }
 
 // Do runs try until it succeeds, fails for good, or the policy gives up,
-// and returns the last attempt's error unchanged. A cancelled ctx stops
+// and returns the last attempt's error unchanged (an error marked with
+// Permanent at once, without the mark). A cancelled ctx stops
 // everything at once, before any attempt, over any attempt's own error and
 // during a wait; its error is returned prefixed with the call's method.
 // describe turns an attempt's error into a Failure for Decide; onRetry, if
@@ -107,6 +109,10 @@ func (p Policy) Do(ctx context.Context, c Call, try func(context.Context) error,
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%s: %w", c.Method, cerr)
 		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
 		f := describe(err)
 		f.Err = err
 		wait, rateLimited, ok := p.Decide(c, f, attempt)
@@ -121,3 +127,24 @@ func (p Policy) Do(ctx context.Context, c Call, try func(context.Context) error,
 		}
 	}
 }
+
+// Permanent marks err as final: Do returns it at once, unmarked, whatever
+// it wraps (a local file error that looks like a network one, a check
+// that already had retries of its own).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err carries Permanent's mark.
+func IsPermanent(err error) bool {
+	var perm *permanentError
+	return errors.As(err, &perm)
+}
+
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }

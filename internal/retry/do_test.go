@@ -74,3 +74,13 @@ func TestDoCancelFirst(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+func TestDoPermanent(t *testing.T) {
+	n := 0
+	inner := fmt.Errorf("read the audit log: %w", syscall.ECONNRESET)
+	err := fast.Do(context.Background(), Call{Method: "m"}, func(context.Context) error { n++; return Permanent(inner) },
+		func(error) Failure { return Failure{Transient: true} }, nil)
+	if n != 1 || err != inner || IsPermanent(err) {
+		t.Errorf("attempts %d, err %#v", n, err)
+	}
+}
