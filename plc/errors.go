@@ -2,8 +2,8 @@ package plc
 
 import (
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 )
 
 var (
@@ -24,13 +24,12 @@ var (
 type SubmitError struct {
 	Status  int
 	Message string
+	// RetryAfter is the wait a 429 or 503 announced; zero when none.
+	RetryAfter time.Duration
 }
 
 func (e *SubmitError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("plc directory rejected operation: HTTP %d", e.Status)
-	}
-	return fmt.Sprintf("plc directory rejected operation: HTTP %d: %s", e.Status, e.Message)
+	return "plc directory rejected operation: " + statusText(e.Status, e.Message, e.RetryAfter)
 }
 
 // CheckError lists every problem Check found with an operation. Any problem
