@@ -41,7 +41,8 @@ func (e *LagError) Error() string {
 // replica may lag behind the write.
 //
 // Reads are polled with the retry policy's backoff for at most LagWait;
-// then it returns a *LagError. Each read has the policy's retries of its
+// then it returns a *LagError. An op the log holds that is not the head
+// (nullified, or followed by another) is ErrSuperseded, at once. Each read has the policy's retries of its
 // own: an error that outlasts them ends the wait (it is returned, never
 // swallowed).
 func (c *Client) Await(ctx context.Context, did string, op *didplc.RegularOp) (*State, error) {
@@ -78,6 +79,13 @@ func (c *Client) shows(ctx context.Context, did, cid string, op *didplc.RegularO
 		return nil, "", err
 	}
 	if st.Head.CID != cid {
+		for _, e := range st.Log {
+			if e.CID == cid {
+				// Not lag: the directory shows the op, and something
+				// came after it or undid it. Waiting will not change that.
+				return nil, "", fmt.Errorf("operation %s is in the audit log, but the DID's current operation is %s: %w", cid, st.Head.CID, ErrSuperseded)
+			}
+		}
 		return nil, "the audit log's head is " + st.Head.CID, nil
 	}
 	data, err := c.Data(ctx, did)

@@ -16,6 +16,10 @@ var (
 	// ErrInvalidKey is returned (wrapped) when key text cannot be parsed.
 	// Messages wrapping it never contain the key material.
 	ErrInvalidKey = errors.New("invalid private key")
+	// ErrSuperseded is returned (wrapped) by Await when the awaited
+	// operation is in the audit log but is not the DID's current one: it
+	// was nullified, or another operation followed it.
+	ErrSuperseded = errors.New("operation superseded")
 )
 
 // SubmitError is a non-2xx answer of the PLC directory to an operation

@@ -368,3 +368,14 @@ func TestSubmitLostAnswerBehindLaggingReplica(t *testing.T) {
 		t.Errorf("%d posts, log has %d entries; want 2 and 3", p.count("POST"), len(p.fake.f.log))
 	}
 }
+
+// An op the log holds under another head is not lag: no waiting.
+func TestAwaitSuperseded(t *testing.T) {
+	c, p, op, _ := submitted(t)
+	p.fake.f.appendOp(func(op *didplc.RegularOp) { op.AlsoKnownAs[0] = "at://someone.else.test" }, p.fake.f.user, time.Now().Add(time.Second))
+	c.LagWait = time.Minute
+	start := time.Now()
+	if _, err := c.Await(context.Background(), p.fake.f.did, op); !errors.Is(err, ErrSuperseded) || time.Since(start) > time.Second {
+		t.Fatalf("after %s: %v", time.Since(start), err)
+	}
+}
