@@ -18,6 +18,11 @@ import (
 // two minutes is far beyond the lag seen, and short enough to wait for.
 const DefaultLagWait = 2 * time.Minute
 
+// maxPollDelay caps the pause between two reads of Await: a replica's lag is
+// seconds, and the policy's own cap (15 s by default) would add as much
+// again to every wait.
+const maxPollDelay = 5 * time.Second
+
 // LagError means the directory accepted an operation but did not show it
 // within the wait: its audit log or its document still lags behind.
 // Nothing is wrong with the operation; reading again later settles it.
@@ -40,7 +45,8 @@ func (e *LagError) Error() string {
 // submitter calls it before the next step reads the DID, since a read
 // replica may lag behind the write.
 //
-// Reads are polled with the retry policy's backoff for at most LagWait;
+// Reads are polled with the retry policy's backoff (capped at 5 s) for at
+// most LagWait;
 // then it returns a *LagError. An op the log holds that is not the head
 // (nullified, or followed by another) is ErrSuperseded, at once. Each read has the policy's retries of its
 // own: an error that outlasts them ends the wait (it is returned, never
@@ -52,6 +58,8 @@ func (c *Client) Await(ctx context.Context, did string, op *didplc.RegularOp) (*
 	}
 	cid := OpCID(op)
 	p := c.Retry.WithDefaults()
+	p.MaxDelay = min(p.MaxDelay, maxPollDelay)
+	p.BaseDelay = min(p.BaseDelay, p.MaxDelay)
 	start := time.Now()
 	for poll := 1; ; poll++ {
 		st, seen, err := c.shows(ctx, did, cid, op)
