@@ -116,7 +116,10 @@ func Watch(ctx context.Context, o WatchOptions) (*WatchReport, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	log, err := newPLCClient(o.PLCURL, o.HTTPClient, nil, nil).AuditLog(ctx, o.DID)
+	// A check the CLI repeats on its own schedule: like the account checks
+	// below it answers within seconds (the probe policy), so that --once
+	// says soon that a directory is down instead of retrying for 15 s.
+	log, err := newPLCClient(o.PLCURL, o.HTTPClient, &probePolicy, nil).AuditLog(ctx, o.DID)
 	if err != nil {
 		return nil, err
 	}
