@@ -292,6 +292,36 @@ func TestSubmitServerErrorResentAfterLogCheck(t *testing.T) {
 	}
 }
 
+// Every attempt fails, the last one after the directory applied it: the
+// log, read before giving up, says it went through.
+func TestSubmitAppliedOnTheLastAttempt(t *testing.T) {
+	c, p := newFaultyPLC(t)
+	op := signedUpdate(t, c, p)
+	p.queue("POST", status(502, "Bad Gateway"), status(502, "Bad Gateway"), status(502, "Bad Gateway"), loseAnswer)
+	if err := c.Submit(context.Background(), p.fake.f.did, op); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if p.count("POST") != fastRetry.MaxAttempts || p.count("GET /log/audit") != fastRetry.MaxAttempts || len(p.fake.f.log) != 3 {
+		t.Errorf("%d posts, %d log reads, %d entries", p.count("POST"), p.count("GET /log/audit"), len(p.fake.f.log))
+	}
+}
+
+// Every attempt fails unanswered and none was applied: the last error is
+// returned, once the log has said so.
+func TestSubmitGivesUp(t *testing.T) {
+	c, p := newFaultyPLC(t)
+	op := signedUpdate(t, c, p)
+	p.queue("POST", repeat(fastRetry.MaxAttempts, status(500, "Internal Server Error"))...)
+	err := c.Submit(context.Background(), p.fake.f.did, op)
+	var se *SubmitError
+	if !errors.As(err, &se) || se.Status != 500 {
+		t.Fatalf("got %v", err)
+	}
+	if p.count("POST") != fastRetry.MaxAttempts || len(p.fake.f.log) != 2 {
+		t.Errorf("%d posts, %d entries", p.count("POST"), len(p.fake.f.log))
+	}
+}
+
 func TestSubmitRefusedNotRetried(t *testing.T) {
 	c, p := newFaultyPLC(t)
 	op := signedUpdate(t, c, p)

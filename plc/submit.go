@@ -25,8 +25,9 @@ import (
 // with its own retries: an op the log holds is done, one it lacks is sent
 // again, within the same attempts and backoff. A refusal that follows such
 // an unanswered attempt is checked against the log once more, since the
-// directory refuses a repeat of what it applied. When the log cannot be
-// read, Submit stops rather than send blind.
+// directory refuses a repeat of what it applied, and so is the last failure
+// before Submit gives up. When the log cannot be read, Submit stops rather
+// than send blind.
 //
 // A nil error says the directory took the op, not that its read replicas
 // show it yet: call Await before reading the DID back.
@@ -41,7 +42,9 @@ func (c *Client) Submit(ctx context.Context, did string, op *didplc.RegularOp) e
 	}
 	cid := OpCID(op)
 	unanswered := false // an earlier attempt may have been applied
+	pending := false    // the last attempt was one of those
 	try := func(ctx context.Context) error {
+		pending = false
 		if unanswered {
 			if ok, err := c.appliedAfterLoss(ctx, did, cid); err != nil || ok {
 				return err
@@ -58,14 +61,26 @@ func (c *Client) Submit(ctx context.Context, did string, op *didplc.RegularOp) e
 			}
 			return retry.Permanent(err)
 		case !surelyNotProcessed(err):
-			unanswered = true
+			unanswered, pending = true, true
 		}
 		return err
 	}
 	// Not marked unsafe: try itself reads the log before any resend that
 	// needs it, so every failure may be tried again.
 	call := retry.Call{Host: c.URL, Method: "POST /" + did}
-	if err := c.Retry.Do(ctx, call, try, failure, c.OnRetry); err != nil {
+	err = c.Retry.Do(ctx, call, try, failure, c.OnRetry)
+	if err != nil && pending && ctx.Err() == nil {
+		// Out of attempts after one whose fate is unknown: the log has
+		// the last word before Submit gives up.
+		ok, aerr := c.appliedAfterLoss(ctx, did, cid)
+		if aerr == nil && ok {
+			return nil
+		}
+		if aerr != nil {
+			err = fmt.Errorf("%w (last attempt: %v)", aerr, err)
+		}
+	}
+	if err != nil {
 		var se *SubmitError
 		if errors.As(err, &se) {
 			return err
