@@ -200,7 +200,10 @@ func TestBatchEndToEnd(t *testing.T) {
 	if r.code != 1 || strings.Contains(r.stderr, "starting") || strings.Contains(r.stderr, "resuming") {
 		t.Errorf("second run: want exit 1 with no account run\n%s", r)
 	}
-	logAfter, _ := plc.NewClient(net.PLCURL, nil).AuditLog(ctxT(t), accts[3].DID)
+	logAfter, err := plc.NewClient(net.PLCURL, nil).AuditLog(ctxT(t), accts[3].DID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(logAfter) != len(logBefore) {
 		t.Errorf("the second run changed the audit log")
 	}

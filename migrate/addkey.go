@@ -54,7 +54,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	}
 	m := &Migrator{opts: Options{Account: o.Account, OldPDS: strings.TrimRight(o.PDS, "/"), PLCURL: o.PLCURL}, prog: o.Progress, ui: o.UI}
 	m.opts.defaults()
-	m.plc = plc.NewClient(m.opts.PLCURL, nil)
+	m.plc = m.newPLC()
 	did, err := m.resolveDID(ctx)
 	if err != nil {
 		return nil, err
@@ -75,7 +75,10 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	var op *didplc.RegularOp
 	var client *pds.Client
 	if o.RotationKey != nil {
-		signer, _ := plc.DIDKey(o.RotationKey)
+		signer, err := plc.DIDKey(o.RotationKey)
+		if err != nil {
+			return nil, inputErr(err, "check --rotation-key", "cannot use the rotation key")
+		}
 		if !st.HasRotationKey(signer) {
 			return nil, inputErr(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, did)
 		}
@@ -136,17 +139,22 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 		if err != nil {
 			return nil, err
 		}
-		err = client.SubmitPlcOperation(ctx, raw)
-		if err != nil {
-			if ok, aerr := m.plc.Applied(ctx, did, res.OpCID); aerr != nil || !ok {
-				return nil, fmt.Errorf("submit the operation: %w", err)
+		if serr := client.SubmitPlcOperation(ctx, raw); serr != nil {
+			if ok, err := relayedApplied(ctx, m.plc, did, res.OpCID, serr); !ok {
+				return nil, fmt.Errorf("submit the operation through %s: %w", client.Host(), err)
 			}
 		}
 	} else if err := m.plc.Submit(ctx, did, op); err != nil {
-		if ok, aerr := m.plc.Applied(ctx, did, res.OpCID); aerr != nil || !ok {
-			return nil, fmt.Errorf("submit the operation to %s: %w", m.opts.PLCURL, err)
-		}
+		// Submit has read the audit log wherever an attempt's fate was
+		// unknown (a second check here once dropped its own error).
+		return nil, fmt.Errorf("submit the operation to %s: %w", m.opts.PLCURL, err)
 	}
-	res.RotationKeys = op.RotationKeys
+	// A re-run reads the DID first: it must find the key, not a lagging
+	// replica's older document.
+	shown, err := awaitOp(ctx, m.plc, did, op, "")
+	if err != nil {
+		return nil, err
+	}
+	res.RotationKeys = shown.RotationKeys()
 	return res, nil
 }

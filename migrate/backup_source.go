@@ -266,11 +266,18 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	serr := m.plc.Submit(ctx, m.did, &op)
 	crashPoint("backup-tempkey-submitted")
 	if serr != nil {
-		if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.TempSigningKeyOpCID); err != nil || !ok {
-			return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("submit the temporary-key operation to %s: %w", m.opts.PLCURL, serr),
-				Hint: "run the same command again: the audit log is checked before anything is sent again"}
-		}
+		// Submit has read the audit log wherever an attempt's fate was
+		// unknown (a second check here once dropped its own error).
+		return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("submit the temporary-key operation to %s: %w", m.opts.PLCURL, serr),
+			Hint: "run the same command again: the audit log is checked before anything is sent again"}
 	}
+	// The new PDS's createAccount checks the service auth against the DID's
+	// key: the directory must show the temporary key first.
+	shown, err := awaitOp(ctx, m.plc, m.did, &op, StageCreateAccount)
+	if err != nil {
+		return err
+	}
+	m.plcState = shown
 	m.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", m.st.PLC.TempSigningKeyOpCID))
 	return nil
 }

@@ -134,7 +134,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	opts.NewPDS = strings.TrimRight(opts.NewPDS, "/")
 	opts.OldPDS = strings.TrimRight(opts.OldPDS, "/")
 	m := &Migrator{opts: opts, prog: NopProgress{}, ui: NoUI{}, timings: map[Stage]time.Duration{}}
-	m.plc = plc.NewClient(opts.PLCURL, opts.HTTPClient)
+	m.plc = m.newPLC()
 	r := &DryRunReport{NewPDS: opts.NewPDS}
 
 	did, err := m.resolveDID(ctx)

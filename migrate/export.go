@@ -88,8 +88,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	prog := o.Progress
 
 	// The audit log: stored as is, and the source of the signing keys.
-	pc := plc.NewClient(o.PLCURL, o.HTTPClient)
-	log, err := pc.AuditLog(ctx, did)
+	log, err := m.newPLC().AuditLog(ctx, did)
 	if err != nil {
 		if errors.Is(err, plc.ErrDIDNotFound) {
 			return nil, inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", o.PLCURL, did)

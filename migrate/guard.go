@@ -116,7 +116,10 @@ func Watch(ctx context.Context, o WatchOptions) (*WatchReport, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	log, err := plc.NewClient(o.PLCURL, o.HTTPClient).AuditLog(ctx, o.DID)
+	// A check the CLI repeats on its own schedule: like the account checks
+	// below it answers within seconds (the probe policy), so that --once
+	// says soon that a directory is down instead of retrying for 15 s.
+	log, err := newPLCClient(o.PLCURL, o.HTTPClient, &probePolicy, nil).AuditLog(ctx, o.DID)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +226,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	client := plc.NewClient(o.PLCURL, o.HTTPClient)
+	client := newPLCClient(o.PLCURL, o.HTTPClient, nil, o.Progress)
 	log, err := client.AuditLog(ctx, o.DID)
 	if err != nil {
 		return nil, fmt.Errorf("read the PLC audit log: %w", err)
@@ -264,43 +267,32 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	}
 	res.OpCID = plc.OpCID(op)
 	if err := client.Submit(ctx, o.DID, op); err != nil {
-		if ok, aerr := client.Applied(ctx, o.DID, res.OpCID); aerr != nil || !ok {
-			return nil, fmt.Errorf("submit the nullifying operation to %s: %w", o.PLCURL, err)
-		}
+		// Submit has read the audit log wherever an attempt's fate was
+		// unknown (a second check here once dropped its own error).
+		return nil, fmt.Errorf("submit the nullifying operation to %s: %w", o.PLCURL, err)
 	}
-	return res, confirmNullified(ctx, client, res)
+	st, err := awaitOp(ctx, client, o.DID, op, "")
+	if err != nil {
+		return nil, err
+	}
+	return res, confirmNullified(st, res)
 }
 
-// confirmNullified reads the audit log until it shows the operation live
-// and every later one nullified (the directory may answer from a replica
-// that lags behind).
-func confirmNullified(ctx context.Context, client *plc.Client, res *RecoverResult) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		log, err := client.AuditLog(ctx, res.DID)
-		if err == nil {
-			if st, err := plc.StateFromLog(res.DID, log); err == nil && st.Head.CID == res.OpCID {
-				res.Nullified = res.Nullified[:0]
-				for _, e := range log {
-					for _, l := range res.Review.Later {
-						if e.CID == l.CID && e.Nullified {
-							res.Nullified = append(res.Nullified, e.CID)
-						}
-					}
-				}
-				res.Endpoint = st.Endpoint()
-				if len(res.Nullified) == len(res.Review.Later) {
-					return nil
-				}
+// confirmNullified checks, in the log that shows the nullifying operation
+// as the head, that every later operation is marked nullified.
+func confirmNullified(st *plc.State, res *RecoverResult) error {
+	res.Nullified = res.Nullified[:0]
+	for _, e := range st.Log {
+		for _, l := range res.Review.Later {
+			if e.CID == l.CID && e.Nullified {
+				res.Nullified = append(res.Nullified, e.CID)
 			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the PLC directory accepted operation %s but does not show the later operations nullified yet; check `atmigrate plc log`", res.OpCID)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
 	}
+	res.Endpoint = st.Endpoint()
+	if len(res.Nullified) != len(res.Review.Later) {
+		return fmt.Errorf("the PLC directory shows operation %s, but only %d of the %d operations after %s nullified; check `atmigrate plc log`",
+			res.OpCID, len(res.Nullified), len(res.Review.Later), res.Review.Kept.CID)
+	}
+	return nil
 }

@@ -100,9 +100,7 @@ func (m *Migrator) pdsOptions(headers http.Header) pds.Options {
 		HTTPClient: m.opts.HTTPClient,
 		Headers:    headers,
 		Requests:   m.opts.Requests,
-		OnRetry: func(ev pds.RetryEvent) {
-			m.prog.Retry(ev.Host, ev.Method, ev.Attempt, ev.Wait, ev.Err, ev.RateLimited)
-		},
+		OnRetry:    retryReporter(m.prog),
 	}
 	if m.opts.Retry != nil {
 		o.Retry = *m.opts.Retry

@@ -32,6 +32,9 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the DID's current document: %w", err)
 	}
+	if st, err = m.awaitRecordedOp(ctx, st); err != nil {
+		return "", err
+	}
 	m.plcState = st
 	cred, err := m.new.GetRecommendedDidCredentials(ctx)
 	if err != nil {
@@ -49,10 +52,10 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 		m.identityDone = true
 		return "", skip("the DID already points at %s with its signing key", intent.Endpoint)
 	}
-	if m.st.PLC.OpCID != "" {
-		if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.OpCID); err == nil && ok {
-			return "", fmt.Errorf("operation %s is in the audit log but the document does not point at %s; check `atmigrate plc log`", m.st.PLC.OpCID, intent.Endpoint)
-		}
+	// The log just read says whether our recorded operation went through
+	// (a second read here once dropped its error and carried on).
+	if m.st.PLC.OpCID != "" && logHas(st, m.st.PLC.OpCID) {
+		return "", fmt.Errorf("operation %s is in the audit log but the document does not point at %s; check `atmigrate plc log`", m.st.PLC.OpCID, intent.Endpoint)
 	}
 	// The gate: nothing is requested or signed while the new PDS lacks a
 	// record or a blob.
@@ -102,9 +105,11 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	if err := m.submit(ctx, op); err != nil {
 		return "", err
 	}
-	if err := m.waitForPLC(ctx, intent); err != nil {
+	shown, err := awaitOp(ctx, m.plc, m.did, op, StageIdentity)
+	if err != nil {
 		return "", err
 	}
+	m.plcState = shown
 	m.identityDone = true
 	return fmt.Sprintf("%s now points at %s (op %s, %s)", m.did, intent.Endpoint, m.st.PLC.OpCID, m.st.PLC.Method), nil
 }
@@ -237,8 +242,8 @@ func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 
 // submit records the operation's CID, then sends it through the new PDS.
 // A submission is not idempotent (the PLC reads a repeat as a bad
-// signature), so an error is checked against the audit log before it is
-// believed.
+// signature): the new PDS resends only what surely never arrived, and any
+// other error is checked against the audit log before it is believed.
 func (m *Migrator) submit(ctx context.Context, op *didplc.RegularOp) error {
 	raw, err := plc.OpJSON(op)
 	if err != nil {
@@ -251,37 +256,14 @@ func (m *Migrator) submit(ctx context.Context, op *didplc.RegularOp) error {
 	crashPoint("plc-before-submit")
 	serr := m.new.SubmitPlcOperation(ctx, raw)
 	crashPoint("plc-submitted")
-	if serr == nil {
-		m.st.PLC.Submitted = time.Now().UTC()
-		return m.save()
-	}
-	if ok, err := m.plc.Applied(ctx, m.did, m.st.PLC.OpCID); err == nil && ok {
-		m.st.PLC.Submitted = time.Now().UTC()
-		return m.save()
-	}
-	return &StageError{Stage: StageIdentity, Err: fmt.Errorf("submit the PLC operation through %s: %w", m.opts.NewPDS, serr),
-		Hint: "the DID was not changed; run the same command again"}
-}
-
-// waitForPLC confirms from the PLC directory that the DID now points at
-// the new PDS.
-func (m *Migrator) waitForPLC(ctx context.Context, in plc.Intent) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st, err := m.identityState(ctx, m.did)
-		if err == nil && identityMatches(st, in) {
-			m.plcState = st
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the PLC directory does not show the new endpoint yet; run again to check")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+	if serr != nil {
+		if ok, err := relayedApplied(ctx, m.plc, m.did, m.st.PLC.OpCID, serr); !ok {
+			return &StageError{Stage: StageIdentity, Err: fmt.Errorf("submit the PLC operation through %s: %w", m.opts.NewPDS, err),
+				Hint: "run the same command again: the audit log is checked before anything is sent again"}
 		}
 	}
+	m.st.PLC.Submitted = time.Now().UTC()
+	return m.save()
 }
 
 func toPDSServices(s map[string]didplc.OpService) map[string]pds.Service {

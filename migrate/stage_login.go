@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	}
 	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
 	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
-	m.plc = plc.NewClient(o.PLCURL, m.httpClient())
+	m.plc = m.newPLC()
 
 	// The state dir must be usable before any server is asked anything.
 	root := o.StateDir
@@ -178,17 +179,24 @@ func (m *Migrator) resolveDID(ctx context.Context) (string, error) {
 	// A deactivated account's handle no longer resolves on its old PDS:
 	// after a move (or half of one) the new PDS answers for it. Its word is
 	// taken only when the DID document claims the handle back.
-	if did, ok := m.resolveOnNewPDS(ctx, h); ok {
+	did, err := m.resolveOnNewPDS(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	if did != "" {
 		return did, nil
 	}
 	return "", first
 }
 
 // resolveOnNewPDS asks the new PDS for the handle and checks the answer
-// against the DID document's alsoKnownAs.
-func (m *Migrator) resolveOnNewPDS(ctx context.Context, handle string) (string, bool) {
+// against the DID document's alsoKnownAs: "" when it cannot vouch for it.
+// The new PDS's silence is only that, but a DID document that cannot be
+// read is an error: the move could not go on without it anyway, and "cannot
+// resolve the handle" would send the user after the wrong problem.
+func (m *Migrator) resolveOnNewPDS(ctx context.Context, handle string) (string, error) {
 	if m.opts.NewPDS == "" {
-		return "", false
+		return "", nil
 	}
 	opts := m.pdsOptions(m.opts.NewPDSHeaders)
 	if m.opts.Retry == nil {
@@ -196,21 +204,24 @@ func (m *Migrator) resolveOnNewPDS(ctx context.Context, handle string) (string, 
 	}
 	did, err := pds.New(m.opts.NewPDS, opts).ResolveHandle(ctx, handle)
 	if err != nil || !strings.HasPrefix(did, "did:") {
-		return "", false
+		return "", nil
 	}
 	if m.plc == nil {
-		m.plc = plc.NewClient(m.opts.PLCURL, m.httpClient())
+		m.plc = m.newPLC()
 	}
 	st, err := m.identityState(ctx, did)
+	if errors.Is(err, plc.ErrDIDNotFound) {
+		return "", nil // the directory does not know what the new PDS answered
+	}
 	if err != nil {
-		return "", false
+		return "", fmt.Errorf("check %s's answer for %s (%s) against its DID document: %w", m.opts.NewPDS, handle, did, err)
 	}
 	for _, aka := range st.Op.AlsoKnownAs {
 		if strings.EqualFold(aka, "at://"+handle) {
-			return did, true
+			return did, nil
 		}
 	}
-	return "", false
+	return "", nil
 }
 
 // openState loads or creates the state for m.did (see loadRunState).

@@ -53,6 +53,9 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 	if err != nil {
 		return w, m.identityReadError(err)
 	}
+	if st, err = m.awaitRecordedOp(ctx, st); err != nil {
+		return w, err
+	}
 	m.plcState = st
 	w.Endpoint = strings.TrimRight(st.Endpoint(), "/")
 	if m.st.PLC.OpCID != "" {

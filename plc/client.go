@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/did-method-plc/go-didplc/didplc"
+
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
 // maxLogBytes caps an audit log response; real logs are a few KB, this only
@@ -21,19 +24,41 @@ const maxLogBytes = 32 << 20
 // maxErrorBytes caps how much of an error body is read for its message.
 const maxErrorBytes = 64 << 10
 
+// RetryPolicy is the retry policy of the directory's calls: the same type,
+// defaults and rules as the PDS calls' (internal/retry).
+type RetryPolicy = retry.Policy
+
+// RetryEvent describes a failed attempt that is about to be retried; Host
+// is the directory's URL and Method the request ("GET /{did}/log/audit").
+type RetryEvent = retry.Event
+
 // Client talks to a PLC directory over HTTP. It does its own requests
 // instead of using didplc.Client so that the directory's error message
 // reaches the user: didplc.Client.Submit drops the body into slog and
 // returns only the status code.
+//
+// Every call goes through the retry policy the PDS calls use: reads are
+// retried on network errors, bodies cut short, 5xx and 429 (waited out
+// until the announced reset, up to MaxRateLimitWait); any other 4xx is
+// returned at once with the directory's message. Submit has rules of its
+// own, since a submission is not idempotent; Await covers the read replicas
+// that lag behind a write.
 type Client struct {
 	URL       string
 	HTTP      *http.Client
 	UserAgent string
+	// Retry is the retry policy; the zero value means retry.Default.
+	Retry RetryPolicy
+	// OnRetry, if set, is called before each wait between attempts.
+	OnRetry func(RetryEvent)
+	// LagWait bounds Await; zero means DefaultLagWait.
+	LagWait time.Duration
 }
 
 // NewClient returns a client for the directory at url (trailing slashes are
-// trimmed). A nil hc gets a client with a 30 s timeout: PLC answers are
-// small, so a whole-exchange timeout is safe here.
+// trimmed) with the default retry policy. A nil hc gets a client with a
+// 30 s timeout per attempt: PLC answers are small, so a whole-exchange
+// timeout is safe here.
 func NewClient(url string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -46,13 +71,30 @@ func NewClient(url string, hc *http.Client) *Client {
 type DirectoryError struct {
 	Status  int
 	Message string
+	// RetryAfter is the wait a 429 or 503 announced (RateLimit-Reset or
+	// Retry-After); zero when the directory said nothing.
+	RetryAfter time.Duration
 }
 
 func (e *DirectoryError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("plc directory: HTTP %d", e.Status)
+	return "plc directory: " + statusText(e.Status, e.Message, e.RetryAfter)
+}
+
+// statusText formats an error answer: status, message, and when a rate
+// limit resets.
+func statusText(status int, msg string, after time.Duration) string {
+	s := fmt.Sprintf("HTTP %d", status)
+	if msg != "" {
+		s += ": " + msg
 	}
-	return fmt.Sprintf("plc directory: HTTP %d: %s", e.Status, e.Message)
+	switch {
+	case after <= 0:
+	case status == http.StatusTooManyRequests:
+		s += fmt.Sprintf(" (rate limited: the limit resets in %s, at %s)", after.Round(time.Second), time.Now().Add(after).UTC().Format("15:04:05 UTC"))
+	default:
+		s += fmt.Sprintf(" (retry after %s)", after.Round(time.Second))
+	}
+	return s
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -69,7 +111,22 @@ func (c *Client) didURL(did string) (string, error) {
 	return strings.TrimRight(c.URL, "/") + "/" + url.PathEscape(did), nil
 }
 
-func (c *Client) do(req *http.Request) (*http.Response, error) {
+// send makes one attempt: a GET (body nil) or a POST of a JSON body. A
+// request that cannot even be built is final.
+func (c *Client) send(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, retry.Permanent(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	ua := c.UserAgent
 	if ua == "" {
 		ua = "atmigrate"
@@ -78,36 +135,80 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	return c.httpClient().Do(req)
 }
 
+// get fetches GET /{did}{suffix} under the retry policy and hands the 200
+// body to decode. An error from decode (a body cut short by a reset) is
+// judged like a transport error, so it is retried too.
+func (c *Client) get(ctx context.Context, did, suffix string, decode func(io.Reader) error) error {
+	u, err := c.didURL(did)
+	if err != nil {
+		return err
+	}
+	call := retry.Call{Host: c.URL, Method: "GET /" + did + suffix}
+	return c.Retry.Do(ctx, call, func(ctx context.Context) error {
+		resp, err := c.send(ctx, http.MethodGet, u+suffix, nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			return ErrDIDNotFound
+		case resp.StatusCode != http.StatusOK:
+			return &DirectoryError{Status: resp.StatusCode, Message: readMessage(resp.Body), RetryAfter: retry.Announced(resp)}
+		}
+		return decode(io.LimitReader(resp.Body, maxLogBytes))
+	}, failure, c.OnRetry)
+}
+
+// failure describes an attempt's error for the retry policy.
+func failure(err error) retry.Failure {
+	var de *DirectoryError
+	var se *SubmitError
+	switch {
+	case errors.As(err, &de):
+		return retry.Failure{Status: de.Status, Reset: de.RetryAfter}
+	case errors.As(err, &se):
+		return retry.Failure{Status: se.Status, Reset: se.RetryAfter}
+	case errors.Is(err, ErrDIDNotFound):
+		return retry.Failure{Status: http.StatusNotFound}
+	}
+	return retry.Failure{Transient: retry.IsNetworkError(err) || retry.IsCorruptEncoding(err)}
+}
+
 // AuditLog fetches GET /{did}/log/audit: every operation of the DID,
 // nullified ones included, with createdAt. It does not verify the log; use
 // State (or StateFromLog) for that.
 func (c *Client) AuditLog(ctx context.Context, did string) ([]didplc.LogEntry, error) {
-	u, err := c.didURL(did)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/log/audit", nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetch audit log: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch audit log: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, fmt.Errorf("fetch audit log of %s: %w", did, ErrDIDNotFound)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch audit log of %s: %w", did,
-			&DirectoryError{Status: resp.StatusCode, Message: readMessage(resp.Body)})
-	}
 	var log []didplc.LogEntry
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxLogBytes)).Decode(&log); err != nil {
-		return nil, fmt.Errorf("decode audit log of %s: %w", did, err)
+	err := c.get(ctx, did, "/log/audit", func(r io.Reader) error {
+		log = nil
+		if err := json.NewDecoder(r).Decode(&log); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch audit log of %s: %w", did, err)
 	}
 	return log, nil
+}
+
+// Data fetches GET /{did}/data: the DID's current document data as the
+// directory serves it to resolvers (the PDS's activateAccount reads it).
+// Prev and Sig are nil.
+func (c *Client) Data(ctx context.Context, did string) (*didplc.RegularOp, error) {
+	var op didplc.RegularOp
+	err := c.get(ctx, did, "/data", func(r io.Reader) error {
+		op = didplc.RegularOp{}
+		if err := json.NewDecoder(r).Decode(&op); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch document data of %s: %w", did, err)
+	}
+	return &op, nil
 }
 
 // State fetches the audit log and verifies it (see StateFromLog).
@@ -117,55 +218,6 @@ func (c *Client) State(ctx context.Context, did string) (*State, error) {
 		return nil, err
 	}
 	return StateFromLog(did, log)
-}
-
-// Submit posts op to the directory (POST /{did}, JSON). A non-2xx answer is
-// returned as *SubmitError carrying the directory's message.
-//
-// A submit is not idempotent: re-posting an op that was already applied is
-// refused with "Invalid signature on op". After a timeout or crash, call
-// Applied before submitting again.
-func (c *Client) Submit(ctx context.Context, did string, op *didplc.RegularOp) error {
-	u, err := c.didURL(did)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(op)
-	if err != nil {
-		return fmt.Errorf("encode plc operation: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("submit plc operation: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.do(req)
-	if err != nil {
-		return fmt.Errorf("submit plc operation: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &SubmitError{Status: resp.StatusCode, Message: readMessage(resp.Body)}
-	}
-	// Drain so the connection can be reused.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
-	return nil
-}
-
-// Applied reports whether an operation with CID opCID is in the DID's log
-// and not nullified. Use it after a timeout or crash to decide whether a
-// submission went through, since re-submitting is not idempotent.
-func (c *Client) Applied(ctx context.Context, did, opCID string) (bool, error) {
-	log, err := c.AuditLog(ctx, did)
-	if err != nil {
-		return false, err
-	}
-	for _, e := range log {
-		if e.CID == opCID {
-			return !e.Nullified, nil
-		}
-	}
-	return false, nil
 }
 
 // readMessage extracts the PLC's {"message": "..."} (also accepting an

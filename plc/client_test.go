@@ -29,6 +29,14 @@ func (p *fakePLC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/"+p.f.did+"/log/audit":
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(p.f.log)
+	case r.Method == http.MethodGet && r.URL.Path == "/"+p.f.did+"/data":
+		st, err := StateFromLog(p.f.did, p.f.log)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"did": p.f.did, "rotationKeys": st.Op.RotationKeys,
+			"verificationMethods": st.Op.VerificationMethods, "alsoKnownAs": st.Op.AlsoKnownAs, "services": st.Op.Services})
 	case r.Method == http.MethodGet:
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"message":"DID not registered"}`)
@@ -61,6 +69,7 @@ func newTestClient(t *testing.T) (*Client, *fakePLC) {
 	t.Cleanup(srv.Close)
 	c := NewClient(srv.URL+"/", srv.Client())
 	c.UserAgent = "atmigrate-test"
+	c.Retry = fastRetry
 	return c, fake
 }
 
@@ -185,7 +194,9 @@ func TestClientDirectoryError(t *testing.T) {
 		io.WriteString(w, `{"message":"down for maintenance"}`)
 	}))
 	defer srv.Close()
-	_, err := NewClient(srv.URL, nil).State(context.Background(), "did:plc:abcdefghijklmnopqrstuvwx")
+	c := NewClient(srv.URL, nil)
+	c.Retry = fastRetry
+	_, err := c.State(context.Background(), "did:plc:abcdefghijklmnopqrstuvwx")
 	var de *DirectoryError
 	if !errors.As(err, &de) || de.Status != 503 || !strings.Contains(err.Error(), "down for maintenance") {
 		t.Errorf("err = %v", err)

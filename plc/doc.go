@@ -6,6 +6,11 @@
 // before it is submitted, submits it, handles rotation keys and renders a
 // readable diff.
 //
+// Its directory client retries under the policy the PDS calls share
+// (internal/retry), submits without ever repeating an operation the
+// directory may already hold, and waits (Await, bounded) for read replicas
+// that lag behind a write.
+//
 // It is the layer that protects the user from locking themselves out. The
 // rules it enforces come from PLC and PDS behaviour measured against
 // @atproto/pds 0.4.217 and @did-plc/server 0.0.1: user rotation keys stay first, the old PDS's

@@ -2,8 +2,8 @@ package plc
 
 import (
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 )
 
 var (
@@ -16,6 +16,10 @@ var (
 	// ErrInvalidKey is returned (wrapped) when key text cannot be parsed.
 	// Messages wrapping it never contain the key material.
 	ErrInvalidKey = errors.New("invalid private key")
+	// ErrSuperseded is returned (wrapped) by Await when the awaited
+	// operation is in the audit log but is not the DID's current one: it
+	// was nullified, or another operation followed it.
+	ErrSuperseded = errors.New("operation superseded")
 )
 
 // SubmitError is a non-2xx answer of the PLC directory to an operation
@@ -24,13 +28,12 @@ var (
 type SubmitError struct {
 	Status  int
 	Message string
+	// RetryAfter is the wait a 429 or 503 announced; zero when none.
+	RetryAfter time.Duration
 }
 
 func (e *SubmitError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("plc directory rejected operation: HTTP %d", e.Status)
-	}
-	return fmt.Sprintf("plc directory rejected operation: HTTP %d: %s", e.Status, e.Message)
+	return "plc directory rejected operation: " + statusText(e.Status, e.Message, e.RetryAfter)
 }
 
 // CheckError lists every problem Check found with an operation. Any problem

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
 // maxBlocksBytes bounds a getBlocks answer: it is asked for a handful of
@@ -25,7 +27,7 @@ func (c *Client) GetBlocks(ctx context.Context, did string, cids ...string) ([]b
 			return fmt.Errorf("read body: %w", err)
 		}
 		if len(b) > maxBlocksBytes {
-			return permanent(fmt.Errorf("%s at %s: answer larger than %d bytes", nsid, c.host, maxBlocksBytes))
+			return retry.Permanent(fmt.Errorf("%s at %s: answer larger than %d bytes", nsid, c.host, maxBlocksBytes))
 		}
 		out = b
 		return nil

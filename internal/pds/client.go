@@ -76,7 +76,7 @@ func New(host string, opts Options) *Client {
 		hc:         opts.HTTPClient,
 		ua:         opts.UserAgent,
 		headers:    opts.Headers.Clone(),
-		retry:      opts.Retry.withDefaults(),
+		retry:      opts.Retry.WithDefaults(),
 		onRetry:    opts.OnRetry,
 		requests:   opts.Requests,
 		stall:      opts.StallTimeout,

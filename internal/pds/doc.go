@@ -2,8 +2,9 @@
 // to the old and the new PDS.
 //
 // It owns everything below "call this endpoint": the session and its token
-// refresh, retries with backoff, 429 handling, streaming request and
-// response bodies with an exact Content-Length, and typed errors. It is
+// refresh, streaming request and response bodies with an exact
+// Content-Length, and typed errors. Retries with backoff and 429 handling
+// follow the policy in internal/retry, which the PLC client shares. It is
 // built on plain net/http rather than indigo's atclient because atclient
 // drops Content-Length, buffers sync.getRepo and sync.getBlob, refreshes
 // only on one error shape and hides the rate-limit headers; the request

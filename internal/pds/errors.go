@@ -1,21 +1,15 @@
 package pds
 
 import (
-	"compress/flate"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
 // ErrCorruptBody marks a response body that was truncated or did not match
@@ -91,80 +85,14 @@ func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, errBodyDetached) {
 		return false
 	}
-	if errors.Is(err, ErrCorruptBody) || errors.Is(err, errStalled) || isCorruptEncoding(err) {
+	if errors.Is(err, ErrCorruptBody) || errors.Is(err, errStalled) || retry.IsCorruptEncoding(err) {
 		return true
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 	}
-	return isNetworkError(err)
-}
-
-// isCorruptEncoding reports a compressed body (net/http asks for gzip and
-// decodes it) that was damaged on the way: the same as a truncated body.
-func isCorruptEncoding(err error) bool {
-	var ce flate.CorruptInputError
-	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce)
-}
-
-// isNetworkError classifies errors from the transport and from reading a
-// response body.
-func isNetworkError(err error) bool {
-	if isLocalFileError(err) {
-		return false
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	// url.Error implements net.Error itself; judge what it wraps.
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		// An unknown host will not appear by waiting.
-		return !dns.IsNotFound
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	// net/http's unexported connection errors carry no type to test.
-	msg := err.Error()
-	for _, s := range []string{"server closed idle connection", "connection reset", "broken pipe", "transport connection broken", "http2: ", "stream error"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// isLocalFileError reports an error from a file on this machine (a full
-// disk, a read-only or unwritable directory): waiting and retrying the
-// request cannot fix it. It must be told apart here because a
-// syscall.Errno also satisfies net.Error.
-func isLocalFileError(err error) bool {
-	var pe *fs.PathError
-	var le *os.LinkError
-	return errors.As(err, &pe) || errors.As(err, &le)
-}
-
-// isDialError reports whether the request certainly never reached the
-// server, so even a non-idempotent call may be sent again.
-func isDialError(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+	return retry.IsNetworkError(err)
 }
 
 // isExpiredToken reports whether err asks for a fresh access token.
@@ -178,15 +106,6 @@ func isExpiredToken(err error) bool {
 	}
 	return ae.Name == "ExpiredToken" || ae.Name == "InvalidToken"
 }
-
-// permanentError stops the retry loop at once and returns the wrapped
-// error unchanged.
-type permanentError struct{ err error }
-
-func (p *permanentError) Error() string { return p.err.Error() }
-func (p *permanentError) Unwrap() error { return p.err }
-
-func permanent(err error) error { return &permanentError{err: err} }
 
 // maxErrorBody bounds how much of an error body is read.
 const maxErrorBody = 64 << 10
@@ -212,34 +131,16 @@ func newAPIError(resp *http.Response, method, host string, secrets []string) *AP
 	}
 	e.Name = redact(e.Name, secrets)
 	e.Message = redact(e.Message, secrets)
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		now := time.Now()
-		e.RetryAfter = RetryAfter(resp.Header, now)
-		if e.RetryAfter > 0 {
-			e.ResetAt = now.Add(e.RetryAfter)
-		}
+	e.RetryAfter = retry.Announced(resp)
+	if e.RetryAfter > 0 {
+		e.ResetAt = time.Now().Add(e.RetryAfter)
 	}
 	return e
 }
 
 // RetryAfter reads RateLimit-Reset (epoch seconds) and Retry-After
 // (seconds or HTTP date) and returns the longer wait; zero if neither says.
-func RetryAfter(h http.Header, now time.Time) time.Duration {
-	var wait time.Duration
-	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
-		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-			wait = max(wait, time.Unix(sec, 0).Sub(now))
-		}
-	}
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-			wait = max(wait, time.Duration(sec)*time.Second)
-		} else if t, err := http.ParseTime(v); err == nil {
-			wait = max(wait, t.Sub(now))
-		}
-	}
-	return wait
-}
+func RetryAfter(h http.Header, now time.Time) time.Duration { return retry.After(h, now) }
 
 // redact replaces every known secret in s.
 func redact(s string, secrets []string) string {

@@ -5,155 +5,60 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
-// RetryPolicy bounds how often and how long a call is retried. Zero fields
-// take the value from DefaultRetry.
-type RetryPolicy struct {
-	// MaxAttempts counts every attempt, the first included.
-	MaxAttempts int
-	// BaseDelay is the first backoff; it doubles per attempt up to MaxDelay.
-	BaseDelay, MaxDelay time.Duration
-	// MaxRateLimitWait is the longest a 429 is waited out; a later reset
-	// is returned as an *APIError with RetryAfter set.
-	MaxRateLimitWait time.Duration
-}
+// RetryPolicy bounds how often and how long a call is retried (see
+// internal/retry, whose policy the PLC directory's calls share). Zero
+// fields take the value from DefaultRetry.
+type RetryPolicy = retry.Policy
 
 // DefaultRetry is the policy used when Options.Retry is left zero.
-var DefaultRetry = RetryPolicy{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 15 * time.Second, MaxRateLimitWait: 10 * time.Minute}
+var DefaultRetry = retry.Default
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = DefaultRetry.MaxAttempts
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = DefaultRetry.BaseDelay
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = DefaultRetry.MaxDelay
-	}
-	if p.MaxDelay < p.BaseDelay {
-		p.MaxDelay = p.BaseDelay
-	}
-	if p.MaxRateLimitWait <= 0 {
-		p.MaxRateLimitWait = DefaultRetry.MaxRateLimitWait
-	}
-	return p
-}
+// RetryEvent describes a failed attempt that is about to be retried; Host
+// is the PDS base URL and Method the NSID of the call.
+type RetryEvent = retry.Event
 
-// backoff is the capped exponential delay before attempt+1, with jitter in
-// [d/2, d] so parallel workers do not retry in lockstep.
-func (p RetryPolicy) backoff(attempt int) time.Duration {
-	d := p.BaseDelay
-	for i := 1; i < attempt && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxDelay)
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-// RetryEvent describes a failed attempt that is about to be retried.
-type RetryEvent struct {
-	// Host is the PDS base URL.
-	Host string
-	// Method is the NSID of the call.
-	Method string
-	// Attempt is the number of the attempt that failed (1 = first).
-	Attempt int
-	// Wait is how long the client now sleeps.
-	Wait time.Duration
-	// Err is why the attempt failed.
-	Err error
-	// RateLimited is set when the server answered 429.
-	RateLimited bool
-}
-
-// do runs r until it succeeds, fails permanently, or the policy gives up.
+// do runs r under the retry policy (retry.Policy.Do and Decide hold the
+// rules: cancellation first; 429 waited out until the announced reset;
+// network errors, truncated bodies and 5xx retried, a non-idempotent call
+// only when it surely was not processed; any other 4xx returned at once).
 // handle consumes a 2xx response; its error is classified like a transport
-// error. Every rule about retrying lives here:
-//   - a cancelled ctx stops everything at once;
-//   - ExpiredToken/InvalidToken on an access-token call triggers one shared
-//     refresh and a resend (the body is re-read from offset 0);
-//   - 429 waits for the announced reset, capped by MaxRateLimitWait;
-//   - network errors, truncated bodies and 5xx back off and retry, except
-//     that a non-idempotent call is resent only when it surely was not
-//     processed (dial error, 429, 503 with an announced reset);
-//   - any other 4xx is returned at once.
+// error. What is the PDS's own: ExpiredToken/InvalidToken on an
+// access-token call triggers one shared refresh and a resend (the body is
+// re-read from offset 0), which does not count as a failed attempt.
 func (c *Client) do(ctx context.Context, r *request, handle func(*http.Response) error) error {
 	refreshed := false
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: %w", r.nsid, err)
-		}
+	try := func(ctx context.Context) error {
 		gen, err := c.attempt(ctx, r, handle)
-		if err == nil {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("%s: %w", r.nsid, cerr)
-		}
-		var perm *permanentError
-		if errors.As(err, &perm) {
-			return perm.err
-		}
-		if gen != 0 && !refreshed && isExpiredToken(err) {
-			refreshed = true
-			if rerr := c.refreshAfter(ctx, gen); rerr != nil {
-				return rerr
-			}
-			attempt-- // the resend after a refresh is not a failure
-			continue
-		}
-		wait, rateLimited, ok := c.retryable(r, err, attempt)
-		if !ok || attempt >= c.retry.MaxAttempts {
+		if err == nil || gen == 0 || refreshed || !isExpiredToken(err) {
 			return err
 		}
-		if c.onRetry != nil {
-			c.onRetry(RetryEvent{Host: c.host, Method: r.nsid, Attempt: attempt, Wait: wait, Err: err, RateLimited: rateLimited})
+		refreshed = true
+		if rerr := c.refreshAfter(ctx, gen); rerr != nil {
+			return retry.Permanent(rerr)
 		}
-		if err := sleep(ctx, wait); err != nil {
-			return fmt.Errorf("%s: %w", r.nsid, err)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		_, err = c.attempt(ctx, r, handle)
+		return err
 	}
+	call := retry.Call{Host: c.host, Method: r.nsid, Unsafe: r.unsafe}
+	return c.retry.Do(ctx, call, try, failure, c.onRetry)
 }
 
-// retryable decides whether err deserves another attempt and how long to
-// wait before it.
-func (c *Client) retryable(r *request, err error, attempt int) (wait time.Duration, rateLimited, ok bool) {
-	p := c.retry
+// failure describes an attempt's error for the retry policy.
+func failure(err error) retry.Failure {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		switch {
-		case ae.Status == http.StatusTooManyRequests:
-			if ae.RetryAfter > p.MaxRateLimitWait {
-				return 0, true, false
-			}
-			if ae.RetryAfter > 0 {
-				return ae.RetryAfter, true, true
-			}
-			return p.backoff(attempt), true, true
-		case ae.Status == http.StatusServiceUnavailable && ae.RetryAfter > 0:
-			if ae.RetryAfter > p.MaxRateLimitWait {
-				return 0, false, false
-			}
-			return ae.RetryAfter, false, true
-		case ae.Status >= 500:
-			return p.backoff(attempt), false, !r.unsafe
-		default:
-			return 0, false, false
-		}
+		return retry.Failure{Status: ae.Status, Reset: ae.RetryAfter}
 	}
-	if !IsTransient(err) {
-		return 0, false, false
-	}
-	if r.unsafe && !isDialError(err) {
-		return 0, false, false
-	}
-	return p.backoff(attempt), false, true
+	return retry.Failure{Transient: IsTransient(err)}
 }
 
 // attempt sends r once. gen is the access-token generation it carried.
@@ -168,15 +73,14 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	defer func() {
 		// A stall surfaces as a cancellation of the attempt's context;
 		// report it as the transient error it is.
-		var perm *permanentError
 		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled) &&
-			!errors.Is(err, errStalled) && !errors.As(err, &perm) {
+			!errors.Is(err, errStalled) && !retry.IsPermanent(err) {
 			err = fmt.Errorf("%s at %s: no data for %s: %w", r.nsid, c.host, c.stall, errStalled)
 		}
 	}()
 	req, body, gen, err := c.newHTTPRequest(actx, r, wd)
 	if err != nil {
-		return 0, permanent(err)
+		return 0, retry.Permanent(err)
 	}
 	wd.kick()
 	undo := func() {
@@ -226,19 +130,4 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 		body.detach()
 	}
 	return gen, nil
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

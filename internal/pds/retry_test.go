@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
 func TestServerErrorRetried(t *testing.T) {
@@ -204,7 +206,7 @@ func TestDialErrorRetriedEvenForUnsafeCalls(t *testing.T) {
 	var n atomic.Int64
 	c.requests = &n
 	err := c.SubmitPlcOperation(context.Background(), []byte(`{}`))
-	if err == nil || !IsTransient(err) || !isDialError(err) {
+	if err == nil || !IsTransient(err) || !retry.IsDialError(err) {
 		t.Fatalf("got %v", err)
 	}
 	if n.Load() != int64(fastRetry.MaxAttempts) {
@@ -259,21 +261,6 @@ func TestRetryAfterParsing(t *testing.T) {
 	}
 	if got := RetryAfter(http.Header{"Ratelimit-Reset": {"999990"}}, now); got != 0 {
 		t.Errorf("past reset: got %s", got)
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
-	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 10: time.Second} {
-		for range 50 {
-			d := p.backoff(attempt)
-			if d < want/2 || d > want {
-				t.Fatalf("attempt %d: %s outside [%s, %s]", attempt, d, want/2, want)
-			}
-		}
-	}
-	if p.MaxAttempts != DefaultRetry.MaxAttempts || p.MaxRateLimitWait != DefaultRetry.MaxRateLimitWait {
-		t.Errorf("defaults not filled: %+v", p)
 	}
 }
 

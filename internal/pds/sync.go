@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/internal/retry"
 )
 
 // RepoStatus is com.atproto.sync.getRepoStatus output.
@@ -78,10 +79,10 @@ func (c *Client) DownloadRepo(ctx context.Context, did, since, path string, tee 
 	r := &request{nsid: "com.atproto.sync.getRepo", query: q}
 	err = c.do(ctx, r, func(resp *http.Response) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return permanent(fmt.Errorf("rewind %s: %w", part, err))
+			return retry.Permanent(fmt.Errorf("rewind %s: %w", part, err))
 		}
 		if err := f.Truncate(0); err != nil {
-			return permanent(fmt.Errorf("truncate %s: %w", part, err))
+			return retry.Permanent(fmt.Errorf("truncate %s: %w", part, err))
 		}
 		dst := io.Writer(f)
 		if tee != nil {
@@ -96,7 +97,7 @@ func (c *Client) DownloadRepo(ctx context.Context, did, since, path string, tee 
 			onBytes(-n)
 		}
 		if tee != nil && n > 0 && IsTransient(err) {
-			return permanent(fmt.Errorf("%s at %s: %w: %w", r.nsid, c.host, ErrRestartWithTee, err))
+			return retry.Permanent(fmt.Errorf("%s at %s: %w: %w", r.nsid, c.host, ErrRestartWithTee, err))
 		}
 		return err
 	})
@@ -186,7 +187,7 @@ func (c *Client) FetchBlob(ctx context.Context, did, cid string, fn func(body io
 	return c.do(ctx, r, func(resp *http.Response) error {
 		err := fn(resp.Body, resp.ContentLength, resp.Header.Get("Content-Type"))
 		if err != nil && !errors.Is(err, ErrCorruptBody) && !IsTransient(err) {
-			return permanent(err)
+			return retry.Permanent(err)
 		}
 		return err
 	})
