@@ -15,7 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/e2e/bench/memstat"
 )
 
-// BENCH=memory measures atmigrate's memory settings (internal/memlimit)
+// BENCH=memory measures atmigrate's memory settings (internal/memsettings)
 // on the repo verification, the part of a migration whose live memory
 // grows with the account: for each record count and setting, one
 // memverify process (e2e/bench/memverify) verifies a synthetic repo CAR
@@ -38,7 +38,7 @@ const defaultMemSettings = "shipped,none,GOMEMLIMIT=24MiB"
 const defaultMemRecords = "500,5000,20000,100000,1000000"
 
 // parseMemSettings reads BENCH_MEMORY_SETTINGS: comma-separated
-// "shipped" (internal/memlimit decides), "none" (Go's defaults: no memory
+// "shipped" (internal/memsettings decides), "none" (Go's defaults: no memory
 // limit, GOGC=100), or variables joined with "+", e.g. "GOMEMLIMIT=64MiB"
 // or "GOGC=50+GOMEMLIMIT=off".
 func parseMemSettings(s string) ([]memSetting, error) {

@@ -7,7 +7,7 @@
 //	    N posts, built with repo/repotest unless DIR already has it (its
 //	    public signing key is beside it, in FILE.key).
 //	memverify verify -car FILE
-//	    applies atmigrate's shipped memory settings (internal/memlimit,
+//	    applies atmigrate's shipped memory settings (internal/memsettings,
 //	    which GOMEMLIMIT and GOGC in the environment override, as in the
 //	    CLI), verifies FILE through repo.VerifyCAR as the export stage
 //	    does, and prints one JSON Measurement on stdout.

@@ -15,7 +15,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 
 	"github.com/atmigrate/atmigrate/e2e/bench/memstat"
-	"github.com/atmigrate/atmigrate/internal/memlimit"
+	"github.com/atmigrate/atmigrate/internal/memsettings"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -33,7 +33,7 @@ var metricNames = []string{
 // (there from the download, here from the file) into repo.VerifyCAR, with
 // the DID and signing key checked.
 func measure(path string) (*memstat.Measurement, error) {
-	memlimit.Apply()
+	memsettings.Apply()
 	keyText, err := os.ReadFile(path + ".key")
 	if err != nil {
 		return nil, err
