@@ -15,7 +15,8 @@
 // Environment:
 //
 //	BENCH        sizes, comma separated: S, M, L, XL. Empty means S,M,L;
-//	             "XL" alone means S,M,L,XL.
+//	             "XL" alone means S,M,L,XL. "memory" measures the memory
+//	             settings instead (memory.go): no network, no Node.
 //	BENCH_RUNS   runs per size (default 3; the table shows medians).
 //	BENCH_XL_RUNS runs for XL (default 1: seeding it takes minutes).
 //	BENCH_CONCURRENCY passed to atmigrate --concurrency (default: its own).
@@ -64,12 +65,15 @@ func main() {
 }
 
 func run() error {
+	quietWait = time.Duration(envInt("BENCH_QUIET_WAIT", 120)) * time.Second
+	if isMemoryBench(os.Getenv("BENCH")) {
+		return memoryBench()
+	}
 	chosen, err := chooseSizes(os.Getenv("BENCH"))
 	if err != nil {
 		return err
 	}
 	runs := envInt("BENCH_RUNS", 3)
-	quietWait = time.Duration(envInt("BENCH_QUIET_WAIT", 120)) * time.Second
 	xlRuns := envInt("BENCH_XL_RUNS", 1)
 	root, err := repoRoot()
 	if err != nil {
@@ -138,7 +142,7 @@ func run() error {
 
 // writeReport writes the JSON after every size, so a failure later keeps
 // what was measured.
-func writeReport(path string, r *Report) error {
+func writeReport(path string, r any) error {
 	j, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
