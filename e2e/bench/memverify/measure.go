@@ -56,7 +56,7 @@ func measure(path string) (*memstat.Measurement, error) {
 		_, err := io.Copy(pw, f)
 		pw.CloseWithError(err)
 	}()
-	sum, err := repo.VerifyCAR(context.Background(), pr, repo.VerifyOptions{DID: benchDID, Key: key})
+	sum, err := repo.VerifyCAR(context.Background(), pr, repo.VerifyOptions{DID: benchDID, Keys: []atcrypto.PublicKey{key}})
 	wall := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", path, err)
