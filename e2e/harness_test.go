@@ -29,18 +29,22 @@ func runMain(m *testing.M) int {
 			return m.Run()
 		}
 	}
-	dir, err := os.MkdirTemp("", "atmigrate-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "atmigrate")
-	cmd := exec.Command("go", "build", "-o", binPath, "../cmd/atmigrate")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build atmigrate:", err)
-		return 1
+	// ATMIGRATE_E2E_BINARY runs the tests against another build (an
+	// earlier commit's, to see that a new test fails without its fix).
+	if binPath = os.Getenv("ATMIGRATE_E2E_BINARY"); binPath == "" {
+		dir, err := os.MkdirTemp("", "atmigrate-e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binPath = filepath.Join(dir, "atmigrate")
+		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/atmigrate")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build atmigrate:", err)
+			return 1
+		}
 	}
 	code := m.Run()
 	closeNamedNets()
