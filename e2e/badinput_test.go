@@ -10,7 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/batch"
 )
 
 // TestBadInput: each mistake gets exit 2, a one-line error and a hint,
@@ -101,7 +101,7 @@ func TestInviteRequired(t *testing.T) {
 	// batch: invites from the admin password.
 	dir := t.TempDir()
 	keyFile := writeFile(t, filepath.Join(dir, "a-rotation.key"), net.A.RotationKeyMultibase+"\n")
-	batch := func(adminPassword string, accts ...*localnet.Account) (run, migrate.BatchReport) {
+	runBatch := func(adminPassword string, accts ...*localnet.Account) (run, batch.Report) {
 		t.Helper()
 		var sb strings.Builder
 		sb.WriteString("account,old_password\n")
@@ -116,11 +116,11 @@ func TestInviteRequired(t *testing.T) {
 		return r, readReport(t, state)
 	}
 	wrong := seed(t, net.A, localnet.SeedSpec{Handle: uniq("invw"), Posts: 3})
-	r, rep := batch("not-the-admin-password", wrong)
+	r, rep := runBatch("not-the-admin-password", wrong)
 	if r.code != 1 {
 		t.Fatalf("batch with a wrong admin password: want exit 1\n%s", r)
 	}
-	if e := reportEntry(t, rep, wrong.DID); e.Status != migrate.BatchFailedPermanent || !strings.Contains(e.Error, "invite code") || !strings.Contains(e.Hint, "--new-pds-admin-password") {
+	if e := reportEntry(t, rep, wrong.DID); e.Status != batch.FailedPermanent || !strings.Contains(e.Error, "invite code") || !strings.Contains(e.Hint, "--new-pds-admin-password") {
 		t.Errorf("wrong admin password: %+v", e)
 	}
 	assertNoAccount(t, net.B, wrong.DID)
@@ -128,12 +128,12 @@ func TestInviteRequired(t *testing.T) {
 	accts := []*localnet.Account{wrong,
 		seed(t, net.A, localnet.SeedSpec{Handle: uniq("invb"), Posts: 20, Blobs: 2, BlobMinBytes: 5_000, BlobMaxBytes: 10_000})}
 	befores := []snapshot{takeSnapshot(t, net.A.URL, accts[0].DID, accts[0].Password), takeSnapshot(t, net.A.URL, accts[1].DID, accts[1].Password)}
-	r, rep = batch(net.B.AdminPassword, accts...)
+	r, rep = runBatch(net.B.AdminPassword, accts...)
 	if r.code != 0 {
 		t.Fatalf("batch with the admin password: want exit 0\n%s", r)
 	}
 	for i, a := range accts {
-		if e := reportEntry(t, rep, a.DID); e.Status != migrate.BatchMigrated {
+		if e := reportEntry(t, rep, a.DID); e.Status != batch.Migrated {
 			t.Errorf("%s: %+v", a.Handle, e)
 		}
 		assertMigrated(t, net, a, befores[i], "")

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -66,20 +66,20 @@ func writeFile(t *testing.T, path, content string) string {
 	return path
 }
 
-func readReport(t *testing.T, dir string) migrate.BatchReport {
+func readReport(t *testing.T, dir string) batch.Report {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, migrate.BatchReportJSON))
+	b, err := os.ReadFile(filepath.Join(dir, batch.ReportJSON))
 	if err != nil {
 		t.Fatalf("report.json: %v", err)
 	}
-	var rep migrate.BatchReport
+	var rep batch.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report.json: %v", err)
 	}
 	return rep
 }
 
-func reportEntry(t *testing.T, rep migrate.BatchReport, account string) *migrate.BatchEntry {
+func reportEntry(t *testing.T, rep batch.Report, account string) *batch.Entry {
 	t.Helper()
 	for _, e := range rep.Accounts {
 		if e.Account == account {
@@ -147,7 +147,7 @@ func TestBatchEndToEnd(t *testing.T) {
 	rep := readReport(t, state)
 	for i, a := range accts {
 		e := reportEntry(t, rep, names[i])
-		if e.Status != migrate.BatchMigrated || e.DID != a.DID || e.PLCMethod != "rotation-key" {
+		if e.Status != batch.Migrated || e.DID != a.DID || e.PLCMethod != "rotation-key" {
 			t.Errorf("%s: %+v", names[i], e)
 		}
 		log := assertMigrated(t, net, a, befores[i], "")
@@ -156,13 +156,13 @@ func TestBatchEndToEnd(t *testing.T) {
 		}
 	}
 	be := reportEntry(t, rep, bad.Handle)
-	if be.Status != migrate.BatchFailedPermanent || !strings.Contains(be.Error, "refused the password") || be.DID != bad.DID {
+	if be.Status != batch.FailedPermanent || !strings.Contains(be.Error, "refused the password") || be.DID != bad.DID {
 		t.Errorf("wrong-password account: %+v", be)
 	}
 	if rep.Summary.Migrated != 11 || rep.Summary.FailedPermanent != 1 {
 		t.Errorf("summary %+v", rep.Summary)
 	}
-	csvb, err := os.ReadFile(filepath.Join(state, migrate.BatchReportCSV))
+	csvb, err := os.ReadFile(filepath.Join(state, batch.ReportCSV))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestBatchEndToEnd(t *testing.T) {
 	}
 	rep = readReport(t, tokState)
 	for _, e := range rep.Accounts {
-		if e.Status != migrate.BatchAwaitingToken {
+		if e.Status != batch.AwaitingToken {
 			t.Errorf("%s: %s, want awaiting-token", e.Account, e.Status)
 		}
 	}
@@ -268,7 +268,7 @@ func TestBatchEndToEnd(t *testing.T) {
 		}
 	}
 	for _, e := range readReport(t, tokState).Accounts {
-		if e.Status != migrate.BatchMigrated || e.PLCMethod != "email-token" {
+		if e.Status != batch.Migrated || e.PLCMethod != "email-token" {
 			t.Errorf("%s after tokens: %+v", e.Account, e)
 		}
 	}
@@ -329,8 +329,8 @@ func TestBatchKilledAndResumed(t *testing.T) {
 	if done < 2 {
 		t.Fatalf("the batch ended before 2 accounts finished:\n%s", first.String())
 	}
-	st := migrate.BatchSummary{}
-	if idx, err := migrate.LoadBatchStatus(state); err != nil || idx == nil {
+	st := batch.Summary{}
+	if idx, err := batch.LoadStatus(state); err != nil || idx == nil {
 		t.Fatalf("batch status after the kill: %v", err)
 	} else {
 		st = idx.Summary()
@@ -403,7 +403,7 @@ func TestBatchSharesRateLimit(t *testing.T) {
 	}
 	rep := readReport(t, state)
 	for i, a := range accts {
-		if e := reportEntry(t, rep, a.DID); e.Status != migrate.BatchMigrated {
+		if e := reportEntry(t, rep, a.DID); e.Status != batch.Migrated {
 			t.Errorf("%s: %+v", a.Handle, e)
 		}
 		assertMigrated(t, net, a, befores[i], "")

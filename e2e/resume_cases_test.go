@@ -19,6 +19,7 @@ import (
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -205,7 +206,7 @@ func TestBatchRotationKeyKilledAfterPLC(t *testing.T) {
 	}
 	rep := readReport(t, state)
 	for i, a := range accts {
-		if e := reportEntry(t, rep, a.DID); e.Status != migrate.BatchMigrated {
+		if e := reportEntry(t, rep, a.DID); e.Status != batch.Migrated {
 			t.Errorf("%s: %s (%s), want migrated", a.DID, e.Status, e.Error)
 		}
 		assertOneMigration(t, net, a, befores[i])
@@ -552,7 +553,7 @@ func TestKillEveryMode(t *testing.T) {
 					"--old-pds", net.A.URL, "--plc-url", net.PLCURL, "--plc-rotation-key", keyFile, "--yes"},
 				points: points,
 				finished: func(t *testing.T) {
-					if e := reportEntry(t, readReport(t, state), acct.DID); e.Status != migrate.BatchMigrated {
+					if e := reportEntry(t, readReport(t, state), acct.DID); e.Status != batch.Migrated {
 						t.Errorf("report: %s (%s), want migrated", e.Status, e.Error)
 					}
 					check(t, net, acct, before, log0)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -224,7 +224,7 @@ func TestVersionBatchOnto05(t *testing.T) {
 		if i == 1 {
 			name = a.Handle
 		}
-		if e := reportEntry(t, rep, name); e.Status != migrate.BatchMigrated || e.DID != a.DID || e.PLCMethod != "rotation-key" {
+		if e := reportEntry(t, rep, name); e.Status != batch.Migrated || e.DID != a.DID || e.PLCMethod != "rotation-key" {
 			t.Errorf("%s: %+v", name, e)
 		}
 		assertOneMigration(t, net, a, befores[i])

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
@@ -18,12 +17,13 @@ import (
 // rotation keys, so that its holder can later move the account (or
 // recover it) without the PDS's help.
 type AddKeyOptions struct {
-	Account  string
-	PDS      string // the account's PDS; default from the DID document
-	Password string // needed unless RotationKey is given
-	PLCURL   string
-	PLCToken string
-	Key      string // the did:key to add
+	Account         string
+	PDS             string // the account's PDS; default from the DID document
+	Password        string // needed unless RotationKey is given
+	AuthFactorToken string // the sign-in code a PDS with email 2FA asks for
+	PLCURL          string
+	PLCToken        string
+	Key             string // the did:key to add
 	// RotationKey signs locally (it must be a current rotation key); no
 	// PDS or email token is involved then.
 	RotationKey atcrypto.PrivateKey
@@ -52,14 +52,15 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	if _, err := atcrypto.ParsePublicDIDKey(o.Key); err != nil {
 		return nil, inputErr(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
 	}
-	m := &Migrator{opts: Options{Account: o.Account, OldPDS: strings.TrimRight(o.PDS, "/"), PLCURL: o.PLCURL}, prog: o.Progress, ui: o.UI}
-	m.opts.defaults()
-	m.plc = m.newPLC()
-	did, err := m.resolveDID(ctx)
+	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Progress: o.Progress, UI: o.UI}
+	base.defaults()
+	srv := serversFor(base)
+	ids := identitiesFor(base, srv)
+	did, err := ids.resolve(ctx, o.Account)
 	if err != nil {
 		return nil, err
 	}
-	st, err := m.plc.State(ctx, did)
+	st, err := ids.plc.State(ctx, did)
 	if err != nil {
 		return nil, fmt.Errorf("read the PLC audit log: %w", err)
 	}
@@ -73,88 +74,80 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 		return nil, err
 	}
 	var op *didplc.RegularOp
-	var client *pds.Client
+	var via *pds.Client // nil: signed here, posted straight to the directory
 	if o.RotationKey != nil {
-		signer, err := plc.DIDKey(o.RotationKey)
-		if err != nil {
-			return nil, inputErr(err, "check --rotation-key", "cannot use the rotation key")
-		}
-		if !st.HasRotationKey(signer) {
-			return nil, inputErr(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, did)
-		}
-		c := *want
-		if err := plc.Sign(&c, o.RotationKey); err != nil {
+		if op, err = signLocally(st, want, o.RotationKey); err != nil {
 			return nil, err
 		}
-		op = &c
 	} else {
-		host := m.opts.OldPDS
+		host := base.OldPDS
 		if host == "" {
 			host = strings.TrimRight(st.Endpoint(), "/")
 		}
-		client = pds.New(host, pds.Options{UserAgent: "atmigrate/" + Version})
-		if _, err := client.Login(ctx, did, o.Password, ""); err != nil {
-			return nil, loginError(err, host, "--password")
-		}
-		token := strings.TrimSpace(o.PLCToken)
-		if token == "" {
-			if err := client.RequestPlcOperationSignature(ctx); err != nil {
-				return nil, fmt.Errorf("ask %s to email the PLC token: %w", host, err)
-			}
-			o.Progress.Info(host + " emailed a confirmation token to the account's address (" + TokenLifeWords + ")")
-			token, err = o.UI.PLCToken("")
-			if errors.Is(err, ErrNoTerminal) || (err == nil && strings.TrimSpace(token) == "") {
-				return nil, ErrPaused
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		raw, err := client.SignPlcOperation(ctx, strings.TrimSpace(token), &pds.Credentials{
-			RotationKeys: want.RotationKeys, AlsoKnownAs: want.AlsoKnownAs,
-			VerificationMethods: want.VerificationMethods, Services: toPDSServices(want.Services),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("have %s sign the operation: %w", host, err)
-		}
-		if op, err = plc.ParseOp(raw); err != nil {
+		via = srv.pds(host, nil)
+		if op, err = signByPDS(ctx, via, Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken, PasswordFlag: "--old-password"},
+			want, o.PLCToken, o.UI, o.Progress); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := plc.Check(st, op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 1, Now: time.Now()}); err != nil {
-		return nil, fmt.Errorf("the operation failed its checks and was not submitted: %w", err)
-	}
-	if !o.Yes {
-		ok, err := o.UI.Confirm("Add "+o.Key+" to "+did+"'s rotation keys?", plc.DiffDoc(&st.Op, op))
-		if errors.Is(err, ErrNoTerminal) {
-			return nil, inputErr(nil, "pass --yes to confirm without a terminal", "the PLC operation needs confirmation")
-		}
-		if err != nil || !ok {
-			return nil, inputErr(err, "nothing was changed", "stopped at your request")
-		}
-	}
-	res.OpCID = plc.OpCID(op)
-	if client != nil {
-		raw, err := plc.OpJSON(op)
-		if err != nil {
-			return nil, err
-		}
-		if serr := client.SubmitPlcOperation(ctx, raw); serr != nil {
-			if ok, err := relayedApplied(ctx, m.plc, did, res.OpCID, serr); !ok {
-				return nil, fmt.Errorf("submit the operation through %s: %w", client.Host(), err)
-			}
-		}
-	} else if err := m.plc.Submit(ctx, did, op); err != nil {
-		// Submit has read the audit log wherever an attempt's fate was
-		// unknown (a second check here once dropped its own error).
-		return nil, fmt.Errorf("submit the operation to %s: %w", m.opts.PLCURL, err)
-	}
-	// A re-run reads the DID first: it must find the key, not a lagging
-	// replica's older document.
-	shown, err := awaitOp(ctx, m.plc, did, op, "")
+	sub := submitter{plc: ids.plc, ui: o.UI, prog: o.Progress, yes: o.Yes}
+	shown, err := sub.submitOp(ctx, opSubmission{
+		did: did, st: st, op: op, want: want, check: opChecks(1), via: via,
+		ask: confirmation{Question: "Add " + o.Key + " to " + did + "'s rotation keys?", Details: plc.DiffDoc(&st.Op, op),
+			What: "the PLC operation", IfNo: "nothing was changed"},
+	})
 	if err != nil {
 		return nil, err
 	}
-	res.RotationKeys = shown.RotationKeys()
+	res.OpCID, res.RotationKeys = plc.OpCID(op), shown.RotationKeys()
 	return res, nil
+}
+
+// signLocally signs want with key, which must be one of the DID's
+// current rotation keys.
+func signLocally(st *plc.State, want *didplc.RegularOp, key atcrypto.PrivateKey) (*didplc.RegularOp, error) {
+	signer, err := plc.DIDKey(key)
+	if err != nil {
+		return nil, inputErr(err, "check --rotation-key", "cannot use the rotation key")
+	}
+	if !st.HasRotationKey(signer) {
+		return nil, inputErr(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, st.DID)
+	}
+	op := *want
+	if err := plc.Sign(&op, key); err != nil {
+		return nil, err
+	}
+	return &op, nil
+}
+
+// signByPDS has the account's PDS sign want with its rotation key, which
+// needs the account's session and the token it emails: given, typed at
+// the prompt, or ErrPaused when nobody can type it.
+func signByPDS(ctx context.Context, c *pds.Client, l Login, want *didplc.RegularOp, token string, ui UI, prog Progress) (*didplc.RegularOp, error) {
+	if _, err := l.Open(ctx, c); err != nil {
+		return nil, err
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		if err := c.RequestPlcOperationSignature(ctx); err != nil {
+			return nil, fmt.Errorf("ask %s to email the PLC token: %w", c.Host(), err)
+		}
+		prog.Info(c.Host() + " emailed a confirmation token to the account's address (" + TokenLifeWords + ")")
+		t, err := ui.PLCToken("")
+		if errors.Is(err, ErrNoTerminal) || (err == nil && strings.TrimSpace(t) == "") {
+			return nil, ErrPaused
+		}
+		if err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(t)
+	}
+	raw, err := c.SignPlcOperation(ctx, token, &pds.Credentials{
+		RotationKeys: want.RotationKeys, AlsoKnownAs: want.AlsoKnownAs,
+		VerificationMethods: want.VerificationMethods, Services: toPDSServices(want.Services),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("have %s sign the operation: %w", c.Host(), err)
+	}
+	return plc.ParseOp(raw)
 }

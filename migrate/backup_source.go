@@ -209,7 +209,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := m.plc.State(ctx, m.did)
+	st, err := m.ids.plc.State(ctx, m.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's PLC audit log: %w", err)
 	}
@@ -218,7 +218,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		return nil // done by an earlier run
 	}
 	if cid := m.st.PLC.TempSigningKeyOpCID; cid != "" {
-		ok, err := m.plc.Applied(ctx, m.did, cid)
+		ok, err := m.ids.plc.Applied(ctx, m.did, cid)
 		if err != nil {
 			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
 		}
@@ -235,45 +235,18 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	if err := plc.Sign(&op, m.opts.RotationKey); err != nil {
 		return fmt.Errorf("sign the temporary-key operation: %w", err)
 	}
-	report, err := plc.Check(st, &op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 2, Now: time.Now()})
-	if err != nil {
-		return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("the temporary-key operation failed its checks and was not submitted: %w", err),
-			Hint: "nothing was changed; check --rotation-key"}
-	}
-	for _, w := range report.Warnings {
-		m.prog.Warn("PLC operation: " + w)
-	}
-	if !m.opts.Yes {
-		details := "The old PDS is not used. To let the new PDS accept the account, the DID's signing key is\n" +
-			"replaced by a temporary key held in " + m.path(tempKeyFile) + " (a second operation then points the DID at\n" +
-			"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
-		ok, err := m.ui.Confirm("Change "+m.did+"'s signing key to a temporary key?", details)
-		if errors.Is(err, ErrNoTerminal) {
-			return inputErr(nil, "pass --yes to confirm without a terminal", "the PLC operation needs confirmation")
-		}
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return inputErr(nil, "run again when ready", "stopped before the PLC operation at your request")
-		}
-	}
-	m.st.PLC.TempSigningKeyOpCID = plc.OpCID(&op)
-	if err := m.save(); err != nil {
-		return err
-	}
-	crashPoint("backup-tempkey-before-submit")
-	serr := m.plc.Submit(ctx, m.did, &op)
-	crashPoint("backup-tempkey-submitted")
-	if serr != nil {
-		// Submit has read the audit log wherever an attempt's fate was
-		// unknown (a second check here once dropped its own error).
-		return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("submit the temporary-key operation to %s: %w", m.opts.PLCURL, serr),
-			Hint: "run the same command again: the audit log is checked before anything is sent again"}
-	}
-	// The new PDS's createAccount checks the service auth against the DID's
-	// key: the directory must show the temporary key first.
-	shown, err := awaitOp(ctx, m.plc, m.did, &op, StageCreateAccount)
+	details := "The old PDS is not used. To let the new PDS accept the account, the DID's signing key is\n" +
+		"replaced by a temporary key held in " + m.path(tempKeyFile) + " (a second operation then points the DID at\n" +
+		"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
+	// The new PDS's createAccount checks the service auth against the
+	// DID's key: submitOp waits until the directory shows the temporary key.
+	shown, err := m.submitter().submitOp(ctx, opSubmission{
+		did: m.did, st: st, op: &op, want: want, check: opChecks(2),
+		ask: confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
+			What: "the PLC operation", IfNo: "run again when ready"},
+		record: func(cid string) error { m.st.PLC.TempSigningKeyOpCID = cid; return m.save() },
+		crash:  "backup-tempkey", stage: StageCreateAccount,
+	})
 	if err != nil {
 		return err
 	}

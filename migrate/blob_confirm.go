@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -75,7 +76,7 @@ func (m *Migrator) fetchBack(ctx context.Context, refs []repo.BlobRef) (map[stri
 	m.prog.Info(fmt.Sprintf("fetching back %d blob(s) from the new PDS that no earlier run saw it confirm", len(refs)))
 	var mu sync.Mutex
 	bad := map[string]error{}
-	eachConcurrently(ctx, refs, m.opts.Concurrency, func(b repo.BlobRef) {
+	workers.Each(ctx, refs, m.opts.Concurrency, func(b repo.BlobRef) {
 		err := m.new.FetchBlob(ctx, m.did, b.CID, func(body io.Reader, _ int64, _ string) error {
 			_, err := repo.CheckCID(b.CID, body)
 			if errors.Is(err, repo.ErrBlobMismatch) {

@@ -116,16 +116,6 @@ func webState(did string, doc *identity.DIDDocument) *plc.State {
 	return &plc.State{DID: did, Op: op}
 }
 
-// identityState reads the DID's current document: the PLC audit log for
-// did:plc, the published did.json for did:web.
-func (m *Migrator) identityState(ctx context.Context, did string) (*plc.State, error) {
-	if isDIDWeb(did) {
-		_, st, err := fetchDIDWeb(ctx, m.opts.HTTPClient, did)
-		return st, err
-	}
-	return m.plc.State(ctx, did)
-}
-
 // webIdentity is the identity stage for did:web: write the document to
 // publish and pause until it is published.
 func (m *Migrator) webIdentity(ctx context.Context, st *plc.State, in plc.Intent) (string, error) {

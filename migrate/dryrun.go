@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +95,9 @@ type DryRunReport struct {
 	// Unknown is what the dry run could not learn (a server's answer that
 	// said nothing either way); a real run finds out as it goes.
 	Unknown []string `json:"unknown,omitempty"`
+	// Backup describes the backup a restore (--from-backup) would use,
+	// verified as the restore does; the old PDS is then not contacted.
+	Backup string `json:"backup,omitempty"`
 }
 
 // OK reports whether a real run should succeed.
@@ -107,12 +109,6 @@ func (r *DryRunReport) block(format string, args ...any) {
 
 func (r *DryRunReport) unknown(format string, args ...any) {
 	r.Unknown = append(r.Unknown, fmt.Sprintf(format, args...))
-}
-
-// handleUnknownErr is the answer for a handle nobody holds.
-func handleUnknownErr(err error) bool {
-	var ae *pds.APIError
-	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
 func (r *DryRunReport) warn(format string, args ...any) {
@@ -128,38 +124,33 @@ const (
 
 // DryRun checks a migration without changing anything anywhere. The error
 // is for failures that stop the checking itself (a bad --account); what
-// would stop a real run is in the report's Blockers.
+// would stop a real run is in the report's Blockers. It is a migration
+// that never acts: the same resolution, observation and planner, the same
+// login (or the same opening of the backup), the same preflight checks,
+// limits and PLC intent as Run, with what they would warn about collected
+// in the report.
 func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
-	opts.defaults()
-	opts.NewPDS = strings.TrimRight(opts.NewPDS, "/")
-	opts.OldPDS = strings.TrimRight(opts.OldPDS, "/")
-	m := &Migrator{opts: opts, prog: NopProgress{}, ui: NoUI{}, timings: map[Stage]time.Duration{}}
-	m.plc = m.newPLC()
-	r := &DryRunReport{NewPDS: opts.NewPDS}
+	m := newMigrator(opts)
+	r := &DryRunReport{NewPDS: m.opts.NewPDS}
+	m.prog, m.ui = reportProgress{r: r}, NoUI{}
 
-	did, err := m.resolveDID(ctx)
+	did, err := m.ids.resolve(ctx, m.opts.Account)
 	if err != nil {
 		return nil, err
 	}
 	m.did, r.DID = did, did
-	st, err := m.identityState(ctx, did)
-	if err != nil {
-		return nil, m.identityReadError(err)
-	}
-	m.plcState = st
-	if m.st, err = dryRunState(did, opts); err != nil {
+	if m.st, err = dryRunState(did, m.opts); err != nil {
 		return nil, err
 	}
-	if m.st.Handle == "" {
-		m.st.Handle = st.Handle()
-	}
-	r.Handle = m.st.Handle
-
 	// The same observation and the same planner as a real run.
 	w, err := m.observe(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if m.st.Handle == "" {
+		m.st.Handle = m.plcState.Handle()
+	}
+	r.Handle = m.st.Handle
 	m.world = w
 	plan := decide(m.invocation(), w, m.st)
 	m.plan = plan
@@ -180,7 +171,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	case w.Switched:
 		// The data and the identity are done: what is left needs no
 		// download, no login check beyond the one the plan names.
-		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", opts.NewPDS)
+		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", m.opts.NewPDS)
 		if plan.Pending != nil {
 			r.warn("%v%s", plan.Pending, hintSuffix(plan.Pending))
 		}
@@ -189,9 +180,13 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	m.st.OldPDS = r.OldPDS
 	r.Checked = true
 
-	dryRunLogin(ctx, m, r)
+	if m.opts.FromBackup != "" {
+		dryRunBackup(ctx, m, r)
+	} else {
+		dryRunLogin(ctx, m, r)
+	}
 	dryRunServer(ctx, m, r)
-	if m.old != nil {
+	if m.src != nil {
 		dryRunRepo(ctx, m, r)
 		dryRunLimits(m, r)
 	}
@@ -200,76 +195,71 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	return r, nil
 }
 
+// reportProgress turns what the shared code would warn a user about into
+// the dry run's warnings; the rest of its progress is not shown.
+type reportProgress struct {
+	NopProgress
+	r *DryRunReport
+}
+
+func (p reportProgress) Warn(msg string) { p.r.warn("%s", msg) }
+
+// dryRunLogin is the login stage's own login, with what it learns kept.
 func dryRunLogin(ctx context.Context, m *Migrator, r *DryRunReport) {
-	m.old = pds.New(r.OldPDS, m.pdsOptions(nil))
-	sess, err := m.old.Login(ctx, loginIdentifier(m.did, m.st.Handle), m.opts.OldPassword, m.opts.AuthFactorToken)
+	sess, err := m.logInOld(ctx)
 	if err != nil {
-		if pds.ErrorName(err) == "AuthFactorTokenRequired" {
-			r.Login.AuthFactorNeeded = true
-		}
-		r.block("login: %v", loginError(err, r.OldPDS, "--old-password"))
-		m.old = nil
-		return
-	}
-	if sess.AppPassword() {
-		r.block("%s accepted an app password: a migration needs the account password (pass it with --old-password)", r.OldPDS)
-		m.old = nil
+		var ie *InputError
+		r.Login.AuthFactorNeeded = errors.As(err, &ie) && ie.Code == CodeSignInCode
+		r.block("login: %v%s", err, hintSuffix(err))
 		return
 	}
 	r.Login.OK, r.Login.Email, r.Login.Active = true, sess.Email, sess.Active
-	m.oldSess = sess
-	if sess.Handle != "" && sess.Handle != "handle.invalid" {
-		r.Handle, m.st.Handle = sess.Handle, sess.Handle
-	}
-	if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
-		m.st.OldPDSRotationKeys = cred.RotationKeys
-	}
-	if sess.Email == "" && m.opts.NewEmail == "" {
-		r.block("the old account has no email we can read: pass --new-email")
-	}
+	r.Handle = m.st.Handle
+	m.learnOldPDSKeys(ctx)
 }
 
-func dryRunServer(ctx context.Context, m *Migrator, r *DryRunReport) {
-	o := &m.opts
-	r.NewHandle = strings.ToLower(o.NewHandle)
-	if r.NewHandle == "" {
-		r.NewHandle = strings.ToLower(r.Handle)
-	}
-	m.st.NewHandle = r.NewHandle
-	probe := m.pdsOptions(o.NewPDSHeaders)
-	probe.Retry = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
-	m.new = pds.New(o.NewPDS, probe)
-	info, err := m.new.DescribeServer(ctx)
+// dryRunBackup opens and verifies the backup as a restore does; the old
+// PDS is not contacted.
+func dryRunBackup(ctx context.Context, m *Migrator, r *DryRunReport) {
+	note, err := m.openBackupSource(ctx)
 	if err != nil {
-		r.block("%s does not answer as a PDS: %v", o.NewPDS, err)
+		r.block("backup: %v%s", err, hintSuffix(err))
 		return
 	}
+	r.Backup = note
+	r.Handle = m.st.Handle
+}
+
+// dryRunServer runs the preflight's checks against what the observation
+// learned of the new PDS, reporting every problem.
+func dryRunServer(ctx context.Context, m *Migrator, r *DryRunReport) {
+	o := &m.opts
+	m.chooseNewHandle()
+	r.NewHandle = m.st.NewHandle
+	info := m.newInfo
+	if info == nil {
+		r.block("%s does not answer as a PDS", o.NewPDS)
+		return
+	}
+	m.new = m.srv.pds(o.NewPDS, o.NewPDSHeaders)
 	r.Server.DID = info.DID
 	r.Server.InviteCodeRequired = info.InviteCodeRequired
 	r.Server.HandleDomains = info.AvailableUserDomains
-	exists, unknown := m.accountOnNew(ctx)
+	exists := m.world.New.HasAccount
 	if exists {
 		r.Server.AccountExists = true
 		r.warn("an account for this DID already exists on %s: a real run takes it over (it needs the password that account has)", o.NewPDS)
 	}
-	if unknown != "" {
-		r.unknown("whether %s already hosts the account: it answered %s (a real run creates the account, and an existing one is taken over)", o.NewPDS, unknown)
+	if m.world.New.AccountUnknown() {
+		r.unknown("whether %s already hosts the account: it answered %s (a real run creates the account, and an existing one is taken over)", o.NewPDS, m.world.New.AccountErr)
 	}
-	if info.InviteCodeRequired && o.InviteCode == "" && !exists {
-		r.block("%s requires an invite code: pass --invite-code", o.NewPDS)
+	pc := m.preflightChecks(ctx, info, !exists && !m.st.AccountCreated)
+	r.Server.HandleAllowed, r.Server.HandleFree = pc.HandleAllowed, pc.HandleFree
+	for _, p := range pc.Problems {
+		r.block("%v%s", p, hintSuffix(p))
 	}
-	r.Server.HandleAllowed = handleAllowed(r.NewHandle, info.AvailableUserDomains) || m.handleResolvesToDID(ctx, r.NewHandle)
-	if !r.Server.HandleAllowed {
-		r.block("the handle %s is not allowed on %s (domains: %s): pass --new-handle", r.NewHandle, o.NewPDS, strings.Join(info.AvailableUserDomains, ", "))
-	}
-	r.Server.HandleFree = true
-	did, err := m.advisoryResolveHandle(ctx, o.NewPDS, r.NewHandle)
-	switch {
-	case err == nil && did != m.did:
-		r.Server.HandleFree = false
-		r.block("the handle %s is taken on %s: pass --new-handle", r.NewHandle, o.NewPDS)
-	case err != nil && !handleUnknownErr(err):
-		r.unknown("whether the handle %s is free on %s: resolveHandle answered %v (createAccount refuses a taken handle)", r.NewHandle, o.NewPDS, err)
+	if pc.HandleUnknown != nil {
+		r.unknown("whether the handle %s is free on %s: resolveHandle answered %v (createAccount refuses a taken handle)", r.NewHandle, o.NewPDS, pc.HandleUnknown)
 	}
 }
 
@@ -287,7 +277,6 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 		r.block("%v", err)
 		return
 	}
-	m.src = &pdsSource{c: m.old, did: m.did}
 	sum, err := m.exportAndVerify(ctx, "", filepath.Join(tmp, "repo.car"), vo)
 	if err != nil {
 		r.block("the repo: %v", err)
@@ -323,34 +312,27 @@ func dryRunPLC(ctx context.Context, m *Migrator, r *DryRunReport) {
 	if isDIDWeb(m.did) {
 		r.PLC.Method = "did-web"
 		r.warn("%s is a did:web identity: the run writes the did.json to publish and waits for it before switching", m.did)
-		if m.opts.RotationKey != nil {
-			r.block("--rotation-key does not apply to did:web")
-		}
 		return
 	}
 	if m.opts.RotationKey != nil {
 		r.PLC.Method = "rotation-key"
 		key, err := plc.DIDKey(m.opts.RotationKey)
 		valid := err == nil && st.HasRotationKey(key)
-		r.PLC.RotationKey, r.PLC.RotationKeyValid = key, &valid
-		if !valid {
-			r.block("the rotation key %s is not one of the DID's current rotation keys", key)
-		}
+		r.PLC.RotationKey, r.PLC.RotationKeyValid = key, &valid // a problem is a preflight blocker
 	} else if m.old != nil && r.Login.Email == "" {
 		r.block("the email token needs an email address on the old account")
 	}
+	// The keys the new PDS only creates with the account are stand-ins;
+	// the rest is the real run's intent.
 	standInSigning, err1 := standInKey()
 	standInRotation, err2 := standInKey()
 	if err1 != nil || err2 != nil {
 		return
 	}
-	intent := plc.Intent{
-		Endpoint:         m.opts.NewPDS,
-		SigningKey:       standInSigning,
-		PDSRotationKeys:  []string{standInRotation},
-		DropRotationKeys: m.st.OldPDSRotationKeys,
-		AddRotationKeys:  m.opts.AddRotationKeys,
-		Handle:           r.NewHandle,
+	intent, err := m.intent(&pds.Credentials{RotationKeys: []string{standInRotation}, VerificationMethods: map[string]string{"atproto": standInSigning}})
+	if err != nil {
+		r.block("%v", err)
+		return
 	}
 	op, err := plc.BuildUpdate(st, intent)
 	if err != nil {

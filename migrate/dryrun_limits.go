@@ -60,7 +60,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 		r.warn("%s", w)
 	}
 	if l.BlobUploadLimit == 0 && r.Blobs.Largest > 0 {
-		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, humanBytes(r.Blobs.Largest))
+		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, HumanBytes(r.Blobs.Largest))
 	}
 
 	rl := &r.RateLimits
@@ -68,11 +68,9 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 	rl.Uploads = len(m.movable(m.blobRefs))
 	rl.UploadsPerDay = referenceUploadsPerDay
 	rl.Days = 1 + max(rl.Uploads-1, 0)/referenceUploadsPerDay
-	if m.new != nil {
-		if g, ok := m.new.RateLimit("com.atproto.server.describeServer"); ok {
-			rl.Seen = true
-			rl.Global = fmt.Sprintf("%d requests a %s per client (%d left)", g.Limit, windowWords(g.Window), g.Remaining)
-		}
+	if g := m.world.New.RateLimit; g != nil {
+		rl.Seen = true
+		rl.Global = fmt.Sprintf("%d requests a %s per client (%d left)", g.Limit, windowWords(g.Window), g.Remaining)
 	}
 	switch {
 	case rl.Uploads <= referenceUploadsPerDay:

@@ -44,10 +44,10 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	}
 	ectx, cancel := context.WithCancel(ctx)
 	e := &earlyExport{cancel: cancel, done: make(chan struct{}), prog: &heldProgress{Progress: m.prog}}
-	src := &pdsSource{c: pds.New(m.st.OldPDS, m.pdsOptions(nil)), did: m.did}
+	src := &pdsSource{c: pds.New(m.st.OldPDS, m.srv.options(nil)), did: m.did}
 	go func() {
 		defer close(e.done)
-		e.sum, e.err = m.exportAndVerifyFrom(ectx, src, e.prog, "", carPath, vo)
+		e.sum, e.err = exportAndVerifyFrom(ectx, src, e.prog, "", carPath, vo)
 	}()
 	m.early = e
 }

@@ -27,7 +27,17 @@ type InputError struct {
 	Msg  string
 	Hint string
 	Err  error
+	// Code names the problem for scripts and for callers that branch on
+	// it (CodeSignInCode); "" for most.
+	Code string
 }
+
+// Codes of InputError.
+const (
+	// CodeSignInCode: the PDS asks for the sign-in code it emailed
+	// (--auth-factor-token).
+	CodeSignInCode = "sign-in-code"
+)
 
 func (e *InputError) Error() string {
 	if e.Err != nil {

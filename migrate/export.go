@@ -15,6 +15,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -71,36 +72,30 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if o.Password == "" {
 		return nil, inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the account")
 	}
-	// A Migrator shell gives the shared resolution and client options.
-	m := &Migrator{opts: Options{Account: o.Account, OldPDS: strings.TrimRight(o.PDS, "/"), PLCURL: o.PLCURL,
-		Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}}
-	m.opts.defaults()
-	m.ui, m.prog = m.opts.UI, m.opts.Progress
-	o.Concurrency, o.PLCURL, o.Progress = m.opts.Concurrency, m.opts.PLCURL, m.opts.Progress
+	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}
+	base.defaults()
+	o.Concurrency, o.PLCURL, o.Progress = base.Concurrency, base.PLCURL, base.Progress
 	if o.Account == "" {
 		return nil, inputErr(nil, "pass --account with a handle or a DID", "no account given")
 	}
-	did, err := m.resolveDID(ctx)
+	srv := serversFor(base)
+	ids := identitiesFor(base, srv)
+	did, err := ids.resolve(ctx, o.Account)
 	if err != nil {
 		return nil, err
 	}
-	m.did = did
 	prog := o.Progress
 
 	// The audit log: stored as is, and the source of the signing keys.
-	log, err := m.newPLC().AuditLog(ctx, did)
+	log, err := ids.plc.AuditLog(ctx, did)
 	if err != nil {
-		if errors.Is(err, plc.ErrDIDNotFound) {
-			return nil, inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", o.PLCURL, did)
-		}
-		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
+		return nil, ids.readError(did, err)
 	}
 	st, err := plc.StateFromLog(did, log)
 	if err != nil {
 		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
 	}
-	m.plcState = st
-	host := strings.TrimRight(o.PDS, "/")
+	host := base.OldPDS
 	if host == "" {
 		host = strings.TrimRight(st.Endpoint(), "/")
 	}
@@ -116,13 +111,13 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("create %s: %w", o.Out, err)
 	}
 
-	c := pds.New(host, m.pdsOptions(o.Headers))
-	sess, err := c.Login(ctx, did, o.Password, o.AuthFactorToken)
+	c := srv.pds(host, o.Headers)
+	sess, err := Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken,
+		PasswordFlag: "--old-password", ReadOnly: true}.Open(ctx, c)
 	if err != nil {
-		return nil, loginError(err, host, "--old-password")
+		return nil, err
 	}
-	m.old = c
-	m.src = &pdsSource{c: c, did: did}
+	src := &pdsSource{c: c, did: did}
 	handle := st.Handle()
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
 		handle = sess.Handle
@@ -136,7 +131,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	// 1. The repo, verified while it streams, to a staging name; or, when
 	// the account's latest commit is the one the backup holds, the backup's
 	// own copy verified again.
-	vo, keys, err := m.repoVerifyOptions(false)
+	vo, keys, err := verifyOptionsFor(did, st.SigningKeyHistory(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +141,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if reused {
 		prog.Info(fmt.Sprintf("repo: unchanged since the last backup (rev %s, %d records): verified again, not downloaded", sum.Rev, sum.Records))
 	} else {
-		if sum, err = m.exportAndVerify(ctx, "", stagedCAR, vo); err != nil {
+		if sum, err = exportAndVerifyFrom(ctx, src, prog, "", stagedCAR, vo); err != nil {
 			return nil, err
 		}
 		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
@@ -160,7 +155,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	stats, mimes, err := exportBlobs(ctx, m.src, store, sum.Blobs, o.Concurrency, prog)
+	stats, mimes, err := exportBlobs(ctx, src, store, sum.Blobs, o.Concurrency, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +287,7 @@ func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo rep
 
 // exportBlobs makes sure every blob in refs is in store, verified against
 // its CID, downloading only what is missing or damaged.
-func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, workers int, prog Progress) (ExportStats, map[string]string, error) {
+func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, concurrency int, prog Progress) (ExportStats, map[string]string, error) {
 	var stats ExportStats
 	mimes := map[string]string{}
 	var need []repo.BlobRef
@@ -323,7 +318,7 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 	prog.Transfer(TransferBlobs, len(need), total)
 	var mu sync.Mutex
 	failures := map[string]error{}
-	eachConcurrently(ctx, need, workers, func(b repo.BlobRef) {
+	workers.Each(ctx, need, concurrency, func(b repo.BlobRef) {
 		n, ctype, err := fetchToStore(ctx, src, store, b.CID, b.Size)
 		mu.Lock()
 		if err != nil {

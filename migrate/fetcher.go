@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -156,13 +157,13 @@ func fetchToStore(ctx context.Context, src Source, store *repo.BlobStore, cid st
 
 // prefetch downloads every blob in refs in the background. Failures are
 // not reported here: the upload stage asks again and reports them.
-func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, workers int) {
+func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, concurrency int) {
 	ctx, cancel := context.WithCancel(parent)
 	f.cancel = cancel
 	f.done = make(chan struct{})
 	go func() {
 		defer close(f.done)
-		eachConcurrently(ctx, refs, workers, func(b repo.BlobRef) {
+		workers.Each(ctx, refs, concurrency, func(b repo.BlobRef) {
 			if _, ok := f.store.Has(b.CID); !ok {
 				if f.budget.waitRoom(ctx, b.Size) != nil {
 					return

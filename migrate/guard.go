@@ -255,23 +255,14 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 		for _, l := range strings.Split(strings.TrimRight(diff, "\n"), "\n") {
 			o.Progress.Info(l)
 		}
-	} else {
-		q := fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID)
-		ok, err := o.UI.Confirm(q, diff)
-		if errors.Is(err, ErrNoTerminal) {
-			return nil, inputErr(nil, "pass --yes to confirm without a terminal", "the recovery needs confirmation")
-		}
-		if err != nil || !ok {
-			return nil, inputErr(err, "nothing was changed", "stopped at your request")
-		}
 	}
 	res.OpCID = plc.OpCID(op)
-	if err := client.Submit(ctx, o.DID, op); err != nil {
-		// Submit has read the audit log wherever an attempt's fate was
-		// unknown (a second check here once dropped its own error).
-		return nil, fmt.Errorf("submit the nullifying operation to %s: %w", o.PLCURL, err)
-	}
-	st, err := awaitOp(ctx, client, o.DID, op, "")
+	// BuildNullify checked the operation against the review of the log.
+	sub := submitter{plc: client, ui: o.UI, prog: o.Progress, yes: o.Yes}
+	st, err := sub.submitOp(ctx, opSubmission{did: o.DID, op: op, want: op,
+		ask: confirmation{Question: fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID),
+			Details: diff, What: "the recovery", IfNo: "nothing was changed"},
+	})
 	if err != nil {
 		return nil, err
 	}

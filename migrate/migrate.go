@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,11 +24,14 @@ type Result struct {
 	Timings  map[Stage]time.Duration
 }
 
-// Migrator runs the pipeline for one account.
+// Migrator runs the pipeline for one account. newMigrator makes it whole;
+// run (or the dry run) then fills in what the servers say.
 type Migrator struct {
 	opts Options
 	prog Progress
 	ui   UI
+	srv  servers
+	ids  identities
 
 	dir string
 	st  *State
@@ -40,7 +42,6 @@ type Migrator struct {
 	old      *pds.Client
 	new      *pds.Client
 	src      Source
-	plc      *plc.Client
 	plcState *plc.State
 	newInfo  *pds.ServerInfo
 	newKey   atcrypto.PublicKey // the key the new PDS signs the account's commits with
@@ -71,8 +72,7 @@ type Migrator struct {
 
 // Run migrates one account, resuming from its state directory.
 func Run(ctx context.Context, opts Options) (*Result, error) {
-	opts.defaults()
-	m := &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, timings: map[Stage]time.Duration{}, unlock: func() {}}
+	m := newMigrator(opts)
 	err := m.run(ctx)
 	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
 	switch {
@@ -92,20 +92,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, err
 }
 
-func (m *Migrator) httpClient() *http.Client { return m.opts.HTTPClient }
-
-func (m *Migrator) pdsOptions(headers http.Header) pds.Options {
-	o := pds.Options{
-		UserAgent:  "atmigrate/" + Version,
-		HTTPClient: m.opts.HTTPClient,
-		Headers:    headers,
-		Requests:   m.opts.Requests,
-		OnRetry:    retryReporter(m.prog),
-	}
-	if m.opts.Retry != nil {
-		o.Retry = *m.opts.Retry
-	}
-	return o
+// newMigrator is a migration of opts (defaults filled in), with its
+// clients, before it has looked at any server.
+func newMigrator(opts Options) *Migrator {
+	opts.defaults()
+	srv := serversFor(opts)
+	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: identitiesFor(opts, srv),
+		timings: map[Stage]time.Duration{}, unlock: func() {}}
 }
 
 // Version is the tool version, set by the CLI at build time.
@@ -142,7 +135,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
 	}
-	m.new = pds.New(m.opts.NewPDS, m.pdsOptions(m.opts.NewPDSHeaders))
+	m.new = pds.New(m.opts.NewPDS, m.srv.options(m.opts.NewPDSHeaders))
 	if plan.Done {
 		return ErrAlreadyMigrated
 	}

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -79,6 +80,8 @@ type Options struct {
 const DefaultConcurrency = 4
 
 func (o *Options) defaults() {
+	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
+	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}

@@ -3,6 +3,8 @@ package migrate
 import (
 	"errors"
 	"fmt"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
 )
 
 // The planner: every run observes the world (the DID document, the account
@@ -73,6 +75,9 @@ type Server struct {
 	Active     bool
 	Status     string
 	AccountErr string
+	// RateLimit is what its describeServer answer said of its rate limits
+	// (nil: nothing, they are off or the bypass key lifted them).
+	RateLimit *pds.RateLimit `json:"-"`
 }
 
 // AccountUnknown reports whether the server's answer about the account

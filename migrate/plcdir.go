@@ -35,7 +35,7 @@ func newPLCClient(url string, hc *http.Client, policy *pds.RetryPolicy, prog Pro
 }
 
 func (m *Migrator) newPLC() *plc.Client {
-	return newPLCClient(m.opts.PLCURL, m.httpClient(), m.opts.Retry, m.prog)
+	return newPLCClient(m.opts.PLCURL, m.srv.hc, m.opts.Retry, m.prog)
 }
 
 // retryReporter hands the retries of the PDS calls and of the PLC
@@ -117,7 +117,7 @@ func (m *Migrator) awaitRecordedOp(ctx context.Context, st *plc.State) (*plc.Sta
 		return st, nil // not the op that was submitted; the identity stage decides
 	}
 	m.prog.Info(fmt.Sprintf("the PLC directory does not show operation %s yet; waiting for it", p.OpCID))
-	return awaitOp(ctx, m.plc, m.did, op, StageIdentity)
+	return awaitOp(ctx, m.ids.plc, m.did, op, StageIdentity)
 }
 
 // logLists reports whether cid is in the audit log at all, nullified or not.

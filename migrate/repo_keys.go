@@ -23,12 +23,16 @@ func (m *Migrator) repoKeys() plc.SigningKeys {
 // repoVerifyOptions checks a repo of this DID (partial: a `since` diff)
 // against repoKeys, which it also returns for earlierKeyNote.
 func (m *Migrator) repoVerifyOptions(partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
-	keys := m.repoKeys()
+	return verifyOptionsFor(m.did, m.repoKeys(), partial)
+}
+
+// verifyOptionsFor checks a repo of did against keys.
+func verifyOptionsFor(did string, keys plc.SigningKeys, partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
 	pubs, err := keys.PublicKeys()
 	if err != nil {
 		return repo.VerifyOptions{}, nil, err
 	}
-	return repo.VerifyOptions{DID: m.did, Keys: pubs, Partial: partial}, keys, nil
+	return repo.VerifyOptions{DID: did, Keys: pubs, Partial: partial}, keys, nil
 }
 
 // earlierKeyNote says which earlier key of keys signed the commit sum

@@ -99,14 +99,9 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 	if m.new.DID() == m.did {
 		return nil
 	}
-	if _, err := m.new.Login(ctx, loginIdentifier(m.did, m.st.NewHandle), m.opts.NewPassword, ""); err != nil {
-		if pds.ErrorName(err) == "AuthenticationRequired" {
-			return inputErr(nil, "pass the password that account has with --new-password",
-				"an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)
-		}
-		return fmt.Errorf("log in to %s: %w", m.opts.NewPDS, err)
-	}
-	return nil
+	_, err := Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordFlag: "--new-password",
+		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.new)
+	return err
 }
 
 func createAccountError(err error, host string) error {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -228,7 +229,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) u
 	res := uploadResult{failures: map[string]error{}}
 	done := map[string]bool{}
 	warned := false
-	eachConcurrently(ctx, missing, m.opts.Concurrency, func(b pds.MissingBlob) {
+	workers.Each(ctx, missing, m.opts.Concurrency, func(b pds.MissingBlob) {
 		n, err := m.copyBlob(ctx, b.CID, sizes[b.CID])
 		mu.Lock()
 		defer mu.Unlock()

@@ -119,12 +119,13 @@ func (m *Migrator) localRepoGood(ctx context.Context, path string) (bool, error)
 // exportAndVerify downloads the repo (or a diff) to path while a verifier
 // reads the same bytes through a pipe: one pass, no second read of the file.
 func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
-	return m.exportAndVerifyFrom(ctx, m.src, m.prog, since, path, vo)
+	return exportAndVerifyFrom(ctx, m.src, m.prog, since, path, vo)
 }
 
-// exportAndVerifyFrom is exportAndVerify with its own source and progress:
-// the early download reads without the session and holds its progress back.
-func (m *Migrator) exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
+// exportAndVerifyFrom is exportAndVerify from any source, reporting to
+// prog: the early download reads without the session and holds its
+// progress back, and `atmigrate export` has no migration.
+func exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
 	prog.Transfer(TransferRepoDownload, 1, -1)
 	for attempt := 0; ; attempt++ {
 		pr, pw := io.Pipe()

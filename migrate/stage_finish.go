@@ -81,7 +81,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf(format, args...),
 			Hint: "the old account was left active; run the same command again"}
 	}
-	st, err := m.identityState(ctx, m.did)
+	st, err := m.ids.state(ctx, m.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
@@ -121,7 +121,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	}
 	rep, err := Verify(ctx, VerifyOptions{
 		DID:           m.did,
-		PLC:           m.plc,
+		PLC:           m.ids.plc,
 		HTTPClient:    m.opts.HTTPClient,
 		Old:           m.old,
 		New:           m.new,

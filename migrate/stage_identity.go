@@ -28,7 +28,7 @@ const TokenLifeWords = "tokens are short-lived and the server does not say for h
 // log, not from the checkpoint: an operation recorded as about to be
 // submitted is looked up there before anything is sent again.
 func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
-	st, err := m.identityState(ctx, m.did)
+	st, err := m.ids.state(ctx, m.did)
 	if err != nil {
 		return "", fmt.Errorf("read the DID's current document: %w", err)
 	}
@@ -81,31 +81,15 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	report, err := plc.Check(st, op, want, plc.CheckOptions{RequireSignature: true, OpsNeeded: 1, Now: time.Now()})
-	if err != nil {
-		return "", &StageError{Stage: StageIdentity, Err: fmt.Errorf("the PLC operation failed its checks and was not submitted: %w", err),
-			Hint: "nothing was changed; report this, and do not submit the operation by other means"}
-	}
-	for _, w := range report.Warnings {
-		m.prog.Warn("PLC operation: " + w)
-	}
-	if !m.opts.Yes {
-		diff := plc.DiffDocLabeled(&st.Op, op, keyLabels(st, intent))
-		ok, err := m.ui.Confirm("Point "+m.did+" at "+intent.Endpoint+"?", "DID document, as it is and as it will be:\n"+diff)
-		if err != nil && !errors.Is(err, ErrNoTerminal) {
-			return "", err
-		}
-		if errors.Is(err, ErrNoTerminal) {
-			return "", inputErr(nil, "pass --yes to confirm without a terminal", "the PLC operation needs confirmation")
-		}
-		if !ok {
-			return "", inputErr(nil, "run again when ready; the data stays on the new PDS", "stopped before the PLC operation at your request")
-		}
-	}
-	if err := m.submit(ctx, op); err != nil {
-		return "", err
-	}
-	shown, err := awaitOp(ctx, m.plc, m.did, op, StageIdentity)
+	diff := plc.DiffDocLabeled(&st.Op, op, keyLabels(st, intent))
+	shown, err := m.submitter().submitOp(ctx, opSubmission{
+		did: m.did, st: st, op: op, want: want, check: opChecks(1),
+		ask: confirmation{Question: "Point " + m.did + " at " + intent.Endpoint + "?", Details: "DID document, as it is and as it will be:\n" + diff,
+			What: "the PLC operation", IfNo: "run again when ready; the data stays on the new PDS"},
+		record: func(cid string) error { m.st.PLC.OpCID = cid; return m.save() },
+		sent:   func() error { m.st.PLC.Submitted = time.Now().UTC(); return m.save() },
+		via:    m.new, crash: "plc", stage: StageIdentity,
+	})
 	if err != nil {
 		return "", err
 	}
@@ -238,32 +222,6 @@ func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 		return "", ErrPaused
 	}
 	return tok, nil
-}
-
-// submit records the operation's CID, then sends it through the new PDS.
-// A submission is not idempotent (the PLC reads a repeat as a bad
-// signature): the new PDS resends only what surely never arrived, and any
-// other error is checked against the audit log before it is believed.
-func (m *Migrator) submit(ctx context.Context, op *didplc.RegularOp) error {
-	raw, err := plc.OpJSON(op)
-	if err != nil {
-		return err
-	}
-	m.st.PLC.OpCID = plc.OpCID(op)
-	if err := m.save(); err != nil {
-		return err
-	}
-	crashPoint("plc-before-submit")
-	serr := m.new.SubmitPlcOperation(ctx, raw)
-	crashPoint("plc-submitted")
-	if serr != nil {
-		if ok, err := relayedApplied(ctx, m.plc, m.did, m.st.PLC.OpCID, serr); !ok {
-			return &StageError{Stage: StageIdentity, Err: fmt.Errorf("submit the PLC operation through %s: %w", m.opts.NewPDS, err),
-				Hint: "run the same command again: the audit log is checked before anything is sent again"}
-		}
-	}
-	m.st.PLC.Submitted = time.Now().UTC()
-	return m.save()
 }
 
 func toPDSServices(s map[string]didplc.OpService) map[string]pds.Service {

@@ -2,7 +2,9 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 
 // stagePreflight checks everything about the new PDS and the identity that
 // can be checked before anything is written: the new PDS answers as a PDS,
-// invites, the handle, and the user's rotation key.
+// invites, the handle, and the user's rotation key. The dry run makes the
+// same checks (preflightChecks) and reports every problem instead of
+// stopping at the first.
 func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	o := &m.opts
 	info := m.newInfo
@@ -23,47 +27,17 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%s did not describe itself", o.NewPDS)
 	}
 	m.st.NewPDSDID = info.DID
-
-	if m.st.NewHandle == "" {
-		h := o.NewHandle
-		if h == "" {
-			h = m.st.Handle
-		}
-		m.st.NewHandle = strings.ToLower(h)
-	}
+	m.chooseNewHandle()
 	// The run observed the new PDS a moment ago; create-account asks
 	// again right before it writes.
 	exists := m.world.New.HasAccount
 	if m.world.New.AccountUnknown() && !m.st.AccountCreated {
 		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
 	}
-	if !exists && !m.st.AccountCreated {
-		if err := m.checkNewAccountInputs(ctx, info); err != nil {
-			return "", err
-		}
+	if pc := m.preflightChecks(ctx, info, !exists && !m.st.AccountCreated); len(pc.Problems) > 0 {
+		return "", pc.Problems[0]
 	}
-	if o.RotationKey != nil && isDIDWeb(m.did) {
-		return "", inputErr(errDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
-	}
-	if o.RotationKey != nil {
-		key, err := plc.DIDKey(o.RotationKey)
-		if err != nil {
-			return "", inputErr(err, "check --rotation-key", "cannot read the rotation key")
-		}
-		if !m.plcState.HasRotationKey(key) {
-			return "", inputErr(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop --rotation-key to use the email token",
-				"the rotation key %s is not one of %s's current rotation keys", key, m.did)
-		}
-	}
-	if m.old != nil && len(m.st.OldPDSRotationKeys) == 0 {
-		// The old PDS's own key is the one a migration drops; every other
-		// rotation key is the user's and is kept.
-		if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
-			m.st.OldPDSRotationKeys = cred.RotationKeys
-		} else {
-			m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
-		}
-	}
+	m.learnOldPDSKeys(ctx)
 	if err := m.save(); err != nil {
 		return "", err
 	}
@@ -72,6 +46,76 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 		note += ", account already there: resuming"
 	}
 	return note, nil
+}
+
+// chooseNewHandle fixes the handle the account gets on the new PDS: the
+// one asked for, else the current one.
+func (m *Migrator) chooseNewHandle() {
+	if m.st.NewHandle != "" {
+		return
+	}
+	h := m.opts.NewHandle
+	if h == "" {
+		h = m.st.Handle
+	}
+	m.st.NewHandle = strings.ToLower(h)
+}
+
+// preflightResult is what the preflight found.
+type preflightResult struct {
+	HandleAllowed, HandleFree bool
+	// HandleUnknown is why the new PDS could not say whether the handle
+	// is taken (an advisory call that failed).
+	HandleUnknown error
+	// Problems are what would stop the run, in the order a run meets them.
+	Problems []error
+}
+
+// preflightChecks finds what createAccount would refuse (when newAccount:
+// the account is still to be created) and a rotation key the DID does not
+// list.
+func (m *Migrator) preflightChecks(ctx context.Context, info *pds.ServerInfo, newAccount bool) preflightResult {
+	r := preflightResult{HandleAllowed: true, HandleFree: true}
+	if newAccount {
+		m.checkNewAccountInputs(ctx, info, &r)
+	}
+	if err := m.rotationKeyProblem(); err != nil {
+		r.Problems = append(r.Problems, err)
+	}
+	return r
+}
+
+// rotationKeyProblem is a --rotation-key that cannot sign this DID's
+// operation.
+func (m *Migrator) rotationKeyProblem() error {
+	if m.opts.RotationKey == nil {
+		return nil
+	}
+	if isDIDWeb(m.did) {
+		return inputErr(errDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
+	}
+	key, err := plc.DIDKey(m.opts.RotationKey)
+	if err != nil {
+		return inputErr(err, "check --rotation-key", "cannot read the rotation key")
+	}
+	if !m.plcState.HasRotationKey(key) {
+		return inputErr(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop --rotation-key to use the email token",
+			"the rotation key %s is not one of %s's current rotation keys", key, m.did)
+	}
+	return nil
+}
+
+// learnOldPDSKeys asks the old PDS which rotation key is its own: the one
+// a migration drops (every other rotation key is the user's and is kept).
+func (m *Migrator) learnOldPDSKeys(ctx context.Context) {
+	if m.old == nil || len(m.st.OldPDSRotationKeys) > 0 {
+		return
+	}
+	if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
+		m.st.OldPDSRotationKeys = cred.RotationKeys
+	} else {
+		m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
+	}
 }
 
 // accountOnNew asks the new PDS whether it already hosts the DID. unknown
@@ -89,32 +133,44 @@ func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown strin
 	return s.HasAccount, ""
 }
 
-// checkNewAccountInputs catches what createAccount would refuse, before
+// checkNewAccountInputs adds to r what createAccount would refuse, before
 // anything is written to the new PDS.
-func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerInfo) error {
+func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerInfo, r *preflightResult) {
 	o := &m.opts
+	add := func(err error) { r.Problems = append(r.Problems, err) }
 	if info.InviteCodeRequired && o.InviteCode == "" {
-		return inputErr(nil, "ask the new PDS's admin for an invite code and pass --invite-code", "%s requires an invite code", o.NewPDS)
+		add(inputErr(nil, "ask the new PDS's admin for an invite code and pass --invite-code", "%s requires an invite code", o.NewPDS))
 	}
 	if info.PhoneVerificationRequired {
 		m.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
 	}
 	h := m.st.NewHandle
 	if !handleAllowed(h, info.AvailableUserDomains) && !m.handleResolvesToDID(ctx, h) {
-		return inputErr(nil, fmt.Sprintf("pass --new-handle with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
-			"the handle %s is not allowed on %s", h, o.NewPDS)
+		r.HandleAllowed = false
+		add(inputErr(nil, fmt.Sprintf("pass --new-handle with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
+			"the handle %s is not allowed on %s", h, o.NewPDS))
 	}
 	// Advisory: createAccount refuses a taken handle anyway.
-	if did, err := m.advisoryResolveHandle(ctx, o.NewPDS, h); err == nil && did != m.did {
-		return inputErr(nil, "pass --new-handle with a free handle", "the handle %s is taken on %s", h, o.NewPDS)
+	did, err := m.advisoryResolveHandle(ctx, o.NewPDS, h)
+	switch {
+	case err == nil && did != m.did:
+		r.HandleFree = false
+		add(inputErr(nil, "pass --new-handle with a free handle", "the handle %s is taken on %s", h, o.NewPDS))
+	case err != nil && !handleUnknownErr(err):
+		r.HandleUnknown = err
 	}
 	if m.newEmail() == "" {
-		return inputErr(nil, "pass --new-email", "the new PDS needs an email address and the old account has none we can read")
+		add(inputErr(nil, "pass --new-email", "the new PDS needs an email address and the old account has none we can read"))
 	}
 	if o.NewPassword == "" {
-		return inputErr(nil, "pass --new-password or set ATMIGRATE_NEW_PASSWORD", "no password for the new account")
+		add(inputErr(nil, "pass --new-password or set ATMIGRATE_NEW_PASSWORD", "no password for the new account"))
 	}
-	return nil
+}
+
+// handleUnknownErr is the answer for a handle nobody holds.
+func handleUnknownErr(err error) bool {
+	var ae *pds.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
 func (m *Migrator) newEmail() string {

@@ -2,9 +2,7 @@ package migrate
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -158,16 +156,13 @@ func (st *State) stage(s Stage) *StageStatus {
 // LoadState reads dir's state file. A missing file returns (nil, nil): a
 // fresh start.
 func LoadState(dir string) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
-	}
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("parse state %s: %w", filepath.Join(dir, StateFile), err)
+	found, err := fsutil.ReadJSON(filepath.Join(dir, StateFile), &st)
+	if err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("read state: %w", err)
+		}
+		return nil, err
 	}
 	if st.Version > StateVersion {
 		return nil, fmt.Errorf("state %s was written by a newer atmigrate (format %d)", dir, st.Version)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 )
 
 // lockFileName is the per-state-dir lock: one run of a migration at a time.
@@ -42,7 +44,7 @@ func lockStateDir(dir string) (unlock func(), err error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, lockFileName)
-	unlock, held, err := lockFile(path)
+	unlock, held, err := fsutil.TryLock(path)
 	if err != nil {
 		return nil, stateDirError(dir, err)
 	}

@@ -178,8 +178,8 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
 func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
-	m := &Migrator{plc: o.PLC, opts: Options{HTTPClient: o.HTTPClient}}
-	st, err := m.identityState(ctx, o.DID)
+	ids := identities{srv: newServers(o.HTTPClient, nil, nil, nil), plc: o.PLC}
+	st, err := ids.state(ctx, o.DID)
 	if err != nil {
 		return fmt.Errorf("read the DID's document: %w", err)
 	}

@@ -134,7 +134,7 @@ func splitLeftBehind(cids []string, leftBehind []LeftBlob) (rest []string, left 
 func leftBehindWords(left []LeftBlob) string {
 	names := make([]string, 0, len(left))
 	for _, b := range left {
-		names = append(names, fmt.Sprintf("%s (%s)", b.CID, humanBytes(b.Size)))
+		names = append(names, fmt.Sprintf("%s (%s)", b.CID, HumanBytes(b.Size)))
 	}
 	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(firstN(names, 10), ", "))
 }

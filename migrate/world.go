@@ -3,10 +3,8 @@ package migrate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/did-method-plc/go-didplc/didplc"
 
@@ -14,32 +12,21 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-// probePolicy is the retry policy of the first contact with a server: a
-// mistyped URL or a server that is down should be known in a second or
-// two, not after a minute of retries.
-var probePolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
-
-// advisoryPolicy is for calls whose answer only informs (is the handle
-// taken?): another implementation may take seconds to fail them, so they
-// are tried twice and bounded by advisoryTimeout, never retried for a
-// minute.
-var advisoryPolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: 5 * time.Second}
-
-const advisoryTimeout = 15 * time.Second
-
 // advisoryResolveHandle asks the PDS at url for handle's DID, as an
 // advisory call.
 func (m *Migrator) advisoryResolveHandle(ctx context.Context, url, handle string) (string, error) {
-	opts := m.pdsOptions(nil)
-	if sameURL(url, m.opts.NewPDS) {
-		opts = m.pdsOptions(m.opts.NewPDSHeaders)
-	}
-	if m.opts.Retry == nil {
-		opts.Retry = advisoryPolicy
-	}
 	ctx, cancel := context.WithTimeout(ctx, advisoryTimeout)
 	defer cancel()
-	return pds.New(url, opts).ResolveHandle(ctx, handle)
+	return m.srv.advisory(url, m.headersFor(url)).ResolveHandle(ctx, handle)
+}
+
+// headersFor is what to send to the server at url: the new PDS gets its
+// admin's bypass header, no other server ever does.
+func (m *Migrator) headersFor(url string) http.Header {
+	if sameURL(url, m.opts.NewPDS) {
+		return m.opts.NewPDSHeaders
+	}
+	return nil
 }
 
 // observe reads what the servers say now: the DID document and audit log,
@@ -49,9 +36,9 @@ func (m *Migrator) advisoryResolveHandle(ctx context.Context, url, handle string
 // observation.
 func (m *Migrator) observe(ctx context.Context) (World, error) {
 	var w World
-	st, err := m.identityState(ctx, m.did)
+	st, err := m.ids.state(ctx, m.did)
 	if err != nil {
-		return w, m.identityReadError(err)
+		return w, m.ids.readError(m.did, err)
 	}
 	if st, err = m.awaitRecordedOp(ctx, st); err != nil {
 		return w, err
@@ -121,20 +108,16 @@ func (m *Migrator) probeServer(ctx context.Context, url string) Server {
 	if !s.Known {
 		return s
 	}
-	opts := m.pdsOptions(nil)
-	if sameURL(url, m.opts.NewPDS) {
-		opts = m.pdsOptions(m.opts.NewPDSHeaders)
-	}
-	if m.opts.Retry == nil {
-		opts.Retry = probePolicy
-	}
-	c := pds.New(s.URL, opts)
+	c := m.srv.probe(s.URL, m.headersFor(url))
 	info, err := c.DescribeServer(ctx)
 	if err != nil {
 		s.Err = err.Error()
 		return s
 	}
 	s.Reachable, s.ServiceDID = true, info.DID
+	if rl, ok := c.RateLimit("com.atproto.server.describeServer"); ok {
+		s.RateLimit = &rl
+	}
 	if sameURL(url, m.opts.NewPDS) {
 		m.newInfo = info
 	}
@@ -158,17 +141,6 @@ func repoNotFound(err error) bool {
 		return false
 	}
 	return ae.Name == "RepoNotFound" || ae.Name == "NotFound" || ae.Status == http.StatusNotFound
-}
-
-// identityReadError explains why the DID document could not be read.
-func (m *Migrator) identityReadError(err error) error {
-	if isDIDWeb(m.did) {
-		return inputErr(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", m.did)
-	}
-	if errors.Is(err, plc.ErrDIDNotFound) {
-		return inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", m.opts.PLCURL, m.did)
-	}
-	return fmt.Errorf("read the DID's PLC audit log: %w", err)
 }
 
 // invocation is how this run was started, for the planner.

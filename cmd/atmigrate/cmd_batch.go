@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -42,7 +43,7 @@ Exit codes: 0 all migrated, 1 some failed, 2 bad usage, 3 some await a PLC token
 		&cli.StringFlag{Name: "accounts", Usage: "accounts file (CSV with a header row, or JSON Lines)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
 		&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory (batch.json, reports, one dir per DID)"},
-		&cli.IntFlag{Name: "concurrency", Usage: "accounts in flight at once", Value: migrate.DefaultBatchConcurrency},
+		&cli.IntFlag{Name: "concurrency", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
 		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: migrate.DefaultConcurrency},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL for every account (default: resolved from each DID); handles are resolved through it"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
@@ -88,7 +89,7 @@ func runBatch(c *cli.Context) error {
 	if blobs < 1 || blobs > 128 {
 		return usageError{"--blob-concurrency must be between 1 and 128", ""}
 	}
-	af, err := migrate.ReadAccountsFile(c.String("accounts"))
+	af, err := batch.ReadAccountsFile(c.String("accounts"))
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func runBatch(c *cli.Context) error {
 		}
 		out.line("", fmt.Sprintf("warning: %s holds passwords inline (%d %s); prefer env:NAME or file:PATH, and keep the file private (chmod 600)", c.String("accounts"), af.InlineSecrets, rows))
 	}
-	opts := migrate.BatchOptions{
+	opts := batch.Options{
 		Accounts:            af.Accounts,
 		StateDir:            c.String("state-dir"),
 		Concurrency:         n,
@@ -127,20 +128,20 @@ func runBatch(c *cli.Context) error {
 	opts.Base.NewPDSHeaders = bypassHeaders(c)
 	opts.Base.SkipOversizedBlobs = c.Bool("skip-oversized-blobs")
 	if path := c.String("tokens"); path != "" {
-		t, err := migrate.ReadTokensFile(path)
+		t, err := batch.ReadTokensFile(path)
 		if err != nil {
 			return err
 		}
 		opts.Tokens = t
 	}
 
-	idx, err := migrate.RunBatch(c.Context, opts)
+	idx, err := batch.Run(c.Context, opts)
 	out.close()
 	if idx == nil {
 		return err
 	}
 	// The table covers this run's accounts, in file order.
-	var mine []*migrate.BatchEntry
+	var mine []*batch.Entry
 	for _, a := range af.Accounts {
 		for _, e := range idx.Accounts {
 			if strings.EqualFold(e.Account, a.Account) {
@@ -150,9 +151,9 @@ func runBatch(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintln(os.Stdout)
-	migrate.WriteBatchTable(os.Stdout, mine)
+	batch.WriteTable(os.Stdout, mine)
 	dir := c.String("state-dir")
-	fmt.Fprintf(os.Stderr, "atmigrate: report written to %s and %s\n", filepath.Join(dir, migrate.BatchReportJSON), filepath.Join(dir, migrate.BatchReportCSV))
+	fmt.Fprintf(os.Stderr, "atmigrate: report written to %s and %s\n", filepath.Join(dir, batch.ReportJSON), filepath.Join(dir, batch.ReportCSV))
 	if err != nil {
 		return err
 	}
@@ -172,8 +173,8 @@ func runBatch(c *cli.Context) error {
 	return nil
 }
 
-func summaryOf(entries []*migrate.BatchEntry) migrate.BatchSummary {
-	x := migrate.BatchIndex{Accounts: entries}
+func summaryOf(entries []*batch.Entry) batch.Summary {
+	x := batch.Index{Accounts: entries}
 	return x.Summary()
 }
 
@@ -182,18 +183,18 @@ func runBatchStatus(c *cli.Context) error {
 	if dir == "" {
 		return usageError{"--state-dir is required", "pass the batch's state directory"}
 	}
-	idx, err := migrate.LoadBatchStatus(dir)
+	idx, err := batch.LoadStatus(dir)
 	if err != nil {
 		return err
 	}
 	if idx == nil {
-		return usageError{"no batch in " + dir, "check --state-dir (it holds " + migrate.BatchIndexFile + ")"}
+		return usageError{"no batch in " + dir, "check --state-dir (it holds " + batch.IndexFile + ")"}
 	}
 	if c.Bool("json") {
-		return printJSON(migrate.BatchReport{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), Accounts: idx.Accounts})
+		return printJSON(batch.Report{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), Accounts: idx.Accounts})
 	}
 	fmt.Fprintf(os.Stdout, "batch to %s (%s)\n\n", idx.NewPDS, dir)
-	migrate.WriteBatchTable(os.Stdout, idx.Accounts)
+	batch.WriteTable(os.Stdout, idx.Accounts)
 	return nil
 }
 
@@ -212,7 +213,7 @@ type batchOutput struct {
 	start time.Time
 }
 
-func newBatchOutput(w *os.File, accounts []migrate.BatchAccount) *batchOutput {
+func newBatchOutput(w *os.File, accounts []batch.Account) *batchOutput {
 	o := &batchOutput{w: w, tty: isTerminal(w), total: len(accounts), start: time.Now()}
 	for _, a := range accounts {
 		o.width = max(o.width, len(a.Account))
@@ -254,7 +255,7 @@ func (o *batchOutput) redraw() {
 	if o.bar == nil {
 		return
 	}
-	o.bar.Describe(fmt.Sprintf("accounts done, %s moved", humanSize(o.bytes)))
+	o.bar.Describe(fmt.Sprintf("accounts done, %s moved", migrate.HumanBytes(o.bytes)))
 	_ = o.bar.Set(o.done)
 }
 
@@ -267,23 +268,23 @@ func (o *batchOutput) addBytes(n int64) {
 	}
 }
 
-func (o *batchOutput) update(e migrate.BatchEntry, s migrate.BatchSummary) {
+func (o *batchOutput) update(e batch.Entry, s batch.Summary) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.done = s.Done()
 	var msg string
 	switch e.Status {
-	case migrate.BatchRunning:
+	case batch.Running:
 		if e.Runs > 1 {
 			msg = fmt.Sprintf("resuming (run %d)", e.Runs)
 		} else {
 			msg = "starting"
 		}
-	case migrate.BatchMigrated:
-		msg = fmt.Sprintf("migrated in %s: %d records, %d blobs, %s", time.Duration(e.Seconds*float64(time.Second)).Round(100*time.Millisecond), e.Records, e.Blobs, humanSize(e.Bytes))
-	case migrate.BatchAwaitingToken:
+	case batch.Migrated:
+		msg = fmt.Sprintf("migrated in %s: %d records, %d blobs, %s", time.Duration(e.Seconds*float64(time.Second)).Round(100*time.Millisecond), e.Records, e.Blobs, migrate.HumanBytes(e.Bytes))
+	case batch.AwaitingToken:
 		msg = "awaiting-token: data on the new PDS; the PLC token was emailed to the account"
-	case migrate.BatchPending:
+	case batch.Pending:
 		msg = "stopped (" + e.Error + "); the next run resumes it"
 	default:
 		msg = fmt.Sprintf("%s at %s: %s", e.Status, orStr(string(e.Stage), "start"), e.Error)
@@ -305,16 +306,6 @@ func (o *batchOutput) close() {
 
 func (o *batchOutput) account(name string) migrate.Progress {
 	return &accountOutput{o: o, name: name}
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 }
 
 func orStr(s, d string) string {

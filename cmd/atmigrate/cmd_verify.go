@@ -46,16 +46,16 @@ func runVerify(c *cli.Context) error {
 	newOpts.Headers = bypassHeaders(c)
 	newC := pds.New(newURL, newOpts)
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := newC.Login(ctx, did, pw, ""); err != nil {
-			return fmt.Errorf("log in to %s: %w", newURL, err)
+		if _, err := (migrate.Login{DID: did, Password: pw, PasswordFlag: "--new-password", ReadOnly: true}).Open(ctx, newC); err != nil {
+			return err
 		}
 	}
 	var oldC *pds.Client
 	if u := strings.TrimRight(c.String("old-pds"), "/"); u != "" {
 		oldC = pds.New(u, opts)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := oldC.Login(ctx, did, pw, ""); err != nil {
-				return fmt.Errorf("log in to %s: %w", u, err)
+			if _, err := (migrate.Login{DID: did, Password: pw, PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
+				return err
 			}
 		}
 	}

@@ -1,9 +1,13 @@
 // Package fsutil holds the few file-system helpers every stage relies on to
-// leave the disk consistent after a crash: atomic writes and directory syncs.
+// leave the disk consistent after a crash (atomic writes and directory
+// syncs), and the lock that keeps two runs out of one state dir.
 package fsutil
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -67,4 +71,20 @@ func CommitTemp(tmpName, path string) error {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadJSON decodes the JSON file at path into v. found is false, with no
+// error, when the file does not exist: the callers' "first run".
+func ReadJSON(path string, v any) (found bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return true, nil
 }

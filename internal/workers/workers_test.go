@@ -1,4 +1,4 @@
-package migrate
+package workers
 
 import (
 	"context"
@@ -16,7 +16,7 @@ func TestEachConcurrentlyBoundsAndCoversEveryItem(t *testing.T) {
 	var running, peak atomic.Int32
 	var mu sync.Mutex
 	seen := map[int]bool{}
-	eachConcurrently(context.Background(), items, 3, func(i int) {
+	Each(context.Background(), items, 3, func(i int) {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -41,7 +41,7 @@ func TestEachConcurrentlyBoundsAndCoversEveryItem(t *testing.T) {
 func TestEachConcurrentlyStopsStartingOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int32
-	eachConcurrently(ctx, make([]int, 100), 2, func(int) {
+	Each(ctx, make([]int, 100), 2, func(int) {
 		if calls.Add(1) == 3 {
 			cancel()
 		}

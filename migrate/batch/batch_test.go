@@ -1,4 +1,4 @@
-package migrate
+package batch
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -100,17 +103,17 @@ func TestReadAccountsFileSecretsNeverInErrors(t *testing.T) {
 	p := filepath.Join(dir, "accounts.csv")
 	os.WriteFile(p, []byte("account,old_password,bogus\na,hunter2,x\n"), 0o600)
 	_, err := ReadAccountsFile(p)
-	var ie *InputError
+	var ie *migrate.InputError
 	if err == nil || !strings.Contains(err.Error(), "bogus") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
 	}
 	if !errorsAs(err, &ie) {
-		t.Errorf("a bad accounts file must be an InputError: %T", err)
+		t.Errorf("a bad accounts file must be an migrate.InputError: %T", err)
 	}
 }
 
-func errorsAs(err error, ie **InputError) bool {
-	e, ok := err.(*InputError)
+func errorsAs(err error, ie **migrate.InputError) bool {
+	e, ok := err.(*migrate.InputError)
 	if ok {
 		*ie = e
 	}
@@ -132,28 +135,28 @@ func TestParseTokens(t *testing.T) {
 
 func TestBatchReportFiles(t *testing.T) {
 	dir := t.TempDir()
-	idx := &BatchIndex{NewPDS: "https://new.example", Accounts: []*BatchEntry{
-		{Account: "alice.example.com", DID: "did:plc:alice", Status: BatchMigrated, Records: 120, Blobs: 4, Bytes: 2_500_000, Seconds: 3.21, PLCMethod: "rotation-key"},
-		{Account: "bob.example.com", DID: "did:plc:bob", Status: BatchFailedPermanent, Stage: StageLogin, Error: "https://old.example refused the password, with \"quotes\", commas", Hint: "check the password"},
-		{Account: "carol.example.com", Status: BatchAwaitingToken},
-		{Account: "dave.example.com", Status: BatchPending},
+	idx := &Index{NewPDS: "https://new.example", Accounts: []*Entry{
+		{Account: "alice.example.com", DID: "did:plc:alice", Status: Migrated, Records: 120, Blobs: 4, Bytes: 2_500_000, Seconds: 3.21, PLCMethod: "rotation-key"},
+		{Account: "bob.example.com", DID: "did:plc:bob", Status: FailedPermanent, Stage: migrate.StageLogin, Error: "https://old.example refused the password, with \"quotes\", commas", Hint: "check the password"},
+		{Account: "carol.example.com", Status: AwaitingToken},
+		{Account: "dave.example.com", Status: Pending},
 	}}
-	if err := WriteBatchReport(dir, idx); err != nil {
+	if err := WriteReport(dir, idx); err != nil {
 		t.Fatal(err)
 	}
-	var rep BatchReport
-	b, _ := os.ReadFile(filepath.Join(dir, BatchReportJSON))
+	var rep Report
+	b, _ := os.ReadFile(filepath.Join(dir, ReportJSON))
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	want := BatchSummary{Total: 4, Migrated: 1, FailedPermanent: 1, AwaitingToken: 1, Pending: 1, Bytes: 2_500_000}
+	want := Summary{Total: 4, Migrated: 1, FailedPermanent: 1, AwaitingToken: 1, Pending: 1, Bytes: 2_500_000}
 	if rep.Summary != want || len(rep.Accounts) != 4 || rep.Accounts[1].Error != idx.Accounts[1].Error {
 		t.Errorf("report.json: %+v", rep)
 	}
 	if rep.Summary.Done() != 3 {
 		t.Errorf("Done() = %d", rep.Summary.Done())
 	}
-	f, _ := os.Open(filepath.Join(dir, BatchReportCSV))
+	f, _ := os.Open(filepath.Join(dir, ReportCSV))
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil {
@@ -162,13 +165,13 @@ func TestBatchReportFiles(t *testing.T) {
 	if len(rows) != 5 || rows[0][0] != "account" || rows[2][2] != "failed-permanent" || rows[2][9] != idx.Accounts[1].Error || rows[1][6] != "2500000" {
 		t.Errorf("report.csv: %q", rows)
 	}
-	for _, name := range []string{BatchReportJSON, BatchReportCSV} {
+	for _, name := range []string{ReportJSON, ReportCSV} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v", name, fi.Mode(), err)
 		}
 	}
 	var tbl bytes.Buffer
-	WriteBatchTable(&tbl, idx.Accounts)
+	WriteTable(&tbl, idx.Accounts)
 	for _, s := range []string{"ACCOUNT", "alice.example.com", "2.5 MB", "3.2s", "refused the password", "4 accounts: 1 migrated", "1 failed-permanent", "1 awaiting-token"} {
 		if !strings.Contains(tbl.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, tbl.String())
@@ -180,51 +183,51 @@ func TestBatchReportFiles(t *testing.T) {
 // interrupted, and a single-account run that completed shows as migrated.
 func TestLoadBatchStatus(t *testing.T) {
 	dir := t.TempDir()
-	idx := &BatchIndex{NewPDS: "https://new.example", Accounts: []*BatchEntry{
-		{Account: "a", DID: "did:plc:a", Status: BatchRunning},
-		{Account: "b", DID: "did:plc:b", Status: BatchAwaitingToken},
+	idx := &Index{NewPDS: "https://new.example", Accounts: []*Entry{
+		{Account: "a", DID: "did:plc:a", Status: Running},
+		{Account: "b", DID: "did:plc:b", Status: AwaitingToken},
 	}}
 	if err := idx.save(dir); err != nil {
 		t.Fatal(err)
 	}
-	st := &State{DID: "did:plc:b", Completed: true, Repo: RepoInfo{Records: 7, Bytes: 100}, Blobs: BlobsInfo{Total: 2, TotalBytes: 50}}
+	st := &migrate.State{DID: "did:plc:b", Completed: true, Repo: migrate.RepoInfo{Records: 7, Bytes: 100}, Blobs: migrate.BlobsInfo{Total: 2, TotalBytes: 50}}
 	if err := st.Save(filepath.Join(dir, "did:plc:b")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadBatchStatus(dir)
+	got, err := LoadStatus(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := got.Accounts[0]; a.Status != BatchPending || a.Error != "interrupted" {
+	if a := got.Accounts[0]; a.Status != Pending || a.Error != "interrupted" {
 		t.Errorf("a: %+v", a)
 	}
-	if b := got.Accounts[1]; b.Status != BatchMigrated || b.Records != 7 || b.Blobs != 2 || b.Bytes != 150 {
+	if b := got.Accounts[1]; b.Status != Migrated || b.Records != 7 || b.Blobs != 2 || b.Bytes != 150 {
 		t.Errorf("b: %+v", b)
 	}
 	// While a batch holds the lock, running means running.
-	unlock, held, err := lockFile(filepath.Join(dir, "batch.lock"))
+	unlock, held, err := fsutil.TryLock(filepath.Join(dir, lockName))
 	if err != nil || held {
 		t.Fatal(err, held)
 	}
 	defer unlock()
-	got, _ = LoadBatchStatus(dir)
-	if got.Accounts[0].Status != BatchRunning {
+	got, _ = LoadStatus(dir)
+	if got.Accounts[0].Status != Running {
 		t.Errorf("with the lock held: %+v", got.Accounts[0])
 	}
-	if _, err := RunBatch(context.Background(), BatchOptions{StateDir: dir, Base: Options{NewPDS: "https://new.example", Yes: true}, Accounts: []BatchAccount{{Account: "a"}}}); err == nil || !strings.Contains(err.Error(), "another batch") {
+	if _, err := Run(context.Background(), Options{StateDir: dir, Base: migrate.Options{NewPDS: "https://new.example", Yes: true}, Accounts: []Account{{Account: "a"}}}); err == nil || !strings.Contains(err.Error(), "another batch") {
 		t.Errorf("second batch on a locked dir: %v", err)
 	}
 }
 
 func TestRunBatchRefusals(t *testing.T) {
 	dir := t.TempDir()
-	one := []BatchAccount{{Account: "a.example"}}
-	if _, err := RunBatch(context.Background(), BatchOptions{StateDir: dir, Accounts: one, Base: Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(Hint(err), "--yes") {
+	one := []Account{{Account: "a.example"}}
+	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(migrate.Hint(err), "--yes") {
 		t.Errorf("without Yes: %v", err)
 	}
-	idx := &BatchIndex{NewPDS: "https://other.example"}
+	idx := &Index{NewPDS: "https://other.example"}
 	idx.save(dir)
-	if _, err := RunBatch(context.Background(), BatchOptions{StateDir: dir, Accounts: one, Base: Options{NewPDS: "https://x", Yes: true}}); err == nil || !strings.Contains(err.Error(), "other.example") {
+	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x", Yes: true}}); err == nil || !strings.Contains(err.Error(), "other.example") {
 		t.Errorf("another batch's dir: %v", err)
 	}
 }

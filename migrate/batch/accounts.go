@@ -1,4 +1,4 @@
-package migrate
+package batch
 
 import (
 	"bufio"
@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/atmigrate/atmigrate/migrate"
 )
 
-// BatchAccount is one row of a batch's accounts file. Secrets are held in
+// Account is one row of a batch's accounts file. Secrets are held in
 // memory only: they are never written to batch.json, the state files or
 // the reports.
-type BatchAccount struct {
+type Account struct {
 	// Account is the handle or DID to move (the only required column).
 	Account         string
 	OldPassword     string
@@ -31,7 +33,7 @@ type BatchAccount struct {
 
 // AccountsFile is a parsed accounts file.
 type AccountsFile struct {
-	Accounts []BatchAccount
+	Accounts []Account
 	// InlineSecrets counts the rows that hold a password written out in
 	// the file rather than as env:NAME or file:PATH.
 	InlineSecrets int
@@ -48,12 +50,12 @@ var accountColumns = []string{"account", "old_password", "new_handle", "new_emai
 func ReadAccountsFile(path string) (*AccountsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &InputError{Msg: "cannot read the accounts file", Hint: "check --accounts", Err: err}
+		return nil, &migrate.InputError{Msg: "cannot read the accounts file", Hint: "check --accounts", Err: err}
 	}
 	defer f.Close()
 	af, err := ParseAccounts(f, filepath.Dir(path), os.Getenv)
 	if err != nil {
-		return nil, &InputError{Msg: "the accounts file " + path + " is not usable", Hint: "see `atmigrate batch --help` for its format", Err: err}
+		return nil, &migrate.InputError{Msg: "the accounts file " + path + " is not usable", Hint: "see `atmigrate batch --help` for its format", Err: err}
 	}
 	return af, nil
 }
@@ -224,9 +226,9 @@ func parseJSONLines(r io.Reader) ([]rawAccount, error) {
 
 // resolve turns a raw row into an account, reading env: and file:
 // secrets. inline reports a password written out in the file.
-func (row rawAccount) resolve(base string, getenv func(string) string) (a BatchAccount, inline bool, err error) {
+func (row rawAccount) resolve(base string, getenv func(string) string) (a Account, inline bool, err error) {
 	f := row.fields
-	a = BatchAccount{
+	a = Account{
 		Account:   f["account"],
 		NewHandle: f["new_handle"],
 		NewEmail:  f["new_email"],
@@ -293,12 +295,12 @@ func (row rawAccount) resolve(base string, getenv func(string) string) (a BatchA
 func ReadTokensFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &InputError{Msg: "cannot read the tokens file", Hint: "check --tokens", Err: err}
+		return nil, &migrate.InputError{Msg: "cannot read the tokens file", Hint: "check --tokens", Err: err}
 	}
 	defer f.Close()
 	tokens, err := ParseTokens(f)
 	if err != nil {
-		return nil, &InputError{Msg: "the tokens file " + path + " is not usable", Hint: "one account,token pair per line", Err: err}
+		return nil, &migrate.InputError{Msg: "the tokens file " + path + " is not usable", Hint: "one account,token pair per line", Err: err}
 	}
 	return tokens, nil
 }

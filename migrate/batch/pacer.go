@@ -1,4 +1,4 @@
-package migrate
+package batch
 
 import (
 	"net/http"

@@ -1,11 +1,10 @@
-package migrate
+package batch
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,59 +14,64 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-// BatchStatus is where one account of a batch stands.
-type BatchStatus string
+// Status is where one account of a batch stands.
+type Status string
 
 // Batch statuses.
 const (
-	BatchPending         BatchStatus = "pending"
-	BatchRunning         BatchStatus = "running"
-	BatchMigrated        BatchStatus = "migrated"
-	BatchFailed          BatchStatus = "failed"           // retried on the next run
-	BatchFailedPermanent BatchStatus = "failed-permanent" // bad input: retried with --retry-failed
-	BatchAwaitingToken   BatchStatus = "awaiting-token"   // data on the new PDS; finish with --tokens
+	Pending         Status = "pending"
+	Running         Status = "running"
+	Migrated        Status = "migrated"
+	Failed          Status = "failed"           // retried on the next run
+	FailedPermanent Status = "failed-permanent" // bad input: retried with --retry-failed
+	AwaitingToken   Status = "awaiting-token"   // data on the new PDS; finish with --tokens
 )
 
-// BatchIndexFile is the batch index inside a batch's state dir; each
+// lockName is the batch's lock inside its state dir: one batch at a time.
+const lockName = "batch.lock"
+
+// IndexFile is the batch index inside a batch's state dir; each
 // account's own checkpoint is <dir>/<did>/state.json.
-const BatchIndexFile = "batch.json"
+const IndexFile = "batch.json"
 
-// DefaultBatchConcurrency is the number of accounts in flight at once.
-const DefaultBatchConcurrency = 3
+// DefaultConcurrency is the number of accounts in flight at once.
+const DefaultConcurrency = 3
 
-// BatchEntry is one account of a batch: what batch.json, the report and
+// Entry is one account of a batch: what batch.json, the report and
 // `atmigrate batch status` show. It holds no secret.
-type BatchEntry struct {
-	Account string      `json:"account"`
-	DID     string      `json:"did,omitempty"`
-	Status  BatchStatus `json:"status"`
+type Entry struct {
+	Account string `json:"account"`
+	DID     string `json:"did,omitempty"`
+	Status  Status `json:"status"`
 	// Stage is the last stage the account reached.
-	Stage   Stage   `json:"stage,omitempty"`
-	Error   string  `json:"error,omitempty"`
-	Hint    string  `json:"hint,omitempty"`
-	Records int     `json:"records"`
-	Blobs   int     `json:"blobs"`
-	Bytes   int64   `json:"bytes"`
-	Seconds float64 `json:"seconds"` // summed over every run
-	Runs    int     `json:"runs"`
+	Stage   migrate.Stage `json:"stage,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Hint    string        `json:"hint,omitempty"`
+	Records int           `json:"records"`
+	Blobs   int           `json:"blobs"`
+	Bytes   int64         `json:"bytes"`
+	Seconds float64       `json:"seconds"` // summed over every run
+	Runs    int           `json:"runs"`
 	// PLCMethod is how the PLC operation was signed: rotation-key or
 	// email-token.
 	PLCMethod string    `json:"plcMethod,omitempty"`
 	Updated   time.Time `json:"updated"`
 }
 
-// BatchIndex is batch.json: every account the state dir has seen.
-type BatchIndex struct {
-	Version  int           `json:"version"`
-	NewPDS   string        `json:"newPds"`
-	Accounts []*BatchEntry `json:"accounts"`
+// Index is batch.json: every account the state dir has seen.
+type Index struct {
+	Version  int      `json:"version"`
+	NewPDS   string   `json:"newPds"`
+	Accounts []*Entry `json:"accounts"`
 }
 
-// BatchSummary counts accounts by status.
-type BatchSummary struct {
+// Summary counts accounts by status.
+type Summary struct {
 	Total           int   `json:"total"`
 	Migrated        int   `json:"migrated"`
 	Failed          int   `json:"failed"`
@@ -80,25 +84,25 @@ type BatchSummary struct {
 
 // Done counts the accounts that reached a status of their own (everything
 // but pending and running).
-func (s BatchSummary) Done() int { return s.Total - s.Pending - s.Running }
+func (s Summary) Done() int { return s.Total - s.Pending - s.Running }
 
 // Summary counts entries by status.
-func (x *BatchIndex) Summary() BatchSummary { return summarize(x.Accounts) }
+func (x *Index) Summary() Summary { return summarize(x.Accounts) }
 
-func summarize(entries []*BatchEntry) BatchSummary {
-	s := BatchSummary{Total: len(entries)}
+func summarize(entries []*Entry) Summary {
+	s := Summary{Total: len(entries)}
 	for _, e := range entries {
 		switch e.Status {
-		case BatchMigrated:
+		case Migrated:
 			s.Migrated++
 			s.Bytes += e.Bytes
-		case BatchFailed:
+		case Failed:
 			s.Failed++
-		case BatchFailedPermanent:
+		case FailedPermanent:
 			s.FailedPermanent++
-		case BatchAwaitingToken:
+		case AwaitingToken:
 			s.AwaitingToken++
-		case BatchRunning:
+		case Running:
 			s.Running++
 		default:
 			s.Pending++
@@ -107,7 +111,7 @@ func summarize(entries []*BatchEntry) BatchSummary {
 	return s
 }
 
-func (x *BatchIndex) find(account string) *BatchEntry {
+func (x *Index) find(account string) *Entry {
 	for _, e := range x.Accounts {
 		if strings.EqualFold(e.Account, account) {
 			return e
@@ -116,37 +120,34 @@ func (x *BatchIndex) find(account string) *BatchEntry {
 	return nil
 }
 
-// LoadBatchIndex reads dir/batch.json; a missing file returns (nil, nil).
-func LoadBatchIndex(dir string) (*BatchIndex, error) {
-	b, err := os.ReadFile(filepath.Join(dir, BatchIndexFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the batch index: %w", err)
-	}
-	var x BatchIndex
-	if err := json.Unmarshal(b, &x); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, BatchIndexFile), err)
+// LoadIndex reads dir/batch.json; a missing file returns (nil, nil).
+func LoadIndex(dir string) (*Index, error) {
+	var x Index
+	found, err := fsutil.ReadJSON(filepath.Join(dir, IndexFile), &x)
+	if err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("read the batch index: %w", err)
+		}
+		return nil, err
 	}
 	if x.Version > 1 {
-		return nil, fmt.Errorf("%s was written by a newer atmigrate", filepath.Join(dir, BatchIndexFile))
+		return nil, fmt.Errorf("%s was written by a newer atmigrate", filepath.Join(dir, IndexFile))
 	}
 	return &x, nil
 }
 
-func (x *BatchIndex) save(dir string) error {
+func (x *Index) save(dir string) error {
 	x.Version = 1
 	b, err := json.MarshalIndent(x, "", "  ")
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, BatchIndexFile), append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(filepath.Join(dir, IndexFile), append(b, '\n'), 0o600)
 }
 
-// BatchOptions configures a batch.
-type BatchOptions struct {
-	Accounts []BatchAccount
+// Options configures a batch.
+type Options struct {
+	Accounts []Account
 	// StateDir holds batch.json, the reports and one state dir per DID.
 	StateDir string
 	// Concurrency is the number of accounts in flight.
@@ -157,7 +158,7 @@ type BatchOptions struct {
 	// Base holds what every account shares: NewPDS, OldPDS, PLCURL, Yes,
 	// RotationKey (the old PDS's PLC rotation key), NewPDSHeaders, Retry,
 	// HTTPClient. Per-account fields are taken from the accounts file.
-	Base Options
+	Base migrate.Options
 	// NewPDSAdminPassword creates one invite code per account when the new
 	// PDS requires invites and the row has none.
 	NewPDSAdminPassword string
@@ -168,20 +169,20 @@ type BatchOptions struct {
 	RetryFailed bool
 
 	// AccountProgress returns where one account's run reports; nil: nowhere.
-	AccountProgress func(account string) Progress
+	AccountProgress func(account string) migrate.Progress
 	// OnUpdate is called after every status change, with the entry and the
 	// batch's counts (of the accounts in this run's file).
-	OnUpdate func(e BatchEntry, s BatchSummary)
+	OnUpdate func(e Entry, s Summary)
 }
 
-// ErrBatchLocked means another batch is running on the same state dir.
-var ErrBatchLocked = errors.New("another batch is running on this state dir")
+// ErrLocked means another batch is running on the same state dir.
+var ErrLocked = errors.New("another batch is running on this state dir")
 
 type batchRun struct {
-	o     BatchOptions
+	o     Options
 	dir   string
-	idx   *BatchIndex
-	mine  []*BatchEntry // this run's accounts, in file order
+	idx   *Index
+	mine  []*Entry // this run's accounts, in file order
 	mu    sync.Mutex
 	httpc *http.Client
 	pacer *pacer
@@ -191,24 +192,24 @@ type batchRun struct {
 	inviteErr      error
 }
 
-// RunBatch migrates every account of o.Accounts to o.Base.NewPDS, at most
-// o.Concurrency at a time, each through Run with its own state dir
+// Run migrates every account of o.Accounts to o.Base.NewPDS, at most
+// o.Concurrency at a time, each through migrate.Run with its own state dir
 // (StateDir/<did>). One account's failure never stops the others: it is
 // recorded in batch.json. It returns the index after writing report.json
 // and report.csv; the error is for the batch as a whole (bad options, a
 // lock held, ctx cancelled), never for one account.
-func RunBatch(ctx context.Context, o BatchOptions) (*BatchIndex, error) {
+func Run(ctx context.Context, o Options) (*Index, error) {
 	if o.StateDir == "" {
-		return nil, &InputError{Msg: "no state dir for the batch", Hint: "pass --state-dir"}
+		return nil, &migrate.InputError{Msg: "no state dir for the batch", Hint: "pass --state-dir"}
 	}
 	if o.Base.NewPDS == "" {
-		return nil, &InputError{Msg: "no new PDS given", Hint: "pass --new-pds"}
+		return nil, &migrate.InputError{Msg: "no new PDS given", Hint: "pass --new-pds"}
 	}
 	if !o.Base.Yes {
-		return nil, &InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass --yes to confirm every account's PLC operation in advance"}
+		return nil, &migrate.InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass --yes to confirm every account's PLC operation in advance"}
 	}
 	if len(o.Accounts) == 0 {
-		return nil, &InputError{Msg: "no accounts given", Hint: "check --accounts"}
+		return nil, &migrate.InputError{Msg: "no accounts given", Hint: "check --accounts"}
 	}
 	o.Base.NewPDS = strings.TrimRight(o.Base.NewPDS, "/")
 	o.Base.OldPDS = strings.TrimRight(o.Base.OldPDS, "/")
@@ -216,32 +217,32 @@ func RunBatch(ctx context.Context, o BatchOptions) (*BatchIndex, error) {
 		o.Base.PLCURL = "https://plc.directory"
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultBatchConcurrency
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.BlobConcurrency <= 0 {
-		o.BlobConcurrency = DefaultConcurrency
+		o.BlobConcurrency = migrate.DefaultConcurrency
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create the state dir: %w", err)
 	}
-	unlock, held, err := lockFile(filepath.Join(o.StateDir, "batch.lock"))
+	unlock, held, err := fsutil.TryLock(filepath.Join(o.StateDir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("lock the state dir: %w", err)
 	}
 	if held {
-		return nil, &InputError{Msg: ErrBatchLocked.Error() + ": " + o.StateDir, Hint: "wait for it to finish, or stop it (Ctrl-C) first", Err: ErrBatchLocked}
+		return nil, &migrate.InputError{Msg: ErrLocked.Error() + ": " + o.StateDir, Hint: "wait for it to finish, or stop it (Ctrl-C) first", Err: ErrLocked}
 	}
 	defer unlock()
 
-	idx, err := LoadBatchIndex(o.StateDir)
+	idx, err := LoadIndex(o.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	if idx == nil {
-		idx = &BatchIndex{NewPDS: o.Base.NewPDS}
+		idx = &Index{NewPDS: o.Base.NewPDS}
 	}
 	if idx.NewPDS != "" && idx.NewPDS != o.Base.NewPDS {
-		return nil, &InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another --state-dir"}
+		return nil, &migrate.InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another --state-dir"}
 	}
 	idx.NewPDS = o.Base.NewPDS
 
@@ -249,11 +250,11 @@ func RunBatch(ctx context.Context, o BatchOptions) (*BatchIndex, error) {
 	for _, a := range o.Accounts {
 		e := idx.find(a.Account)
 		if e == nil {
-			e = &BatchEntry{Account: a.Account, Status: BatchPending, Updated: time.Now().UTC()}
+			e = &Entry{Account: a.Account, Status: Pending, Updated: time.Now().UTC()}
 			idx.Accounts = append(idx.Accounts, e)
 		}
-		if e.Status == BatchRunning { // a run that was killed
-			e.Status, e.Error = BatchPending, "interrupted"
+		if e.Status == Running { // a run that was killed
+			e.Status, e.Error = Pending, "interrupted"
 		}
 		b.refreshFromState(e)
 		b.mine = append(b.mine, e)
@@ -274,34 +275,34 @@ func RunBatch(ctx context.Context, o BatchOptions) (*BatchIndex, error) {
 			todo = append(todo, i)
 		}
 	}
-	eachConcurrently(ctx, todo, o.Concurrency, func(i int) { b.runOne(ctx, o.Accounts[i], b.mine[i]) })
+	workers.Each(ctx, todo, o.Concurrency, func(i int) { b.runOne(ctx, o.Accounts[i], b.mine[i]) })
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := idx.save(b.dir); err != nil {
 		return idx, err
 	}
-	if err := WriteBatchReport(b.dir, idx); err != nil {
+	if err := WriteReport(b.dir, idx); err != nil {
 		return idx, err
 	}
 	return idx, ctx.Err()
 }
 
 // shouldRun decides whether this run touches an account.
-func (b *batchRun) shouldRun(a BatchAccount, e *BatchEntry) bool {
+func (b *batchRun) shouldRun(a Account, e *Entry) bool {
 	switch e.Status {
-	case BatchMigrated:
+	case Migrated:
 		return false
-	case BatchFailedPermanent:
+	case FailedPermanent:
 		return b.o.RetryFailed || b.token(a, e) != ""
-	case BatchAwaitingToken:
+	case AwaitingToken:
 		// Running again without a token would only email the user again.
 		return b.o.RetryFailed || b.token(a, e) != "" || b.o.Base.RotationKey != nil || a.RotationKeyFile != ""
 	}
 	return true
 }
 
-func (b *batchRun) token(a BatchAccount, e *BatchEntry) string {
+func (b *batchRun) token(a Account, e *Entry) string {
 	if t := b.o.Tokens[strings.ToLower(a.Account)]; t != "" {
 		return t
 	}
@@ -312,7 +313,7 @@ func (b *batchRun) token(a BatchAccount, e *BatchEntry) string {
 }
 
 // update changes an entry under the lock, saves the index and reports.
-func (b *batchRun) update(e *BatchEntry, fn func()) {
+func (b *batchRun) update(e *Entry, fn func()) {
 	b.mu.Lock()
 	fn()
 	e.Updated = time.Now().UTC()
@@ -327,17 +328,17 @@ func (b *batchRun) update(e *BatchEntry, fn func()) {
 }
 
 // runOne migrates one account and records the outcome.
-func (b *batchRun) runOne(ctx context.Context, a BatchAccount, e *BatchEntry) {
+func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
 	if ctx.Err() != nil {
 		return
 	}
-	var prog Progress = NopProgress{}
+	var prog migrate.Progress = migrate.NopProgress{}
 	if b.o.AccountProgress != nil {
 		prog = b.o.AccountProgress(a.Account)
 	}
 	tr := &stageTracker{Progress: prog}
 	start := time.Now()
-	b.update(e, func() { e.Status, e.Error, e.Hint = BatchRunning, "", ""; e.Runs++ })
+	b.update(e, func() { e.Status, e.Error, e.Hint = Running, "", ""; e.Runs++ })
 	res, err := b.migrate(ctx, a, e, tr)
 	b.update(e, func() {
 		e.Seconds += time.Since(start).Seconds()
@@ -351,33 +352,33 @@ func (b *batchRun) runOne(ctx context.Context, a BatchAccount, e *BatchEntry) {
 	})
 }
 
-func (b *batchRun) recordOutcome(ctx context.Context, e *BatchEntry, err error) {
+func (b *batchRun) recordOutcome(ctx context.Context, e *Entry, err error) {
 	e.Error, e.Hint = "", ""
-	var ie *InputError
-	var se *StageError
+	var ie *migrate.InputError
+	var se *migrate.StageError
 	if errors.As(err, &se) {
 		e.Stage = se.Stage
 	}
 	switch {
-	case err == nil || errors.Is(err, ErrAlreadyMigrated):
-		e.Status = BatchMigrated
+	case err == nil || errors.Is(err, migrate.ErrAlreadyMigrated):
+		e.Status = Migrated
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		e.Status, e.Error = BatchPending, "interrupted"
-	case errors.Is(err, ErrPaused):
-		e.Status, e.Error = BatchAwaitingToken, "waiting for the PLC email token"
+		e.Status, e.Error = Pending, "interrupted"
+	case errors.Is(err, migrate.ErrPaused):
+		e.Status, e.Error = AwaitingToken, "waiting for the PLC email token"
 		e.Hint = "run the batch again soon with --tokens FILE (account,token): the tokens are short-lived; or use --plc-rotation-key"
 	case errors.As(err, &ie):
-		e.Status, e.Error, e.Hint = BatchFailedPermanent, err.Error(), Hint(err)
+		e.Status, e.Error, e.Hint = FailedPermanent, err.Error(), migrate.Hint(err)
 	default:
-		e.Status, e.Error, e.Hint = BatchFailed, err.Error(), "retried on the next run"
+		e.Status, e.Error, e.Hint = Failed, err.Error(), "retried on the next run"
 	}
 }
 
 // migrate resolves the account, prepares its options and runs it.
-func (b *batchRun) migrate(ctx context.Context, a BatchAccount, e *BatchEntry, prog Progress) (*Result, error) {
+func (b *batchRun) migrate(ctx context.Context, a Account, e *Entry, prog migrate.Progress) (*migrate.Result, error) {
 	o := b.o.Base
 	o.Progress = prog
-	o.UI = NoUI{}
+	o.UI = migrate.NoUI{}
 	o.HTTPClient = b.httpc
 	if e.DID == "" {
 		did, err := b.resolve(ctx, a.Account, o)
@@ -400,7 +401,7 @@ func (b *batchRun) migrate(ctx context.Context, a BatchAccount, e *BatchEntry, p
 	if a.RotationKeyFile != "" {
 		k, err := plc.LoadPrivateKeyFile(a.RotationKeyFile, "k256")
 		if err != nil {
-			return nil, &InputError{Msg: "cannot read the rotation_key_file " + a.RotationKeyFile, Hint: "the file holds a multibase or hex K-256 key", Err: err}
+			return nil, &migrate.InputError{Msg: "cannot read the rotation_key_file " + a.RotationKeyFile, Hint: "the file holds a multibase or hex K-256 key", Err: err}
 		}
 		o.RotationKey = k
 	}
@@ -411,17 +412,17 @@ func (b *batchRun) migrate(ctx context.Context, a BatchAccount, e *BatchEntry, p
 		}
 		o.InviteCode = code
 	}
-	return Run(ctx, o)
+	return migrate.Run(ctx, o)
 }
 
 // claimDID records the account's DID, refusing a DID another row of the
 // index already has.
-func (b *batchRun) claimDID(e *BatchEntry, did string) error {
+func (b *batchRun) claimDID(e *Entry, did string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, x := range b.idx.Accounts {
 		if x != e && x.DID == did {
-			return &InputError{Msg: fmt.Sprintf("%s is %s, the same account as %s", e.Account, did, x.Account), Hint: "list each account once"}
+			return &migrate.InputError{Msg: fmt.Sprintf("%s is %s, the same account as %s", e.Account, did, x.Account), Hint: "list each account once"}
 		}
 	}
 	e.DID = did
@@ -430,21 +431,18 @@ func (b *batchRun) claimDID(e *BatchEntry, did string) error {
 
 // resolve turns a handle into a DID exactly as a single migration does
 // (through --old-pds when given, DNS/HTTPS otherwise).
-func (b *batchRun) resolve(ctx context.Context, account string, o Options) (string, error) {
+func (b *batchRun) resolve(ctx context.Context, account string, o migrate.Options) (string, error) {
 	o.Account = account
-	o.defaults()
-	m := &Migrator{opts: o, prog: o.Progress, ui: o.UI}
-	return m.resolveDID(ctx)
+	return migrate.ResolveDID(ctx, o)
 }
 
 // inviteCode creates one invite code on the new PDS when it requires
 // invites and the account does not exist there yet.
-func (b *batchRun) inviteCode(ctx context.Context, o Options) (string, error) {
-	if st, _ := LoadState(o.StateDir); st != nil && (st.AccountCreated || st.Completed) {
+func (b *batchRun) inviteCode(ctx context.Context, o migrate.Options) (string, error) {
+	if st, _ := migrate.LoadState(o.StateDir); st != nil && (st.AccountCreated || st.Completed) {
 		return "", nil
 	}
-	m := &Migrator{opts: o, prog: o.Progress}
-	c := pds.New(o.NewPDS, m.pdsOptions(o.NewPDSHeaders))
+	c := pds.New(o.NewPDS, pds.Options{UserAgent: "atmigrate/" + migrate.Version, HTTPClient: o.HTTPClient, Headers: o.NewPDSHeaders})
 	b.inviteOnce.Do(func() {
 		info, err := c.DescribeServer(ctx)
 		if err != nil {
@@ -464,30 +462,30 @@ func (b *batchRun) inviteCode(ctx context.Context, o Options) (string, error) {
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("create an invite code on %s: %w", o.NewPDS, err)
 		}
-		return "", &InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check --new-pds-admin-password", Err: err}
+		return "", &migrate.InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check --new-pds-admin-password", Err: err}
 	}
 	return code, nil
 }
 
 // refreshFromState takes the counts (and a completion by a single-account
 // run) from the account's own state file.
-func (b *batchRun) refreshFromState(e *BatchEntry) { refreshEntry(b.dir, e) }
+func (b *batchRun) refreshFromState(e *Entry) { refreshEntry(b.dir, e) }
 
-func refreshEntry(dir string, e *BatchEntry) {
+func refreshEntry(dir string, e *Entry) {
 	if e.DID == "" {
 		return
 	}
-	st, err := LoadState(filepath.Join(dir, e.DID))
+	st, err := migrate.LoadState(filepath.Join(dir, e.DID))
 	if err != nil || st == nil {
 		return
 	}
 	countsFrom(e, st)
-	if st.Completed && e.Status != BatchMigrated {
-		e.Status, e.Error, e.Hint = BatchMigrated, "", ""
+	if st.Completed && e.Status != Migrated {
+		e.Status, e.Error, e.Hint = Migrated, "", ""
 	}
 }
 
-func countsFrom(e *BatchEntry, st *State) {
+func countsFrom(e *Entry, st *migrate.State) {
 	e.Records = st.Repo.Records
 	e.Blobs = st.Blobs.Total
 	e.Bytes = st.Repo.Bytes + st.Blobs.TotalBytes
@@ -498,19 +496,19 @@ func countsFrom(e *BatchEntry, st *State) {
 
 // stageTracker remembers the last stage an account started.
 type stageTracker struct {
-	Progress
+	migrate.Progress
 	mu    sync.Mutex
-	stage Stage
+	stage migrate.Stage
 }
 
-func (t *stageTracker) StageStart(s Stage) {
+func (t *stageTracker) StageStart(s migrate.Stage) {
 	t.mu.Lock()
 	t.stage = s
 	t.mu.Unlock()
 	t.Progress.StageStart(s)
 }
 
-func (t *stageTracker) last() Stage {
+func (t *stageTracker) last() migrate.Stage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.stage

@@ -1,14 +1,16 @@
-package migrate
+// Package workers runs a function over items with bounded concurrency:
+// the one worker pool of the blob transfers, the exports and the batch.
+package workers
 
 import (
 	"context"
 	"sync"
 )
 
-// eachConcurrently calls fn for every item, at most workers at once, and
+// Each calls fn for every item, at most workers at once, and
 // returns when every call has returned. Once ctx ends no new call starts;
 // the calls in flight see ctx themselves.
-func eachConcurrently[T any](ctx context.Context, items []T, workers int, fn func(T)) {
+func Each[T any](ctx context.Context, items []T, workers int, fn func(T)) {
 	jobs := make(chan T)
 	var wg sync.WaitGroup
 	for range max(workers, 1) {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package migrate
+package fsutil
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on path without waiting. The
-// kernel drops it when the process dies, so a batch killed with -9 never
+// TryLock takes an exclusive advisory lock on path without waiting. The
+// kernel drops it when the process dies, so a run killed with -9 never
 // leaves a stale lock behind.
-func lockFile(path string) (unlock func(), held bool, err error) {
+func TryLock(path string) (unlock func(), held bool, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, false, err

@@ -1,0 +1,17 @@
+package migrate
+
+import "fmt"
+
+// HumanBytes is a byte count for people: 6.3 MB, 420.0 kB, 12 B (decimal
+// units, as the rest of the tool's figures).
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}
