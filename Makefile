@@ -44,14 +44,20 @@ $(PDS05_STAMP): $(LOCALNET)/pds05/package.json $(LOCALNET)/pds05/package-lock.js
 # injected...) to this file; `go test` hides a passing package's output.
 E2E_REPORT := $(CURDIR)/.e2e-report.txt
 
-test: localnet-install ## Vet, then run every test including the end-to-end ones (needs Node)
-	$(GO) vet ./...
+# The test and bench hooks (the kill tests' crash points, the bench's
+# request count) are compiled in only with -tags e2e; the end-to-end tests
+# and the bench build their binary with it. So the unit tests run in both
+# builds: the release build's (the hooks are no-ops) and the e2e build's
+# (the hooks' own tests), and the end-to-end tests with the latter.
+test: localnet-install vet ## Vet, then run every test including the end-to-end ones (needs Node)
+	$(GO) test -count=1 -short ./...
 	@rm -f $(E2E_REPORT)
-	ATMIGRATE_E2E_REPORT=$(E2E_REPORT) $(GO) test -count=1 -timeout 20m ./...
+	ATMIGRATE_E2E_REPORT=$(E2E_REPORT) $(GO) test -tags e2e -count=1 -timeout 20m ./...
 	@echo "--- end-to-end summary"; cat $(E2E_REPORT) 2>/dev/null || true
 
-test-unit: ## Run the fast tests only (-short: no Node servers)
+test-unit: ## Run the fast tests only (-short: no Node servers), in the release and the e2e build
 	$(GO) test -short ./...
+	$(GO) test -short -tags e2e ./...
 
 demo: build localnet-install ## Run the end-to-end demo on a local network
 	$(GO) run ./e2e/demo
@@ -66,8 +72,9 @@ bench: build $(BENCH_NEEDS) ## Run the benchmark (BENCH=... is passed through; B
 fmt: ## Format the Go code
 	$(GO) fmt ./...
 
-vet: ## Run go vet
+vet: ## Run go vet (on the release and the e2e build)
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 clean: ## Remove build output and local network data
 	rm -rf bin/ .localnet/

@@ -30,7 +30,9 @@ func runMain(m *testing.M) int {
 		}
 	}
 	// ATMIGRATE_E2E_BINARY runs the tests against another build (an
-	// earlier commit's, to see that a new test fails without its fix).
+	// earlier commit's, to see that a new test fails without its fix),
+	// built with -tags e2e like this one: the kill tests need the crash
+	// points, which a release build leaves out.
 	if binPath = os.Getenv("ATMIGRATE_E2E_BINARY"); binPath == "" {
 		dir, err := os.MkdirTemp("", "atmigrate-e2e-bin-")
 		if err != nil {
@@ -39,7 +41,7 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		binPath = filepath.Join(dir, "atmigrate")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/atmigrate")
+		cmd := exec.Command("go", "build", "-tags", "e2e", "-o", binPath, "../cmd/atmigrate")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build atmigrate:", err)

@@ -1,3 +1,10 @@
+//go:build e2e
+
+// The crash points exist only in builds made with -tags e2e (the
+// end-to-end tests' and the bench's); crashpoint_release.go is the release
+// build's no-op, so a release binary neither reads ATMIGRATE_TEST_CRASH_AT
+// nor can be made to kill itself by it.
+
 package migrate
 
 import (
@@ -12,7 +19,7 @@ import (
 // When one is reached the process SIGKILLs itself, exactly as an admin's
 // kill -9 would, at a place a timer could not hit reliably (between the
 // PLC submission and the checkpoint that records it, say). Unset, it costs
-// one map lookup per point.
+// an atomic load and a length check per point.
 const crashEnv = "ATMIGRATE_TEST_CRASH_AT"
 
 var (
@@ -54,3 +61,8 @@ func crashPoint(name string) {
 		killSelf()
 	}
 }
+
+// stageCrashPoint is the crash point when:stage (start:blobs, say). It
+// takes the parts, not the joined name, so that the release build's no-op
+// does not pay for the concatenation.
+func stageCrashPoint(when string, s Stage) { crashPoint(when + ":" + string(s)) }

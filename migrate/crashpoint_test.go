@@ -1,3 +1,9 @@
+//go:build e2e
+
+// The crash points' own tests need the e2e build, where they exist
+// (go test -tags e2e, as make test and make test-unit run it);
+// crashpoint_release_test.go checks the release build's no-op.
+
 package migrate
 
 import (
@@ -35,14 +41,18 @@ func TestLoadCrashPoints(t *testing.T) {
 func TestCrashPointCountsDown(t *testing.T) {
 	crashOnce.Do(func() {}) // the env is not read again below
 	crashMu.Lock()
-	crashPoints = map[string]int{"blob-uploaded": 3}
+	crashPoints = map[string]int{"blob-uploaded": 3, "start:blobs": 2}
 	crashMu.Unlock()
 	t.Cleanup(func() { crashPoints = map[string]int{} })
 	crashPoint("blob-uploaded")
 	crashPoint("blob-uploaded")
 	crashPoint("other")
+	stageCrashPoint("start", StageBlobs)
 	if n := crashPoints["blob-uploaded"]; n != 1 {
 		t.Errorf("after two passes %d hits are left, want 1", n)
+	}
+	if n := crashPoints["start:blobs"]; n != 1 {
+		t.Errorf("stageCrashPoint(start, blobs): %d hits are left of start:blobs, want 1", n)
 	}
 }
 

@@ -197,7 +197,7 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 	}
 	m.prog.StageStart(s)
 	m.current = s
-	crashPoint("start:" + string(s))
+	stageCrashPoint("start", s)
 	start := time.Now()
 	note, err := fn(ctx)
 	m.timings[s] += time.Since(start)
@@ -229,11 +229,11 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		return classify(s, err)
 	}
 	m.prog.StageDone(s, note)
-	crashPoint("before-checkpoint:" + string(s))
+	stageCrashPoint("before-checkpoint", s)
 	if err := m.markDone(s, note, start); err != nil {
 		return err
 	}
-	crashPoint("done:" + string(s))
+	stageCrashPoint("done", s)
 	return nil
 }
 

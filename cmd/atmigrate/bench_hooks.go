@@ -1,3 +1,9 @@
+//go:build e2e
+
+// The bench's request counter exists only in builds made with -tags e2e
+// (e2e/bench builds one): a release binary neither reads
+// ATMIGRATE_BENCH_REQUESTS_FILE nor replaces http.DefaultTransport.
+
 package main
 
 import (

@@ -27,10 +27,8 @@ const (
 	exitInterrupted = 130 // Ctrl-C or SIGTERM
 )
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
+	version = resolveVersion(version)
 	migrate.Version = version
 	ctx, stop := signalContext()
 	defer stop()
@@ -40,6 +38,7 @@ func main() {
 }
 
 func newApp() *cli.App {
+	cli.VersionPrinter = printVersion // the one urfave/cli has: a global
 	return &cli.App{
 		Name:    "atmigrate",
 		Usage:   "move an AT Protocol (Bluesky) account to another PDS, safely and resumably",

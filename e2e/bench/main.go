@@ -91,7 +91,9 @@ func run() error {
 	defer os.RemoveAll(work)
 	bin := filepath.Join(work, "atmigrate")
 	logf("building atmigrate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/atmigrate")
+	// -tags e2e: the request count comes from the binary's bench hook
+	// (cmd/atmigrate/bench_hooks.go), which a release build leaves out.
+	build := exec.Command("go", "build", "-tags", "e2e", "-o", bin, "./cmd/atmigrate")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build atmigrate: %w", err)

@@ -95,9 +95,7 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	if c.requests != nil {
 		c.requests.Add(1)
 	}
-	if h := requestHook; h != nil {
-		h()
-	}
+	noteRequest()
 	resp, err := c.hc.Do(req)
 	wd.pause()
 	if err != nil {
