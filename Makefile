@@ -62,11 +62,12 @@ test-unit: ## Run the fast tests only (-short: no Node servers), in the release 
 demo: build localnet-install ## Run the end-to-end demo on a local network
 	$(GO) run ./e2e/demo
 
-# BENCH selects what the benchmark runs; pass it through as given.
+# BENCH selects what the benchmark runs and BENCH_PDS the PDS versions
+# (e2e/bench/README.md); pass them through as given.
 # BENCH=memory (the memory settings on a synthetic repo) needs no Node.
-export BENCH
+export BENCH BENCH_PDS
 BENCH_NEEDS := $(if $(filter memory,$(BENCH)),,localnet-install)
-bench: build $(BENCH_NEEDS) ## Run the benchmark (BENCH=... is passed through; BENCH=memory: the memory settings, no Node)
+bench: build $(BENCH_NEEDS) ## Run the benchmark (BENCH=S,M,L,XL sizes; BENCH_PDS=0.5: B on PDS 0.5.35; BENCH=memory: the memory settings, no Node)
 	$(GO) run ./e2e/bench
 
 fmt: ## Format the Go code

@@ -20,6 +20,9 @@
 //	BENCH_RUNS   runs per size (default 3; the table shows medians).
 //	BENCH_XL_RUNS runs for XL (default 1: seeding it takes minutes).
 //	BENCH_CONCURRENCY passed to atmigrate --concurrency (default: its own).
+//	BENCH_PDS    the PDS versions: "0.4" (default: both on 0.4.217), "0.5"
+//	             (B on 0.5.35, A on 0.4.217), or "A,B", e.g. "0.5,0.5". The
+//	             results name each PDS's exact package and Node versions.
 //	BENCH_OUT    the JSON file (default <repo>/bench-results.json).
 //	BENCH_QUIET_WAIT seconds to wait, before each timed part, for other
 //	             processes to leave the CPUs alone (default 120; the
@@ -73,6 +76,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	verA, verB, err := pdsVersions(os.Getenv("BENCH_PDS"))
+	if err != nil {
+		return err
+	}
 	runs := envInt("BENCH_RUNS", 3)
 	xlRuns := envInt("BENCH_XL_RUNS", 1)
 	root, err := repoRoot()
@@ -100,17 +107,22 @@ func run() error {
 	}
 
 	ctx := context.Background()
-	logf("starting the local network (PLC, PDS A, PDS B: one Node process each)")
+	logf("starting the local network (PLC, PDS A on %s, PDS B on %s: one Node process each)", verA, verB)
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	net, err := localnet.Start(sctx, localnet.Options{Dir: filepath.Join(work, "net")})
+	net, err := localnet.Start(sctx, localnet.Options{Dir: filepath.Join(work, "net"), VersionA: verA, VersionB: verB})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer net.Close()
+	servers, err := describeServers(ctx, net)
+	if err != nil {
+		return err
+	}
+	logf("%s", serversLine(servers))
 
 	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY")}
-	report := Report{Machine: machine(), Runs: runs, Started: time.Now().UTC()}
+	report := Report{Machine: machine(), Servers: servers, Runs: runs, Started: time.Now().UTC()}
 	for _, sz := range chosen {
 		n := runs
 		if sz.Name == "XL" {

@@ -13,6 +13,7 @@ import (
 // Report is bench-results.json.
 type Report struct {
 	Machine  Machine          `json:"machine"`
+	Servers  Servers          `json:"servers"`
 	Runs     int              `json:"runsPerSize"`
 	Started  time.Time        `json:"started"`
 	Finished time.Time        `json:"finished"`
@@ -122,7 +123,8 @@ var stageAbbrev = map[migrate.Stage]string{
 
 func printTable(w io.Writer, r *Report) {
 	m := r.Machine
-	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s, %s, Node %s; medians of %d run(s)\n\n", m.CPUs, m.CPU, m.Memory, m.Go, m.Node, r.Runs)
+	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s, %s, Node %s; medians of %d run(s)\n", m.CPUs, m.CPU, m.Memory, m.Go, m.Node, r.Runs)
+	fmt.Fprintf(w, "%s\n\n", serversLine(r.Servers))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "account\trecords\tblobs\tMB\tatmigrate s\tfloor s\tratio\tdata s\tdata floor s\tdata ratio\tMB/s\tpeak RSS MB\tpeak disk MB\tHTTP req\tCPU s\t")
 	for _, a := range r.Accounts {
