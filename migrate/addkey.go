@@ -21,9 +21,11 @@ type AddKeyOptions struct {
 	Account  string
 	PDS      string // the account's PDS; default from the DID document
 	Password string // needed unless RotationKey is given
-	PLCURL   string
-	PLCToken string
-	Key      string // the did:key to add
+	// AuthFactorToken is the sign-in code a PDS with email 2FA asks for.
+	AuthFactorToken string
+	PLCURL          string
+	PLCToken        string
+	Key             string // the did:key to add
 	// RotationKey signs locally (it must be a current rotation key); no
 	// PDS or email token is involved then.
 	RotationKey atcrypto.PrivateKey
@@ -93,8 +95,8 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 			host = strings.TrimRight(st.Endpoint(), "/")
 		}
 		client = pds.New(host, pds.Options{UserAgent: "atmigrate/" + Version})
-		if _, err := client.Login(ctx, did, o.Password, ""); err != nil {
-			return nil, loginError(err, host, "--password")
+		if _, err := client.Login(ctx, did, o.Password, o.AuthFactorToken); err != nil {
+			return nil, loginError(err, host, "--old-password")
 		}
 		token := strings.TrimSpace(o.PLCToken)
 		if token == "" {
