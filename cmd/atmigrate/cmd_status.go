@@ -16,32 +16,24 @@ var cmdStatus = &cli.Command{
 	Usage: "show a migration's state: stages done and left, counts, bytes, the last error",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory"},
-		&cli.StringFlag{Name: "account", Usage: "a DID: read the default state directory for it", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+		&cli.StringFlag{Name: "account", Usage: "handle or DID: read its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "json", Usage: "print the state file as JSON"},
 	},
-	Action:       runStatus,
-	OnUsageError: onUsageError,
+	Action: runStatus,
 }
 
 func runStatus(c *cli.Context) error {
-	dir := c.String("state-dir")
-	if dir == "" {
-		acct := c.String("account")
-		if !strings.HasPrefix(acct, "did:") {
-			return usageError{"pass --state-dir, or --account with the DID", "the default state dir is named after the DID"}
-		}
-		d, err := migrate.DefaultStateDir(acct)
-		if err != nil {
-			return err
-		}
-		dir = d
+	dir, err := stateDirOf(c)
+	if err != nil {
+		return err
 	}
 	st, err := migrate.LoadState(dir)
 	if err != nil {
 		return err
 	}
 	if st == nil {
-		return usageError{"no migration state in " + dir, "check --state-dir"}
+		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
 	if c.Bool("json") {
 		return printJSON(st)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -13,49 +14,59 @@ import (
 )
 
 var cmdVerify = &cli.Command{
-	Name:  "verify",
-	Usage: "check a migrated account independently: records, blobs, preferences, DID document, account status",
+	Name:        "verify",
+	Usage:       "check a migrated account independently: records, blobs, preferences, DID document, account status",
+	Description: withExitCodes("", "verify"),
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "account", Usage: "DID of the account", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account (a handle is resolved through --old-pds, then --new-pds)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (to compare with)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
-		&cli.StringFlag{Name: "plc-url", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.StringFlag{Name: "old-password", Usage: "unlocks a deactivated old repo and the preferences", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
+		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
+		&cli.StringFlag{Name: "new-auth-factor-token", Usage: "the sign-in code the new PDS asks for, if it has email 2FA on"},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: migrate.DefaultConcurrency},
 		&cli.BoolFlag{Name: "no-deactivate-old", Usage: "the old account is expected to stay active"},
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
 		bypassKeyFlag("the new PDS"),
 	},
-	Action:       runVerify,
-	OnUsageError: onUsageError,
+	Action: runVerify,
 }
 
 func runVerify(c *cli.Context) error {
-	did := c.String("account")
-	if !strings.HasPrefix(did, "did:") {
-		return usageError{"--account must be the DID", "`atmigrate status` or the PLC log shows it"}
+	if c.String("account") == "" {
+		return usageError{"--account is required", "pass the handle or DID of the migrated account"}
 	}
 	newURL := strings.TrimRight(c.String("new-pds"), "/")
 	if newURL == "" {
 		return usageError{"--new-pds is required", ""}
 	}
+	oldURL := strings.TrimRight(c.String("old-pds"), "/")
+	if n := c.Int("blob-concurrency"); n < 1 || n > 64 {
+		return usageError{"--blob-concurrency must be between 1 and 64", ""}
+	}
 	ctx := c.Context
+	did, err := accountDID(c, oldURL, newURL)
+	if err != nil {
+		return err
+	}
 	opts := pds.Options{UserAgent: "atmigrate/" + version}
 	newOpts := opts
 	newOpts.Headers = bypassHeaders(c)
 	newC := pds.New(newURL, newOpts)
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := newC.Login(ctx, did, pw, ""); err != nil {
-			return fmt.Errorf("log in to %s: %w", newURL, err)
+		if err := login(ctx, newC, newURL, did, pw, c.String("new-auth-factor-token"), "--new-password", "--new-auth-factor-token"); err != nil {
+			return err
 		}
 	}
 	var oldC *pds.Client
-	if u := strings.TrimRight(c.String("old-pds"), "/"); u != "" {
-		oldC = pds.New(u, opts)
+	if oldURL != "" {
+		oldC = pds.New(oldURL, opts)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := oldC.Login(ctx, did, pw, ""); err != nil {
-				return fmt.Errorf("log in to %s: %w", u, err)
+			if err := login(ctx, oldC, oldURL, did, pw, c.String("auth-factor-token"), "--old-password", "--auth-factor-token"); err != nil {
+				return err
 			}
 		}
 	}
@@ -71,6 +82,7 @@ func runVerify(c *cli.Context) error {
 		NewPDS:        newURL,
 		ExpectOldDown: !c.Bool("no-deactivate-old"),
 		LeftBehind:    left,
+		Concurrency:   c.Int("blob-concurrency"),
 	})
 	if err != nil {
 		return err
@@ -106,6 +118,23 @@ func runVerify(c *cli.Context) error {
 		return silentExit(exitFailed)
 	}
 	return nil
+}
+
+// login logs c in with a password; a refusal names the flag to fix.
+func login(ctx context.Context, c *pds.Client, host, did, password, code, passwordFlag, codeFlag string) error {
+	_, err := c.Login(ctx, did, password, code)
+	switch pds.ErrorName(err) {
+	case "":
+		if err != nil {
+			return fmt.Errorf("log in to %s: %w", host, err)
+		}
+		return nil
+	case "AuthFactorTokenRequired":
+		return usageError{host + " asks for a sign-in code (email 2FA)", "a code was emailed to the account's address: run again with " + codeFlag + " CODE"}
+	case "AuthenticationRequired", "InvalidPassword":
+		return usageError{host + " refused the password", "check " + passwordFlag + " (an app password does not work: use the account password)"}
+	}
+	return fmt.Errorf("log in to %s: %w", host, err)
 }
 
 // leftBehind reads, from the migration's state dir (dir, or the DID's
