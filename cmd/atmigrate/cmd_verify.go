@@ -16,7 +16,7 @@ import (
 var cmdVerify = &cli.Command{
 	Name:        "verify",
 	Usage:       "check a migrated account independently: records, blobs, preferences, DID document, account status",
-	Description: withExitCodes("", "verify"),
+	Description: withExitCodes("--json prints the report on stdout: every check (ok, warn, skip or fail), the summary and the problems.", "verify"),
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account (a handle is resolved through --old-pds, then --new-pds)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (to compare with)"},
@@ -87,34 +87,24 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	v := newVerifyView(rep)
 	if c.Bool("json") {
-		if err := printJSON(rep); err != nil {
+		if err := printJSON(v); err != nil {
 			return err
 		}
 	} else {
-		for _, ch := range rep.Checks {
-			mark := "ok  "
-			switch {
-			case ch.Skipped:
-				mark = "skip"
-			case !ch.OK:
-				mark = "FAIL"
-			case ch.Warn:
-				mark = "warn"
-			}
-			fmt.Printf("%s  %-18s %s\n", mark, ch.Name, ch.Detail)
-		}
+		v.print(os.Stdout)
 	}
 	// A warning does not change the exit code, so it is said again on
 	// stderr with what it means: the sides differ, and nothing is lost.
-	if warns := rep.Warnings(); len(warns) > 0 {
-		fmt.Fprintf(os.Stderr, "atmigrate: verify: %s\n", rep.Summary())
-		for _, w := range warns {
-			fmt.Fprintf(os.Stderr, "atmigrate: warning: %s\n", w.Message())
+	if len(v.Warnings) > 0 {
+		fmt.Fprintf(os.Stderr, "atmigrate: verify: %s\n", v.Summary)
+		for _, w := range v.Warnings {
+			fmt.Fprintf(os.Stderr, "atmigrate: warning: %s\n", w)
 		}
 	}
-	if !rep.OK() {
-		fmt.Fprintf(os.Stderr, "atmigrate: verify found differences:\n  %s\n", rep.Problems())
+	if !v.OK {
+		fmt.Fprintf(os.Stderr, "atmigrate: verify found differences:\n  %s\n", strings.Join(v.Problems, "\n  "))
 		return silentExit(exitFailed)
 	}
 	return nil
