@@ -19,7 +19,7 @@
 //	             settings instead (memory.go): no network, no Node.
 //	BENCH_RUNS   runs per size (default 3; the table shows medians).
 //	BENCH_XL_RUNS runs for XL (default 1: seeding it takes minutes).
-//	BENCH_CONCURRENCY passed to atmigrate --concurrency (default: its own).
+//	BENCH_CONCURRENCY passed to atmigrate --blob-concurrency (default: its own).
 //	BENCH_OUT    the JSON file (default <repo>/bench-results.json).
 //	BENCH_QUIET_WAIT seconds to wait, before each timed part, for other
 //	             processes to leave the CPUs alone (default 120; the
