@@ -44,6 +44,11 @@ func stateDirOf(c *cli.Context) (string, error) {
 		return "", usageError{"pass --state-dir, or --account with the handle or DID", "the default state dir is named after the DID"}
 	}
 	did, err := accountDID(c)
+	if isInput(err) {
+		// The resolver's hint names flags of the commands that talk to a
+		// PDS; this one reads local state only.
+		return "", usageError{err.Error(), "pass --account with the DID, or --state-dir"}
+	}
 	if err != nil {
 		return "", err
 	}

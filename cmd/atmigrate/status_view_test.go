@@ -130,6 +130,14 @@ func TestStatusCommand(t *testing.T) {
 	if r := atmigrate(t, env, "status", "--state-dir", filepath.Join(home, "none")); r.code != exitUsage {
 		t.Errorf("status of a dir without state: want exit 2\n%s", r)
 	}
+	// A handle that cannot resolve (.invalid never does, without asking
+	// the network) is bad input with a hint that fits a local command.
+	for _, cmd := range []string{"status", "watch"} {
+		r := atmigrate(t, env, cmd, "--account", "nobody.invalid")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "hint: pass --account with the DID, or --state-dir") {
+			t.Errorf("%s --account nobody.invalid: want exit 2 and a hint\n%s", cmd, r)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dir, "lock")); err == nil {
 		t.Error("status created a lock file")
 	}
