@@ -113,12 +113,10 @@ func runVerify(c *cli.Context) error {
 // login logs c in with a password; a refusal names the flag to fix.
 func login(ctx context.Context, c *pds.Client, host, did, password, code, passwordFlag, codeFlag string) error {
 	_, err := c.Login(ctx, did, password, code)
-	switch pds.ErrorName(err) {
-	case "":
-		if err != nil {
-			return fmt.Errorf("log in to %s: %w", host, err)
-		}
+	if err == nil {
 		return nil
+	}
+	switch pds.ErrorName(err) {
 	case "AuthFactorTokenRequired":
 		return usageError{host + " asks for a sign-in code (email 2FA)", "a code was emailed to the account's address: run again with " + codeFlag + " CODE"}
 	case "AuthenticationRequired", "InvalidPassword":
