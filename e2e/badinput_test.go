@@ -42,7 +42,7 @@ func TestBadInput(t *testing.T) {
 		{"unreachable new PDS", map[string]string{"ATMIGRATE_NEW_PDS": "http://127.0.0.1:1"}, nil, "does not answer as a PDS"},
 		{"not a PDS", map[string]string{"ATMIGRATE_NEW_PDS": notPDS.URL}, nil, "does not answer as a PDS"},
 		{"handle not allowed", nil, []string{"--new-handle", "someone.example.com"}, "not allowed"},
-		{"bad concurrency", nil, []string{"--concurrency", "0"}, "--concurrency"},
+		{"bad blob concurrency", nil, []string{"--blob-concurrency", "0"}, "--blob-concurrency must be between"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -129,7 +129,7 @@ func TestBatchEndToEnd(t *testing.T) {
 
 	env := map[string]string{"BATCH_PW": localnet.DefaultPassword}
 	args := []string{"batch", "--accounts", accounts, "--new-pds", net.B.URL, "--state-dir", state,
-		"--old-pds", net.A.URL, "--plc-url", net.PLCURL, "--concurrency", "3", "--plc-rotation-key", keyFile, "--yes"}
+		"--old-pds", net.A.URL, "--plc-url", net.PLCURL, "--parallel-accounts", "3", "--plc-rotation-key", keyFile, "--yes"}
 	t0 = time.Now()
 	r := atmigrate(t, env, args...)
 	t.Logf("batch of 12 accounts in %s", time.Since(t0).Round(time.Millisecond))
@@ -295,7 +295,7 @@ func TestBatchKilledAndResumed(t *testing.T) {
 	accounts := writeFile(t, filepath.Join(dir, "accounts.csv"), sb.String())
 	env := map[string]string{"BATCH_PW": localnet.DefaultPassword, "ATMIGRATE_RATELIMIT_BYPASS_KEY": net.B.RateLimitBypassKey}
 	args := []string{"batch", "--accounts", accounts, "--new-pds", net.B.URL, "--state-dir", state,
-		"--plc-url", net.PLCURL, "--concurrency", "3", "--plc-rotation-key", keyFile, "--yes"}
+		"--plc-url", net.PLCURL, "--parallel-accounts", "3", "--plc-rotation-key", keyFile, "--yes"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -397,7 +397,7 @@ func TestBatchSharesRateLimit(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	r := atmigrate(t, map[string]string{"BATCH_PW": localnet.DefaultPassword}, "batch", "--accounts", accounts,
 		"--new-pds", pb.URL, "--state-dir", state, "--old-pds", net.A.URL, "--plc-url", net.PLCURL,
-		"--concurrency", "2", "--plc-rotation-key", keyFile, "--yes")
+		"--parallel-accounts", "2", "--plc-rotation-key", keyFile, "--yes")
 	if r.code != 0 {
 		t.Fatalf("batch: want exit 0\n%s", r)
 	}

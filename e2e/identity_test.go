@@ -116,17 +116,20 @@ func TestAddRotationKeyThenMigrate(t *testing.T) {
 	if !strings.HasPrefix(userDK, "did:key:") {
 		t.Fatalf("keygen printed %q", r.stdout)
 	}
+	// The first run uses the password's old env var, kept for one release:
+	// it must still log in (with a warning).
 	env := map[string]string{"ATMIGRATE_PASSWORD": acct.Password, "ATMIGRATE_PLC_URL": net.PLCURL}
 	args := []string{"plc", "add-rotation-key", "--account", acct.DID, "--key", userDK, "--yes"}
 	r = atmigrate(t, env, args...)
 	if r.code != 3 {
-		t.Fatalf("add-rotation-key without a token: want exit 3\n%s", r)
+		t.Fatalf("add-rotation-key without a token (old ATMIGRATE_PASSWORD): want exit 3\n%s", r)
 	}
+	mustContain(t, r, "ATMIGRATE_PASSWORD) is the old spelling of --old-password")
 	token, err := net.A.PLCToken(acct.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env["ATMIGRATE_PLC_TOKEN"] = token
+	env = map[string]string{"ATMIGRATE_OLD_PASSWORD": acct.Password, "ATMIGRATE_PLC_URL": net.PLCURL, "ATMIGRATE_PLC_TOKEN": token}
 	r = atmigrate(t, env, args...)
 	if r.code != 0 {
 		t.Fatalf("add-rotation-key with the token: %s", r)

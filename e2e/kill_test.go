@@ -179,7 +179,7 @@ func killDuringBlobs(t *testing.T, pb *frontProxy, env map[string]string, token 
 	})
 	defer pb.setDelay(nil)
 	uploads := pb.callCount("com.atproto.repo.uploadBlob")
-	p := startBin(t, withEnv(env, "ATMIGRATE_PLC_TOKEN", token), append(args, "--concurrency", "2")...)
+	p := startBin(t, withEnv(env, "ATMIGRATE_PLC_TOKEN", token), append(args, "--blob-concurrency", "2")...)
 	if !p.waitFor("] blobs:", time.Minute) {
 		r := p.wait(time.Minute)
 		t.Fatalf("the blobs stage never started:\n%s", r)
@@ -593,7 +593,7 @@ func TestInterruptSaveAndResume(t *testing.T) {
 	})
 	env := migrateEnv(net, acct)
 	state := t.TempDir()
-	args := []string{"migrate", "--old-pds", pa.URL, "--state-dir", state, "--yes", "--concurrency", "2"}
+	args := []string{"migrate", "--old-pds", pa.URL, "--state-dir", state, "--yes", "--blob-concurrency", "2"}
 
 	p := startBin(t, env, args...)
 	if !p.waitFor("] blobs:", time.Minute) {

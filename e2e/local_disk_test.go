@@ -49,7 +49,7 @@ func TestFullDiskThenFreed(t *testing.T) {
 	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
 	// --keep-data keeps every blob file, so the disk fills up mid-run
 	// (without it the copies go as they are uploaded: see TestSmallStateDisk).
-	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath, "--keep-data", "--concurrency", "1"}
+	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath, "--keep-data", "--blob-concurrency", "1"}
 
 	start := time.Now()
 	r := runBin(t, migrateEnv(net, acct), args...)
@@ -79,7 +79,7 @@ func TestFullDiskThenFreed(t *testing.T) {
 
 // TestSmallStateDisk moves 2 MB of blobs through a 1 MB state disk: each
 // blob's copy goes once the new PDS has it, so disk use follows the window,
-// not the account. A --concurrency whose blobs in flight could not fit is
+// not the account. A --blob-concurrency whose blobs in flight could not fit is
 // refused first, before anything is written to the new PDS.
 func TestSmallStateDisk(t *testing.T) {
 	net := sharedNet(t)
@@ -90,14 +90,14 @@ func TestSmallStateDisk(t *testing.T) {
 	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
 	args := []string{"migrate", "--state-dir", filepath.Join(disk, "state"), "--yes", "--rotation-key", keyPath}
 
-	r := runBin(t, migrateEnv(net, acct), append(args, "--concurrency", "8")...)
+	r := runBin(t, migrateEnv(net, acct), append(args, "--blob-concurrency", "8")...)
 	if r.code != 2 {
 		t.Fatalf("8 blobs in flight on a 1 MB disk: want exit 2\n%s", r)
 	}
-	mustContain(t, r.run, "MB free", "at once", "--concurrency")
+	mustContain(t, r.run, "MB free", "at once", "--blob-concurrency")
 	assertNoAccount(t, net.B, acct.DID)
 
-	r = runBin(t, migrateEnv(net, acct), append(args, "--concurrency", "1")...)
+	r = runBin(t, migrateEnv(net, acct), append(args, "--blob-concurrency", "1")...)
 	if r.code != 0 {
 		t.Fatalf("one blob at a time: want exit 0\n%s", r)
 	}
@@ -106,7 +106,7 @@ func TestSmallStateDisk(t *testing.T) {
 	if st.Blobs.PeakDiskBytes <= 0 || st.Blobs.PeakDiskBytes >= 1<<20 {
 		t.Errorf("peak blob bytes on disk %d, want under 1 MB", st.Blobs.PeakDiskBytes)
 	}
-	report(t, fmt.Sprintf("small-disk test: %.1f MB of blobs through a 1 MB state disk, at most %.2f MB on it at once; --concurrency 8 refused first",
+	report(t, fmt.Sprintf("small-disk test: %.1f MB of blobs through a 1 MB state disk, at most %.2f MB on it at once; --blob-concurrency 8 refused first",
 		float64(st.Blobs.TotalBytes)/1e6, float64(st.Blobs.PeakDiskBytes)/1e6))
 }
 
@@ -121,7 +121,7 @@ func TestDiskBudgetBoundsPeak(t *testing.T) {
 	before := takeSnapshot(t, net.A.URL, acct.DID, acct.Password)
 	state := t.TempDir()
 	r := runBin(t, migrateEnv(net, acct), "migrate", "--state-dir", state, "--yes", "--rotation-key", keyPath,
-		"--disk-budget", "100KB", "--concurrency", "2")
+		"--disk-budget", "100KB", "--blob-concurrency", "2")
 	if r.code != 0 {
 		t.Fatalf("want exit 0\n%s", r)
 	}

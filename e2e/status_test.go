@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -100,10 +101,17 @@ func TestStatusAfterFailedBlobs(t *testing.T) {
 	}
 	t.Logf("status of the failed run:\n%s", out)
 
-	// The JSON form carries the same.
+	// The JSON form carries the same: a 400 is bad input, so the run
+	// stopped for good until it is fixed, in the blobs stage.
 	rj := atmigrate(t, nil, "status", "--state-dir", state, "--json")
-	if rj.code != 0 || !strings.Contains(rj.stdout, `"lastErrorStage": "blobs"`) {
-		t.Errorf("status --json: %s", rj)
+	var sj struct {
+		Status    string
+		LastError struct{ Stage, Message string }
+		Blobs     struct{ Missing []string }
+	}
+	if err := json.Unmarshal([]byte(rj.stdout), &sj); rj.code != 0 || err != nil || sj.Status != "failed-permanent" ||
+		sj.LastError.Stage != "blobs" || !strings.Contains(sj.LastError.Message, "blob refused by the test proxy") || len(sj.Blobs.Missing) != len(before.blobs) {
+		t.Errorf("status --json: %v\n%s", err, rj)
 	}
 
 	refuse.Store(false)
@@ -116,6 +124,9 @@ func TestStatusAfterFailedBlobs(t *testing.T) {
 	out = statusOK(t, state)
 	if !strings.Contains(out, "migrated") || strings.Contains(out, "[!]") {
 		t.Errorf("status after success:\n%s", out)
+	}
+	if rj = atmigrate(t, nil, "status", "--state-dir", state, "--json"); !strings.Contains(rj.stdout, `"status": "migrated"`) {
+		t.Errorf("status --json after success: %s", rj)
 	}
 	t.Logf("status test: %s", time.Since(start).Round(100*time.Millisecond))
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,28 @@ func TestVerifyPassesAfterMigration(t *testing.T) {
 	for _, name := range []string{"did-endpoint", "did-signing-key", "records", "blobs", "preferences", "new-active", "old-deactivated"} {
 		if !strings.Contains(r.stdout, "ok    "+name) {
 			t.Errorf("check %s did not pass:\n%s", name, r)
+		}
+	}
+
+	// By handle (the deactivated old PDS no longer answers for it; the new
+	// one does), as JSON: the same checks, the same exit code.
+	args[2] = acct.Handle
+	rj := atmigrate(t, env, append(args, "--json")...)
+	var v struct {
+		DID     string
+		OK      bool
+		Summary string
+		Checks  []struct{ Name, Result string }
+	}
+	if err := json.Unmarshal([]byte(rj.stdout), &v); rj.code != 0 || err != nil || v.DID != acct.DID || !v.OK || v.Summary == "" {
+		t.Fatalf("verify --account HANDLE --json: want exit 0 and the report of %s: %v\n%s", acct.DID, err, rj)
+	}
+	if len(v.Checks) != strings.Count(r.stdout, "\n") {
+		t.Errorf("%d checks in the JSON, %d lines in the text", len(v.Checks), strings.Count(r.stdout, "\n"))
+	}
+	for _, c := range v.Checks {
+		if c.Result != "ok" || !strings.Contains(r.stdout, "ok    "+c.Name) {
+			t.Errorf("check %s: %s in the JSON, text:\n%s", c.Name, c.Result, r.stdout)
 		}
 	}
 }

@@ -214,7 +214,7 @@ func TestVersionBatchOnto05(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	r := atmigrate(t, map[string]string{"BATCH_PW": localnet.DefaultPassword},
 		"batch", "--accounts", accounts, "--new-pds", net.B.URL, "--state-dir", state,
-		"--old-pds", net.A.URL, "--plc-url", net.PLCURL, "--plc-rotation-key", keyFile, "--concurrency", "2", "--yes")
+		"--old-pds", net.A.URL, "--plc-url", net.PLCURL, "--plc-rotation-key", keyFile, "--parallel-accounts", "2", "--yes")
 	if r.code != 0 {
 		t.Fatalf("batch onto 0.5: want exit 0\n%s", r)
 	}

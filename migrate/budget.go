@@ -17,7 +17,7 @@ const DefaultDiskBudget = 256 << 20
 // diskBudget counts the blob bytes on disk. Only the prefetcher waits for
 // room: upload workers must get the blob they are about to upload, so
 // their own downloads always go ahead (that is the floor a run needs:
-// --concurrency blobs in flight, checked against the free space at start).
+// --blob-concurrency blobs in flight, checked against the free space at start).
 type diskBudget struct {
 	limit int64
 
@@ -105,9 +105,9 @@ func (m *Migrator) checkDiskRoom() error {
 	if !ok || free >= floor {
 		return nil
 	}
-	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--concurrency %d of the largest blobs)",
+	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--blob-concurrency %d of the largest blobs)",
 		m.dir, mb(free), mb(floor), m.opts.Concurrency)
-	hint := "free some space there, or pass --state-dir on a larger disk (a lower --concurrency needs less), then run the same command again"
+	hint := "free some space there, or pass --state-dir on a larger disk (a lower --blob-concurrency needs less), then run the same command again"
 	if m.st.boundToTarget() {
 		return &StageError{Stage: StageExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
 	}

@@ -78,7 +78,7 @@ type DryRunReport struct {
 	Disk struct {
 		Dir    string `json:"dir"`
 		Free   int64  `json:"free"`
-		Floor  int64  `json:"floor"`  // repo + --concurrency largest blobs
+		Floor  int64  `json:"floor"`  // repo + --blob-concurrency largest blobs
 		Window int64  `json:"window"` // prefetch, after --disk-budget and free space
 		Peak   int64  `json:"peak"`   // the most a real run would hold at once
 	} `json:"disk"`
@@ -420,7 +420,7 @@ func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 		r.Disk.Peak = sum.Bytes + blobBytes
 	}
 	if free < r.Disk.Floor {
-		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and --concurrency %d of the largest blobs)",
+		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and --blob-concurrency %d of the largest blobs)",
 			dir, mb(free), mb(r.Disk.Floor), m.opts.Concurrency)
 	} else if m.opts.KeepData && free < r.Disk.Peak {
 		r.block("the disk holding %s has %.1f MB free; with --keep-data a run keeps every blob there, %.1f MB in all", dir, mb(free), mb(r.Disk.Peak))

@@ -17,9 +17,10 @@ type Login struct {
 	DID, Handle     string
 	Password        string
 	AuthFactorToken string
-	// PasswordFlag names where the password came from, for the hint
-	// ("--old-password").
-	PasswordFlag string
+	// PasswordFlag and FactorFlag name where the password and the sign-in
+	// code come from, for the hints ("--old-password"; FactorFlag defaults
+	// to "--auth-factor-token").
+	PasswordFlag, FactorFlag string
 	// ReadOnly accepts an app-password session: enough to read (an export,
 	// verify), not to sign a PLC operation or become the new account's
 	// password.
@@ -38,7 +39,7 @@ func (l Login) Open(ctx context.Context, c *pds.Client) (*pds.Session, error) {
 		if n := pds.ErrorName(err); l.Refused != "" && (n == "AuthenticationRequired" || n == "InvalidPassword") {
 			return nil, inputErr(nil, "pass the password that account has with "+l.PasswordFlag, "%s", l.Refused)
 		}
-		return nil, loginError(err, c.Host(), l.PasswordFlag)
+		return nil, loginError(err, c.Host(), l.PasswordFlag, orDefault(l.FactorFlag, "--auth-factor-token"))
 	}
 	if sess.AppPassword() && !l.ReadOnly {
 		return nil, inputErr(nil, fmt.Sprintf("pass the account's own password with %s, not an app password", l.PasswordFlag),
@@ -48,10 +49,10 @@ func (l Login) Open(ctx context.Context, c *pds.Client) (*pds.Session, error) {
 }
 
 // loginError turns a createSession failure into an error the user can act on.
-func loginError(err error, host, flag string) error {
+func loginError(err error, host, flag, factorFlag string) error {
 	switch pds.ErrorName(err) {
 	case "AuthFactorTokenRequired":
-		e := inputErr(nil, "a sign-in code was emailed to the account's address: run again with --auth-factor-token CODE",
+		e := inputErr(nil, "a sign-in code was emailed to the account's address: run again with "+factorFlag+" CODE",
 			"%s asks for a sign-in code (email 2FA)", host)
 		e.Code = CodeSignInCode
 		return e

@@ -78,16 +78,21 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	switch {
 	case err == nil, m.st == nil, errors.Is(err, ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
-		m.recordError(errors.New("interrupted"))
+		m.recordError(StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, ErrPaused):
-		reason := "waiting for the PLC email token (--plc-token)"
+		stop, reason := StopPausedToken, "waiting for the PLC email token (--plc-token)"
+		if isDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
+			stop = StopPausedDIDWeb
+		}
 		var pe *PauseError
 		if errors.As(err, &pe) {
 			reason = pe.Reason
 		}
-		m.recordError(errors.New(reason))
+		m.recordError(stop, errors.New(reason))
+	case errors.As(err, new(*InputError)):
+		m.recordError(StopFailedPermanent, err)
 	default:
-		m.recordError(err)
+		m.recordError(StopFailed, err)
 	}
 	return res, err
 }
@@ -171,7 +176,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		return plan.Pending
 	}
 	m.st.Completed = true
-	m.st.LastError, m.st.LastErrorStage = "", ""
+	m.st.LastError, m.st.LastErrorStage, m.st.LastStop = "", "", StopCompleted
 	if err := m.save(); err != nil {
 		return err
 	}
@@ -262,8 +267,9 @@ func (m *Migrator) save() error {
 	return m.st.Save(m.dir)
 }
 
-func (m *Migrator) recordError(err error) {
+func (m *Migrator) recordError(stop Stop, err error) {
 	m.mu.Lock()
+	m.st.LastStop = stop
 	m.st.LastError = err.Error()
 	m.st.LastErrorStage = m.current
 	var se *StageError

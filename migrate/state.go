@@ -52,10 +52,33 @@ type State struct {
 	Completed       bool   `json:"completed"`
 	LastError       string `json:"lastError,omitempty"`
 	LastErrorStage  Stage  `json:"lastErrorStage,omitempty"`
+	// LastStop is how the last run ended, so that `status` need not read
+	// it from LastError's words. Empty in state files written before it
+	// existed, and for a run killed before it could record anything.
+	LastStop Stop `json:"lastStop,omitempty"`
 
 	// CatchUp adds up what the catch-up stage imported, over every run.
 	CatchUp CatchUpInfo `json:"catchUp,omitempty"`
 }
+
+// Stop is how a run ended.
+type Stop string
+
+const (
+	StopCompleted   Stop = "completed"   // the migration is complete
+	StopInterrupted Stop = "interrupted" // Ctrl-C or SIGTERM; the same command resumes
+	// StopPausedToken: the data is on the new PDS and the PLC email token
+	// was requested; the same command with the token continues.
+	StopPausedToken Stop = "paused-token"
+	// StopPausedDIDWeb: the did:web document to publish was written; the
+	// same command continues once it is published.
+	StopPausedDIDWeb Stop = "paused-didweb"
+	StopFailed       Stop = "failed" // a failure that can pass: the same command resumes
+	// StopFailedPermanent is bad input (an InputError): running again
+	// cannot help until what LastError names is fixed. The word is the
+	// batch's for the same outcome.
+	StopFailedPermanent Stop = "failed-permanent"
+)
 
 // CatchUpInfo is what the catch-up stage did: writes made on the old PDS
 // after the export and imported before the switch.

@@ -60,6 +60,26 @@ func lockStateDir(dir string) (unlock func(), err error) {
 	return unlock, nil
 }
 
+// Running reports whether a run holds dir's lock now, and its PID when the
+// lock file says. It never creates the lock file: `status` only reads.
+func Running(dir string) (pid int, running bool) {
+	path := filepath.Join(dir, lockFileName)
+	if _, err := os.Stat(path); err != nil {
+		return 0, false
+	}
+	unlock, held, err := fsutil.TryLock(path)
+	if err != nil {
+		return 0, false
+	}
+	if !held {
+		unlock()
+		return 0, false
+	}
+	b, _ := os.ReadFile(path)
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, true
+}
+
 // ensureWritableDir creates dir (0700) and proves that a file can be
 // written in it, before any server is contacted: a run that could not save
 // its checkpoint must not start changing servers.

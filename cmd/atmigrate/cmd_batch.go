@@ -20,7 +20,7 @@ import (
 var cmdBatch = &cli.Command{
 	Name:  "batch",
 	Usage: "migrate many accounts to one new PDS, resumably (for PDS admins)",
-	Description: `Reads an accounts file, CSV with a header row or JSON Lines, with the columns
+	Description: withExitCodes(`Reads an accounts file, CSV with a header row or JSON Lines, with the columns
    account, old_password, new_handle, new_email, new_password, invite_code, rotation_key_file
 (only account is required). A password or invite column may hold env:NAME or
 file:PATH instead of the secret itself (relative paths are taken from the
@@ -35,15 +35,12 @@ checkpoints.
 
 Statuses: pending, running, migrated, failed (retried on the next run),
 failed-permanent (bad input: retried with --retry-failed), awaiting-token (data
-on the new PDS, finish with --tokens FILE or --plc-rotation-key).
-
-Exit codes: 0 all migrated, 1 some failed, 2 bad usage, 3 some await a PLC token,
-130 interrupted.`,
+on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "accounts", Usage: "accounts file (CSV with a header row, or JSON Lines)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
 		&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory (batch.json, reports, one dir per DID)"},
-		&cli.IntFlag{Name: "concurrency", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
+		&cli.IntFlag{Name: "parallel-accounts", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
 		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: migrate.DefaultConcurrency},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL for every account (default: resolved from each DID); handles are resolved through it"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
@@ -55,9 +52,9 @@ Exit codes: 0 all migrated, 1 some failed, 2 bad usage, 3 some await a PLC token
 		bypassKeyFlag("the new PDS"),
 		&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move each account without its blobs larger than the new PDS accepts instead of failing it"},
 		&cli.BoolFlag{Name: "retry-failed", Usage: "also run accounts that failed with a non-transient error, and re-request expired tokens"},
+		oldInt("concurrency", "parallel-accounts"),
 	},
-	Action:       runBatch,
-	OnUsageError: onUsageError,
+	Action: runBatch,
 	Subcommands: []*cli.Command{{
 		Name:  "status",
 		Usage: "print a batch's table (from batch.json and each account's state)",
@@ -65,8 +62,7 @@ Exit codes: 0 all migrated, 1 some failed, 2 bad usage, 3 some await a PLC token
 			&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory"},
 			&cli.BoolFlag{Name: "json", Usage: "print the entries as JSON"},
 		},
-		Action:       runBatchStatus,
-		OnUsageError: onUsageError,
+		Action: runBatchStatus,
 	}},
 }
 
@@ -82,9 +78,9 @@ func runBatch(c *cli.Context) error {
 	if !c.Bool("yes") {
 		return usageError{"a batch never prompts: pass --yes", "--yes confirms every account's PLC operation in advance; `atmigrate migrate --dry-run` checks one account first"}
 	}
-	n, blobs := c.Int("concurrency"), c.Int("blob-concurrency")
+	n, blobs := c.Int("parallel-accounts"), c.Int("blob-concurrency")
 	if n < 1 || n > 32 {
-		return usageError{"--concurrency must be between 1 and 32", ""}
+		return usageError{"--parallel-accounts must be between 1 and 32", ""}
 	}
 	if blobs < 1 || blobs > 128 {
 		return usageError{"--blob-concurrency must be between 1 and 128", ""}

@@ -12,7 +12,9 @@ import (
 var cmdExport = &cli.Command{
 	Name:      "export",
 	Usage:     "write a verified, self-contained backup of an account (re-run to update it incrementally)",
-	UsageText: "atmigrate export --account HANDLE|DID --out DIR [--old-pds URL] [--plc-url URL]\n\nThe password comes from ATMIGRATE_OLD_PASSWORD (or --old-password, or a prompt on a terminal).\nRestore with: atmigrate migrate --from-backup DIR --rotation-key KEYFILE --new-pds URL --new-password ...",
+	UsageText: "atmigrate export --account HANDLE|DID --out DIR [--old-pds URL] [--plc-url URL]",
+	Description: withExitCodes("The password comes from ATMIGRATE_OLD_PASSWORD (or --old-password, or a prompt on a terminal).\n"+
+		"Restore with: atmigrate migrate --from-backup DIR --rotation-key KEYFILE --new-pds URL --new-password ...", "export"),
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account to back up", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "out", Usage: "backup directory (created; an existing backup of the same account is updated)"},
@@ -20,11 +22,11 @@ var cmdExport = &cli.Command{
 		&cli.StringFlag{Name: "old-password", Usage: "the account's password (prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code a PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
-		&cli.IntFlag{Name: "concurrency", Usage: "blob downloads at once", Value: migrate.DefaultConcurrency},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob downloads at once", Value: migrate.DefaultConcurrency},
 		bypassKeyFlag("the account's PDS"),
+		oldInt("concurrency", "blob-concurrency"),
 	},
-	Action:       runExport,
-	OnUsageError: onUsageError,
+	Action: runExport,
 }
 
 func runExport(c *cli.Context) error {
@@ -35,7 +37,7 @@ func runExport(c *cli.Context) error {
 		Password:        c.String("old-password"),
 		AuthFactorToken: c.String("auth-factor-token"),
 		PLCURL:          c.String("plc-url"),
-		Concurrency:     c.Int("concurrency"),
+		Concurrency:     c.Int("blob-concurrency"),
 		Headers:         bypassHeaders(c),
 	}
 	if o.Account == "" {
@@ -45,7 +47,7 @@ func runExport(c *cli.Context) error {
 		return usageError{"--out is required", "pass the backup directory"}
 	}
 	if o.Concurrency < 1 || o.Concurrency > 64 {
-		return usageError{"--concurrency must be between 1 and 64", ""}
+		return usageError{"--blob-concurrency must be between 1 and 64", ""}
 	}
 	if o.Password == "" && isTerminal(os.Stdin) {
 		pw, err := readSecret("Password for " + o.Account + ": ")

@@ -29,7 +29,7 @@ var migrateFlags = []cli.Flag{
 	&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex --rotation-key: k256 or p256", Value: "k256"},
 	&cli.StringSliceFlag{Name: "add-rotation-key", Usage: "did:key to put at the top of the rotation keys in the same operation (repeatable)"},
 	&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: $XDG_STATE_HOME/atmigrate/<did>)"},
-	&cli.IntFlag{Name: "concurrency", Usage: "blob transfers at once", Value: migrate.DefaultConcurrency},
+	&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once", Value: migrate.DefaultConcurrency},
 	&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 	&cli.BoolFlag{Name: "no-deactivate-old", Usage: "leave the old account active"},
 	&cli.BoolFlag{Name: "dry-run", Usage: "check everything a real run would, write nothing anywhere, and report"},
@@ -39,6 +39,7 @@ var migrateFlags = []cli.Flag{
 	&cli.StringFlag{Name: "disk-budget", Usage: "most blob bytes kept in the state dir at once, like 256MB or 2GB (shrunk to the free space)", Value: "256MB"},
 	&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move without the blobs larger than the new PDS accepts (listed at the end and by verify) instead of refusing to start"},
 	bypassKeyFlag("the new PDS"),
+	oldInt("concurrency", "blob-concurrency"),
 }
 
 // bypassKeyFlag is --ratelimit-bypass-key: the rate-limit bypass key of
@@ -58,11 +59,11 @@ func bypassHeaders(c *cli.Context) http.Header {
 }
 
 var cmdMigrate = &cli.Command{
-	Name:         "migrate",
-	Usage:        "move one account to a new PDS (re-run the same command to resume)",
-	Flags:        migrateFlags,
-	Action:       runMigrate,
-	OnUsageError: onUsageError,
+	Name:        "migrate",
+	Usage:       "move one account to a new PDS (re-run the same command to resume)",
+	Description: withExitCodes("", "migrate"),
+	Flags:       migrateFlags,
+	Action:      runMigrate,
 }
 
 func runMigrate(c *cli.Context) error {
@@ -120,7 +121,7 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		PLCURL:          c.String("plc-url"),
 		PLCToken:        c.String("plc-token"),
 		StateDir:        c.String("state-dir"),
-		Concurrency:     c.Int("concurrency"),
+		Concurrency:     c.Int("blob-concurrency"),
 		Yes:             c.Bool("yes"),
 		NoDeactivateOld: c.Bool("no-deactivate-old"),
 		KeepData:        c.Bool("keep-data"),
@@ -138,7 +139,7 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		return nil, usageError{"--new-pds is required", "pass the URL of the PDS to move to"}
 	}
 	if o.Concurrency < 1 || o.Concurrency > 64 {
-		return nil, usageError{"--concurrency must be between 1 and 64", ""}
+		return nil, usageError{"--blob-concurrency must be between 1 and 64", ""}
 	}
 	for _, k := range o.AddRotationKeys {
 		if !strings.HasPrefix(k, "did:key:") {

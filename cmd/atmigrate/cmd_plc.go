@@ -21,33 +21,38 @@ var cmdPLC = &cli.Command{
 		{
 			Name:   "keygen",
 			Usage:  "write a new K-256 private key to a 0600 file and print its did:key",
-			Flags:  []cli.Flag{&cli.StringFlag{Name: "out", Usage: "file to write (must not exist)", Required: true}},
+			Flags:  []cli.Flag{&cli.StringFlag{Name: "out", Usage: "file to write (must not exist); required"}},
 			Action: runKeygen,
 		},
 		{
 			Name:  "log",
 			Usage: "print a DID's PLC audit log, readable",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "account", Usage: "handle or DID", EnvVars: []string{"ATMIGRATE_ACCOUNT"}, Required: true},
-				&cli.StringFlag{Name: "pds", Usage: "resolve a handle through this PDS"},
+				&cli.StringFlag{Name: "account", Usage: "handle or DID; required", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+				&cli.StringFlag{Name: "old-pds", Usage: "the account's PDS: resolve a handle through it (default: DNS/HTTPS)"},
 				plcURLFlag,
 				&cli.BoolFlag{Name: "json", Usage: "print the raw audit log"},
+				oldString("pds", "old-pds"),
 			},
 			Action: runPLCLog,
 		},
 		{
-			Name:  "add-rotation-key",
-			Usage: "put a did:key at the top of the DID's rotation keys (through the PDS with its email token, or signed with a rotation key you hold)",
+			Name:        "add-rotation-key",
+			Usage:       "put a did:key at the top of the DID's rotation keys (through the PDS with its email token, or signed with a rotation key you hold)",
+			Description: withExitCodes("", "plc add-rotation-key"),
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "account", Usage: "handle or DID", EnvVars: []string{"ATMIGRATE_ACCOUNT"}, Required: true},
-				&cli.StringFlag{Name: "key", Usage: "the did:key to add", Required: true},
-				&cli.StringFlag{Name: "pds", Usage: "the account's PDS (default: from the DID document)"},
-				&cli.StringFlag{Name: "password", Usage: "the account's password", EnvVars: []string{"ATMIGRATE_PASSWORD"}},
+				&cli.StringFlag{Name: "account", Usage: "handle or DID; required", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+				&cli.StringFlag{Name: "key", Usage: "the did:key to add; required"},
+				&cli.StringFlag{Name: "old-pds", Usage: "the account's PDS (default: from the DID document); handles are resolved through it"},
+				&cli.StringFlag{Name: "old-password", Usage: "the account's password (prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
+				&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code a PDS with email 2FA asks for"},
 				&cli.StringFlag{Name: "plc-token", Usage: "the email token, on a second run", EnvVars: []string{"ATMIGRATE_PLC_TOKEN"}},
 				&cli.StringFlag{Name: "rotation-key", Usage: "sign locally with this rotation key file instead of the PDS"},
 				&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex key: k256 or p256", Value: "k256"},
 				plcURLFlag,
 				&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+				oldString("pds", "old-pds"),
+				oldString("password", "old-password", "ATMIGRATE_PASSWORD"),
 			},
 			Action: runAddRotationKey,
 		},
@@ -56,11 +61,14 @@ var cmdPLC = &cli.Command{
 }
 
 func runKeygen(c *cli.Context) error {
+	path := c.String("out")
+	if path == "" {
+		return usageError{"--out is required", "pass the path of the key file to write"}
+	}
 	key, err := plc.GenerateK256()
 	if err != nil {
 		return err
 	}
-	path := c.String("out")
 	if err := plc.WriteKeyFile(path, key); err != nil {
 		return usageError{err.Error(), "choose a path that does not exist yet"}
 	}
@@ -117,19 +125,20 @@ func printOp(op *didplc.RegularOp) {
 	}
 }
 
+// resolveForPLC is --account's DID, a handle resolved through --old-pds.
 func resolveForPLC(c *cli.Context) (string, error) {
-	acct := c.String("account")
-	if strings.HasPrefix(acct, "did:") {
-		return acct, nil
+	if c.String("account") == "" {
+		return "", usageError{"--account is required", "pass the handle or DID"}
 	}
-	res, err := migrate.ResolveAccount(c.Context, acct, c.String("pds"), c.String("plc-url"))
-	if err != nil {
-		return "", err
-	}
-	return res, nil
+	return accountDID(c, c.String("old-pds"))
 }
 
 func runAddRotationKey(c *cli.Context) error {
+	for _, f := range []string{"account", "key"} {
+		if c.String(f) == "" {
+			return usageError{"--" + f + " is required", "see `atmigrate plc add-rotation-key --help`"}
+		}
+	}
 	var key plcKey
 	if p := c.String("rotation-key"); p != "" {
 		k, err := plc.LoadPrivateKeyFile(p, c.String("rotation-key-type"))
@@ -138,10 +147,10 @@ func runAddRotationKey(c *cli.Context) error {
 		}
 		key = k
 	}
-	pw := c.String("password")
+	pw := c.String("old-password")
 	if key == nil && pw == "" {
 		if !isTerminal(os.Stdin) {
-			return usageError{"--password (or ATMIGRATE_PASSWORD) is required without --rotation-key", ""}
+			return usageError{"--old-password (or ATMIGRATE_OLD_PASSWORD) is required without --rotation-key", "or sign with --rotation-key FILE, a key the DID already lists"}
 		}
 		p, err := readSecret("Password for " + c.String("account") + ": ")
 		if err != nil {
@@ -151,7 +160,7 @@ func runAddRotationKey(c *cli.Context) error {
 	}
 	out := newOutput(os.Stderr)
 	res, err := migrate.AddRotationKey(c.Context, migrate.AddKeyOptions{
-		Account: c.String("account"), PDS: c.String("pds"), Password: pw,
+		Account: c.String("account"), PDS: c.String("old-pds"), Password: pw, AuthFactorToken: c.String("auth-factor-token"),
 		PLCURL: c.String("plc-url"), PLCToken: c.String("plc-token"),
 		Key: c.String("key"), RotationKey: key, Yes: c.Bool("yes"),
 		UI: newTerminalUI(out), Progress: out,

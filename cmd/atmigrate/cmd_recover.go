@@ -13,22 +13,22 @@ import (
 var cmdPLCRecover = &cli.Command{
 	Name:  "recover",
 	Usage: "undo every PLC operation after the migration's own (or --to CID) within 72 hours, signed with a higher rotation key",
-	Description: "Builds an operation whose prev is the operation to keep and whose document is that operation's,\n" +
-		"signs it with --rotation-key, and refuses before submitting when the key is not a rotation key of\n" +
-		"the kept operation, is not above the key that signed the first operation after it, or when that\n" +
-		"operation is more than 72 hours old. The PLC directory then marks every later operation nullified.",
+	Description: withExitCodes("Builds an operation whose prev is the operation to keep and whose document is that operation's,\n"+
+		"signs it with --rotation-key, and refuses before submitting when the key is not a rotation key of\n"+
+		"the kept operation, is not above the key that signed the first operation after it, or when that\n"+
+		"operation is more than 72 hours old. The PLC directory then marks every later operation nullified.", "plc recover"),
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory: the DID, the PLC directory and the operation to keep"},
 		&cli.StringFlag{Name: "account", Usage: "handle or DID, without a state dir (needs --to)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
-		&cli.StringFlag{Name: "pds", Usage: "resolve a handle through this PDS"},
+		&cli.StringFlag{Name: "old-pds", Usage: "the account's PDS: resolve a handle through it (default: DNS/HTTPS)"},
 		plcURLFlag,
 		&cli.StringFlag{Name: "to", Usage: "CID of the operation to go back to (default: the migration's own)"},
 		&cli.StringFlag{Name: "rotation-key", Usage: "file with a rotation key listed above the one that signed the operations to undo (env ATMIGRATE_ROTATION_KEY holds the key itself)"},
 		&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex key: k256 or p256", Value: "k256"},
 		&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+		oldString("pds", "old-pds"),
 	},
-	Action:       runPLCRecover,
-	OnUsageError: onUsageError,
+	Action: runPLCRecover,
 }
 
 func runPLCRecover(c *cli.Context) error {

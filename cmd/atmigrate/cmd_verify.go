@@ -13,48 +13,58 @@ import (
 )
 
 var cmdVerify = &cli.Command{
-	Name:  "verify",
-	Usage: "check a migrated account independently: records, blobs, preferences, DID document, account status",
+	Name:        "verify",
+	Usage:       "check a migrated account independently: records, blobs, preferences, DID document, account status",
+	Description: withExitCodes("--json prints the report on stdout: every check (ok, warn, skip or fail), the summary and the problems.", "verify"),
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "account", Usage: "DID of the account", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account (a handle is resolved through --old-pds, then --new-pds)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (to compare with)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
-		&cli.StringFlag{Name: "plc-url", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.StringFlag{Name: "old-password", Usage: "unlocks a deactivated old repo and the preferences", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
+		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
+		&cli.StringFlag{Name: "new-auth-factor-token", Usage: "the sign-in code the new PDS asks for, if it has email 2FA on"},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: migrate.DefaultConcurrency},
 		&cli.BoolFlag{Name: "no-deactivate-old", Usage: "the old account is expected to stay active"},
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
 		bypassKeyFlag("the new PDS"),
 	},
-	Action:       runVerify,
-	OnUsageError: onUsageError,
+	Action: runVerify,
 }
 
 func runVerify(c *cli.Context) error {
-	did := c.String("account")
-	if !strings.HasPrefix(did, "did:") {
-		return usageError{"--account must be the DID", "`atmigrate status` or the PLC log shows it"}
+	if c.String("account") == "" {
+		return usageError{"--account is required", "pass the handle or DID of the migrated account"}
 	}
 	newURL := strings.TrimRight(c.String("new-pds"), "/")
 	if newURL == "" {
 		return usageError{"--new-pds is required", ""}
 	}
+	oldURL := strings.TrimRight(c.String("old-pds"), "/")
+	if n := c.Int("blob-concurrency"); n < 1 || n > 64 {
+		return usageError{"--blob-concurrency must be between 1 and 64", ""}
+	}
 	ctx := c.Context
+	did, err := accountDID(c, oldURL, newURL)
+	if err != nil {
+		return err
+	}
 	opts := pds.Options{UserAgent: "atmigrate/" + version}
 	newOpts := opts
 	newOpts.Headers = bypassHeaders(c)
 	newC := pds.New(newURL, newOpts)
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := (migrate.Login{DID: did, Password: pw, PasswordFlag: "--new-password", ReadOnly: true}).Open(ctx, newC); err != nil {
+		if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
 		}
 	}
 	var oldC *pds.Client
-	if u := strings.TrimRight(c.String("old-pds"), "/"); u != "" {
-		oldC = pds.New(u, opts)
+	if oldURL != "" {
+		oldC = pds.New(oldURL, opts)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := (migrate.Login{DID: did, Password: pw, PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
+			if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
 			}
 		}
@@ -71,38 +81,29 @@ func runVerify(c *cli.Context) error {
 		NewPDS:        newURL,
 		ExpectOldDown: !c.Bool("no-deactivate-old"),
 		LeftBehind:    left,
+		Concurrency:   c.Int("blob-concurrency"),
 	})
 	if err != nil {
 		return err
 	}
+	v := newVerifyView(rep)
 	if c.Bool("json") {
-		if err := printJSON(rep); err != nil {
+		if err := printJSON(v); err != nil {
 			return err
 		}
 	} else {
-		for _, ch := range rep.Checks {
-			mark := "ok  "
-			switch {
-			case ch.Skipped:
-				mark = "skip"
-			case !ch.OK:
-				mark = "FAIL"
-			case ch.Warn:
-				mark = "warn"
-			}
-			fmt.Printf("%s  %-18s %s\n", mark, ch.Name, ch.Detail)
-		}
+		v.print(os.Stdout)
 	}
 	// A warning does not change the exit code, so it is said again on
 	// stderr with what it means: the sides differ, and nothing is lost.
-	if warns := rep.Warnings(); len(warns) > 0 {
-		fmt.Fprintf(os.Stderr, "atmigrate: verify: %s\n", rep.Summary())
-		for _, w := range warns {
-			fmt.Fprintf(os.Stderr, "atmigrate: warning: %s\n", w.Message())
+	if len(v.Warnings) > 0 {
+		fmt.Fprintf(os.Stderr, "atmigrate: verify: %s\n", v.Summary)
+		for _, w := range v.Warnings {
+			fmt.Fprintf(os.Stderr, "atmigrate: warning: %s\n", w)
 		}
 	}
-	if !rep.OK() {
-		fmt.Fprintf(os.Stderr, "atmigrate: verify found differences:\n  %s\n", rep.Problems())
+	if !v.OK {
+		fmt.Fprintf(os.Stderr, "atmigrate: verify found differences:\n  %s\n", strings.Join(v.Problems, "\n  "))
 		return silentExit(exitFailed)
 	}
 	return nil

@@ -17,30 +17,33 @@ import (
 var cmdWatch = &cli.Command{
 	Name:  "watch",
 	Usage: "guard the DID after a migration: report any later PLC operation, and the accounts' status, while it can still be undone",
-	Description: "Compares the DID's audit log with the operation the migration in --state-dir submitted, and checks\n" +
-		"that the account on the new PDS is active and the old one stays deactivated.\n\n" +
-		"--once: exit 0 when nothing changed, 1 when something did (each later operation is printed with\n" +
-		"the command that undoes it), 4 when the check could not be made. Without --once it checks every\n" +
-		"--interval until 72 hours after the migration's operation, one line per check, and exits 1 at\n" +
-		"the first change: run it under systemd or cron to be alerted.",
+	Description: withExitCodes("Compares the DID's audit log with the operation the migration in --state-dir submitted, and checks\n"+
+		"that the account on the new PDS is active and the old one stays deactivated.\n\n"+
+		"--once checks once; each later operation is printed with the command that undoes it. Without --once\n"+
+		"it checks every --interval until 72 hours after the migration's operation, one line per check, and\n"+
+		"exits 1 at the first change: run it under systemd or cron to be alerted.", "watch"),
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory", Required: true},
+		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory"},
+		&cli.StringFlag{Name: "account", Usage: "handle or DID: watch the migration in its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle (the watch itself uses the migration's)", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "once", Usage: "check once and exit (0 nothing changed, 1 changed, 4 could not check)"},
 		&cli.DurationFlag{Name: "interval", Usage: "time between checks", Value: 5 * time.Minute},
 		&cli.BoolFlag{Name: "json", Usage: "print each check as one JSON object per line"},
 	},
-	Action:       runWatch,
-	OnUsageError: onUsageError,
+	Action: runWatch,
 }
 
 func runWatch(c *cli.Context) error {
-	dir := c.String("state-dir")
+	dir, err := stateDirOf(c)
+	if err != nil {
+		return err
+	}
 	st, err := migrate.LoadState(dir)
 	if err != nil {
 		return err
 	}
 	if st == nil {
-		return usageError{"no migration state in " + dir, "check --state-dir"}
+		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
 	opts, err := migrate.WatchOptionsFromState(st)
 	if err != nil {

@@ -39,7 +39,7 @@ func main() {
 
 func newApp() *cli.App {
 	cli.VersionPrinter = printVersion // the one urfave/cli has: a global
-	return &cli.App{
+	app := &cli.App{
 		Name:    "atmigrate",
 		Usage:   "move an AT Protocol (Bluesky) account to another PDS, safely and resumably",
 		Version: version,
@@ -55,7 +55,10 @@ func newApp() *cli.App {
 		HideHelpCommand: false,
 		OnUsageError:    onUsageError,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors and picks the exit code
+		Action:          groupAction(cli.ShowAppHelp),
 	}
+	setupCommands(app.Commands)
+	return app
 }
 
 // signalContext cancels on the first SIGINT or SIGTERM, so every request in
@@ -147,7 +150,7 @@ func printError(err error) {
 
 // onUsageError marks flag parsing failures as usage errors (exit 2).
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usageError{msg: err.Error(), hint: "see `atmigrate " + c.Command.Name + " --help`"}
+	return usageError{msg: err.Error(), hint: "see `" + commandPath(c) + " --help`"}
 }
 
 func isCLIUsageError(err error) bool {

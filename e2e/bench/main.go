@@ -19,7 +19,7 @@
 //	             settings instead (memory.go): no network, no Node.
 //	BENCH_RUNS   runs per size (default 3; the table shows medians).
 //	BENCH_XL_RUNS runs for XL (default 1: seeding it takes minutes).
-//	BENCH_CONCURRENCY passed to atmigrate --concurrency (default: its own).
+//	BENCH_CONCURRENCY passed to atmigrate --blob-concurrency (default: its own).
 //	BENCH_PDS    the PDS versions: "0.4" (default: both on 0.4.217), "0.5"
 //	             (B on 0.5.35, A on 0.4.217), or "A,B", e.g. "0.5,0.5". The
 //	             results name each PDS's exact package and Node versions.

@@ -243,7 +243,7 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	reqFile := filepath.Join(dir, "requests")
 	args := []string{"migrate", "--yes", "--state-dir", state}
 	if b.conc != "" {
-		args = append(args, "--concurrency", b.conc)
+		args = append(args, "--blob-concurrency", b.conc)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
