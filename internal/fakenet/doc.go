@@ -15,6 +15,9 @@
 //     preferences, activation) is plain data that tests read with Account
 //     and change with Modify.
 //
+// PDSOptions holds the PDS's behaviours that differ between
+// implementations or configurations (invite codes, upload limits,
+// re-signed imports, blobs expected from imported records, ...).
 // Both have test knobs: Down/Up (every request's connection is closed, so
 // clients see a network error), LoseResponse (the next n calls take effect
 // but their connection is closed before the answer), Calls (requests per
