@@ -60,12 +60,13 @@ func wantHint(t *testing.T, err error, want string) {
 }
 
 // logProgress records the messages and stage notes a run reports, and
-// calls onStart (when set) at the start of each stage, from the run's
-// goroutine: a test changes the servers there, between two stages.
+// calls onStart (when set) at the start of each stage and onTransfer at
+// the start of each transfer, from the run's goroutine: a test changes the
+// servers there, between two steps.
 type logProgress struct {
 	NopProgress
-	onStart func(Stage)
-	onInfo  func(string)
+	onStart    func(Stage)
+	onTransfer func(TransferKind)
 
 	mu    sync.Mutex
 	infos []string
@@ -98,13 +99,16 @@ func (p *logProgress) StageSkip(s Stage, reason string) {
 	p.skips[s] = reason
 }
 
+func (p *logProgress) Transfer(kind TransferKind, _ int, _ int64) {
+	if p.onTransfer != nil {
+		p.onTransfer(kind)
+	}
+}
+
 func (p *logProgress) Info(msg string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.infos = append(p.infos, msg)
-	p.mu.Unlock()
-	if p.onInfo != nil {
-		p.onInfo(msg)
-	}
 }
 
 func (p *logProgress) Warn(msg string) {
