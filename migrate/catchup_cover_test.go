@@ -53,14 +53,7 @@ func TestCoverCatchUpWritesWhilePaused(t *testing.T) {
 	exported := f.repo.Rev
 	f.write(t, 3, 1)
 
-	o.PLCToken = f.a.PLCToken(f.did)
-	prog := &logProgress{}
-	o.Progress = prog
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	finished(t, f.fakeMove)
+	res, prog := withToken(t, f.fakeMove, o)
 	b, _ := f.b.Account(f.did)
 	if b.CommitCID != f.repo.CommitCID.String() {
 		t.Errorf("new PDS holds %s, want the latest commit %s", b.CommitCID, f.repo.CommitCID)
@@ -89,14 +82,7 @@ func TestCoverCatchUpDifferenceRefused(t *testing.T) {
 	// The import-repo stage is skipped (the new PDS holds the export): the
 	// next import is the catch-up's difference.
 	f.b.Fail("com.atproto.repo.importRepo", 1, 400, "InvalidRequest", "Could not find block")
-	o.PLCToken = f.a.PLCToken(f.did)
-	prog := &logProgress{}
-	o.Progress = prog
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	finished(t, f.fakeMove)
+	res, prog := withToken(t, f.fakeMove, o)
 	if !prog.said("refused the difference", true) {
 		t.Errorf("no warning about the refused difference: %q", prog.warns)
 	}

@@ -188,6 +188,21 @@ func paused(t *testing.T, f *fakeMove, o Options) {
 	}
 }
 
+// withToken runs o again with the token the old PDS emailed, recording
+// its progress, and asserts that it finishes the move.
+func withToken(t *testing.T, f *fakeMove, o Options) (*Result, *logProgress) {
+	t.Helper()
+	o.PLCToken = f.a.PLCToken(f.did)
+	prog := &logProgress{}
+	o.Progress = prog
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("the run with the token: %v", err)
+	}
+	finished(t, f)
+	return res, prog
+}
+
 // finished asserts the move is complete: the DID points at B, B's account
 // is active and A's deactivated.
 func finished(t *testing.T, f *fakeMove) {

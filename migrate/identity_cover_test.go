@@ -42,11 +42,7 @@ func TestCoverWrongPLCToken(t *testing.T) {
 	if f.a.PLCToken(f.did) == first {
 		t.Fatal("the fake did not send a new token")
 	}
-	o.PLCToken = f.a.PLCToken(f.did)
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	finished(t, f.fakeMove)
+	withToken(t, f.fakeMove, o)
 }
 
 // A run paused for the token asks for no second one within the token's

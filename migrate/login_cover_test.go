@@ -40,11 +40,7 @@ func TestCoverLoginAuthFactorToken(t *testing.T) {
 
 	o.AuthFactorToken = "246810"
 	paused(t, f.fakeMove, o)
-	o.PLCToken = f.a.PLCToken(f.did)
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatalf("with the sign-in code and the PLC token: %v", err)
-	}
-	finished(t, f.fakeMove)
+	withToken(t, f.fakeMove, o)
 }
 
 // What createAccount would refuse is caught in preflight (or, when only
@@ -181,9 +177,5 @@ func TestCoverNewPDSDownAfterTheAccountWasCreated(t *testing.T) {
 		t.Fatalf("new PDS down after createAccount: want a resumable error (exit 1), got %v", err)
 	}
 	f.b.Up()
-	o.PLCToken = f.a.PLCToken(f.did)
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	finished(t, f.fakeMove)
+	withToken(t, f.fakeMove, o)
 }
