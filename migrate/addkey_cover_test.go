@@ -196,3 +196,21 @@ func TestCoverDefaultStateDir(t *testing.T) {
 		}
 	}
 }
+
+// A wrong or expired email token is bad input (exit 2) that says to check
+// the newest email or have a new one sent, as the migration's identity
+// stage says. AddRotationKey has its own copy of the signing code, which
+// returns the PDS's refusal as a plain error (exit 1, no hint): one of the
+// copies issue 13 (point 2) merges.
+func TestCoverAddRotationKeyWrongToken(t *testing.T) {
+	knownBug(t, "issue 13 point 2, plc add-rotation-key's wrong PLC token is exit 1 without a hint")
+	f := newFakeMove(t)
+	o := f.addKeyOpts(didKey(t, k256(t)))
+	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, ErrPaused) {
+		t.Fatalf("without a token: %v", err)
+	}
+	o.PLCToken = "WRONG-TOKEN"
+	_, err := AddRotationKey(context.Background(), o)
+	wantInput(t, err, "token")
+	wantHint(t, err, "token")
+}

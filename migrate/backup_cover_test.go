@@ -243,12 +243,9 @@ func TestCoverRestoreRefusals(t *testing.T) {
 // The dry run of a restore must check what the restore does: it opens the
 // backup and never logs in to the old PDS. Today it logs in anyway and,
 // with the old PDS gone, reports a login blocker for a restore that
-// succeeds (issue 13, point 2: the dry run ignores --from-backup). Skipped
-// until that is fixed: ATMIGRATE_KNOWN_BUGS=1 runs it, and it fails.
+// succeeds (issue 13, point 2: the dry run ignores --from-backup).
 func TestCoverDryRunOfARestore(t *testing.T) {
-	if os.Getenv("ATMIGRATE_KNOWN_BUGS") == "" {
-		t.Skip("known bug, issue 13 point 2: DryRun ignores --from-backup (set ATMIGRATE_KNOWN_BUGS=1 to run)")
-	}
+	knownBug(t, "issue 13 point 2, DryRun ignores --from-backup")
 	f := withPrefs(t, 6, 2)
 	dir := t.TempDir()
 	export(t, f.exportOpts(t, dir))

@@ -136,3 +136,34 @@ func TestCoverDIDWebUnreadable(t *testing.T) {
 	wantInput(t, err, "did:web document")
 	wantHint(t, err, "/.well-known/did.json")
 }
+
+// A document published with the new endpoint but not the new PDS's
+// signing key (edited by hand instead of publishing the written file)
+// does not point the account at the new PDS: its commits would not
+// verify. The old account must stay active and the run must not report
+// the identity done. Today the planner takes the endpoint alone for the
+// switch: it skips the identity stage, and the deactivate-old guard, which
+// checks the endpoint and the new account only, deactivates the old
+// account before the final check finds the key differs.
+func TestCoverDIDWebWrongKeyPublished(t *testing.T) {
+	knownBug(t, "a did:web naming the new endpoint with another signing key counts as switched, and the old account is deactivated")
+	w := newWebMove(t)
+	o := w.opts(t)
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+		t.Fatalf("first run: %v", err)
+	}
+	next, err := os.ReadFile(filepath.Join(o.StateDir, DIDWebFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := w.a.Account(w.did)
+	b, _ := w.b.Account(w.did)
+	w.host.Publish([]byte(strings.ReplaceAll(string(next), strings.TrimPrefix(b.SigningKey, "did:key:"), strings.TrimPrefix(a.SigningKey, "did:key:"))))
+	_, err = Run(context.Background(), o)
+	if err == nil {
+		t.Fatal("the run succeeded with the old signing key published")
+	}
+	if !active(t, w.a, w.did) {
+		t.Errorf("the old account was deactivated while the DID names another signing key than the new PDS's (run: %v)", err)
+	}
+}
