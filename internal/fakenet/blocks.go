@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
@@ -100,4 +101,29 @@ func writeSection(w io.Writer, cidBytes, data []byte) {
 	w.Write(prefix)
 	w.Write(cidBytes)
 	w.Write(data)
+}
+
+// blobRefsOf maps each blob referenced by a record in car to a URI naming
+// that record (ExpectImportedBlobs): at://<did>/<$type>/<record CID>.
+// Blocks that are not records (commits, MST nodes) reference none.
+func blobRefsOf(did string, car []byte) map[string]string {
+	out := map[string]string{}
+	br, err := carv2.NewBlockReader(bytes.NewReader(car))
+	if err != nil {
+		return out
+	}
+	for {
+		b, err := br.Next()
+		if err != nil {
+			return out
+		}
+		rec, err := atdata.UnmarshalCBOR(b.RawData())
+		if err != nil {
+			continue
+		}
+		typ, _ := rec["$type"].(string)
+		for _, blob := range atdata.ExtractBlobs(rec) {
+			out[blob.Ref.String()] = "at://" + did + "/" + typ + "/" + b.Cid().String()
+		}
+	}
 }

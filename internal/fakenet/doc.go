@@ -1,7 +1,7 @@
 // Package fakenet is an in-memory fake PDS and PLC directory on httptest,
 // for unit tests of resume decisions without Node.
 //
-// It owns two servers and nothing else:
+// It owns three servers and nothing else:
 //
 //   - PLC (NewPLC): a PLC directory holding per-DID operation logs. It
 //     checks submitted operations the way @did-plc/server 0.0.1 does (prev
@@ -14,8 +14,13 @@
 //     PDS (@atproto/pds 0.4.217). Per-account state (repo commit, blobs,
 //     preferences, activation) is plain data that tests read with Account
 //     and change with Modify.
+//   - DIDWebHost (NewDIDWebHost): a user's web server publishing one
+//     did:web document on localhost.
 //
-// Both have test knobs: Down/Up (every request's connection is closed, so
+// PDSOptions holds the PDS's behaviours that differ between
+// implementations or configurations (invite codes, upload limits,
+// re-signed imports, blobs expected from imported records, ...).
+// The PLC and the PDS have test knobs: Down/Up (every request's connection is closed, so
 // clients see a network error), LoseResponse (the next n calls take effect
 // but their connection is closed before the answer), Calls (requests per
 // NSID or route), Fail (the next n calls answer a given error), and a

@@ -80,6 +80,12 @@ type PDSOptions struct {
 	// UnknownRepo500 makes getRepoStatus for a DID the PDS does not host
 	// answer 500, as cocoon does, instead of 400 RepoNotFound.
 	UnknownRepo500 bool
+	// ExpectImportedBlobs makes importRepo add every blob the imported
+	// records reference to the account's ExpectedBlobs, as the reference
+	// PDS indexes what it imports, so that listMissingBlobs lists those not
+	// uploaded yet (a difference imported later adds its own). The record
+	// URI is at://<did>/<record $type>/<record block CID>.
+	ExpectImportedBlobs bool
 }
 
 // AppPassword is an app password of an account.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -1271,8 +1272,17 @@ func (p *PDS) importRepo(w http.ResponseWriter, r *http.Request) error {
 	// a rev of the PDS's own. A body that is not a repo CAR is accepted and
 	// leaves the head alone.
 	commit, root, perr := repo.LoadCommitFromCAR(context.Background(), bytes.NewReader(body))
+	var refs map[string]string
+	if p.opts.ExpectImportedBlobs {
+		refs = blobRefsOf(c.did, body)
+	}
 	return p.withAccount(c, func(a *account) error {
 		a.RepoCAR = body
+		if len(refs) > 0 {
+			// A copy: the map may be shared with another fake's account.
+			a.ExpectedBlobs = maps.Clone(a.ExpectedBlobs)
+			maps.Copy(a.ExpectedBlobs, refs)
+		}
 		if perr == nil && root != nil {
 			a.CommitCID = root.String()
 			a.Rev = p.tids.Next().String()

@@ -1,0 +1,261 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fakenet"
+)
+
+// Export, VerifyBackup and a restore with FromBackup: a backup taken from
+// the old PDS moves the account once that PDS is gone, with the user's
+// own rotation key, and nothing reaches the old PDS.
+
+const backupPrefs = `[{"$type":"app.bsky.actor.defs#savedFeedsPref","saved":[]}]`
+
+// withPrefs is a move whose account has preferences.
+func withPrefs(t *testing.T, records, blobs int) *fullMove {
+	t.Helper()
+	f := newFullMove(t, records, blobs, fakenet.PDSOptions{})
+	f.a.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(backupPrefs) })
+	return f
+}
+
+func (f *fullMove) exportOpts(t *testing.T, out string) ExportOptions {
+	o := f.opts(t)
+	return ExportOptions{Account: f.did, Password: fakePassword, PLCURL: f.plc.URL, Out: out, Retry: o.Retry}
+}
+
+func export(t *testing.T, o ExportOptions) *Manifest {
+	t.Helper()
+	man, err := Export(context.Background(), o)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	return man
+}
+
+// restoreOpts is a restore from dir: no old password (so the new one is
+// given), the user's key.
+func (f *fullMove) restoreOpts(t *testing.T, dir string) Options {
+	o := f.withKey(t)
+	o.OldPassword, o.NewPassword, o.FromBackup = "", fakePassword, dir
+	return o
+}
+
+func TestCoverExportIsCompleteAndIncremental(t *testing.T) {
+	f := withPrefs(t, 12, 3)
+	out := filepath.Join(t.TempDir(), "backup")
+	man := export(t, f.exportOpts(t, out))
+	if man.DID != f.did || man.Handle != "alice.test" || man.Email != "alice@mail.test" || man.PDS != f.a.URL {
+		t.Errorf("manifest names %s %s %s %s", man.DID, man.Handle, man.Email, man.PDS)
+	}
+	if man.Repo.Commit != f.repo.CommitCID.String() || man.Repo.Records != 12 || man.Blobs.Count != 3 || len(man.Blobs.Sizes) != 3 {
+		t.Errorf("manifest repo %+v blobs %+v", man.Repo, man.Blobs)
+	}
+	if !slices.Equal(man.OldPDSRotationKeys, []string{f.a.RotationKey()}) {
+		t.Errorf("old PDS keys %v, want %s", man.OldPDSRotationKeys, f.a.RotationKey())
+	}
+	if man.Stats.BlobsFetched != 3 || man.Stats.Preferences != 1 || man.Stats.RepoUnchanged {
+		t.Errorf("stats %+v", man.Stats)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, BackupPrefsFile)); string(b) != backupPrefs {
+		t.Errorf("preferences.json %s", b)
+	}
+	rep, err := VerifyBackup(context.Background(), out)
+	if err != nil || len(rep.Lacks) != 0 || rep.Summary.Records != 12 {
+		t.Fatalf("the backup does not verify: %v %+v", err, rep)
+	}
+
+	// Unchanged account: nothing downloaded again.
+	repos := f.a.Calls("com.atproto.sync.getRepo")
+	man = export(t, f.exportOpts(t, out))
+	if !man.Stats.RepoUnchanged || man.Stats.BlobsKept != 3 || man.Stats.BlobsFetched != 0 || f.a.Calls("com.atproto.sync.getRepo") != repos {
+		t.Errorf("second export: %+v, %d repo downloads", man.Stats, f.a.Calls("com.atproto.sync.getRepo")-repos)
+	}
+
+	// A damaged blob is fetched again; a changed repo is downloaded.
+	for c := range man.Blobs.Sizes {
+		if err := os.WriteFile(filepath.Join(out, BackupBlobDir, c), []byte("rot"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	f.write(t, 2, 1)
+	man = export(t, f.exportOpts(t, out))
+	if man.Stats.RepoUnchanged || man.Stats.BlobsFetched != 2 || man.Stats.BlobsKept != 2 || man.Repo.Commit != f.repo.CommitCID.String() {
+		t.Errorf("third export: %+v, commit %s", man.Stats, man.Repo.Commit)
+	}
+	if _, err := VerifyBackup(context.Background(), out); err != nil {
+		t.Fatalf("the updated backup does not verify: %v", err)
+	}
+}
+
+// A deactivated account can still be backed up: the owner's session reads it.
+func TestCoverExportDeactivatedAccount(t *testing.T) {
+	f := withPrefs(t, 5, 1)
+	f.a.SetActive(f.did, false)
+	man := export(t, f.exportOpts(t, t.TempDir()))
+	if man.Repo.Records != 5 || man.Blobs.Count != 1 {
+		t.Errorf("manifest %+v", man)
+	}
+}
+
+func TestCoverExportRefusals(t *testing.T) {
+	f := withPrefs(t, 5, 2)
+	other := t.TempDir()
+	export(t, f.exportOpts(t, other))
+	otherDID := newFullMove(t, 1, 0, fakenet.PDSOptions{})
+	cases := []struct {
+		name   string
+		change func(o *ExportOptions)
+		want   string
+		hint   string
+	}{
+		{"no directory", func(o *ExportOptions) { o.Out = "" }, "no output directory", "--out"},
+		{"no password", func(o *ExportOptions) { o.Password = "" }, "no password", "--old-password"},
+		{"no account", func(o *ExportOptions) { o.Account = "" }, "no account given", "--account"},
+		{"wrong password", func(o *ExportOptions) { o.Password = "nope" }, "refused the password", "--old-password"},
+		{"unknown DID", func(o *ExportOptions) { o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa" }, "does not know", "--plc-url"},
+		{"another account's backup", func(o *ExportOptions) {
+			*o = otherDID.exportOpts(t, other)
+		}, "holds a backup of " + f.did, "another --out"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := f.exportOpts(t, t.TempDir())
+			c.change(&o)
+			_, err := Export(context.Background(), o)
+			wantInput(t, err, c.want)
+			wantHint(t, err, c.hint)
+		})
+	}
+}
+
+// A blob the old PDS cannot serve fails the export resumable, and leaves
+// no manifest: the directory never claims to be a complete backup.
+func TestCoverExportBlobUnavailable(t *testing.T) {
+	f := withPrefs(t, 5, 2)
+	out := t.TempDir()
+	f.a.Fail("com.atproto.sync.getBlob", 100, 500, "InternalServerError", "Internal Server Error")
+	_, err := Export(context.Background(), f.exportOpts(t, out))
+	wantStage(t, err, StageBlobs, "could not be downloaded")
+	wantHint(t, err, "run the same export again")
+	if _, err := ReadManifest(out); err == nil {
+		t.Fatal("a manifest was written for an incomplete backup")
+	}
+	f.a.ClearFailures("com.atproto.sync.getBlob")
+	if man := export(t, f.exportOpts(t, out)); man.Blobs.Count != 2 {
+		t.Errorf("manifest %+v", man.Blobs)
+	}
+}
+
+// The old PDS is gone: the backup and the user's rotation key move the
+// account, and the old PDS is never logged in to or read from.
+func TestCoverRestoreFromBackup(t *testing.T) {
+	f := withPrefs(t, 12, 3)
+	dir := t.TempDir()
+	export(t, f.exportOpts(t, dir))
+	f.a.Down()
+	reads := func() int {
+		n := 0
+		for _, nsid := range []string{"com.atproto.server.createSession", "com.atproto.sync.getRepo", "com.atproto.sync.getBlob", "app.bsky.actor.getPreferences"} {
+			n += f.a.Calls(nsid)
+		}
+		return n
+	}
+	before := reads()
+	o := f.restoreOpts(t, dir)
+	prog := &logProgress{}
+	o.Progress = prog
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if n := reads() - before; n != 0 {
+		t.Errorf("%d logins or reads on the old PDS during the restore", n)
+	}
+	if ep := endpointNow(t, f.fakeMove); ep != f.b.PublicURL() || !active(t, f.b, f.did) {
+		t.Fatalf("the DID points at %s; new account active: %v", ep, active(t, f.b, f.did))
+	}
+	b, _ := f.b.Account(f.did)
+	if b.CommitCID != f.repo.CommitCID.String() || len(b.Blobs) != 3 || string(b.Preferences) != backupPrefs || b.Email != "alice@mail.test" {
+		t.Errorf("new account: commit %s, %d blobs, prefs %s, email %s", b.CommitCID, len(b.Blobs), b.Preferences, b.Email)
+	}
+	data, _ := f.plc.Data(f.did)
+	if data.VerificationMethods["atproto"] != b.SigningKey || slices.Contains(data.RotationKeys, f.a.RotationKey()) || data.RotationKeys[0] != didKey(t, f.userKey) {
+		t.Errorf("DID document after the restore: %+v (new signing key %s)", data, b.SigningKey)
+	}
+	if res.State.PLC.TempSigningKeyOpCID == "" || res.State.PLC.Method != "rotation-key" {
+		t.Errorf("state PLC %+v", res.State.PLC)
+	}
+	if !prog.said("the DID's signing key is now a temporary key", false) || !prog.said("all verified", false) {
+		t.Errorf("infos %q", prog.infos)
+	}
+	if note := res.State.Stages[StageDeactivateOld].Note; note == "" {
+		t.Error("deactivate-old has no note saying why it was skipped")
+	}
+}
+
+func TestCoverRestoreRefusals(t *testing.T) {
+	f := withPrefs(t, 6, 2)
+	dir := t.TempDir()
+	export(t, f.exportOpts(t, dir))
+	other := newFullMove(t, 2, 0, fakenet.PDSOptions{})
+	otherDir := t.TempDir()
+	export(t, other.exportOpts(t, otherDir))
+	damaged := t.TempDir()
+	export(t, f.exportOpts(t, damaged))
+	if err := os.WriteFile(filepath.Join(damaged, BackupRepoFile), []byte("not a car"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.a.Down()
+	ops := len(f.plc.Log(f.did))
+	cases := []struct {
+		name   string
+		change func(o *Options)
+		want   string
+		hint   string
+	}{
+		{"no rotation key", func(o *Options) { o.RotationKey = nil }, "needs your rotation key", "--rotation-key"},
+		{"no new password", func(o *Options) { o.NewPassword = "" }, "no password for the new account", "--new-password"},
+		{"another account's backup", func(o *Options) { o.FromBackup = otherDir }, "is of " + other.did, "the backup of this account"},
+		{"damaged backup", func(o *Options) { o.FromBackup = damaged }, "the backup was refused", "another backup"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := f.restoreOpts(t, dir)
+			c.change(&o)
+			_, err := Run(context.Background(), o)
+			wantInput(t, err, c.want)
+			wantHint(t, err, c.hint)
+			noAccountOn(t, f.b, f.did)
+			if n := len(f.plc.Log(f.did)); n != ops {
+				t.Errorf("%d PLC operations after the refusal, want %d", n, ops)
+			}
+		})
+	}
+}
+
+// The dry run of a restore must check what the restore does: it opens the
+// backup and never logs in to the old PDS. Today it logs in anyway and,
+// with the old PDS gone, reports a login blocker for a restore that
+// succeeds (issue 13, point 2: the dry run ignores --from-backup).
+func TestCoverDryRunOfARestore(t *testing.T) {
+	knownBug(t, "issue 13 point 2, DryRun ignores --from-backup")
+	f := withPrefs(t, 6, 2)
+	dir := t.TempDir()
+	export(t, f.exportOpts(t, dir))
+	f.a.Down()
+	logins := f.a.Calls("com.atproto.server.createSession")
+	r := dryRun(t, f.restoreOpts(t, dir))
+	if n := f.a.Calls("com.atproto.server.createSession") - logins; n != 0 {
+		t.Errorf("the dry run of a restore logged in to the old PDS %d times", n)
+	}
+	if !r.OK() {
+		t.Errorf("the dry run of a restore that succeeds reports blockers %q", r.Blockers)
+	}
+}

@@ -1,0 +1,271 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fakenet"
+)
+
+// Helpers of the *_cover_test.go files: stage-level tests that drive the
+// exported API (Run, DryRun, Verify, Export, ...) against the fake network
+// and check what a user would see: the outcome, the exit class of the
+// error, the state left behind and what reached the servers.
+
+// knownBug skips a test that shows a bug not fixed yet, unless
+// ATMIGRATE_KNOWN_BUGS is set: then it runs, and fails until the fix.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("ATMIGRATE_KNOWN_BUGS") == "" {
+		t.Skip("known bug: " + what + " (set ATMIGRATE_KNOWN_BUGS=1 to run)")
+	}
+}
+
+// wantInput asserts a bad-input error (exit 2) whose message contains
+// each of want, and returns it.
+func wantInput(t *testing.T, err error, want ...string) *InputError {
+	t.Helper()
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("want bad input (exit 2) containing %q, got %T %v", want, err, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("bad input %q does not say %q", err, w)
+		}
+	}
+	return ie
+}
+
+// wantStage asserts a resumable error (exit 1) of stage s whose message
+// contains each of want, and that it is not bad input.
+func wantStage(t *testing.T, err error, s Stage, want ...string) *StageError {
+	t.Helper()
+	var se *StageError
+	var ie *InputError
+	if !errors.As(err, &se) || errors.As(err, &ie) {
+		t.Fatalf("want a resumable %s error (exit 1) containing %q, got %T %v", s, want, err, err)
+	}
+	if se.Stage != s {
+		t.Fatalf("error in stage %s, want %s: %v", se.Stage, s, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not say %q", err, w)
+		}
+	}
+	return se
+}
+
+// wantHint asserts that err's hint contains want.
+func wantHint(t *testing.T, err error, want string) {
+	t.Helper()
+	if h := Hint(err); !strings.Contains(h, want) {
+		t.Fatalf("hint %q of %v does not say %q", h, err, want)
+	}
+}
+
+// logProgress records the messages and stage notes a run reports, and
+// calls onStart (when set) at the start of each stage and onTransfer at
+// the start of each transfer, from the run's goroutine: a test changes the
+// servers there, between two steps.
+type logProgress struct {
+	NopProgress
+	onStart    func(Stage)
+	onTransfer func(TransferKind)
+
+	mu    sync.Mutex
+	infos []string
+	warns []string
+	notes map[Stage]string
+	skips map[Stage]string
+}
+
+func (p *logProgress) StageStart(s Stage) {
+	if p.onStart != nil {
+		p.onStart(s)
+	}
+}
+
+func (p *logProgress) StageDone(s Stage, note string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.notes == nil {
+		p.notes = map[Stage]string{}
+	}
+	p.notes[s] = note
+}
+
+func (p *logProgress) StageSkip(s Stage, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.skips == nil {
+		p.skips = map[Stage]string{}
+	}
+	p.skips[s] = reason
+}
+
+func (p *logProgress) Transfer(kind TransferKind, _ int, _ int64) {
+	if p.onTransfer != nil {
+		p.onTransfer(kind)
+	}
+}
+
+func (p *logProgress) Info(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.infos = append(p.infos, msg)
+}
+
+func (p *logProgress) Warn(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.warns = append(p.warns, msg)
+}
+
+// said reports whether an info (or, with warn, a warning) contains s.
+func (p *logProgress) said(s string, warn bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.infos
+	if warn {
+		list = p.warns
+	}
+	for _, m := range list {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// note is the note of a stage that ran.
+func (p *logProgress) note(s Stage) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.notes[s]
+}
+
+// atStart is a Progress that calls fn when stage s starts.
+func atStart(s Stage, fn func()) *logProgress {
+	return &logProgress{onStart: func(got Stage) {
+		if got == s {
+			fn()
+		}
+	}}
+}
+
+// scriptedUI answers the questions a run asks: token is called for the PLC
+// token, confirm (nil: yes) for each confirmation, whose details it keeps.
+type scriptedUI struct {
+	token   func() string
+	confirm func(question string) bool
+
+	mu      sync.Mutex
+	details []string
+}
+
+func (u *scriptedUI) PLCToken(string) (string, error) {
+	if u.token == nil {
+		return "", ErrNoTerminal
+	}
+	return u.token(), nil
+}
+
+func (u *scriptedUI) Confirm(question, details string) (bool, error) {
+	u.mu.Lock()
+	u.details = append(u.details, details)
+	u.mu.Unlock()
+	if u.confirm == nil {
+		return true, nil
+	}
+	return u.confirm(question), nil
+}
+
+// paused runs o once and asserts it stops for the email token: the data is
+// on the new PDS and the old PDS has sent a token.
+func paused(t *testing.T, f *fakeMove, o Options) {
+	t.Helper()
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+		t.Fatalf("first run: want paused for the email token (exit 3), got %v", err)
+	}
+	if f.a.PLCToken(f.did) == "" {
+		t.Fatal("the old PDS sent no token")
+	}
+}
+
+// withToken runs o again with the token the old PDS emailed, recording
+// its progress, and asserts that it finishes the move.
+func withToken(t *testing.T, f *fakeMove, o Options) (*Result, *logProgress) {
+	t.Helper()
+	o.PLCToken = f.a.PLCToken(f.did)
+	prog := &logProgress{}
+	o.Progress = prog
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("the run with the token: %v", err)
+	}
+	finished(t, f)
+	return res, prog
+}
+
+// finished asserts the move is complete: the DID points at B, B's account
+// is active and A's deactivated.
+func finished(t *testing.T, f *fakeMove) {
+	t.Helper()
+	wantHome(t, f, f.b, f.a)
+}
+
+// untouched asserts that nothing irreversible happened: the DID still
+// points at A, whose account is active.
+func untouched(t *testing.T, f *fakeMove) {
+	t.Helper()
+	wantHome(t, f, f.a, nil)
+}
+
+// wantHome asserts that the DID points at home, whose account is active,
+// and, when other is set, that the account there is deactivated.
+func wantHome(t *testing.T, f *fakeMove, home, other *fakenet.PDS) {
+	t.Helper()
+	if ep := endpointNow(t, f); ep != home.PublicURL() {
+		t.Fatalf("the DID points at %s, want %s", ep, home.PublicURL())
+	}
+	if !active(t, home, f.did) {
+		t.Fatalf("the account on %s is not active", home.URL)
+	}
+	if other != nil && active(t, other, f.did) {
+		t.Fatalf("the account on %s is still active", other.URL)
+	}
+}
+
+// failsThenResumes makes nsid on p answer 5xx for the whole of one run of
+// o, asserts that the run stops resumable (exit 1) in stage s, its error
+// saying want and its hint hint, and calls check on what it left; then it
+// lifts the failure and asserts that the same command finishes the move.
+func failsThenResumes(t *testing.T, f *fakeMove, o Options, p *fakenet.PDS, nsid string, s Stage, want, hint string, check func(*Result)) *Result {
+	t.Helper()
+	p.Fail(nsid, 100, 503, "ServiceUnavailable", "down for maintenance")
+	res, err := Run(context.Background(), o)
+	wantStage(t, err, s, want)
+	wantHint(t, err, hint)
+	check(res)
+	p.ClearFailures(nsid)
+	res, err = Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("the run after the outage: %v", err)
+	}
+	finished(t, f)
+	return res
+}
+
+// noAccountOn asserts that p holds no account for the DID.
+func noAccountOn(t *testing.T, p *fakenet.PDS, did string) {
+	t.Helper()
+	if _, ok := p.Account(did); ok {
+		t.Fatalf("%s holds an account for %s", p.URL, did)
+	}
+}

@@ -1,0 +1,187 @@
+package migrate
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/did-method-plc/go-didplc/didplc"
+
+	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo/repotest"
+)
+
+// Verify, as `atmigrate verify` runs it after a move: each check passes on
+// a good move and fails, by name, when what it checks differs.
+
+// moved is a finished move of 12 records and 3 blobs, with preferences.
+func moved(t *testing.T) *fullMove {
+	t.Helper()
+	f := newFullMove(t, 12, 3, fakenet.PDSOptions{})
+	f.a.Modify(f.did, func(a *fakenet.Account) {
+		a.Preferences = []byte(`[{"$type":"app.bsky.actor.defs#adultContentPref","enabled":false}]`)
+	})
+	if _, err := Run(context.Background(), f.withKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// verifyOpts are the options `atmigrate verify` builds, with both
+// passwords given when login is set.
+func (f *fullMove) verifyOpts(t *testing.T, login, quick bool) VerifyOptions {
+	t.Helper()
+	po := pds.Options{Retry: pds.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond}}
+	o := VerifyOptions{DID: f.did, PLC: plc.NewClient(f.plc.URL, nil), Old: pds.New(f.a.URL, po), New: pds.New(f.b.URL, po),
+		NewPDS: f.b.PublicURL(), ExpectOldDown: true, Quick: quick, TempDir: t.TempDir()}
+	if login {
+		for _, c := range []*pds.Client{o.Old, o.New} {
+			if _, err := c.Login(context.Background(), f.did, fakePassword, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return o
+}
+
+func runVerify(t *testing.T, o VerifyOptions) *VerifyReport {
+	t.Helper()
+	r, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return r
+}
+
+func TestCoverVerifyGoodMove(t *testing.T) {
+	f := moved(t)
+	for _, quick := range []bool{false, true} {
+		r := runVerify(t, f.verifyOpts(t, true, quick))
+		if !r.OK() || len(r.Warnings()) != 0 {
+			t.Fatalf("quick %v: %s %+v", quick, r.Problems(), r.Checks)
+		}
+		want := []string{"did-endpoint", "did-signing-key", "did-rotation-keys", "records", "blobs-missing", checkBlobsListed, "preferences", "new-active", "old-deactivated"}
+		if !quick {
+			want = append(want, "blobs")
+		}
+		for _, name := range want {
+			if c := checkNamed(t, r, name); !c.OK || c.Skipped {
+				t.Errorf("quick %v: %+v", quick, c)
+			}
+		}
+		if rec := checkNamed(t, r, "records"); !quick && !strings.Contains(rec.Detail, "12 records on the old PDS, 12 on the new") {
+			t.Errorf("records: %+v", rec)
+		}
+	}
+}
+
+// Without the passwords the checks that need a session are skipped, and
+// say why; none of them passes unchecked.
+func TestCoverVerifyWithoutPasswords(t *testing.T) {
+	f := moved(t)
+	r := runVerify(t, f.verifyOpts(t, false, false))
+	for _, name := range []string{"did-signing-key", "did-rotation-keys", "preferences"} {
+		if c := checkNamed(t, r, name); !c.Skipped || !strings.Contains(c.Detail, "password") {
+			t.Errorf("%+v", c)
+		}
+	}
+	o := f.verifyOpts(t, true, true)
+	o.Old = nil // the old PDS is gone
+	r = runVerify(t, o)
+	if c := checkNamed(t, r, "records"); !c.Skipped || !strings.Contains(c.Detail, "no old PDS") {
+		t.Errorf("%+v", c)
+	}
+}
+
+// Each check fails when what it checks differs after the move.
+func TestCoverVerifyEachCheckFails(t *testing.T) {
+	plcUpdate := func(mutate func(f *fullMove, op *didplc.RegularOp)) func(t *testing.T, f *fullMove) {
+		return func(t *testing.T, f *fullMove) {
+			f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) { mutate(f, op) })
+		}
+	}
+	// otherRepo gives B another repo of the same DID: other records,
+	// another commit over other data.
+	otherRepo := func(t *testing.T, f *fullMove) {
+		car, r, err := repotest.BuildCAR(7, 0, f.b.SigningKeyFor(f.did), f.did)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.b.Modify(f.did, func(a *fakenet.Account) { a.RepoCAR, a.CommitCID, a.Rev = car, r.CommitCID.String(), r.Rev })
+	}
+	cases := []struct {
+		name   string
+		quick  bool
+		damage func(t *testing.T, f *fullMove)
+		check  string
+		detail string
+	}{
+		{"DID points elsewhere", true, plcUpdate(func(_ *fullMove, op *didplc.RegularOp) {
+			op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: "https://elsewhere.example"}
+		}), "did-endpoint", "elsewhere.example"},
+		{"signing key replaced", true, plcUpdate(func(f *fullMove, op *didplc.RegularOp) {
+			op.VerificationMethods["atproto"] = didKey(t, k256(t))
+		}), "did-signing-key", "the new PDS signs with"},
+		{"new PDS's rotation key dropped", true, plcUpdate(func(f *fullMove, op *didplc.RegularOp) {
+			op.RotationKeys = []string{didKey(t, f.userKey)}
+		}), "did-rotation-keys", "missing: 1"},
+		{"other records, full", false, otherRepo, "records", "difference(s)"},
+		{"other records, quick", true, otherRepo, "records", "over data"},
+		{"a blob damaged", false, func(_ *testing.T, f *fullMove) {
+			f.b.Modify(f.did, func(a *fakenet.Account) {
+				for c, b := range a.Blobs {
+					b.Data = append([]byte("x"), b.Data...)
+					a.Blobs[c] = b
+					return
+				}
+			})
+		}, "blobs", "1 problem(s)"},
+		{"a blob missing", true, func(_ *testing.T, f *fullMove) {
+			f.b.Modify(f.did, func(a *fakenet.Account) {
+				for c := range a.Blobs {
+					delete(a.Blobs, c)
+					return
+				}
+			})
+		}, "blobs-missing", "missing"},
+		{"preferences changed", true, func(_ *testing.T, f *fullMove) {
+			f.b.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(`[]`) })
+		}, "preferences", "bytes on the old PDS"},
+		{"new account deactivated", true, func(_ *testing.T, f *fullMove) { f.b.SetActive(f.did, false) },
+			"new-active", "deactivated"},
+		{"old account active again", true, func(_ *testing.T, f *fullMove) { f.a.SetActive(f.did, true) },
+			"old-deactivated", "active"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := moved(t)
+			o := f.verifyOpts(t, true, c.quick)
+			c.damage(t, f)
+			r := runVerify(t, o)
+			got := checkNamed(t, r, c.check)
+			if got.OK || got.Skipped || !strings.Contains(got.Detail, c.detail) {
+				t.Fatalf("%s: %+v", c.check, got)
+			}
+			if r.OK() || !strings.Contains(r.Problems(), c.check+": ") {
+				t.Errorf("the report passes or does not name %s: %q", c.check, r.Problems())
+			}
+		})
+	}
+}
+
+// A directory that does not answer is no report at all: verify cannot
+// tell, and says so.
+func TestCoverVerifyDirectoryDown(t *testing.T) {
+	f := moved(t)
+	o := f.verifyOpts(t, true, true)
+	pc := plc.NewClient(f.plc.URL, nil)
+	pc.Retry = pds.RetryPolicy{MaxAttempts: 1}
+	o.PLC = pc
+	f.plc.Down()
+	if r, err := Verify(context.Background(), o); err == nil {
+		t.Fatalf("verify with the directory down: %+v", r)
+	}
+}
