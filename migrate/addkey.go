@@ -147,6 +147,9 @@ func signByPDS(ctx context.Context, c *pds.Client, l Login, want *didplc.Regular
 		VerificationMethods: want.VerificationMethods, Services: toPDSServices(want.Services),
 	})
 	if err != nil {
+		if refused := tokenRefused(err); refused != nil {
+			return nil, refused
+		}
 		return nil, fmt.Errorf("have %s sign the operation: %w", c.Host(), err)
 	}
 	return plc.ParseOp(raw)

@@ -89,11 +89,11 @@ func TestCoverAddRotationKeyRefusals(t *testing.T) {
 	}{
 		{"not a did:key", func(o *AddKeyOptions) { o.Key = "zQ3shnot" }, "is not a did:key", "keygen"},
 		{"signer not a rotation key", func(o *AddKeyOptions) { o.RotationKey = k256(t) }, "is not a rotation key of", "one of the DID's rotation keys"},
-		{"wrong password", func(o *AddKeyOptions) { o.Password = "nope" }, "refused the password", "--password"},
+		{"wrong password", func(o *AddKeyOptions) { o.Password = "nope" }, "refused the password", "--old-password"},
 		{"no terminal to confirm", func(o *AddKeyOptions) { o.RotationKey, o.Yes = f.userKey, false }, "needs confirmation", "--yes"},
 		{"the user says no", func(o *AddKeyOptions) {
 			o.RotationKey, o.Yes, o.UI = f.userKey, false, &scriptedUI{confirm: func(string) bool { return false }}
-		}, "stopped at your request", "nothing was changed"},
+		}, "at your request", "nothing was changed"},
 	}
 	ops := len(f.plc.Log(f.did))
 	for _, c := range cases {
@@ -199,11 +199,9 @@ func TestCoverDefaultStateDir(t *testing.T) {
 
 // A wrong or expired email token is bad input (exit 2) that says to check
 // the newest email or have a new one sent, as the migration's identity
-// stage says. AddRotationKey has its own copy of the signing code, which
-// returns the PDS's refusal as a plain error (exit 1, no hint): one of the
-// copies issue 13 (point 2) merges.
+// stage says (both go through tokenRefused; add-rotation-key once
+// returned the refusal as a plain error, exit 1 without a hint).
 func TestCoverAddRotationKeyWrongToken(t *testing.T) {
-	knownBug(t, "issue 13 point 2, plc add-rotation-key's wrong PLC token is exit 1 without a hint")
 	f := newFakeMove(t)
 	o := f.addKeyOpts(didKey(t, k256(t)))
 	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, ErrPaused) {

@@ -241,11 +241,10 @@ func TestCoverRestoreRefusals(t *testing.T) {
 }
 
 // The dry run of a restore must check what the restore does: it opens the
-// backup and never logs in to the old PDS. Today it logs in anyway and,
-// with the old PDS gone, reports a login blocker for a restore that
-// succeeds (issue 13, point 2: the dry run ignores --from-backup).
+// backup and never logs in to the old PDS (it once logged in anyway and,
+// with the old PDS gone, reported a login blocker for a restore that
+// succeeds).
 func TestCoverDryRunOfARestore(t *testing.T) {
-	knownBug(t, "issue 13 point 2, DryRun ignores --from-backup")
 	f := withPrefs(t, 6, 2)
 	dir := t.TempDir()
 	export(t, f.exportOpts(t, dir))

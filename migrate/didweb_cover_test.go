@@ -119,7 +119,7 @@ func TestCoverDIDWebRotationKey(t *testing.T) {
 	o := w.opts(t)
 	o.RotationKey = k256(t)
 	r, err := DryRun(context.Background(), o)
-	if err != nil || r.OK() || !listed(r.Blockers, "does not apply to did:web") || r.PLC.Method != "did-web" {
+	if err != nil || r.OK() || !listed(r.Blockers, "a did:web identity has no rotation keys") || r.PLC.Method != "did-web" {
 		t.Fatalf("dry run: %+v %v", r, err)
 	}
 	_, err = Run(context.Background(), o)
@@ -141,12 +141,11 @@ func TestCoverDIDWebUnreadable(t *testing.T) {
 // signing key (edited by hand instead of publishing the written file)
 // does not point the account at the new PDS: its commits would not
 // verify. The old account must stay active and the run must not report
-// the identity done. Today the planner takes the endpoint alone for the
-// switch: it skips the identity stage, and the deactivate-old guard, which
-// checks the endpoint and the new account only, deactivates the old
-// account before the final check finds the key differs.
+// the identity done: the planner takes the endpoint for the switch, so the
+// deactivate-old guard checks the DID's signing key against the new PDS's
+// (it once checked the endpoint and the new account only, and deactivated
+// the old account before the final check found the key differed).
 func TestCoverDIDWebWrongKeyPublished(t *testing.T) {
-	knownBug(t, "a did:web naming the new endpoint with another signing key counts as switched, and the old account is deactivated")
 	w := newWebMove(t)
 	o := w.opts(t)
 	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {

@@ -123,9 +123,9 @@ func TestCoverDryRunBlockers(t *testing.T) {
 		}},
 		{"no email", fakenet.PDSOptions{}, func(_ *testing.T, f *fullMove, _ *Options) {
 			f.a.Modify(f.did, func(a *fakenet.Account) { a.Email = "" })
-		}, "no email we can read", nil},
+		}, "none we can read", nil},
 		{"rotation key not listed", fakenet.PDSOptions{}, func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = k256(t) },
-			"is not one of the DID's current rotation keys", func(t *testing.T, r *DryRunReport) {
+			"'s current rotation keys", func(t *testing.T, r *DryRunReport) {
 				if r.PLC.Method != "rotation-key" || r.PLC.RotationKeyValid == nil || *r.PLC.RotationKeyValid {
 					t.Errorf("PLC %+v", r.PLC)
 				}

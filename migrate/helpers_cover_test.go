@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,15 +14,6 @@ import (
 // exported API (Run, DryRun, Verify, Export, ...) against the fake network
 // and check what a user would see: the outcome, the exit class of the
 // error, the state left behind and what reached the servers.
-
-// knownBug skips a test that shows a bug not fixed yet, unless
-// ATMIGRATE_KNOWN_BUGS is set: then it runs, and fails until the fix.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("ATMIGRATE_KNOWN_BUGS") == "" {
-		t.Skip("known bug: " + what + " (set ATMIGRATE_KNOWN_BUGS=1 to run)")
-	}
-}
 
 // wantInput asserts a bad-input error (exit 2) whose message contains
 // each of want, and returns it.

@@ -106,6 +106,23 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	case !home.HasAccount || !home.Active:
 		return keep("the account on %s is not active", st.Endpoint())
 	}
+	// The endpoint alone does not make the switch: the DID must name the
+	// key the new PDS signs the account's commits with, or nothing it
+	// writes verifies (a did.json edited by hand, an operation by another
+	// tool).
+	key, err := m.newSigningKey(ctx)
+	if err != nil {
+		return keep("the new PDS did not say which key it signs the account with (%v)", err)
+	}
+	if st.SigningKey() != key.DIDKey() {
+		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"
+		if isDIDWeb(m.did) {
+			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(DIDWebFile) + ") and run the same command again"
+		}
+		return &StageError{Stage: StageDeactivateOld,
+			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
+			Hint: hint}
+	}
 	return nil
 }
 

@@ -171,11 +171,11 @@ func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*
 		Services:            toPDSServices(want.Services),
 	})
 	if err != nil {
-		switch pds.ErrorName(err) {
-		case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
+		if refused := tokenRefused(err); refused != nil {
+			// The next run has a new token emailed: this one is spent.
 			m.st.PLC.TokenRequested = time.Time{}
 			_ = m.save()
-			return nil, inputErr(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the old PDS refused the PLC token")
+			return nil, refused
 		}
 		return nil, fmt.Errorf("have %s sign the PLC operation: %w", m.st.OldPDS, err)
 	}
@@ -250,4 +250,15 @@ func keyLabels(st *plc.State, in plc.Intent) map[string]string {
 	}
 	labels[in.SigningKey] = "new PDS signing key"
 	return labels
+}
+
+// tokenRefused is the PDS's refusal of the emailed PLC token as the bad
+// input it is (nil for any other failure): the migration and plc
+// add-rotation-key say it the same way.
+func tokenRefused(err error) error {
+	switch pds.ErrorName(err) {
+	case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
+		return inputErr(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the PDS refused the PLC token")
+	}
+	return nil
 }
