@@ -45,8 +45,7 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 	if atid.IsDID() {
 		did, _ := atid.AsDID()
 		if did.Method() != "plc" && did.Method() != "web" {
-			return "", inputErr(nil, "did:web accounts are moved by publishing a new did.json; atmigrate handles did:plc accounts",
-				"%s is a did:%s account", did, did.Method())
+			return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
 		}
 		return did.String(), nil
 	}
@@ -116,8 +115,8 @@ func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string
 	return "", nil
 }
 
-// identityState reads the DID's current document: the PLC audit log for
-// did:plc, the published did.json for did:web.
+// state reads the DID's current document: the PLC audit log for did:plc,
+// the published did.json for did:web.
 func (id identities) state(ctx context.Context, did string) (*plc.State, error) {
 	if isDIDWeb(did) {
 		_, st, err := fetchDIDWeb(ctx, id.srv.hc, did)

@@ -24,7 +24,7 @@ var (
 var exitDocs = map[string][]exitDoc{
 	"migrate": {
 		{exitOK, "migrated, or already migrated (nothing changed); with --dry-run: a real run should succeed"},
-		{exitFailed, "failed for a reason that can pass (a server down, a full disk, another run of the same migration): the state is kept and the same command resumes; with --dry-run: a real run would stop (the blockers are listed)"},
+		{exitFailed, "failed for a reason that can pass (a server down, a full disk, a rate limit that resets later, another run of the same migration): the state is kept and the same command resumes; with --dry-run: a real run would stop (the blockers are listed)"},
 		exitDocUsage,
 		{exitPaused, "paused: the PLC email token was requested (or a did:web document must be published); the same command with --plc-token continues"},
 		exitDocInterrupted,
