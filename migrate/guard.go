@@ -168,14 +168,15 @@ func accountCheck(ctx context.Context, url, did string, hc *http.Client) *Accoun
 	c := &AccountCheck{URL: url}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	rs, err := pds.New(url, pds.Options{UserAgent: "atmigrate/" + Version, HTTPClient: hc, Retry: pds.RetryPolicy{MaxAttempts: 1}}).GetRepoStatus(ctx, did)
+	once := pds.RetryPolicy{MaxAttempts: 1} // the next check is the retry
+	rs, err := newServers(hc, &once, nil, nil).pds(url, nil).GetRepoStatus(ctx, did)
 	switch {
 	case err == nil:
 		c.Known, c.Active, c.Status = true, rs.Active, rs.Status
 		if c.Status == "" && c.Active {
 			c.Status = "active"
 		}
-	case pds.ErrorName(err) == "RepoNotFound":
+	case repoNotFound(err):
 		c.Known, c.Status = true, "not found"
 	default:
 		c.Error = err.Error()

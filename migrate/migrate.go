@@ -140,7 +140,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
 	}
-	m.new = pds.New(m.opts.NewPDS, m.srv.options(m.opts.NewPDSHeaders))
+	m.new = m.srv.pds(m.opts.NewPDS, m.opts.NewPDSHeaders)
 	if plan.Done {
 		return ErrAlreadyMigrated
 	}
