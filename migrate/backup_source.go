@@ -17,10 +17,6 @@ import (
 	"github.com/atmigrate/atmigrate/repo"
 )
 
-// errNoBackupYet is kept for callers that test for it; a restore now
-// fails with the backup's own problem instead.
-var errNoBackupYet = errors.New("migrating from a backup is not supported yet")
-
 // tempKeyFile holds the temporary signing key of a restore (0600, state dir).
 const tempKeyFile = "temp-signing-key"
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
-	"github.com/atmigrate/atmigrate/repo"
 )
 
 // Whether the new PDS holds the exported repo is decided from what the
@@ -64,17 +62,12 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want RepoInfo) (repoHeld, e
 		h.Why = fmt.Sprintf("the new PDS holds commit %s, the exported repo is %s", cid, want.Commit)
 		return h, nil
 	}
-	car, err := m.new.GetBlocks(ctx, m.did, cid)
+	c, err := fetchCommit(ctx, m.new, m.did, cid)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
 		}
-		h.Why = fmt.Sprintf("the new PDS holds commit %s, not the exported %s, and did not serve it (%v)", cid, want.Commit, err)
-		return h, nil
-	}
-	c, err := repo.CommitFromCAR(ctx, car, cid)
-	if err != nil {
-		h.Why = fmt.Sprintf("the new PDS's commit %s does not decode: %v", cid, err)
+		h.Why = fmt.Sprintf("the new PDS holds commit %s, not the exported %s, and did not serve it as a valid commit (%v)", cid, want.Commit, err)
 		return h, nil
 	}
 	if c.Data != want.Data {

@@ -276,15 +276,21 @@ func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error 
 
 // commitData is the MST root (commit.data) of did's commit cid on c.
 func commitData(ctx context.Context, c *pds.Client, did, cid string) (string, error) {
-	car, err := c.GetBlocks(ctx, did, cid)
-	if err != nil {
-		return "", err
-	}
-	commit, err := repo.CommitFromCAR(ctx, car, cid)
+	commit, err := fetchCommit(ctx, c, did, cid)
 	if err != nil {
 		return "", err
 	}
 	return commit.Data, nil
+}
+
+// fetchCommit reads did's commit block cid from the PDS behind c
+// (sync.getBlocks) and decodes it.
+func fetchCommit(ctx context.Context, c *pds.Client, did, cid string) (*repo.Commit, error) {
+	car, err := c.GetBlocks(ctx, did, cid)
+	if err != nil {
+		return nil, err
+	}
+	return repo.CommitFromCAR(ctx, car, cid)
 }
 
 func recordIndex(ctx context.Context, c *pds.Client, did, path string) (map[string]string, error) {

@@ -8,31 +8,13 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 )
 
-// accountDID turns --account, a handle or a DID, into the DID. A handle is
-// resolved through each PDS of via in turn (the first that knows it
-// answers), or through DNS/HTTPS and --plc-url when via names none.
-func accountDID(c *cli.Context, via ...string) (string, error) {
-	acct := strings.TrimSpace(c.String("account"))
-	var pdses []string
-	for _, u := range via {
-		if u != "" {
-			pdses = append(pdses, u)
-		}
-	}
-	if len(pdses) == 0 {
-		pdses = []string{""}
-	}
-	var first error
-	for _, u := range pdses {
-		did, err := migrate.ResolveAccount(c.Context, acct, u, c.String("plc-url"))
-		if err == nil {
-			return did, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return "", first
+// accountDID turns --account, a handle or a DID, into the DID exactly as
+// a migration does: a handle through oldPDS when given (DNS/HTTPS and
+// --plc-url otherwise), then through newPDS, whose answer counts only when
+// the DID document claims the handle.
+func accountDID(c *cli.Context, oldPDS, newPDS string) (string, error) {
+	return migrate.ResolveDID(c.Context, migrate.Options{Account: strings.TrimSpace(c.String("account")),
+		OldPDS: oldPDS, NewPDS: newPDS, PLCURL: c.String("plc-url")})
 }
 
 // stateDirOf is --state-dir, or the default state dir of --account's DID.
@@ -43,7 +25,7 @@ func stateDirOf(c *cli.Context) (string, error) {
 	if c.String("account") == "" {
 		return "", usageError{"pass --state-dir, or --account with the handle or DID", "the default state dir is named after the DID"}
 	}
-	did, err := accountDID(c)
+	did, err := accountDID(c, "", "")
 	if isInput(err) {
 		// The resolver's hint names flags of the commands that talk to a
 		// PDS; this one reads local state only.

@@ -130,7 +130,7 @@ func resolveForPLC(c *cli.Context) (string, error) {
 	if c.String("account") == "" {
 		return "", usageError{"--account is required", "pass the handle or DID"}
 	}
-	return accountDID(c, c.String("old-pds"))
+	return accountDID(c, c.String("old-pds"), "")
 }
 
 func runAddRotationKey(c *cli.Context) error {
