@@ -23,6 +23,7 @@ import (
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -194,7 +195,7 @@ func killDuringBlobs(t *testing.T, pb *frontProxy, env map[string]string, token 
 	}
 	r := p.wait(time.Minute)
 	st := loadState(t, stateDirOf(args))
-	if st.Done(migrate.StageBlobs) {
+	if st.Done(stage.Blobs) {
 		t.Fatalf("the external kill came after the blobs stage:\n%s", r)
 	}
 	return r
@@ -614,9 +615,9 @@ func TestInterruptSaveAndResume(t *testing.T) {
 	}
 	mustContain(t, r.run, "interrupted", "run the same command again")
 	st := loadState(t, state)
-	if st.Done(migrate.StageBlobs) || !st.Done(migrate.StageImportRepo) {
+	if st.Done(stage.Blobs) || !st.Done(stage.ImportRepo) {
 		t.Errorf("state after the interrupt: blobs done %v, import done %v; want the interrupt inside the blob stage",
-			st.Done(migrate.StageBlobs), st.Done(migrate.StageImportRepo))
+			st.Done(stage.Blobs), st.Done(stage.ImportRepo))
 	}
 	out := statusOK(t, state)
 	if !strings.Contains(out, "interrupted") {

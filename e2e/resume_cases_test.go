@@ -18,8 +18,8 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/batch"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -447,7 +447,7 @@ func TestCatchUpAfterPause(t *testing.T) {
 			t.Errorf("post written during the pause %s: %q on B, want %q", p, after.records[p], cid)
 		}
 	}
-	ss := loadState(t, state).Stages[migrate.StageCatchUp]
+	ss := loadState(t, state).Stages[stage.CatchUp]
 	if ss == nil {
 		t.Fatalf("the state has no catch-up stage")
 	}

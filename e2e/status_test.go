@@ -11,7 +11,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -76,7 +76,7 @@ func TestStatusAfterFailedBlobs(t *testing.T) {
 	}
 
 	st := loadState(t, state)
-	if st.LastErrorStage != migrate.StageBlobs || len(st.Blobs.Missing) != len(before.blobs) {
+	if st.LastErrorStage != stage.Blobs || len(st.Blobs.Missing) != len(before.blobs) {
 		t.Errorf("state: last error stage %q, %d missing; want blobs, %d", st.LastErrorStage, len(st.Blobs.Missing), len(before.blobs))
 	}
 	out := statusOK(t, state)

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
-
-	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/plc"
 )
 
 // AddKeyOptions asks for a did:key to be put at the top of a DID's
@@ -28,8 +29,8 @@ type AddKeyOptions struct {
 	// PDS or email token is involved then.
 	RotationKey atcrypto.PrivateKey
 	Yes         bool
-	UI          UI
-	Progress    Progress
+	UI          ui.Prompter
+	Progress    ui.Progress
 }
 
 // AddKeyResult says what changed.
@@ -44,13 +45,13 @@ type AddKeyResult struct {
 // of the DID's rotation keys, keeping everything else.
 func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error) {
 	if o.UI == nil {
-		o.UI = NoUI{}
+		o.UI = ui.NoPrompter{}
 	}
 	if o.Progress == nil {
-		o.Progress = NopProgress{}
+		o.Progress = ui.NopProgress{}
 	}
 	if _, err := atcrypto.ParsePublicDIDKey(o.Key); err != nil {
-		return nil, inputErr(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
+		return nil, failure.Input(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
 	}
 	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Progress: o.Progress, UI: o.UI}
 	base.defaults()
@@ -93,7 +94,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	sub := submitter{plc: ids.plc, ui: o.UI, prog: o.Progress, yes: o.Yes}
 	shown, err := sub.submitOp(ctx, opSubmission{
 		did: did, st: st, op: op, want: want, check: opChecks(1), via: via,
-		ask: confirmation{Question: "Add " + o.Key + " to " + did + "'s rotation keys?", Details: plc.DiffDoc(&st.Op, op),
+		ask: ui.Confirmation{Question: "Add " + o.Key + " to " + did + "'s rotation keys?", Details: plc.DiffDoc(&st.Op, op),
 			What: "the PLC operation", IfNo: "nothing was changed"},
 	})
 	if err != nil {
@@ -108,10 +109,10 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 func signLocally(st *plc.State, want *didplc.RegularOp, key atcrypto.PrivateKey) (*didplc.RegularOp, error) {
 	signer, err := plc.DIDKey(key)
 	if err != nil {
-		return nil, inputErr(err, "check --rotation-key", "cannot use the rotation key")
+		return nil, failure.Input(err, "check --rotation-key", "cannot use the rotation key")
 	}
 	if !st.HasRotationKey(signer) {
-		return nil, inputErr(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, st.DID)
+		return nil, failure.Input(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, st.DID)
 	}
 	op := *want
 	if err := plc.Sign(&op, key); err != nil {
@@ -123,7 +124,7 @@ func signLocally(st *plc.State, want *didplc.RegularOp, key atcrypto.PrivateKey)
 // signByPDS has the account's PDS sign want with its rotation key, which
 // needs the account's session and the token it emails: given, typed at
 // the prompt, or ErrPaused when nobody can type it.
-func signByPDS(ctx context.Context, c *pds.Client, l Login, want *didplc.RegularOp, token string, ui UI, prog Progress) (*didplc.RegularOp, error) {
+func signByPDS(ctx context.Context, c *pds.Client, l Login, want *didplc.RegularOp, token string, asker ui.Prompter, prog ui.Progress) (*didplc.RegularOp, error) {
 	if _, err := l.Open(ctx, c); err != nil {
 		return nil, err
 	}
@@ -133,9 +134,9 @@ func signByPDS(ctx context.Context, c *pds.Client, l Login, want *didplc.Regular
 			return nil, fmt.Errorf("ask %s to email the PLC token: %w", c.Host(), err)
 		}
 		prog.Info(c.Host() + " emailed a confirmation token to the account's address (" + TokenLifeWords + ")")
-		t, err := ui.PLCToken("")
-		if errors.Is(err, ErrNoTerminal) || (err == nil && strings.TrimSpace(t) == "") {
-			return nil, ErrPaused
+		t, err := asker.PLCToken("")
+		if errors.Is(err, ui.ErrNoTerminal) || (err == nil && strings.TrimSpace(t) == "") {
+			return nil, failure.ErrPaused
 		}
 		if err != nil {
 			return nil, err

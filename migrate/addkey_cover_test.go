@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // AddRotationKey, ResolveAccount, WatchOptionsFromState and the default
@@ -59,7 +61,7 @@ func TestCoverAddRotationKeyThroughThePDS(t *testing.T) {
 	f := newFakeMove(t)
 	added := didKey(t, k256(t))
 	o := f.addKeyOpts(added)
-	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("without a token: want paused (exit 3), got %v", err)
 	}
 	if f.a.PLCToken(f.did) == "" || f.rotationKeys(t)[0] == added {
@@ -184,14 +186,14 @@ func TestCoverDefaultStateDir(t *testing.T) {
 		o := f.opts(t)
 		o.StateDir = ""
 		res, err := Run(context.Background(), o)
-		if !errors.Is(err, ErrPaused) {
+		if !errors.Is(err, failure.ErrPaused) {
 			t.Fatalf("xdg %v: %v", xdg, err)
 		}
 		dir, err := DefaultStateDir(f.did)
 		if err != nil || dir != filepath.Join(want, f.did) || res.StateDir != dir {
 			t.Fatalf("xdg %v: default state dir %s %v, the run used %s, want %s", xdg, dir, err, res.StateDir, filepath.Join(want, f.did))
 		}
-		if st, err := LoadState(dir); err != nil || st == nil || st.DID != f.did || !st.Done(StageVerifyNew) {
+		if st, err := LoadState(dir); err != nil || st == nil || st.DID != f.did || !st.Done(stage.VerifyNew) {
 			t.Fatalf("xdg %v: state there: %+v %v", xdg, st, err)
 		}
 	}
@@ -204,7 +206,7 @@ func TestCoverDefaultStateDir(t *testing.T) {
 func TestCoverAddRotationKeyWrongToken(t *testing.T) {
 	f := newFakeMove(t)
 	o := f.addKeyOpts(didKey(t, k256(t)))
-	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("without a token: %v", err)
 	}
 	o.PLCToken = "WRONG-TOKEN"

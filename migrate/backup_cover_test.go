@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // Export, VerifyBackup and a restore with FromBackup: a backup taken from
@@ -142,7 +143,7 @@ func TestCoverExportBlobUnavailable(t *testing.T) {
 	out := t.TempDir()
 	f.a.Fail("com.atproto.sync.getBlob", 100, 500, "InternalServerError", "Internal Server Error")
 	_, err := Export(context.Background(), f.exportOpts(t, out))
-	wantStage(t, err, StageBlobs, "could not be downloaded")
+	wantStage(t, err, stage.Blobs, "could not be downloaded")
 	wantHint(t, err, "run the same export again")
 	if _, err := ReadManifest(out); err == nil {
 		t.Fatal("a manifest was written for an incomplete backup")
@@ -195,7 +196,7 @@ func TestCoverRestoreFromBackup(t *testing.T) {
 	if !prog.said("the DID's signing key is now a temporary key", false) || !prog.said("all verified", false) {
 		t.Errorf("infos %q", prog.infos)
 	}
-	if note := res.State.Stages[StageDeactivateOld].Note; note == "" {
+	if note := res.State.Stages[stage.DeactivateOld].Note; note == "" {
 		t.Error("deactivate-old has no note saying why it was skipped")
 	}
 }

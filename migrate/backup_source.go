@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // tempKeyFile holds the temporary signing key of a restore (0600, state dir).
@@ -113,23 +116,23 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	o := &m.opts
 	dir := o.FromBackup
 	if o.RotationKey == nil {
-		return "", inputErr(nil, "pass --rotation-key with your own PLC rotation key (one listed in the DID's rotationKeys)",
+		return "", failure.Input(nil, "pass --rotation-key with your own PLC rotation key (one listed in the DID's rotationKeys)",
 			"restoring from a backup needs your rotation key: without the old PDS only it can change the DID")
 	}
 	rep, err := VerifyBackup(ctx, dir)
 	if err != nil {
 		var be *BackupError
 		if errors.As(err, &be) {
-			return "", inputErr(err, "use another backup, or run `atmigrate export` again while the old PDS still answers; nothing was written anywhere", "the backup was refused")
+			return "", failure.Input(err, "use another backup, or run `atmigrate export` again while the old PDS still answers; nothing was written anywhere", "the backup was refused")
 		}
 		return "", err
 	}
 	man := rep.Manifest
 	if man.DID != m.did {
-		return "", inputErr(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, m.did)
+		return "", failure.Input(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, m.did)
 	}
 	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
-		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), mb(man.Blobs.Bytes)))
+		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), units.MB(man.Blobs.Bytes)))
 	if note := earlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
 		m.prog.Info("backup: " + note)
 	}
@@ -219,7 +222,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
 		}
 		if ok {
-			return &StageError{Stage: StageCreateAccount, Err: fmt.Errorf("the temporary-key operation %s is in the audit log, but the DID's signing key is now %s", cid, st.SigningKey()),
+			return &failure.StageError{Stage: stage.CreateAccount, Err: fmt.Errorf("the temporary-key operation %s is in the audit log, but the DID's signing key is now %s", cid, st.SigningKey()),
 				Hint: "someone changed the DID since; check `atmigrate plc log` before going on"}
 		}
 	}
@@ -238,10 +241,10 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	// DID's key: submitOp waits until the directory shows the temporary key.
 	shown, err := m.submitter().submitOp(ctx, opSubmission{
 		did: m.did, st: st, op: &op, want: want, check: opChecks(2),
-		ask: confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
+		ask: ui.Confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
 			What: "the PLC operation", IfNo: "run again when ready"},
 		record: func(cid string) error { m.st.PLC.TempSigningKeyOpCID = cid; return m.save() },
-		crash:  "backup-tempkey", stage: StageCreateAccount,
+		crash:  "backup-tempkey", stage: stage.CreateAccount,
 	})
 	if err != nil {
 		return err

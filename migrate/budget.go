@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // DefaultDiskBudget bounds the blob bytes a migration keeps in its state
@@ -100,16 +105,16 @@ func (b *diskBudget) Peak() int64 {
 // state dir whose disk cannot hold even the blobs the upload workers need
 // at once. Above that floor the prefetch window shrinks to what is free.
 func (m *Migrator) checkDiskRoom() error {
-	free, ok := freeBytes(m.dir)
+	free, ok := fsutil.FreeBytes(m.dir)
 	floor := m.diskFloor()
 	if !ok || free >= floor {
 		return nil
 	}
 	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--blob-concurrency %d of the largest blobs)",
-		m.dir, mb(free), mb(floor), m.opts.Concurrency)
+		m.dir, units.MB(free), units.MB(floor), m.opts.Concurrency)
 	hint := "free some space there, or pass --state-dir on a larger disk (a lower --blob-concurrency needs less), then run the same command again"
 	if m.st.boundToTarget() {
-		return &StageError{Stage: StageExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
+		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
 	}
-	return &InputError{Msg: msg, Hint: hint + "; nothing was written to the new PDS"}
+	return &failure.InputError{Msg: msg, Hint: hint + "; nothing was written to the new PDS"}
 }

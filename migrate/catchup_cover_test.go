@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
 // The catch-up stage: what the account writes on the old PDS after the
@@ -65,7 +67,7 @@ func TestCoverCatchUpWritesWhilePaused(t *testing.T) {
 	if cu.Rounds != 1 || cu.FromRev != exported || cu.ToRev != f.repo.Rev || cu.Records < 3 {
 		t.Errorf("catch-up state %+v", cu)
 	}
-	if note := prog.note(StageCatchUp); !strings.HasPrefix(note, "caught up: 1 round(s)") {
+	if note := prog.note(stage.CatchUp); !strings.HasPrefix(note, "caught up: 1 round(s)") {
 		t.Errorf("catch-up note %q", note)
 	}
 	if !prog.said("the old repo moved on", false) {
@@ -100,13 +102,13 @@ func TestCoverCatchUpNeverSettles(t *testing.T) {
 	f := catchUpMove(t)
 	o := f.withKey(t)
 	// A post lands on the old PDS during every import.
-	o.Progress = &logProgress{onTransfer: func(k TransferKind) {
-		if k == TransferRepoImport {
+	o.Progress = &logProgress{onTransfer: func(k ui.TransferKind) {
+		if k == ui.TransferRepoImport {
 			f.write(t, 1, 0)
 		}
 	}}
 	_, err := Run(context.Background(), o)
-	wantStage(t, err, StageCatchUp, "wrote during each of 5 catch-up rounds")
+	wantStage(t, err, stage.CatchUp, "wrote during each of 5 catch-up rounds")
 	wantHint(t, err, "pause the apps")
 	untouched(t, f.fakeMove)
 

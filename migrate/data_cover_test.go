@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The data stages (import-repo, blobs, preferences, verify-new): a refusal
@@ -43,7 +44,7 @@ func TestCoverImportRefused(t *testing.T) {
 // next run imports once.
 func TestCoverImportOutageResumes(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
-	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.importRepo", StageImportRepo,
+	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.importRepo", stage.ImportRepo,
 		"down for maintenance", "run the same command again", func(*Result) { untouched(t, f.fakeMove) })
 	if b, _ := f.b.Account(f.did); b.Imports != 1 || b.CommitCID != f.repo.CommitCID.String() {
 		t.Errorf("new PDS: %d imports, commit %s (want %s)", b.Imports, b.CommitCID, f.repo.CommitCID)
@@ -69,7 +70,7 @@ func TestCoverBlobUploadsRefused(t *testing.T) {
 	t.Run("for now", func(t *testing.T) {
 		f := newFullMove(t, 10, 3, fakenet.PDSOptions{})
 		uploads := 0
-		res := failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.uploadBlob", StageBlobs,
+		res := failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.uploadBlob", stage.Blobs,
 			"3 blob(s) are missing", "retry the missing blobs", func(res *Result) {
 				untouched(t, f.fakeMove)
 				if got := len(res.State.Blobs.Missing); got != 3 {
@@ -95,7 +96,7 @@ func TestCoverPreferences(t *testing.T) {
 	f.a.Fail("app.bsky.actor.getPreferences", 10, 500, "InternalServerError", "Internal Server Error")
 	o := f.withKey(t)
 	_, err := Run(context.Background(), o)
-	wantStage(t, err, StagePreferences, "read preferences")
+	wantStage(t, err, stage.Preferences, "read preferences")
 	untouched(t, f.fakeMove)
 
 	f.a.ClearFailures("app.bsky.actor.getPreferences")
@@ -107,7 +108,7 @@ func TestCoverPreferences(t *testing.T) {
 	if b, _ := f.b.Account(f.did); string(b.Preferences) != prefs {
 		t.Errorf("new preferences %s, want %s", b.Preferences, prefs)
 	}
-	if note := prog.note(StagePreferences); note != "2 preferences" {
+	if note := prog.note(stage.Preferences); note != "2 preferences" {
 		t.Errorf("preferences note %q", note)
 	}
 }
@@ -143,9 +144,9 @@ func TestCoverVerifyNewGate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFullMove(t, 10, 3, fakenet.PDSOptions{})
 			o := f.withKey(t)
-			o.Progress = atStart(StageVerifyNew, func() { c.damage(f) })
+			o.Progress = atStart(stage.VerifyNew, func() { c.damage(f) })
 			_, err := Run(context.Background(), o)
-			wantStage(t, err, StageVerifyNew, c.want)
+			wantStage(t, err, stage.VerifyNew, c.want)
 			wantHint(t, err, c.hint)
 			untouched(t, f.fakeMove)
 			if n := f.b.Calls("com.atproto.identity.submitPlcOperation") + f.plc.Calls("POST /{did}"); n != 0 {

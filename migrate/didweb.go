@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/did-method-plc/go-didplc/didplc"
-
-	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/plc"
 )
 
 // A did:web identity has no PLC directory: its document is a file the user
@@ -26,16 +26,6 @@ import (
 
 // DIDWebFile is the document written to the state dir for publication.
 const DIDWebFile = "did.json"
-
-// PauseError stops a run on purpose until the user does something; the
-// same command continues. It matches ErrPaused.
-type PauseError struct {
-	Reason string
-	Hint   string
-}
-
-func (e *PauseError) Error() string        { return e.Reason }
-func (e *PauseError) Is(target error) bool { return target == ErrPaused }
 
 func isDIDWeb(did string) bool { return strings.HasPrefix(did, "did:web:") }
 
@@ -143,7 +133,7 @@ func (m *Migrator) webIdentity(ctx context.Context, st *plc.State, in plc.Intent
 	}
 	u, _ := didWebURL(m.did)
 	m.prog.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
-	return "", &PauseError{
+	return "", &failure.PauseError{
 		Reason: fmt.Sprintf("waiting for the did:web document at %s to point at %s", u, in.Endpoint),
 		Hint:   fmt.Sprintf("publish %s at %s, then run the same command again", path, u),
 	}

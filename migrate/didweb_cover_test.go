@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
@@ -70,8 +72,8 @@ func TestCoverDIDWebMove(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
 	_, err := Run(context.Background(), o)
-	var pe *PauseError
-	if !errors.Is(err, ErrPaused) || !errors.As(err, &pe) || !strings.Contains(pe.Hint, "publish") {
+	var pe *failure.PauseError
+	if !errors.Is(err, failure.ErrPaused) || !errors.As(err, &pe) || !strings.Contains(pe.Hint, "publish") {
 		t.Fatalf("want a pause to publish the document (exit 3), got %v", err)
 	}
 	if w.webEndpoint(t) != w.a.PublicURL() || !active(t, w.a, w.did) {
@@ -92,7 +94,7 @@ func TestCoverDIDWebMove(t *testing.T) {
 	}
 
 	// Not published yet: the same pause, nothing else.
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("before publication: %v", err)
 	}
 
@@ -107,7 +109,7 @@ func TestCoverDIDWebMove(t *testing.T) {
 	if b, _ = w.b.Account(w.did); b.CommitCID != w.repo.CommitCID.String() || len(b.Blobs) != 2 {
 		t.Errorf("new account: commit %s, %d blobs", b.CommitCID, len(b.Blobs))
 	}
-	if note := res.State.Stages[StageIdentity].Note; !strings.Contains(note, "already points at the new PDS") {
+	if note := res.State.Stages[stage.Identity].Note; !strings.Contains(note, "already points at the new PDS") {
 		t.Errorf("identity note %q", note)
 	}
 }
@@ -148,7 +150,7 @@ func TestCoverDIDWebUnreadable(t *testing.T) {
 func TestCoverDIDWebWrongKeyPublished(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("first run: %v", err)
 	}
 	next, err := os.ReadFile(filepath.Join(o.StateDir, DIDWebFile))

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +10,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // DryRunReport is everything a real run would check, found without writing
@@ -132,7 +136,7 @@ const (
 func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	m := newMigrator(opts)
 	r := &DryRunReport{NewPDS: m.opts.NewPDS}
-	m.prog, m.ui = reportProgress{r: r}, NoUI{}
+	m.prog, m.ui = reportProgress{r: r}, ui.NoPrompter{}
 
 	did, err := m.ids.resolve(ctx, m.opts.Account)
 	if err != nil {
@@ -160,7 +164,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
 		}
 	}
-	r.OldPDS = orDefault(m.st.OldPDS, w.Old.URL)
+	r.OldPDS = cmp.Or(m.st.OldPDS, w.Old.URL)
 	switch {
 	case plan.Refusal != nil:
 		r.block("%v%s", plan.Refusal, hintSuffix(plan.Refusal))
@@ -198,7 +202,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 // reportProgress turns what the shared code would warn a user about into
 // the dry run's warnings; the rest of its progress is not shown.
 type reportProgress struct {
-	NopProgress
+	ui.NopProgress
 	r *DryRunReport
 }
 
@@ -208,8 +212,8 @@ func (p reportProgress) Warn(msg string) { p.r.warn("%s", msg) }
 func dryRunLogin(ctx context.Context, m *Migrator, r *DryRunReport) {
 	sess, err := m.logInOld(ctx)
 	if err != nil {
-		var ie *InputError
-		r.Login.AuthFactorNeeded = errors.As(err, &ie) && ie.Code == CodeSignInCode
+		var ie *failure.InputError
+		r.Login.AuthFactorNeeded = errors.As(err, &ie) && ie.Code == failure.CodeSignInCode
 		r.block("login: %v%s", err, hintSuffix(err))
 		return
 	}
@@ -384,7 +388,7 @@ func dryRunState(did string, o Options) (*State, error) {
 }
 
 func hintSuffix(err error) string {
-	if h := Hint(err); h != "" {
+	if h := failure.Hint(err); h != "" {
 		return " (" + h + ")"
 	}
 	return ""
@@ -404,7 +408,7 @@ func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 		}
 	}
 	r.Disk.Dir = dir
-	free, ok := freeBytes(dir)
+	free, ok := fsutil.FreeBytes(dir)
 	if !ok {
 		return
 	}
@@ -421,8 +425,8 @@ func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 	}
 	if free < r.Disk.Floor {
 		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and --blob-concurrency %d of the largest blobs)",
-			dir, mb(free), mb(r.Disk.Floor), m.opts.Concurrency)
+			dir, units.MB(free), units.MB(r.Disk.Floor), m.opts.Concurrency)
 	} else if m.opts.KeepData && free < r.Disk.Peak {
-		r.block("the disk holding %s has %.1f MB free; with --keep-data a run keeps every blob there, %.1f MB in all", dir, mb(free), mb(r.Disk.Peak))
+		r.block("the disk holding %s has %.1f MB free; with --keep-data a run keeps every blob there, %.1f MB in all", dir, units.MB(free), units.MB(r.Disk.Peak))
 	}
 }

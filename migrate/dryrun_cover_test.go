@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The dry run: everything a real run would check, found without writing
@@ -77,7 +78,7 @@ func TestCoverDryRunClean(t *testing.T) {
 	if r.RateLimits.Uploads != 2 || r.RateLimits.Days != 1 || r.EstimateSeconds <= 0 || r.Disk.Peak <= 0 {
 		t.Errorf("rate limits %+v, estimate %v, disk %+v", r.RateLimits, r.EstimateSeconds, r.Disk)
 	}
-	if len(r.Plan) != len(Stages) || !slices.ContainsFunc(r.Plan, func(s Step) bool { return s.Stage == StageIdentity && s.Run }) {
+	if len(r.Plan) != len(stage.All) || !slices.ContainsFunc(r.Plan, func(s Step) bool { return s.Stage == stage.Identity && s.Run }) {
 		t.Errorf("plan %+v", r.Plan)
 	}
 }
@@ -195,7 +196,7 @@ func TestCoverDryRunWarnings(t *testing.T) {
 			t.Errorf("blockers %q, warnings %q, server %+v", r.Blockers, r.Warnings, r.Server)
 		}
 		for _, s := range r.Plan {
-			if s.Stage == StageExportRepo && !strings.Contains(s.Reason, "done by an earlier run") {
+			if s.Stage == stage.ExportRepo && !strings.Contains(s.Reason, "done by an earlier run") {
 				t.Errorf("export-repo step %+v does not say an earlier run did it", s)
 			}
 		}

@@ -1,6 +1,11 @@
 package migrate
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+)
 
 // DryRunLimits is what the new PDS accepts, against what the export needs.
 type DryRunLimits struct {
@@ -53,14 +58,14 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 		if m.opts.SkipOversizedBlobs {
 			r.warn("with --skip-oversized-blobs the run moves without them: %v", err)
 		} else {
-			r.block("%v (%s)", err, Hint(err))
+			r.block("%v (%s)", err, failure.Hint(err))
 		}
 	}
 	if w := m.importSizeWarning(); w != "" {
 		r.warn("%s", w)
 	}
 	if l.BlobUploadLimit == 0 && r.Blobs.Largest > 0 {
-		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, HumanBytes(r.Blobs.Largest))
+		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, units.HumanBytes(r.Blobs.Largest))
 	}
 
 	rl := &r.RateLimits
@@ -70,7 +75,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 	rl.Days = 1 + max(rl.Uploads-1, 0)/referenceUploadsPerDay
 	if g := m.world.New.RateLimit; g != nil {
 		rl.Seen = true
-		rl.Global = fmt.Sprintf("%d requests a %s per client (%d left)", g.Limit, windowWords(g.Window), g.Remaining)
+		rl.Global = fmt.Sprintf("%d requests a %s per client (%d left)", g.Limit, failure.WindowWords(g.Window), g.Remaining)
 	}
 	switch {
 	case rl.Uploads <= referenceUploadsPerDay:

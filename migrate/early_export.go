@@ -5,6 +5,9 @@ import (
 	"os"
 	"sync"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -31,7 +34,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 		return
 	}
 	carPath := m.path("repo.car")
-	if m.st.Done(StageExportRepo) && fileExists(carPath) {
+	if m.st.Done(stage.ExportRepo) && fsutil.Exists(carPath) {
 		return
 	}
 	vo, _, err := m.repoVerifyOptions(false)
@@ -88,19 +91,19 @@ func (m *Migrator) stopEarlyExport() {
 // starts, then passes it on, so its bar does not show up under another
 // stage. Everything but Transfer and Advance goes straight through.
 type heldProgress struct {
-	Progress
+	ui.Progress
 
 	mu        sync.Mutex
 	released  bool
 	announced bool
-	kind      TransferKind
+	kind      ui.TransferKind
 	count     int
 	total     int64
 	items     int
 	bytes     int64
 }
 
-func (h *heldProgress) Transfer(kind TransferKind, count int, bytes int64) {
+func (h *heldProgress) Transfer(kind ui.TransferKind, count int, bytes int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.released {
@@ -111,7 +114,7 @@ func (h *heldProgress) Transfer(kind TransferKind, count int, bytes int64) {
 	h.items, h.bytes = 0, 0
 }
 
-func (h *heldProgress) Advance(kind TransferKind, items int, bytes int64) {
+func (h *heldProgress) Advance(kind ui.TransferKind, items int, bytes int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.released {

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -39,7 +45,7 @@ type ExportOptions struct {
 
 	Retry      *pds.RetryPolicy
 	HTTPClient *http.Client
-	Progress   Progress
+	Progress   ui.Progress
 }
 
 // ExportStats says what one Export run did.
@@ -67,16 +73,16 @@ type ExportStats struct {
 func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	start := time.Now()
 	if o.Out == "" {
-		return nil, inputErr(nil, "pass --out with the backup directory", "no output directory given")
+		return nil, failure.Input(nil, "pass --out with the backup directory", "no output directory given")
 	}
 	if o.Password == "" {
-		return nil, inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the account")
+		return nil, failure.Input(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the account")
 	}
 	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}
 	base.defaults()
 	o.Concurrency, o.PLCURL, o.Progress = base.Concurrency, base.PLCURL, base.Progress
 	if o.Account == "" {
-		return nil, inputErr(nil, "pass --account with a handle or a DID", "no account given")
+		return nil, failure.Input(nil, "pass --account with a handle or a DID", "no account given")
 	}
 	srv := serversFor(base)
 	ids := identitiesFor(base, srv)
@@ -100,12 +106,12 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		host = strings.TrimRight(st.Endpoint(), "/")
 	}
 	if host == "" {
-		return nil, inputErr(nil, "pass --old-pds", "the DID document names no PDS")
+		return nil, failure.Input(nil, "pass --old-pds", "the DID document names no PDS")
 	}
 
 	// Refuse to mix two accounts in one directory.
 	if old, err := ReadManifest(o.Out); err == nil && old.DID != did {
-		return nil, inputErr(nil, "use another --out directory", "%s holds a backup of %s, not %s", o.Out, old.DID, did)
+		return nil, failure.Input(nil, "use another --out directory", "%s holds a backup of %s, not %s", o.Out, old.DID, did)
 	}
 	if err := os.MkdirAll(o.Out, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.Out, err)
@@ -124,7 +130,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 	note := fmt.Sprintf("backing up %s (%s) from %s", handle, did, host)
 	if !sess.Active {
-		note += fmt.Sprintf(" (account %s)", orDefault(sess.Status, "inactive"))
+		note += fmt.Sprintf(" (account %s)", cmp.Or(sess.Status, "inactive"))
 	}
 	prog.Info(note)
 
@@ -144,7 +150,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		if sum, err = exportAndVerifyFrom(ctx, src, prog, "", stagedCAR, vo); err != nil {
 			return nil, err
 		}
-		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, mb(sum.Bytes), sum.Rev))
+		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, units.MB(sum.Bytes), sum.Rev))
 	}
 	if note := earlierKeyNote(keys, sum, host); note != "" {
 		prog.Info(note)
@@ -249,7 +255,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 			man.Blobs.Bytes += size
 		}
 	}
-	crashPoint("export-before-manifest")
+	crashpoint.At("export-before-manifest")
 	if err := WriteManifest(o.Out, man); err != nil {
 		return nil, err
 	}
@@ -287,7 +293,7 @@ func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo rep
 
 // exportBlobs makes sure every blob in refs is in store, verified against
 // its CID, downloading only what is missing or damaged.
-func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, concurrency int, prog Progress) (ExportStats, map[string]string, error) {
+func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, concurrency int, prog ui.Progress) (ExportStats, map[string]string, error) {
 	var stats ExportStats
 	mimes := map[string]string{}
 	var need []repo.BlobRef
@@ -315,7 +321,7 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 			total += b.Size
 		}
 	}
-	prog.Transfer(TransferBlobs, len(need), total)
+	prog.Transfer(ui.TransferBlobs, len(need), total)
 	var mu sync.Mutex
 	failures := map[string]error{}
 	workers.Each(ctx, need, concurrency, func(b repo.BlobRef) {
@@ -332,8 +338,8 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 		}
 		mu.Unlock()
 		if err == nil {
-			prog.Advance(TransferBlobs, 1, n)
-			crashPoint("blob-downloaded")
+			prog.Advance(ui.TransferBlobs, 1, n)
+			crashpoint.At("blob-downloaded")
 		}
 	})
 	if err := ctx.Err(); err != nil {
@@ -346,7 +352,7 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 		}
 		sort.Strings(lines)
 		lines = firstN(lines, 10)
-		return stats, nil, &StageError{Stage: StageBlobs, Err: fmt.Errorf("%d blob(s) could not be downloaded:\n  %s", len(failures), strings.Join(lines, "\n  ")),
+		return stats, nil, &failure.StageError{Stage: stage.Blobs, Err: fmt.Errorf("%d blob(s) could not be downloaded:\n  %s", len(failures), strings.Join(lines, "\n  ")),
 			Hint: "run the same export again: the blobs already saved are kept"}
 	}
 	return stats, mimes, nil

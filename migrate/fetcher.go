@@ -10,8 +10,12 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -22,7 +26,7 @@ import (
 type blobFetcher struct {
 	src   Source
 	store *repo.BlobStore
-	prog  Progress
+	prog  ui.Progress
 
 	// recheck re-hashes a blob file that this process did not write
 	// before it is used: an earlier run's copy may have been damaged (a
@@ -49,7 +53,7 @@ type fetchCall struct {
 	err  error
 }
 
-func newBlobFetcher(src Source, store *repo.BlobStore, prog Progress, concurrency int) *blobFetcher {
+func newBlobFetcher(src Source, store *repo.BlobStore, prog ui.Progress, concurrency int) *blobFetcher {
 	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, checked: map[string]bool{}, sem: make(chan struct{}, concurrency)}
 }
 
@@ -131,7 +135,7 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 	if n, ok := f.store.Has(cid); ok {
 		f.budget.add(cid, n)
 	}
-	crashPoint("blob-downloaded")
+	crashpoint.At("blob-downloaded")
 	return nil
 }
 
@@ -249,7 +253,7 @@ func prefetchWorkersFor(concurrency int) int { return min(concurrency, prefetchW
 func (m *Migrator) prefetchList() []repo.BlobRef {
 	m.mu.Lock()
 	missing := m.st.Blobs.Missing
-	checked := m.st.Done(StageBlobs) || m.st.Blobs.Uploaded > 0 || len(missing) > 0
+	checked := m.st.Done(stage.Blobs) || m.st.Blobs.Uploaded > 0 || len(missing) > 0
 	m.mu.Unlock()
 	refs := m.movable(m.blobRefs)
 	if !checked {
@@ -272,7 +276,7 @@ func (m *Migrator) prefetchList() []repo.BlobRef {
 // budget, shrunk to what the disk has free beyond the uploads' own floor.
 func (m *Migrator) diskWindow() int64 {
 	window := m.opts.DiskBudget
-	if free, ok := freeBytes(m.dir); ok {
+	if free, ok := fsutil.FreeBytes(m.dir); ok {
 		window = min(window, free-m.diskFloor())
 	}
 	return max(window, 0)

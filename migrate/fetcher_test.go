@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -36,7 +37,7 @@ func (s *blobSource) FetchBlob(_ context.Context, cid string, fn func(io.Reader,
 }
 
 type warnings struct {
-	NopProgress
+	ui.NopProgress
 	mu   sync.Mutex
 	list []string
 }

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
@@ -72,7 +75,7 @@ func (f *fullMove) withKey(t *testing.T) Options {
 func TestFakeResignedImportIsDone(t *testing.T) {
 	f := newFullMove(t, 40, 4, fakenet.PDSOptions{ResignImports: true})
 	o := f.opts(t)
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("first run: want paused for the token, got %v", err)
 	}
 	b, _ := f.b.Account(f.did)
@@ -87,7 +90,7 @@ func TestFakeResignedImportIsDone(t *testing.T) {
 	if b, _ := f.b.Account(f.did); b.Imports != 1 {
 		t.Errorf("imported %d times, want 1", b.Imports)
 	}
-	if note := res.State.Stages[StageVerifyNew].Note; !strings.Contains(note, "re-signed by the new PDS") {
+	if note := res.State.Stages[stage.VerifyNew].Note; !strings.Contains(note, "re-signed by the new PDS") {
 		t.Errorf("verify-new note %q does not say the import was re-signed", note)
 	}
 }
@@ -107,9 +110,9 @@ func TestFakeBlobOverLimit(t *testing.T) {
 		t.Fatal("no blob over the limit: the test proves nothing")
 	}
 	_, err := Run(context.Background(), f.withKey(t))
-	var ie *InputError
-	if !errors.As(err, &ie) || !strings.Contains(err.Error(), over[0]) || !strings.Contains(Hint(err), "--skip-oversized-blobs") {
-		t.Fatalf("want bad input naming %s, got %v (hint %q)", over[0], err, Hint(err))
+	var ie *failure.InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), over[0]) || !strings.Contains(failure.Hint(err), "--skip-oversized-blobs") {
+		t.Fatalf("want bad input naming %s, got %v (hint %q)", over[0], err, failure.Hint(err))
 	}
 	if _, ok := f.b.Account(f.did); ok {
 		t.Fatal("the account was created on the new PDS before the refusal")
@@ -124,7 +127,7 @@ func TestFakeBlobOverLimit(t *testing.T) {
 	if got := len(res.State.Blobs.LeftBehind); got != len(over) {
 		t.Errorf("%d blobs left behind, want %d", got, len(over))
 	}
-	if note := res.State.Stages[StageFinalCheck].Note; !strings.Contains(note, "left behind at your request") {
+	if note := res.State.Stages[stage.FinalCheck].Note; !strings.Contains(note, "left behind at your request") {
 		t.Errorf("final-check note %q does not name the blobs left behind", note)
 	}
 }
@@ -135,12 +138,12 @@ func TestFakeUploadRefusedAsTooLarge(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	f.b.Fail("com.atproto.repo.uploadBlob", 1, 413, "PayloadTooLarge", "request entity too large")
 	_, err := Run(context.Background(), f.withKey(t))
-	var ie *InputError
+	var ie *failure.InputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "could never be uploaded") {
 		t.Fatalf("want bad input about a blob too large, got %v", err)
 	}
-	if strings.Contains(Hint(err), "run the same command again") {
-		t.Errorf("hint %q promises that running again helps", Hint(err))
+	if strings.Contains(failure.Hint(err), "run the same command again") {
+		t.Errorf("hint %q promises that running again helps", failure.Hint(err))
 	}
 }
 
@@ -153,7 +156,7 @@ func TestFakeUploadRateLimit(t *testing.T) {
 		Header: map[string]string{"RateLimit-Reset": strconvUnix(reset)}})
 	o := f.withKey(t)
 	_, err := Run(context.Background(), o)
-	var rl *RateLimitError
+	var rl *failure.RateLimitError
 	if !errors.As(err, &rl) {
 		t.Fatalf("want a RateLimitError, got %v", err)
 	}
@@ -191,7 +194,7 @@ func TestFakeExistenceProbe500(t *testing.T) {
 func TestFakeFetchBackUnconfirmed(t *testing.T) {
 	f := newFullMove(t, 20, 5, fakenet.PDSOptions{})
 	o := f.opts(t)
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("first run: want paused for the token, got %v", err)
 	}
 	var victim string
@@ -225,8 +228,8 @@ func TestFakeFetchBackUnconfirmed(t *testing.T) {
 func TestFakeActivateAlreadyActive(t *testing.T) {
 	f := newFullMove(t, 10, 1, fakenet.PDSOptions{})
 	o := f.withKey(t)
-	o.Progress = stageStartProgress{fn: func(s Stage) {
-		if s == StageImportRepo {
+	o.Progress = stageStartProgress{fn: func(s stage.Stage) {
+		if s == stage.ImportRepo {
 			f.b.SetActive(f.did, true)
 		}
 	}}
@@ -237,7 +240,7 @@ func TestFakeActivateAlreadyActive(t *testing.T) {
 	if n := f.b.Calls("com.atproto.server.activateAccount"); n != 1 {
 		t.Errorf("activateAccount called %d times, want 1", n)
 	}
-	if note := res.State.Stages[StageActivate].Note; !strings.Contains(note, "it already was") {
+	if note := res.State.Stages[stage.Activate].Note; !strings.Contains(note, "it already was") {
 		t.Errorf("activate note %q", note)
 	}
 }
@@ -245,11 +248,11 @@ func TestFakeActivateAlreadyActive(t *testing.T) {
 func strconvUnix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 
 // progressFunc calls fn at the start of every stage.
-type progressFunc func(Stage)
+type progressFunc func(stage.Stage)
 
 type stageStartProgress struct {
-	NopProgress
+	ui.NopProgress
 	fn progressFunc
 }
 
-func (p stageStartProgress) StageStart(s Stage) { p.fn(s) }
+func (p stageStartProgress) StageStart(s stage.Stage) { p.fn(s) }

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // After the switch, the DID is guarded for 72 hours: `watch` compares the
@@ -36,15 +39,15 @@ type WatchOptions struct {
 
 // WatchOptionsFromState is what a finished migration in st left to watch.
 func WatchOptionsFromState(st *State) (WatchOptions, error) {
-	if st.PLC.OpCID == "" || !st.Done(StageIdentity) {
-		return WatchOptions{}, inputErr(nil, "run `atmigrate watch` once the migration has switched the DID",
+	if st.PLC.OpCID == "" || !st.Done(stage.Identity) {
+		return WatchOptions{}, failure.Input(nil, "run `atmigrate watch` once the migration has switched the DID",
 			"the migration in this state dir has not submitted its PLC operation")
 	}
 	if !strings.HasPrefix(st.DID, "did:plc:") {
-		return WatchOptions{}, inputErr(nil, "a did:web is changed on its own web server, not through the PLC directory", "%s is not a did:plc", st.DID)
+		return WatchOptions{}, failure.Input(nil, "a did:web is changed on its own web server, not through the PLC directory", "%s is not a did:plc", st.DID)
 	}
 	note := ""
-	if ss := st.Stages[StageDeactivateOld]; ss != nil && ss.Done {
+	if ss := st.Stages[stage.DeactivateOld]; ss != nil && ss.Done {
 		note = ss.Note
 	}
 	return WatchOptions{
@@ -142,7 +145,7 @@ func Watch(ctx context.Context, o WatchOptions) (*WatchReport, error) {
 	if o.NewPDS != "" {
 		rep.New = accountCheck(ctx, o.NewPDS, o.DID, o.HTTPClient)
 		if rep.New.Known && !rep.New.Active {
-			rep.AccountProblems = append(rep.AccountProblems, fmt.Sprintf("the account on the new PDS %s is not active (%s)", o.NewPDS, orDefault(rep.New.Status, "inactive")))
+			rep.AccountProblems = append(rep.AccountProblems, fmt.Sprintf("the account on the new PDS %s is not active (%s)", o.NewPDS, cmp.Or(rep.New.Status, "inactive")))
 		}
 	}
 	if o.OldPDS != "" {
@@ -191,9 +194,9 @@ type RecoverOptions struct {
 	Keep   string
 	Key    atcrypto.PrivateKey
 	Yes    bool
-	UI     UI
+	UI     ui.Prompter
 	// Progress is told the diff when Yes skips the question.
-	Progress Progress
+	Progress ui.Progress
 	// HTTPClient and Now are for tests.
 	HTTPClient *http.Client
 	Now        time.Time
@@ -218,10 +221,10 @@ type RecoverResult struct {
 // nullified. With nothing after Keep it does nothing and says so.
 func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	if o.UI == nil {
-		o.UI = NoUI{}
+		o.UI = ui.NoPrompter{}
 	}
 	if o.Progress == nil {
-		o.Progress = NopProgress{}
+		o.Progress = ui.NopProgress{}
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -234,7 +237,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	}
 	rv, err := plc.NewReview(o.DID, log, o.Keep, now)
 	if errors.Is(err, plc.ErrOpNotInLog) || errors.Is(err, plc.ErrOpNullified) {
-		return nil, inputErr(err, "`atmigrate plc log --account "+o.DID+"` lists the operations; pass one with --to", "cannot go back to %s", o.Keep)
+		return nil, failure.Input(err, "`atmigrate plc log --account "+o.DID+"` lists the operations; pass one with --to", "cannot go back to %s", o.Keep)
 	}
 	if err != nil {
 		return nil, err
@@ -245,9 +248,9 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	case errors.Is(err, plc.ErrNothingToUndo):
 		return res, nil
 	case errors.Is(err, plc.ErrNotRotationKey), errors.Is(err, plc.ErrKeyNotHighEnough):
-		return nil, inputErr(err, "sign with a rotation key listed above the one that signed the operation (yours, if it is first)", "this key cannot undo the operations after %s", rv.Kept.CID)
+		return nil, failure.Input(err, "sign with a rotation key listed above the one that signed the operation (yours, if it is first)", "this key cannot undo the operations after %s", rv.Kept.CID)
 	case errors.Is(err, plc.ErrWindowClosed):
-		return nil, inputErr(err, "the operations after it can no longer be nullified; a new operation signed by a current rotation key can still change the DID", "too late to undo")
+		return nil, failure.Input(err, "the operations after it can no longer be nullified; a new operation signed by a current rotation key can still change the DID", "too late to undo")
 	case err != nil:
 		return nil, err
 	}
@@ -261,7 +264,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	// BuildNullify checked the operation against the review of the log.
 	sub := submitter{plc: client, ui: o.UI, prog: o.Progress, yes: o.Yes}
 	st, err := sub.submitOp(ctx, opSubmission{did: o.DID, op: op, want: op,
-		ask: confirmation{Question: fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID),
+		ask: ui.Confirmation{Question: fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID),
 			Details: diff, What: "the recovery", IfNo: "nothing was changed"},
 	})
 	if err != nil {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // TestWatchRecoverFake runs watch and recover against the fake PLC
@@ -69,7 +69,7 @@ func TestWatchRecoverFake(t *testing.T) {
 
 	ro := RecoverOptions{DID: f.did, PLCURL: f.plc.URL, Keep: mig, Key: f.userKey, Yes: true}
 	posts := f.plc.Calls("POST /{did}")
-	var ie *InputError
+	var ie *failure.InputError
 	for _, c := range []struct {
 		name string
 		o    func(RecoverOptions) RecoverOptions

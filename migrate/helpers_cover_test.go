@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
 // Helpers of the *_cover_test.go files: stage-level tests that drive the
@@ -17,9 +20,9 @@ import (
 
 // wantInput asserts a bad-input error (exit 2) whose message contains
 // each of want, and returns it.
-func wantInput(t *testing.T, err error, want ...string) *InputError {
+func wantInput(t *testing.T, err error, want ...string) *failure.InputError {
 	t.Helper()
-	var ie *InputError
+	var ie *failure.InputError
 	if !errors.As(err, &ie) {
 		t.Fatalf("want bad input (exit 2) containing %q, got %T %v", want, err, err)
 	}
@@ -33,10 +36,10 @@ func wantInput(t *testing.T, err error, want ...string) *InputError {
 
 // wantStage asserts a resumable error (exit 1) of stage s whose message
 // contains each of want, and that it is not bad input.
-func wantStage(t *testing.T, err error, s Stage, want ...string) *StageError {
+func wantStage(t *testing.T, err error, s stage.Stage, want ...string) *failure.StageError {
 	t.Helper()
-	var se *StageError
-	var ie *InputError
+	var se *failure.StageError
+	var ie *failure.InputError
 	if !errors.As(err, &se) || errors.As(err, &ie) {
 		t.Fatalf("want a resumable %s error (exit 1) containing %q, got %T %v", s, want, err, err)
 	}
@@ -54,7 +57,7 @@ func wantStage(t *testing.T, err error, s Stage, want ...string) *StageError {
 // wantHint asserts that err's hint contains want.
 func wantHint(t *testing.T, err error, want string) {
 	t.Helper()
-	if h := Hint(err); !strings.Contains(h, want) {
+	if h := failure.Hint(err); !strings.Contains(h, want) {
 		t.Fatalf("hint %q of %v does not say %q", h, err, want)
 	}
 }
@@ -64,42 +67,42 @@ func wantHint(t *testing.T, err error, want string) {
 // the start of each transfer, from the run's goroutine: a test changes the
 // servers there, between two steps.
 type logProgress struct {
-	NopProgress
-	onStart    func(Stage)
-	onTransfer func(TransferKind)
+	ui.NopProgress
+	onStart    func(stage.Stage)
+	onTransfer func(ui.TransferKind)
 
 	mu    sync.Mutex
 	infos []string
 	warns []string
-	notes map[Stage]string
-	skips map[Stage]string
+	notes map[stage.Stage]string
+	skips map[stage.Stage]string
 }
 
-func (p *logProgress) StageStart(s Stage) {
+func (p *logProgress) StageStart(s stage.Stage) {
 	if p.onStart != nil {
 		p.onStart(s)
 	}
 }
 
-func (p *logProgress) StageDone(s Stage, note string) {
+func (p *logProgress) StageDone(s stage.Stage, note string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.notes == nil {
-		p.notes = map[Stage]string{}
+		p.notes = map[stage.Stage]string{}
 	}
 	p.notes[s] = note
 }
 
-func (p *logProgress) StageSkip(s Stage, reason string) {
+func (p *logProgress) StageSkip(s stage.Stage, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.skips == nil {
-		p.skips = map[Stage]string{}
+		p.skips = map[stage.Stage]string{}
 	}
 	p.skips[s] = reason
 }
 
-func (p *logProgress) Transfer(kind TransferKind, _ int, _ int64) {
+func (p *logProgress) Transfer(kind ui.TransferKind, _ int, _ int64) {
 	if p.onTransfer != nil {
 		p.onTransfer(kind)
 	}
@@ -134,15 +137,15 @@ func (p *logProgress) said(s string, warn bool) bool {
 }
 
 // note is the note of a stage that ran.
-func (p *logProgress) note(s Stage) string {
+func (p *logProgress) note(s stage.Stage) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.notes[s]
 }
 
 // atStart is a Progress that calls fn when stage s starts.
-func atStart(s Stage, fn func()) *logProgress {
-	return &logProgress{onStart: func(got Stage) {
+func atStart(s stage.Stage, fn func()) *logProgress {
+	return &logProgress{onStart: func(got stage.Stage) {
 		if got == s {
 			fn()
 		}
@@ -161,7 +164,7 @@ type scriptedUI struct {
 
 func (u *scriptedUI) PLCToken(string) (string, error) {
 	if u.token == nil {
-		return "", ErrNoTerminal
+		return "", ui.ErrNoTerminal
 	}
 	return u.token(), nil
 }
@@ -180,7 +183,7 @@ func (u *scriptedUI) Confirm(question, details string) (bool, error) {
 // on the new PDS and the old PDS has sent a token.
 func paused(t *testing.T, f *fakeMove, o Options) {
 	t.Helper()
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("first run: want paused for the email token (exit 3), got %v", err)
 	}
 	if f.a.PLCToken(f.did) == "" {
@@ -236,7 +239,7 @@ func wantHome(t *testing.T, f *fakeMove, home, other *fakenet.PDS) {
 // o, asserts that the run stops resumable (exit 1) in stage s, its error
 // saying want and its hint hint, and calls check on what it left; then it
 // lifts the failure and asserts that the same command finishes the move.
-func failsThenResumes(t *testing.T, f *fakeMove, o Options, p *fakenet.PDS, nsid string, s Stage, want, hint string, check func(*Result)) *Result {
+func failsThenResumes(t *testing.T, f *fakeMove, o Options, p *fakenet.PDS, nsid string, s stage.Stage, want, hint string, check func(*Result)) *Result {
 	t.Helper()
 	p.Fail(nsid, 100, 503, "ServiceUnavailable", "down for maintenance")
 	res, err := Run(context.Background(), o)

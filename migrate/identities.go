@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
-
-	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/plc"
 )
 
 // identities reads who an account is: a handle resolved to a DID, and the
@@ -40,12 +40,12 @@ func identitiesFor(o Options, srv servers) identities {
 func (id identities) resolve(ctx context.Context, account string) (string, error) {
 	atid, err := syntax.ParseAtIdentifier(account)
 	if err != nil {
-		return "", inputErr(nil, "give a handle like alice.example.com or a DID like did:plc:...", "%q is neither a handle nor a DID", account)
+		return "", failure.Input(nil, "give a handle like alice.example.com or a DID like did:plc:...", "%q is neither a handle nor a DID", account)
 	}
 	if atid.IsDID() {
 		did, _ := atid.AsDID()
 		if did.Method() != "plc" && did.Method() != "web" {
-			return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
+			return "", failure.Input(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
 		}
 		return did.String(), nil
 	}
@@ -60,7 +60,7 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("resolve %s at %s: %w", handle, id.oldPDS, err)
 		}
-		first = inputErr(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.oldPDS, handle)
+		first = failure.Input(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.oldPDS, handle)
 	} else {
 		dir := &identity.BaseDirectory{PLCURL: id.plcURL, UserAgent: "atmigrate/" + Version}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -68,11 +68,11 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 		cancel()
 		if err == nil {
 			if did.Method() != "plc" && did.Method() != "web" {
-				return "", inputErr(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
+				return "", failure.Input(nil, "atmigrate moves did:plc and did:web accounts", "%s is a did:%s account", did, did.Method())
 			}
 			return did.String(), nil
 		}
-		first = inputErr(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
+		first = failure.Input(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
 	}
 	// A deactivated account's handle no longer resolves on its old PDS:
 	// after a move (or half of one) the new PDS answers for it. Its word is
@@ -128,10 +128,10 @@ func (id identities) state(ctx context.Context, did string) (*plc.State, error) 
 // readError explains why the DID document could not be read.
 func (id identities) readError(did string, err error) error {
 	if isDIDWeb(did) {
-		return inputErr(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
+		return failure.Input(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
 	}
 	if errors.Is(err, plc.ErrDIDNotFound) {
-		return inputErr(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", id.plcURL, did)
+		return failure.Input(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", id.plcURL, did)
 	}
 	return fmt.Errorf("read the DID's PLC audit log: %w", err)
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // The identity stage and what follows it: the PLC operation happens
@@ -119,7 +119,7 @@ func TestCoverSignedOpReusedAfterAFailedSubmit(t *testing.T) {
 	o.PLCToken = f.a.PLCToken(f.did)
 	f.b.Fail("com.atproto.identity.submitPlcOperation", 10, 500, "InternalServerError", "Internal Server Error")
 	_, err := Run(context.Background(), o)
-	wantStage(t, err, StageIdentity, "submit the PLC operation")
+	wantStage(t, err, stage.Identity, "submit the PLC operation")
 	wantHint(t, err, "audit log is checked")
 	untouched(t, f.fakeMove)
 	st, _ := LoadState(o.StateDir)
@@ -168,7 +168,7 @@ func TestCoverSubmitAnswerLost(t *testing.T) {
 // the old account left active; the next run activates.
 func TestCoverActivateFails(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
-	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.server.activateAccount", StageActivate,
+	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.server.activateAccount", stage.Activate,
 		"activate the account", "the DID already points at the new PDS", func(*Result) {
 			if endpointNow(t, f.fakeMove) != f.b.PublicURL() || !active(t, f.a, f.did) {
 				t.Fatal("want the DID switched and the old account still active")
@@ -197,14 +197,14 @@ func TestCoverDeactivateGuard(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 			o := f.withKey(t)
-			o.Progress = atStart(StageDeactivateOld, func() {
+			o.Progress = atStart(stage.DeactivateOld, func() {
 				ep := c.endpoint(f)
 				f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) {
 					op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: ep}
 				})
 			})
 			_, err := Run(context.Background(), o)
-			wantStage(t, err, StageDeactivateOld, c.want)
+			wantStage(t, err, stage.DeactivateOld, c.want)
 			wantHint(t, err, c.hint)
 			if !active(t, f.a, f.did) {
 				t.Fatal("the old account was deactivated")
@@ -221,7 +221,7 @@ func TestCoverDeactivateGuard(t *testing.T) {
 func TestCoverDeactivateFails(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	imports := 0
-	failsThenResumes(t, f.fakeMove, f.withKey(t), f.a, "com.atproto.server.deactivateAccount", StageDeactivateOld,
+	failsThenResumes(t, f.fakeMove, f.withKey(t), f.a, "com.atproto.server.deactivateAccount", stage.DeactivateOld,
 		"deactivate the account", "the migration itself is complete", func(*Result) {
 			if !active(t, f.b, f.did) || !active(t, f.a, f.did) {
 				t.Fatal("want both accounts active")
@@ -239,13 +239,13 @@ func TestCoverFinalCheckDifference(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(`[{"$type":"app.bsky.actor.defs#savedFeedsPref"}]`) })
 	o := f.withKey(t)
-	o.Progress = atStart(StageFinalCheck, func() {
+	o.Progress = atStart(stage.FinalCheck, func() {
 		f.b.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(`[]`) })
 	})
 	res, err := Run(context.Background(), o)
-	se := wantStage(t, err, StageFinalCheck, "differs", "preferences")
+	se := wantStage(t, err, stage.FinalCheck, "differs", "preferences")
 	wantHint(t, se, "atmigrate verify")
-	if res.State.Completed || res.State.LastErrorStage != StageFinalCheck {
+	if res.State.Completed || res.State.LastErrorStage != stage.FinalCheck {
 		t.Errorf("state: completed %v, last error in %q", res.State.Completed, res.State.LastErrorStage)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
 // Each way a run ends is recorded in the state file as LastStop, so that
@@ -23,7 +26,7 @@ func TestLastStopRecorded(t *testing.T) {
 	t.Run("PausedThenCompleted", func(t *testing.T) {
 		f := newFullMove(t, 20, 2, fakenet.PDSOptions{})
 		o := f.opts(t)
-		if _, err := Run(context.Background(), o); !errors.Is(err, ErrPaused) {
+		if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 			t.Fatalf("first run: want paused for the token, got %v", err)
 		}
 		if st := saved(t, o.StateDir); st.LastStop != StopPausedToken || st.Completed {
@@ -42,7 +45,7 @@ func TestLastStopRecorded(t *testing.T) {
 		f := newFullMove(t, 20, 2, fakenet.PDSOptions{})
 		o := f.opts(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		o.Progress = cancelAt{stage: StageBlobs, cancel: cancel}
+		o.Progress = cancelAt{stage: stage.Blobs, cancel: cancel}
 		if _, err := Run(ctx, o); err == nil {
 			t.Fatal("a cancelled run succeeded")
 		}
@@ -71,20 +74,20 @@ func TestLastStopRecorded(t *testing.T) {
 		if _, err := Run(context.Background(), o); err == nil {
 			t.Fatal("a run whose import kept failing succeeded")
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopFailed || st.LastErrorStage != StageImportRepo {
-			t.Errorf("lastStop %q at %q, want %q at %q", st.LastStop, st.LastErrorStage, StopFailed, StageImportRepo)
+		if st := saved(t, o.StateDir); st.LastStop != StopFailed || st.LastErrorStage != stage.ImportRepo {
+			t.Errorf("lastStop %q at %q, want %q at %q", st.LastStop, st.LastErrorStage, StopFailed, stage.ImportRepo)
 		}
 	})
 }
 
 // cancelAt cancels the run when stage starts: an interruption mid-run.
 type cancelAt struct {
-	NopProgress
-	stage  Stage
+	ui.NopProgress
+	stage  stage.Stage
 	cancel context.CancelFunc
 }
 
-func (c cancelAt) StageStart(s Stage) {
+func (c cancelAt) StageStart(s stage.Stage) {
 	if s == c.stage {
 		c.cancel()
 	}

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -71,7 +74,7 @@ func (m *Migrator) leaveBehind(b LeftBlob) {
 	}
 	m.st.Blobs.LeftBehind = append(m.st.Blobs.LeftBehind, b)
 	m.mu.Unlock()
-	m.prog.Warn(fmt.Sprintf("moving without blob %s (%s, %s): %s (--skip-oversized-blobs)", b.CID, HumanBytes(b.Size), orDefault(b.MimeType, "no type"), limitWords(b.Limit)))
+	m.prog.Warn(fmt.Sprintf("moving without blob %s (%s, %s): %s (--skip-oversized-blobs)", b.CID, units.HumanBytes(b.Size), cmp.Or(b.MimeType, "no type"), limitWords(b.Limit)))
 }
 
 // movable is refs without the blobs that will not be moved: those over the
@@ -122,9 +125,9 @@ func (m *Migrator) withoutLeftBehind(missing []pds.MissingBlob) []pds.MissingBlo
 func oversizedError(host string, over []repo.BlobRef, limit int64) error {
 	lines := make([]string, 0, len(over))
 	for _, b := range over {
-		lines = append(lines, fmt.Sprintf("%s  %s  %s", b.CID, HumanBytes(b.Size), orDefault(b.MimeType, "no type")))
+		lines = append(lines, fmt.Sprintf("%s  %s  %s", b.CID, units.HumanBytes(b.Size), cmp.Or(b.MimeType, "no type")))
 	}
-	return &InputError{
+	return &failure.InputError{
 		Msg: fmt.Sprintf("%d blob(s) are larger than %s accepts (%s), so they could never be uploaded:\n  %s",
 			len(over), host, limitWords(limit), strings.Join(firstN(lines, 20), "\n  ")),
 		Hint: "nothing was written to the new PDS. Its admin can raise the limit (PDS_BLOB_UPLOAD_LIMIT on the reference PDS), " +
@@ -145,14 +148,14 @@ func (m *Migrator) importRefusedError(err error) error {
 	if tooLarge(err) {
 		limit := "its import limit is not reported"
 		if l := m.blobLimit(); l > 0 {
-			limit = fmt.Sprintf("its upload limit, the default import limit, is %s", HumanBytes(l))
+			limit = fmt.Sprintf("its upload limit, the default import limit, is %s", units.HumanBytes(l))
 		}
-		return inputErr(err, "ask the new PDS's admin to raise PDS_MAX_REPO_IMPORT_SIZE (the reference PDS's import limit) above the repo's size, then run the same command again",
-			"%s refused the %s repo as too large (%s)", m.opts.NewPDS, HumanBytes(m.st.Repo.Bytes), limit)
+		return failure.Input(err, "ask the new PDS's admin to raise PDS_MAX_REPO_IMPORT_SIZE (the reference PDS's import limit) above the repo's size, then run the same command again",
+			"%s refused the %s repo as too large (%s)", m.opts.NewPDS, units.HumanBytes(m.st.Repo.Bytes), limit)
 	}
 	var ae *pds.APIError
 	if errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.Message), "not accepting repo imports") {
-		return inputErr(err, "the new PDS's admin must allow imports (PDS_ACCEPTING_REPO_IMPORTS on the reference PDS); nothing else can move the repo there",
+		return failure.Input(err, "the new PDS's admin must allow imports (PDS_ACCEPTING_REPO_IMPORTS on the reference PDS); nothing else can move the repo there",
 			"%s does not accept repo imports", m.opts.NewPDS)
 	}
 	return nil
@@ -166,12 +169,12 @@ func (m *Migrator) importSizeWarning() string {
 		return ""
 	}
 	return fmt.Sprintf("the repo (%s) is larger than %s's upload limit (%s), which is also its import limit unless its admin set PDS_MAX_REPO_IMPORT_SIZE: the import may be refused",
-		HumanBytes(m.st.Repo.Bytes), m.opts.NewPDS, HumanBytes(l))
+		units.HumanBytes(m.st.Repo.Bytes), m.opts.NewPDS, units.HumanBytes(l))
 }
 
 func limitWords(limit int64) string {
 	if limit <= 0 {
 		return "the new PDS refused it as too large; its limit is not reported"
 	}
-	return "its upload limit is " + HumanBytes(limit)
+	return "its upload limit is " + units.HumanBytes(limit)
 }

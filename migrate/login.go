@@ -1,11 +1,13 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
 // Login is how every command logs in with an account's password: a
@@ -37,12 +39,12 @@ func (l Login) Open(ctx context.Context, c *pds.Client) (*pds.Session, error) {
 	sess, err := c.Login(ctx, loginIdentifier(l.DID, l.Handle), l.Password, l.AuthFactorToken)
 	if err != nil {
 		if n := pds.ErrorName(err); l.Refused != "" && (n == "AuthenticationRequired" || n == "InvalidPassword") {
-			return nil, inputErr(nil, "pass the password that account has with "+l.PasswordFlag, "%s", l.Refused)
+			return nil, failure.Input(nil, "pass the password that account has with "+l.PasswordFlag, "%s", l.Refused)
 		}
-		return nil, loginError(err, c.Host(), l.PasswordFlag, orDefault(l.FactorFlag, "--auth-factor-token"))
+		return nil, loginError(err, c.Host(), l.PasswordFlag, cmp.Or(l.FactorFlag, "--auth-factor-token"))
 	}
 	if sess.AppPassword() && !l.ReadOnly {
-		return nil, inputErr(nil, fmt.Sprintf("pass the account's own password with %s, not an app password", l.PasswordFlag),
+		return nil, failure.Input(nil, fmt.Sprintf("pass the account's own password with %s, not an app password", l.PasswordFlag),
 			"%s accepted an app password: this needs the account password", c.Host())
 	}
 	return sess, nil
@@ -52,20 +54,20 @@ func (l Login) Open(ctx context.Context, c *pds.Client) (*pds.Session, error) {
 func loginError(err error, host, flag, factorFlag string) error {
 	switch pds.ErrorName(err) {
 	case "AuthFactorTokenRequired":
-		e := inputErr(nil, "a sign-in code was emailed to the account's address: run again with "+factorFlag+" CODE",
+		e := failure.Input(nil, "a sign-in code was emailed to the account's address: run again with "+factorFlag+" CODE",
 			"%s asks for a sign-in code (email 2FA)", host)
-		e.Code = CodeSignInCode
+		e.Code = failure.CodeSignInCode
 		return e
 	case "AuthenticationRequired", "InvalidPassword":
-		return inputErr(nil, "check "+flag+" (an app password does not work: use the account password)",
+		return failure.Input(nil, "check "+flag+" (an app password does not work: use the account password)",
 			"%s refused the password", host)
 	case "AccountTakedown":
-		return inputErr(err, "the old PDS has taken the account down; a backup and your own rotation key are the way out (atmigrate migrate --from-backup)", "login refused")
+		return failure.Input(err, "the old PDS has taken the account down; a backup and your own rotation key are the way out (atmigrate migrate --from-backup)", "login refused")
 	}
 	if pds.IsTransient(err) {
 		return fmt.Errorf("log in to %s: %w", host, err)
 	}
-	return inputErr(err, "check the account and the PDS URL", "log in to %s", host)
+	return failure.Input(err, "check the account and the PDS URL", "log in to %s", host)
 }
 
 // loginIdentifier is what to log in with. The reference PDS lowercases

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The login, preflight and create-account stages: every refusal is bad
@@ -125,7 +127,7 @@ func TestCoverCreateAccountTakeover(t *testing.T) {
 	if n := f.b.Calls("com.atproto.server.createAccount"); n != 0 {
 		t.Errorf("%d createAccount calls for an account that was there", n)
 	}
-	if note := prog.note(StageCreateAccount); note != "an account for this DID was already there: taken over" {
+	if note := prog.note(stage.CreateAccount); note != "an account for this DID was already there: taken over" {
 		t.Errorf("create-account note %q", note)
 	}
 	if b, _ := f.b.Account(f.did); b.Password != "set by the other tool" || b.Imports != 1 {
@@ -142,10 +144,10 @@ func TestCoverCreateAccountLostAnswer(t *testing.T) {
 	f.b.LoseResponse("com.atproto.server.createAccount", 1)
 	o := f.withKey(t)
 	_, err := Run(context.Background(), o)
-	wantStage(t, err, StageCreateAccount, "createAccount")
+	wantStage(t, err, stage.CreateAccount, "createAccount")
 	wantHint(t, err, "run the same command again")
 	st, lerr := LoadState(o.StateDir)
-	if lerr != nil || !st.CreatingAccount || st.LastErrorStage != StageCreateAccount {
+	if lerr != nil || !st.CreatingAccount || st.LastErrorStage != stage.CreateAccount {
 		t.Fatalf("state after the lost answer: %+v %v", st, lerr)
 	}
 	// The state dir now belongs to this new PDS: another one is refused.
@@ -172,8 +174,8 @@ func TestCoverNewPDSDownAfterTheAccountWasCreated(t *testing.T) {
 	paused(t, f.fakeMove, o)
 	f.b.Down()
 	_, err := Run(context.Background(), o)
-	var ie *InputError
-	if err == nil || errors.As(err, &ie) || errors.Is(err, ErrPaused) {
+	var ie *failure.InputError
+	if err == nil || errors.As(err, &ie) || errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("new PDS down after createAccount: want a resumable error (exit 1), got %v", err)
 	}
 	f.b.Up()

@@ -9,11 +9,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // Result summarises a finished (or stopped) migration.
@@ -21,15 +26,15 @@ type Result struct {
 	DID      string
 	StateDir string
 	State    *State
-	Timings  map[Stage]time.Duration
+	Timings  map[stage.Stage]time.Duration
 }
 
 // Migrator runs the pipeline for one account. newMigrator makes it whole;
 // run (or the dry run) then fills in what the servers say.
 type Migrator struct {
 	opts Options
-	prog Progress
-	ui   UI
+	prog ui.Progress
+	ui   ui.Prompter
 	srv  servers
 	ids  identities
 
@@ -53,7 +58,7 @@ type Migrator struct {
 	early     *earlyExport
 
 	// current is the stage running now, recorded with an interruption.
-	current Stage
+	current stage.Stage
 
 	// identityDone is true once the PLC directory points at the new PDS:
 	// from then on the new PDS is the account's home and nothing may be
@@ -67,7 +72,7 @@ type Migrator struct {
 	// unlock releases the state dir's lock.
 	unlock func()
 
-	timings map[Stage]time.Duration
+	timings map[stage.Stage]time.Duration
 }
 
 // Run migrates one account, resuming from its state directory.
@@ -76,20 +81,20 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	err := m.run(ctx)
 	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
 	switch {
-	case err == nil, m.st == nil, errors.Is(err, ErrAlreadyMigrated), isBusy(err):
+	case err == nil, m.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
 		m.recordError(StopInterrupted, errors.New("interrupted"))
-	case errors.Is(err, ErrPaused):
+	case errors.Is(err, failure.ErrPaused):
 		stop, reason := StopPausedToken, "waiting for the PLC email token (--plc-token)"
 		if isDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
 			stop = StopPausedDIDWeb
 		}
-		var pe *PauseError
+		var pe *failure.PauseError
 		if errors.As(err, &pe) {
 			reason = pe.Reason
 		}
 		m.recordError(stop, errors.New(reason))
-	case errors.As(err, new(*InputError)):
+	case errors.As(err, new(*failure.InputError)):
 		m.recordError(StopFailedPermanent, err)
 	default:
 		m.recordError(StopFailed, err)
@@ -103,7 +108,7 @@ func newMigrator(opts Options) *Migrator {
 	opts.defaults()
 	srv := serversFor(opts)
 	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: identitiesFor(opts, srv),
-		timings: map[Stage]time.Duration{}, unlock: func() {}}
+		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
 }
 
 // Version is the tool version, set by the CLI at build time.
@@ -142,25 +147,25 @@ func (m *Migrator) run(ctx context.Context) error {
 	}
 	m.new = m.srv.pds(m.opts.NewPDS, m.opts.NewPDSHeaders)
 	if plan.Done {
-		return ErrAlreadyMigrated
+		return failure.ErrAlreadyMigrated
 	}
-	fns := map[Stage]stageFunc{
-		StageLogin:         m.stageLogin,
-		StagePreflight:     m.stagePreflight,
-		StageExportRepo:    m.stageExportRepo,
-		StageCreateAccount: m.stageCreateAccount,
-		StageImportRepo:    m.stageImportRepo,
-		StageBlobs:         m.stageBlobs,
-		StagePreferences:   m.stagePreferences,
-		StageVerifyNew:     m.stageVerifyNew,
-		StageCatchUp:       m.stageCatchUp,
-		StageIdentity:      m.stageIdentity,
-		StageActivate:      m.stageActivate,
-		StageDeactivateOld: m.stageDeactivateOld,
-		StageFinalCheck:    m.stageFinalCheck,
+	fns := map[stage.Stage]stageFunc{
+		stage.Login:         m.stageLogin,
+		stage.Preflight:     m.stagePreflight,
+		stage.ExportRepo:    m.stageExportRepo,
+		stage.CreateAccount: m.stageCreateAccount,
+		stage.ImportRepo:    m.stageImportRepo,
+		stage.Blobs:         m.stageBlobs,
+		stage.Preferences:   m.stagePreferences,
+		stage.VerifyNew:     m.stageVerifyNew,
+		stage.CatchUp:       m.stageCatchUp,
+		stage.Identity:      m.stageIdentity,
+		stage.Activate:      m.stageActivate,
+		stage.DeactivateOld: m.stageDeactivateOld,
+		stage.FinalCheck:    m.stageFinalCheck,
 	}
 	defer m.stopFetcher()
-	for _, s := range Stages {
+	for _, s := range stage.All {
 		step := plan.Step(s)
 		if !step.Run {
 			if err := m.skipStage(s, step.Reason); err != nil {
@@ -188,7 +193,7 @@ func (m *Migrator) run(ctx context.Context) error {
 
 // skipStage reports a stage the plan leaves out, keeping the note of the
 // run that did it.
-func (m *Migrator) skipStage(s Stage, reason string) error {
+func (m *Migrator) skipStage(s stage.Stage, reason string) error {
 	m.prog.StageSkip(s, reason)
 	if prev := m.stageStatus(s); prev != nil && prev.Done {
 		return nil
@@ -196,13 +201,13 @@ func (m *Migrator) skipStage(s Stage, reason string) error {
 	return m.markDone(s, reason, time.Now())
 }
 
-func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
+func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.prog.StageStart(s)
 	m.current = s
-	stageCrashPoint("start", s)
+	crashpoint.AtStage("start", string(s))
 	start := time.Now()
 	note, err := fn(ctx)
 	m.timings[s] += time.Since(start)
@@ -219,30 +224,30 @@ func (m *Migrator) runStage(ctx context.Context, s Stage, fn stageFunc) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var se *StageError
-		var ie *InputError
-		var rl *RateLimitError
-		if errors.As(err, &se) || errors.As(err, &ie) || errors.As(err, &rl) || errors.Is(err, ErrPaused) || errors.Is(err, ErrAlreadyMigrated) {
+		var se *failure.StageError
+		var ie *failure.InputError
+		var rl *failure.RateLimitError
+		if errors.As(err, &se) || errors.As(err, &ie) || errors.As(err, &rl) || errors.Is(err, failure.ErrPaused) || errors.Is(err, failure.ErrAlreadyMigrated) {
 			return err
 		}
-		if ae, ok := rateLimited(err); ok {
+		if ae, ok := failure.RateLimited(err); ok {
 			return m.rateLimitError(ae, 0, "")
 		}
-		if isDiskFull(err) {
+		if failure.IsDiskFull(err) {
 			err = m.diskFullError(err)
 		}
-		return classify(s, err)
+		return failure.Classify(s, err)
 	}
 	m.prog.StageDone(s, note)
-	stageCrashPoint("before-checkpoint", s)
+	crashpoint.AtStage("before-checkpoint", string(s))
 	if err := m.markDone(s, note, start); err != nil {
 		return err
 	}
-	stageCrashPoint("done", s)
+	crashpoint.AtStage("done", string(s))
 	return nil
 }
 
-func (m *Migrator) markDone(s Stage, note string, start time.Time) error {
+func (m *Migrator) markDone(s stage.Stage, note string, start time.Time) error {
 	if m.st == nil {
 		return nil
 	}
@@ -272,7 +277,7 @@ func (m *Migrator) recordError(stop Stop, err error) {
 	m.st.LastStop = stop
 	m.st.LastError = err.Error()
 	m.st.LastErrorStage = m.current
-	var se *StageError
+	var se *failure.StageError
 	if errors.As(err, &se) {
 		m.st.LastErrorStage = se.Stage
 		m.st.LastError = se.Err.Error()
@@ -310,7 +315,7 @@ func (m *Migrator) removeData() {
 	}
 }
 
-func (m *Migrator) stageStatus(s Stage) *StageStatus {
+func (m *Migrator) stageStatus(s stage.Stage) *StageStatus {
 	if m.st == nil {
 		return nil
 	}
@@ -322,15 +327,15 @@ func (m *Migrator) stageStatus(s Stage) *StageStatus {
 // diskFullError says how much space the state dir's disk has and about
 // how much more the run still has to write there.
 func (m *Migrator) diskFullError(err error) error {
-	free, ok := freeBytes(m.dir)
+	free, ok := fsutil.FreeBytes(m.dir)
 	if !ok {
 		return err
 	}
 	need := m.bytesStillToDownload()
 	if need > 0 {
-		return fmt.Errorf("%w (%.1f MB free in %s; about %.1f MB of blobs still to download there)", err, mb(free), m.dir, mb(need))
+		return fmt.Errorf("%w (%.1f MB free in %s; about %.1f MB of blobs still to download there)", err, units.MB(free), m.dir, units.MB(need))
 	}
-	return fmt.Errorf("%w (%.1f MB free in %s)", err, mb(free), m.dir)
+	return fmt.Errorf("%w (%.1f MB free in %s)", err, units.MB(free), m.dir)
 }
 
 // bytesStillToDownload adds up the blobs the new PDS lacked at the last
@@ -353,4 +358,15 @@ func (m *Migrator) bytesStillToDownload() int64 {
 		}
 	}
 	return n
+}
+
+func isBusy(err error) bool {
+	var be *BusyError
+	return errors.As(err, &be)
+}
+
+// rateLimitError turns a 429 the client would not wait for into a
+// failure.RateLimitError.
+func (m *Migrator) rateLimitError(ae *pds.APIError, left int, what string) *failure.RateLimitError {
+	return &failure.RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: sameURL(ae.Host, m.opts.NewPDS)}
 }

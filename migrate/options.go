@@ -5,9 +5,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // Options is everything one migration needs. The CLI fills it from flags
@@ -68,8 +68,8 @@ type Options struct {
 	// Requests, when set, counts HTTP requests (benchmarks).
 	Requests *atomic.Int64
 
-	Progress Progress
-	UI       UI
+	Progress ui.Progress
+	UI       ui.Prompter
 }
 
 // DefaultConcurrency is the number of blob transfers at once when Options
@@ -89,10 +89,10 @@ func (o *Options) defaults() {
 		o.PLCURL = "https://plc.directory"
 	}
 	if o.Progress == nil {
-		o.Progress = NopProgress{}
+		o.Progress = ui.NopProgress{}
 	}
 	if o.UI == nil {
-		o.UI = NoUI{}
+		o.UI = ui.NoPrompter{}
 	}
 	if o.NewPassword == "" {
 		o.NewPassword = o.OldPassword

@@ -1,10 +1,13 @@
 package migrate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The planner: every run observes the world (the DID document, the account
@@ -105,9 +108,9 @@ func (w World) SameServer() bool {
 
 // Step is one stage of a plan: run it, or skip it and say why.
 type Step struct {
-	Stage  Stage  `json:"stage"`
-	Run    bool   `json:"run"`
-	Reason string `json:"reason,omitempty"` // why it is skipped
+	Stage  stage.Stage `json:"stage"`
+	Run    bool        `json:"run"`
+	Reason string      `json:"reason,omitempty"` // why it is skipped
 }
 
 // Plan is the stages still to do.
@@ -125,7 +128,7 @@ type Plan struct {
 }
 
 // Runs reports whether the plan runs stage s.
-func (p Plan) Runs(s Stage) bool {
+func (p Plan) Runs(s stage.Stage) bool {
 	for _, st := range p.Steps {
 		if st.Stage == s {
 			return st.Run
@@ -135,7 +138,7 @@ func (p Plan) Runs(s Stage) bool {
 }
 
 // Step returns the plan's step for s.
-func (p Plan) Step(s Stage) Step {
+func (p Plan) Step(s stage.Stage) Step {
 	for _, st := range p.Steps {
 		if st.Stage == s {
 			return st
@@ -145,8 +148,8 @@ func (p Plan) Step(s Stage) Step {
 }
 
 // Running lists the stages the plan runs, in order.
-func (p Plan) Running() []Stage {
-	var out []Stage
+func (p Plan) Running() []stage.Stage {
+	var out []stage.Stage
 	for _, st := range p.Steps {
 		if st.Run {
 			out = append(out, st.Stage)
@@ -157,22 +160,22 @@ func (p Plan) Running() []Stage {
 
 // dataStages move the data and guard the switch: needed only while the
 // DID does not point at the new PDS.
-var dataStages = []Stage{
-	StagePreflight, StageExportRepo, StageCreateAccount, StageImportRepo,
-	StageBlobs, StagePreferences, StageVerifyNew, StageCatchUp, StageIdentity,
+var dataStages = []stage.Stage{
+	stage.Preflight, stage.ExportRepo, stage.CreateAccount, stage.ImportRepo,
+	stage.Blobs, stage.Preferences, stage.VerifyNew, stage.CatchUp, stage.Identity,
 }
 
 // decide is the planner. st is the state file (never nil: a fresh run has
 // an empty one).
 func decide(inv Invocation, w World, st *State) Plan {
 	p := Plan{}
-	run := func(s Stage) { p.Steps = append(p.Steps, Step{Stage: s, Run: true}) }
-	skip := func(s Stage, format string, args ...any) {
+	run := func(s stage.Stage) { p.Steps = append(p.Steps, Step{Stage: s, Run: true}) }
+	skip := func(s stage.Stage, format string, args ...any) {
 		p.Steps = append(p.Steps, Step{Stage: s, Reason: fmt.Sprintf(format, args...)})
 	}
 
 	if w.SameServer() {
-		p.Refusal = inputErr(nil, "pass --new-pds with the URL of the PDS to move to",
+		p.Refusal = failure.Input(nil, "pass --new-pds with the URL of the PDS to move to",
 			"%s is the PDS the account already lives on (%s): it cannot be moved onto itself", w.New.URL, w.New.ServiceDID)
 		return p
 	}
@@ -184,7 +187,7 @@ func decide(inv Invocation, w World, st *State) Plan {
 		if st.boundToTarget() {
 			p.Refusal = fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why))
 		} else {
-			p.Refusal = inputErr(why, "check --new-pds: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
+			p.Refusal = failure.Input(why, "check --new-pds: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
 				"%s does not answer as a PDS", w.New.URL)
 		}
 		return p
@@ -192,28 +195,28 @@ func decide(inv Invocation, w World, st *State) Plan {
 
 	if !w.Switched {
 		if w.OurOpApplied {
-			p.Refusal = inputErr(nil, "check `atmigrate plc log`: the DID changed after this migration's operation. If you moved it yourself, start the new move with another --state-dir; if not, find out why before anything else",
+			p.Refusal = failure.Input(nil, "check `atmigrate plc log`: the DID changed after this migration's operation. If you moved it yourself, start the new move with another --state-dir; if not, find out why before anything else",
 				"this migration's PLC operation is in the audit log, but the DID now points at %s", w.Endpoint)
 			return p
 		}
 		if inv.Source == SourcePDS && !w.Old.Reachable {
-			p.Refusal = fmt.Errorf("the old PDS %s did not answer; nothing was changed", orDefault(w.Old.URL, w.Endpoint))
+			p.Refusal = fmt.Errorf("the old PDS %s did not answer; nothing was changed", cmp.Or(w.Old.URL, w.Endpoint))
 			return p
 		}
-		run(StageLogin)
+		run(stage.Login)
 		for _, s := range dataStages {
 			run(s)
 		}
-		run(StageActivate)
+		run(stage.Activate)
 		decideDeactivate(&p, inv, w, false)
-		run(StageFinalCheck)
+		run(stage.FinalCheck)
 		return p
 	}
 
 	// The DID points at the new PDS: the data is there and the identity
 	// is done, whatever the state file says.
 	if !w.Old.Known && !st.Completed && inv.Source == SourcePDS && w.New.Active && !inv.NoDeactivateOld {
-		p.Refusal = inputErr(nil, "if the account was moved here from another PDS, pass --old-pds with its URL to finish deactivating the old account",
+		p.Refusal = failure.Input(nil, "if the account was moved here from another PDS, pass --old-pds with its URL to finish deactivating the old account",
 			"the account already lives on %s (the DID points there and the account is active): there is nothing to move", w.New.URL)
 		return p
 	}
@@ -222,9 +225,9 @@ func decide(inv Invocation, w World, st *State) Plan {
 	p.Steps = nil
 	done := st.Completed && w.New.Active && !needOldSession && p.Pending == nil
 	if needOldSession {
-		run(StageLogin)
+		run(stage.Login)
 	} else {
-		skip(StageLogin, "the old PDS is not needed: the DID already points at the new PDS")
+		skip(stage.Login, "the old PDS is not needed: the DID already points at the new PDS")
 	}
 	for _, s := range dataStages {
 		skip(s, "the DID already points at the new PDS")
@@ -234,17 +237,17 @@ func decide(inv Invocation, w World, st *State) Plan {
 	// migration is complete, even when the account already reads as
 	// active (some PDSes create it active).
 	if done {
-		skip(StageActivate, "already migrated")
+		skip(stage.Activate, "already migrated")
 	} else {
-		run(StageActivate)
+		run(stage.Activate)
 	}
 	p.Steps = append(p.Steps, steps...)
 	if done {
 		p.Done = true
-		skip(StageFinalCheck, "already migrated")
+		skip(stage.FinalCheck, "already migrated")
 		return p
 	}
-	run(StageFinalCheck)
+	run(stage.FinalCheck)
 	return p
 }
 
@@ -253,7 +256,7 @@ func decide(inv Invocation, w World, st *State) Plan {
 // step (its own guard checks the switch again when it gets there).
 func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 	add := func(run bool, format string, args ...any) {
-		s := Step{Stage: StageDeactivateOld, Run: run}
+		s := Step{Stage: stage.DeactivateOld, Run: run}
 		if !run {
 			s.Reason = fmt.Sprintf(format, args...)
 		}
@@ -271,12 +274,12 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 		return true
 	case !w.Old.Known:
 		add(false, "the PDS the account moved from is not known")
-		p.Pending = inputErr(nil, "pass --old-pds with the URL of the PDS the account moved from, or --no-deactivate-old to leave it",
+		p.Pending = failure.Input(nil, "pass --old-pds with the URL of the PDS the account moved from, or --no-deactivate-old to leave it",
 			"the account works on %s, but the old account could not be deactivated: it is not known which PDS it was on", w.New.URL)
 		return false
 	case !w.Old.Reachable:
 		add(false, "the old PDS did not answer")
-		p.Pending = &StageError{Stage: StageDeactivateOld,
+		p.Pending = &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the account works on %s, but the old PDS %s did not answer, so the old account was not deactivated", w.New.URL, w.Old.URL),
 			Hint: "run the same command again when the old PDS is back, or pass --no-deactivate-old if it is gone for good"}
 		return false
@@ -284,7 +287,7 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 		// The stage asks again with the session and skips an account
 		// that is already deactivated.
 	case !w.Old.HasAccount || !w.Old.Active:
-		add(false, "already %s", orDefault(w.Old.Status, "inactive"))
+		add(false, "already %s", cmp.Or(w.Old.Status, "inactive"))
 		return false
 	}
 	add(true, "")

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The planner's table: every mode against every situation a run can find,
@@ -64,7 +67,7 @@ func newServer(has, active bool) Server {
 
 func stateWith(f func(*State)) func() *State {
 	return func() *State {
-		st := &State{DID: "did:plc:abc", NewPDS: newURL, OldPDS: oldURL, Stages: map[Stage]*StageStatus{}}
+		st := &State{DID: "did:plc:abc", NewPDS: newURL, OldPDS: oldURL, Stages: map[stage.Stage]*StageStatus{}}
 		f(st)
 		return st
 	}
@@ -87,7 +90,7 @@ var planSituations = []planSituation{
 		},
 		stateWith(func(st *State) {
 			st.AccountCreated = true
-			for _, s := range []Stage{StageLogin, StagePreflight, StageExportRepo, StageCreateAccount, StageImportRepo, StageBlobs, StagePreferences, StageVerifyNew} {
+			for _, s := range []stage.Stage{stage.Login, stage.Preflight, stage.ExportRepo, stage.CreateAccount, stage.ImportRepo, stage.Blobs, stage.Preferences, stage.VerifyNew} {
 				st.stage(s).Done = true
 			}
 		})},
@@ -118,47 +121,47 @@ var planSituations = []planSituation{
 		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID, st.Completed = true, "bafyop", true })},
 }
 
-var allDataAndIdentity = []Stage{StagePreflight, StageExportRepo, StageCreateAccount, StageImportRepo,
-	StageBlobs, StagePreferences, StageVerifyNew, StageCatchUp, StageIdentity}
+var allDataAndIdentity = []stage.Stage{stage.Preflight, stage.ExportRepo, stage.CreateAccount, stage.ImportRepo,
+	stage.Blobs, stage.Preferences, stage.VerifyNew, stage.CatchUp, stage.Identity}
 
 // expectedPlan is the table's right-hand side: the stages a run must do,
 // and whether it ends pending (exit 1, finish later) or done.
 type expectedPlan struct {
-	run     []Stage
+	run     []stage.Stage
 	pending bool
 	done    bool
 }
 
 func expect(mode planMode, situation string) expectedPlan {
 	backup := mode.inv.Source == SourceBackup
-	full := append(append([]Stage{StageLogin}, allDataAndIdentity...), StageActivate)
+	full := append(append([]stage.Stage{stage.Login}, allDataAndIdentity...), stage.Activate)
 	if !backup {
-		full = append(full, StageDeactivateOld)
+		full = append(full, stage.DeactivateOld)
 	}
-	full = append(full, StageFinalCheck)
+	full = append(full, stage.FinalCheck)
 	switch situation {
 	case "nothing done", "account created", "data in":
 		return expectedPlan{run: full}
 	case "DID switched, new account inactive":
 		if backup {
-			return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
+			return expectedPlan{run: []stage.Stage{stage.Activate, stage.FinalCheck}}
 		}
-		return expectedPlan{run: []Stage{StageLogin, StageActivate, StageDeactivateOld, StageFinalCheck}}
+		return expectedPlan{run: []stage.Stage{stage.Login, stage.Activate, stage.DeactivateOld, stage.FinalCheck}}
 	case "switched, old PDS down":
 		if backup {
-			return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
+			return expectedPlan{run: []stage.Stage{stage.Activate, stage.FinalCheck}}
 		}
-		return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}, pending: true}
+		return expectedPlan{run: []stage.Stage{stage.Activate, stage.FinalCheck}, pending: true}
 	case "switched, new account active":
 		// activateAccount is called even on an account that reads as
 		// active: some PDSes create a migrated account active, and the
 		// call is what announces it.
 		if backup {
-			return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
+			return expectedPlan{run: []stage.Stage{stage.Activate, stage.FinalCheck}}
 		}
-		return expectedPlan{run: []Stage{StageLogin, StageActivate, StageDeactivateOld, StageFinalCheck}}
+		return expectedPlan{run: []stage.Stage{stage.Login, stage.Activate, stage.DeactivateOld, stage.FinalCheck}}
 	case "old deactivated":
-		return expectedPlan{run: []Stage{StageActivate, StageFinalCheck}}
+		return expectedPlan{run: []stage.Stage{stage.Activate, stage.FinalCheck}}
 	case "done":
 		return expectedPlan{done: true}
 	}
@@ -185,8 +188,8 @@ func TestPlanTable(t *testing.T) {
 					t.Errorf("done = %v, want %v", p.Done, want.done)
 				}
 				// Every stage is accounted for, and a skipped one says why.
-				if len(p.Steps) != len(Stages) && !p.Done {
-					t.Errorf("%d steps for %d stages: %+v", len(p.Steps), len(Stages), p.Steps)
+				if len(p.Steps) != len(stage.All) && !p.Done {
+					t.Errorf("%d steps for %d stages: %+v", len(p.Steps), len(stage.All), p.Steps)
 				}
 				for _, s := range p.Steps {
 					if !s.Run && s.Reason == "" {
@@ -247,7 +250,7 @@ func TestPlanRefusals(t *testing.T) {
 			if p.Refusal == nil {
 				t.Fatalf("not refused; plan %v", p.Running())
 			}
-			var ie *InputError
+			var ie *failure.InputError
 			if got := errors.As(p.Refusal, &ie); got != c.input {
 				t.Errorf("bad input = %v, want %v (%v)", got, c.input, p.Refusal)
 			}
@@ -262,7 +265,7 @@ func TestPlanNoDeactivateOld(t *testing.T) {
 	inv := Invocation{Source: SourcePDS, Signer: SignEmailToken, NoDeactivateOld: true}
 	for _, sit := range planSituations {
 		p := decide(inv, sit.world(false), sit.state())
-		if p.Runs(StageDeactivateOld) {
+		if p.Runs(stage.DeactivateOld) {
 			t.Errorf("%s: deactivates the old account despite --no-deactivate-old", sit.name)
 		}
 		if p.Pending != nil {
@@ -272,7 +275,7 @@ func TestPlanNoDeactivateOld(t *testing.T) {
 	// The old PDS being down no longer matters then.
 	down := planSituations[4]
 	p := decide(inv, down.world(false), down.state())
-	if got := p.Running(); !slices.Equal(got, []Stage{StageActivate, StageFinalCheck}) {
+	if got := p.Running(); !slices.Equal(got, []stage.Stage{stage.Activate, stage.FinalCheck}) {
 		t.Errorf("old PDS down with --no-deactivate-old: runs %v", got)
 	}
 }
@@ -285,7 +288,7 @@ func TestPlanOldAccountUnknown(t *testing.T) {
 	old.HasAccount, old.Active, old.AccountErr = false, false, "500 InternalServerError"
 	w := World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: old, New: newServer(true, true)}
 	p := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
-	if !p.Runs(StageDeactivateOld) || !p.Runs(StageLogin) {
+	if !p.Runs(stage.DeactivateOld) || !p.Runs(stage.Login) {
 		t.Fatalf("runs %v: want the login and the deactivation", p.Running())
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // The PLC directory as every core entry point uses it: one client shape
@@ -24,7 +26,7 @@ var plcLagWait time.Duration
 
 // newPLCClient is the directory client of the core: policy nil means the
 // default; prog nil reports nothing.
-func newPLCClient(url string, hc *http.Client, policy *pds.RetryPolicy, prog Progress) *plc.Client {
+func newPLCClient(url string, hc *http.Client, policy *pds.RetryPolicy, prog ui.Progress) *plc.Client {
 	c := plc.NewClient(url, hc)
 	if policy != nil {
 		c.Retry = *policy
@@ -40,7 +42,7 @@ func (m *Migrator) newPLC() *plc.Client {
 
 // retryReporter hands the retries of the PDS calls and of the PLC
 // directory's (one event type) to prog; nil when there is no prog.
-func retryReporter(prog Progress) func(pds.RetryEvent) {
+func retryReporter(prog ui.Progress) func(pds.RetryEvent) {
 	if prog == nil {
 		return nil
 	}
@@ -58,7 +60,7 @@ const lagHint = "the PLC directory accepted the operation; run the same command 
 // a read that keeps failing is resumable (exit 1), with lagHint; stage names
 // where the run stopped ("" outside a migration: the error then carries the
 // hint itself). An op that the log shows superseded is reported as such.
-func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.RegularOp, stage Stage) (*plc.State, error) {
+func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.RegularOp, stage stage.Stage) (*plc.State, error) {
 	st, err := pc.Await(ctx, did, op)
 	switch {
 	case err == nil:
@@ -71,9 +73,9 @@ func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.Regular
 		hint = "the DID changed after this operation: check `atmigrate plc log` before anything else"
 	}
 	if stage == "" {
-		return nil, &hintedError{err: err, hint: hint}
+		return nil, failure.WithHint(err, hint)
 	}
-	return nil, &StageError{Stage: stage, Err: err, Hint: hint}
+	return nil, &failure.StageError{Stage: stage, Err: err, Hint: hint}
 }
 
 // relayedApplied judges a failed submission through a PDS's
@@ -87,17 +89,6 @@ func relayedApplied(ctx context.Context, pc *plc.Client, did, cid string, serr e
 	}
 	return ok, serr
 }
-
-// hintedError is an error of a command outside the staged pipeline (plc
-// add-rotation-key, plc recover) that still tells the user what to do.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e *hintedError) Error() string { return e.err.Error() }
-func (e *hintedError) Unwrap() error { return e.err }
-func (e *hintedError) Hint() string  { return e.hint }
 
 // awaitRecordedOp makes sure st is not older than this state dir's own
 // operation: one the directory accepted (PLC.Submitted is set) but st does
@@ -117,7 +108,7 @@ func (m *Migrator) awaitRecordedOp(ctx context.Context, st *plc.State) (*plc.Sta
 		return st, nil // not the op that was submitted; the identity stage decides
 	}
 	m.prog.Info(fmt.Sprintf("the PLC directory does not show operation %s yet; waiting for it", p.OpCID))
-	return awaitOp(ctx, m.ids.plc, m.did, op, StageIdentity)
+	return awaitOp(ctx, m.ids.plc, m.did, op, stage.Identity)
 }
 
 // logLists reports whether cid is in the audit log at all, nullified or not.

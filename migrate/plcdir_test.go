@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo/repotest"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // laggingPLC is a read replica in front of the fake directory: once the
@@ -80,7 +82,7 @@ func (l *laggingPLC) catchUp() {
 
 // retries records the Retry reports.
 type retries struct {
-	NopProgress
+	ui.NopProgress
 	mu    sync.Mutex
 	hosts []string
 }
@@ -145,17 +147,17 @@ func TestIdentityLagTimeoutIsResumable(t *testing.T) {
 	t.Cleanup(func() { plcLagWait = 0 })
 	before := len(f.plc.Log(f.did))
 	_, err := Run(context.Background(), o)
-	var se *StageError
-	if !errors.As(err, &se) || se.Stage != StageIdentity || !strings.Contains(err.Error(), "accepted operation") ||
-		!strings.Contains(Hint(err), "run the same command again") {
-		t.Fatalf("want a resumable identity error saying the directory lags, got %v (hint %q)", err, Hint(err))
+	var se *failure.StageError
+	if !errors.As(err, &se) || se.Stage != stage.Identity || !strings.Contains(err.Error(), "accepted operation") ||
+		!strings.Contains(failure.Hint(err), "run the same command again") {
+		t.Fatalf("want a resumable identity error saying the directory lags, got %v (hint %q)", err, failure.Hint(err))
 	}
-	var ie *InputError
+	var ie *failure.InputError
 	if errors.As(err, &ie) {
 		t.Fatalf("a lagging directory is not bad input: %v", err)
 	}
 	// Again while it still lags: it waits again, it does not sign again.
-	if _, err := Run(context.Background(), o); !errors.As(err, &se) || se.Stage != StageIdentity {
+	if _, err := Run(context.Background(), o); !errors.As(err, &se) || se.Stage != stage.Identity {
 		t.Fatalf("second run while lagging: %v", err)
 	}
 	lag.catchUp()

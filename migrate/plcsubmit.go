@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // opSubmission is one PLC operation on its way to the directory. Every
@@ -30,7 +33,7 @@ type opSubmission struct {
 	// review of the log).
 	check *plc.CheckOptions
 	// ask is put to the user (unless yes); a zero Question asks nothing.
-	ask confirmation
+	ask ui.Confirmation
 	// record saves the operation's CID before it is sent, and sent that it
 	// went (before the wait for the directory); nil when nothing is
 	// resumed from them (an interactive command).
@@ -43,14 +46,14 @@ type opSubmission struct {
 	// crash names the crash points around the send (kill tests).
 	crash string
 	// stage is where a failure stops a migration ("" outside one).
-	stage Stage
+	stage stage.Stage
 }
 
 // submitter holds what every submission needs.
 type submitter struct {
 	plc  *plc.Client
-	ui   UI
-	prog Progress
+	ui   ui.Prompter
+	prog ui.Progress
 	yes  bool
 }
 
@@ -68,7 +71,7 @@ func (sub submitter) submitOp(ctx context.Context, s opSubmission) (*plc.State, 
 		}
 	}
 	if s.ask.Question != "" {
-		if err := s.ask.ask(sub.ui, sub.yes); err != nil {
+		if err := s.ask.Ask(sub.ui, sub.yes); err != nil {
 			return nil, err
 		}
 	}
@@ -96,7 +99,7 @@ func (sub submitter) submitOp(ctx context.Context, s opSubmission) (*plc.State, 
 
 func (s opSubmission) crashPoint(at string) {
 	if s.crash != "" {
-		crashPoint(s.crash + "-" + at)
+		crashpoint.At(s.crash + "-" + at)
 	}
 }
 
@@ -127,11 +130,11 @@ func (sub submitter) send(ctx context.Context, s opSubmission) error {
 
 // stop is a submission's failure: a StageError inside a migration, an
 // error with its hint outside one.
-func (sub submitter) stop(stage Stage, err error, hint string) error {
+func (sub submitter) stop(stage stage.Stage, err error, hint string) error {
 	if stage == "" {
-		return &hintedError{err: err, hint: hint}
+		return failure.WithHint(err, hint)
 	}
-	return &StageError{Stage: stage, Err: err, Hint: hint}
+	return &failure.StageError{Stage: stage, Err: err, Hint: hint}
 }
 
 // submitter is the migration's.

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // Stage-level tests of the resume decisions against the in-memory fake
@@ -98,12 +99,12 @@ func TestResumeOldPDSDownAfterSwitch(t *testing.T) {
 	f.a.Down()
 	o := f.opts(t)
 	_, err := Run(context.Background(), o)
-	var se *StageError
-	if !errors.As(err, &se) || se.Stage != StageDeactivateOld || !strings.Contains(err.Error(), "did not answer") {
+	var se *failure.StageError
+	if !errors.As(err, &se) || se.Stage != stage.DeactivateOld || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("want a pending deactivate-old (exit 1), got %v", err)
 	}
-	if !strings.Contains(Hint(err), "--no-deactivate-old") {
-		t.Errorf("hint %q does not offer --no-deactivate-old", Hint(err))
+	if !strings.Contains(failure.Hint(err), "--no-deactivate-old") {
+		t.Errorf("hint %q does not offer --no-deactivate-old", failure.Hint(err))
 	}
 	if !active(t, f.b, f.did) {
 		t.Errorf("the new account was not activated although the DID points at it")
@@ -133,7 +134,7 @@ func TestResumeRotationKeyReplacedByTheSwitch(t *testing.T) {
 	}
 	// Done: the same command changes nothing.
 	o2 := o
-	if _, err := Run(context.Background(), o2); !errors.Is(err, ErrAlreadyMigrated) {
+	if _, err := Run(context.Background(), o2); !errors.Is(err, failure.ErrAlreadyMigrated) {
 		t.Fatalf("the run after success: %v", err)
 	}
 }
@@ -148,7 +149,7 @@ func TestResumeByHandleAfterMove(t *testing.T) {
 	// The old PDS no longer resolves the deactivated account's handle; the
 	// new PDS does, and the DID document claims it back.
 	o.Account, o.OldPDS = "alice.test", f.a.URL
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrAlreadyMigrated) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrAlreadyMigrated) {
 		t.Fatalf("by handle after the move: %v", err)
 	}
 }
@@ -162,7 +163,7 @@ func TestResumeRefusesTheSameServer(t *testing.T) {
 		o := f.opts(t)
 		o.NewPDS, o.OldPDS = alias.URL, oldPDS
 		_, err := Run(context.Background(), o)
-		var ie *InputError
+		var ie *failure.InputError
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "already lives on") {
 			t.Fatalf("--old-pds %q: want bad input naming the server, got %v", oldPDS, err)
 		}
@@ -182,7 +183,7 @@ func TestResumeRefusesAnAppPassword(t *testing.T) {
 	o := f.opts(t)
 	o.OldPassword = "abcd-efgh-ijkl-mnop"
 	_, err := Run(context.Background(), o)
-	var ie *InputError
+	var ie *failure.InputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "app password") {
 		t.Fatalf("want bad input about the app password, got %v", err)
 	}
@@ -217,7 +218,7 @@ func TestResumeMistypedNewPDSDoesNotPinTheStateDir(t *testing.T) {
 	typo := o
 	typo.NewPDS = "http://127.0.0.1:1"
 	_, err := Run(context.Background(), typo)
-	var ie *InputError
+	var ie *failure.InputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "does not answer as a PDS") {
 		t.Fatalf("typo: want bad input, got %v", err)
 	}
@@ -238,12 +239,12 @@ func TestResumeUnwritableStateDir(t *testing.T) {
 	}
 	o.StateDir = file + "/state"
 	_, err := Run(context.Background(), o)
-	var ie *InputError
+	var ie *failure.InputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "state dir") {
 		t.Fatalf("want bad input about the state dir, got %v", err)
 	}
-	if strings.Contains(Hint(err), "run the same command again") {
-		t.Errorf("hint %q promises a re-run", Hint(err))
+	if strings.Contains(failure.Hint(err), "run the same command again") {
+		t.Errorf("hint %q promises a re-run", failure.Hint(err))
 	}
 	if n := f.a.Calls("com.atproto.server.describeServer") + f.b.Calls("com.atproto.server.describeServer"); n != 0 {
 		t.Errorf("%d server calls before the state dir was checked", n)
@@ -279,8 +280,8 @@ func TestResumeLogAloneNeverDeactivates(t *testing.T) {
 	f.switchToB(t)
 	f.b.SetActive(f.did, true)
 	_, err := Run(context.Background(), f.opts(t))
-	var ie *InputError
-	if !errors.As(err, &ie) || !strings.Contains(Hint(err), "--old-pds") {
+	var ie *failure.InputError
+	if !errors.As(err, &ie) || !strings.Contains(failure.Hint(err), "--old-pds") {
 		t.Fatalf("want bad input asking for --old-pds, got %v", err)
 	}
 	if !active(t, f.a, f.did) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -17,12 +18,12 @@ type servers struct {
 	hc       *http.Client
 	retry    *pds.RetryPolicy // nil: each call's own default
 	requests *atomic.Int64
-	prog     Progress
+	prog     ui.Progress
 }
 
-func newServers(hc *http.Client, retry *pds.RetryPolicy, requests *atomic.Int64, prog Progress) servers {
+func newServers(hc *http.Client, retry *pds.RetryPolicy, requests *atomic.Int64, prog ui.Progress) servers {
 	if prog == nil {
-		prog = NopProgress{}
+		prog = ui.NopProgress{}
 	}
 	return servers{hc: hc, retry: retry, requests: requests, prog: prog}
 }

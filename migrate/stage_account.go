@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
 // stageCreateAccount creates the account on the new PDS under the same DID,
@@ -56,7 +58,7 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", createAccountError(err, o.NewPDS)
 	}
-	crashPoint("account-created")
+	crashpoint.At("account-created")
 	m.st.AccountCreated = true
 	if err := m.save(); err != nil {
 		return "", err
@@ -107,11 +109,11 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 func createAccountError(err error, host string) error {
 	switch pds.ErrorName(err) {
 	case "InvalidInviteCode":
-		return inputErr(err, "pass a valid --invite-code", "%s refused the invite code", host)
+		return failure.Input(err, "pass a valid --invite-code", "%s refused the invite code", host)
 	case "UnsupportedDomain", "InvalidHandle", "HandleNotAvailable":
-		return inputErr(err, "pass --new-handle with a handle the new PDS allows", "%s refused the handle", host)
+		return failure.Input(err, "pass --new-handle with a handle the new PDS allows", "%s refused the handle", host)
 	case "InvalidRequest":
-		return inputErr(err, "check --new-handle and --new-email", "%s refused to create the account", host)
+		return failure.Input(err, "check --new-handle and --new-email", "%s refused to create the account", host)
 	}
 	return fmt.Errorf("create the account on %s: %w", host, err)
 }

@@ -8,8 +8,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -54,7 +59,7 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	}
 	m.setMissing(missing) // until the uploads say otherwise: `status` shows them
 	if len(missing) == 0 {
-		if m.st.Done(StageBlobs) {
+		if m.st.Done(stage.Blobs) {
 			// A resumed run: keep the note of the run that uploaded them.
 			return "", skip("all %d blobs on the new PDS", len(m.blobRefs))
 		}
@@ -93,7 +98,7 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 func (m *Migrator) blobsNote(uploaded int, bytes int64) string {
 	note := fmt.Sprintf("all %d blobs on the new PDS", len(m.blobRefs))
 	if uploaded > 0 {
-		note = fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, mb(bytes))
+		note = fmt.Sprintf("%d uploaded (%.1f MB), none missing", uploaded, units.MB(bytes))
 	}
 	if n := len(m.leftBehindSet()); n > 0 {
 		note += fmt.Sprintf("; %d left behind at your request (over the new PDS's upload limit)", n)
@@ -147,11 +152,11 @@ func (m *Migrator) missingBlobsStop(still []pds.MissingBlob, failures map[string
 	err := missingBlobsError(still, failures)
 	for _, b := range still {
 		if f := failures[b.CID]; f != nil && permanentRefusal(f) {
-			return &InputError{Msg: "blobs", Err: err,
+			return &failure.InputError{Msg: "blobs", Err: err,
 				Hint: "the new PDS refused these uploads, and would refuse them again: nothing irreversible was done; fix what its error names, then run the same command again"}
 		}
 	}
-	return &StageError{Stage: StageBlobs, Err: err,
+	return &failure.StageError{Stage: stage.Blobs, Err: err,
 		Hint: "nothing irreversible was done; run the same command again to retry the missing blobs"}
 }
 
@@ -219,7 +224,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) u
 			total += s
 		}
 	}
-	m.prog.Transfer(TransferBlobs, len(missing), total)
+	m.prog.Transfer(ui.TransferBlobs, len(missing), total)
 
 	// A local error or a long rate limit is the same for every blob: the
 	// first one stops every worker.
@@ -238,18 +243,18 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) u
 			done[b.CID] = true
 			res.uploaded++
 			res.bytes += n
-			m.prog.Advance(TransferBlobs, 1, n)
+			m.prog.Advance(ui.TransferBlobs, 1, n)
 			if !warned {
 				warned = m.warnUploadBudget(len(missing) - res.uploaded)
 			}
-			crashPoint("blob-uploaded")
+			crashpoint.At("blob-uploaded")
 			return
 		case res.stop != nil:
-		case isLocalError(err):
+		case failure.IsLocal(err):
 			res.stop = err
 			stop()
 		default:
-			if ae, ok := rateLimited(err); ok && ctx.Err() == nil {
+			if ae, ok := failure.RateLimited(err); ok && ctx.Err() == nil {
 				res.stop = ae // made a RateLimitError below, once the count is known
 				stop()
 			}
@@ -262,7 +267,7 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) u
 			left = append(left, b)
 		}
 	}
-	if ae, ok := rateLimited(res.stop); ok {
+	if ae, ok := failure.RateLimited(res.stop); ok {
 		res.stop = m.rateLimitError(ae, len(left), "blob uploads")
 	}
 	m.setMissing(left) // what an interrupted run leaves for `status`
@@ -283,7 +288,7 @@ func (m *Migrator) warnUploadBudget(left int) bool {
 	}
 	if left > rl.Remaining {
 		m.prog.Warn(fmt.Sprintf("%s allows %d more blob uploads until %s (%d a %s); %d are left to do: the run will stop at the limit and the same command continues after it resets (as the PDS's admin, --ratelimit-bypass-key skips it)",
-			m.opts.NewPDS, rl.Remaining, rl.Reset.UTC().Format("2006-01-02 15:04 MST"), rl.Limit, windowWords(rl.Window), left))
+			m.opts.NewPDS, rl.Remaining, rl.Reset.UTC().Format("2006-01-02 15:04 MST"), rl.Limit, failure.WindowWords(rl.Window), left))
 	}
 	return true
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // maxCatchUpRounds bounds the catch-up loop for an account that keeps
@@ -38,7 +41,7 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 			break
 		}
 		if round == maxCatchUpRounds {
-			return "", &StageError{Stage: StageCatchUp,
+			return "", &failure.StageError{Stage: stage.CatchUp,
 				Err:  fmt.Errorf("the account wrote during each of %d catch-up rounds (now at rev %s)", round, rev),
 				Hint: "pause the apps that post to this account, then run the same command again"}
 		}
@@ -123,14 +126,14 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 			}
 			return 0, 0, err
 		}
-		crashPoint("catchup-full-imported")
+		crashpoint.At("catchup-full-imported")
 		m.mu.Lock()
 		m.st.Repo = RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
 		m.mu.Unlock()
 		if err := m.save(); err != nil {
 			return 0, 0, err
 		}
-		crashPoint("catchup-state-saved")
+		crashpoint.At("catchup-state-saved")
 		if err := os.Rename(next, m.path("repo.car")); err != nil {
 			return 0, 0, err
 		}

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -24,7 +28,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 		return "", skip("the DID already points at the new PDS")
 	}
 	carPath := m.path("repo.car")
-	if m.st.Done(StageExportRepo) && fileExists(carPath) {
+	if m.st.Done(stage.ExportRepo) && fsutil.Exists(carPath) {
 		if err := m.loadBlobList(); err == nil {
 			ok, err := m.localRepoGood(ctx, carPath)
 			if err != nil {
@@ -63,7 +67,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if err := m.afterExport(ctx); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, mb(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
+	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, units.MB(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
 }
 
 // afterExport runs what must hold once the repo and its blob list are
@@ -125,8 +129,8 @@ func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo r
 // exportAndVerifyFrom is exportAndVerify from any source, reporting to
 // prog: the early download reads without the session and holds its
 // progress back, and `atmigrate export` has no migration.
-func exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
-	prog.Transfer(TransferRepoDownload, 1, -1)
+func exportAndVerifyFrom(ctx context.Context, src Source, prog ui.Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
+	prog.Transfer(ui.TransferRepoDownload, 1, -1)
 	for attempt := 0; ; attempt++ {
 		pr, pw := io.Pipe()
 		type result struct {
@@ -144,13 +148,13 @@ func exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, 
 		var counted int64
 		_, derr := src.ExportRepo(ctx, since, path, pw, func(n int64) {
 			counted += n
-			prog.Advance(TransferRepoDownload, 0, n)
+			prog.Advance(ui.TransferRepoDownload, 0, n)
 		})
 		pw.CloseWithError(derr)
 		res := <-done
-		crashPoint("repo-downloaded")
+		crashpoint.At("repo-downloaded")
 		if derr != nil {
-			prog.Advance(TransferRepoDownload, 0, -counted)
+			prog.Advance(ui.TransferRepoDownload, 0, -counted)
 			if errors.Is(derr, errRestartWithTee) && attempt < 3 && ctx.Err() == nil {
 				continue
 			}
@@ -158,10 +162,10 @@ func exportAndVerifyFrom(ctx context.Context, src Source, prog Progress, since, 
 		}
 		if res.err != nil {
 			os.Remove(path)
-			return nil, &StageError{Stage: StageExportRepo, Err: fmt.Errorf("the repo from %s does not verify: %w", src.Name(), res.err),
+			return nil, &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("the repo from %s does not verify: %w", src.Name(), res.err),
 				Hint: "the old PDS served a repo that fails verification; run again to download it afresh, and report it if it persists"}
 		}
-		prog.Advance(TransferRepoDownload, 1, 0)
+		prog.Advance(ui.TransferRepoDownload, 1, 0)
 		return res.sum, nil
 	}
 }
@@ -210,10 +214,3 @@ func (m *Migrator) loadBlobList() error {
 	}
 	return json.Unmarshal(b, &m.blobRefs)
 }
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return !errors.Is(err, fs.ErrNotExist)
-}
-
-func mb(n int64) float64 { return float64(n) / 1e6 }

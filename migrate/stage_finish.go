@@ -1,9 +1,14 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stageActivate activates the new account once the DID points at it. It
@@ -17,7 +22,7 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	}
 	before, _ := m.new.GetRepoStatus(ctx, m.did) // only for the note
 	if err := m.new.ActivateAccount(ctx); err != nil {
-		return "", &StageError{Stage: StageActivate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
+		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
 	active, status, err := m.newAccountActive(ctx)
@@ -25,8 +30,8 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the account's status on %s after activating it: %w", m.opts.NewPDS, err)
 	}
 	if !active {
-		return "", &StageError{Stage: StageActivate,
-			Err:  fmt.Errorf("%s accepted the activation but reports the account %s", m.opts.NewPDS, orDefault(status, "inactive")),
+		return "", &failure.StageError{Stage: stage.Activate,
+			Err:  fmt.Errorf("%s accepted the activation but reports the account %s", m.opts.NewPDS, cmp.Or(status, "inactive")),
 			Hint: "run the same command again to retry the activation; if it persists, ask the new PDS's admin"}
 	}
 	if before != nil && before.Active {
@@ -62,11 +67,11 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 	}
 	rs, err := m.old.GetRepoStatus(ctx, m.did)
 	if err == nil && !rs.Active {
-		return "", skip("already %s", orDefault(rs.Status, "inactive"))
+		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
-	crashPoint("before-deactivate")
+	crashpoint.At("before-deactivate")
 	if err := m.old.DeactivateAccount(ctx); err != nil {
-		return "", &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.st.OldPDS, err),
+		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.st.OldPDS, err),
 			Hint: "the migration itself is complete; run the same command again to retry, or deactivate the old account later"}
 	}
 	return "deactivated on " + m.st.OldPDS, nil
@@ -78,7 +83,7 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 // there must be active.
 func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	keep := func(format string, args ...any) error {
-		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf(format, args...),
+		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf(format, args...),
 			Hint: "the old account was left active; run the same command again"}
 	}
 	st, err := m.ids.state(ctx, m.did)
@@ -95,7 +100,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	case home.ServiceDID == old.ServiceDID:
 		return keep("the DID still points at the old PDS (%s)", st.Endpoint())
 	case home.ServiceDID != m.world.New.ServiceDID:
-		return &StageError{Stage: StageDeactivateOld, Err: fmt.Errorf("the DID points at %s (%s), which is not the new PDS", st.Endpoint(), home.ServiceDID),
+		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("the DID points at %s (%s), which is not the new PDS", st.Endpoint(), home.ServiceDID),
 			Hint: "someone changed the DID; check `atmigrate plc log`. The old account was left active"}
 	case home.AccountUnknown():
 		// The public status said nothing either way; the account's own
@@ -119,7 +124,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 		if isDIDWeb(m.did) {
 			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(DIDWebFile) + ") and run the same command again"
 		}
-		return &StageError{Stage: StageDeactivateOld,
+		return &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
 			Hint: hint}
 	}
@@ -151,7 +156,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !rep.OK() {
-		return "", &StageError{Stage: StageFinalCheck, Err: fmt.Errorf("the migrated account differs:\n  %s", rep.Problems()),
+		return "", &failure.StageError{Stage: stage.FinalCheck, Err: fmt.Errorf("the migrated account differs:\n  %s", rep.Problems()),
 			Hint: "run `atmigrate verify` for details; the same command again retries the stages that can fix it"}
 	}
 	note := rep.Summary()

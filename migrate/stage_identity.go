@@ -1,16 +1,19 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // tokenReRequestAfter is how long a requested PLC email token is taken to
@@ -84,11 +87,11 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	diff := plc.DiffDocLabeled(&st.Op, op, keyLabels(st, intent))
 	shown, err := m.submitter().submitOp(ctx, opSubmission{
 		did: m.did, st: st, op: op, want: want, check: opChecks(1),
-		ask: confirmation{Question: "Point " + m.did + " at " + intent.Endpoint + "?", Details: "DID document, as it is and as it will be:\n" + diff,
+		ask: ui.Confirmation{Question: "Point " + m.did + " at " + intent.Endpoint + "?", Details: "DID document, as it is and as it will be:\n" + diff,
 			What: "the PLC operation", IfNo: "run again when ready; the data stays on the new PDS"},
 		record: func(cid string) error { m.st.PLC.OpCID = cid; return m.save() },
 		sent:   func() error { m.st.PLC.Submitted = time.Now().UTC(); return m.save() },
-		via:    m.new, crash: "plc", stage: StageIdentity,
+		via:    m.new, crash: "plc", stage: stage.Identity,
 	})
 	if err != nil {
 		return "", err
@@ -158,7 +161,7 @@ func (m *Migrator) signOperation(ctx context.Context, want *didplc.RegularOp) (*
 		return &op, nil
 	}
 	if m.old == nil {
-		return nil, inputErr(nil, "pass --rotation-key", "without the old PDS the PLC operation must be signed with your own rotation key")
+		return nil, failure.Input(nil, "pass --rotation-key", "without the old PDS the PLC operation must be signed with your own rotation key")
 	}
 	token, err := m.plcToken(ctx)
 	if err != nil {
@@ -208,18 +211,18 @@ func (m *Migrator) plcToken(ctx context.Context) (string, error) {
 		if err := m.save(); err != nil {
 			return "", err
 		}
-		m.prog.Info(fmt.Sprintf("%s emailed a confirmation token to %s (%s)", m.st.OldPDS, orDefault(email, "the account's address"), TokenLifeWords))
+		m.prog.Info(fmt.Sprintf("%s emailed a confirmation token to %s (%s)", m.st.OldPDS, cmp.Or(email, "the account's address"), TokenLifeWords))
 	}
 	tok, err := m.ui.PLCToken(email)
-	if errors.Is(err, ErrNoTerminal) {
-		return "", ErrPaused
+	if errors.Is(err, ui.ErrNoTerminal) {
+		return "", failure.ErrPaused
 	}
 	if err != nil {
 		return "", err
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return "", ErrPaused
+		return "", failure.ErrPaused
 	}
 	return tok, nil
 }
@@ -258,7 +261,7 @@ func keyLabels(st *plc.State, in plc.Intent) map[string]string {
 func tokenRefused(err error) error {
 	switch pds.ErrorName(err) {
 	case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
-		return inputErr(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the PDS refused the PLC token")
+		return failure.Input(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the PDS refused the PLC token")
 	}
 	return nil
 }

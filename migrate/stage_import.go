@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
 // stageImportRepo streams repo.car into the new PDS. Every run asks the new
@@ -30,7 +34,7 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	m.mu.Lock()
 	m.st.Repo.ImportedCommit = m.st.Repo.Commit
 	m.mu.Unlock()
-	return fmt.Sprintf("%.1f MB imported", mb(m.st.Repo.Bytes)), nil
+	return fmt.Sprintf("%.1f MB imported", units.MB(m.st.Repo.Bytes)), nil
 }
 
 // importCAR streams one CAR file into the new PDS with its length known.
@@ -44,11 +48,11 @@ func (m *Migrator) importCAR(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	m.prog.Transfer(TransferRepoImport, 1, fi.Size())
-	if err := m.new.ImportRepo(ctx, f, fi.Size(), func(n int64) { m.prog.Advance(TransferRepoImport, 0, n) }); err != nil {
+	m.prog.Transfer(ui.TransferRepoImport, 1, fi.Size())
+	if err := m.new.ImportRepo(ctx, f, fi.Size(), func(n int64) { m.prog.Advance(ui.TransferRepoImport, 0, n) }); err != nil {
 		return fmt.Errorf("import the repo into %s: %w", m.opts.NewPDS, err)
 	}
-	m.prog.Advance(TransferRepoImport, 1, 0)
-	crashPoint("import-sent")
+	m.prog.Advance(ui.TransferRepoImport, 1, 0)
+	crashpoint.At("import-sent")
 	return nil
 }

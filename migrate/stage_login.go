@@ -1,11 +1,14 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // prepare does what every run does before it looks at any server's
@@ -15,13 +18,13 @@ import (
 func (m *Migrator) prepare(ctx context.Context) error {
 	o := &m.opts
 	if o.Account == "" {
-		return inputErr(nil, "pass --account with a handle or a DID", "no account given")
+		return failure.Input(nil, "pass --account with a handle or a DID", "no account given")
 	}
 	if o.OldPassword == "" && o.FromBackup == "" {
-		return inputErr(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the old account")
+		return failure.Input(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the old account")
 	}
 	if o.NewPDS == "" {
-		return inputErr(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
+		return failure.Input(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
 	}
 	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
 	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
@@ -74,7 +77,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		m.st.OldPDS = m.world.Old.URL
 	}
 	if m.st.OldPDS == "" && o.FromBackup == "" {
-		return "", inputErr(nil, "pass --old-pds with the old PDS's URL", "cannot tell which PDS the account is moving from")
+		return "", failure.Input(nil, "pass --old-pds with the old PDS's URL", "cannot tell which PDS the account is moving from")
 	}
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
@@ -83,7 +86,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		return m.openBackupSource(ctx)
 	}
 
-	if m.plan.Runs(StageExportRepo) {
+	if m.plan.Runs(stage.ExportRepo) {
 		m.startEarlyExport(ctx)
 	}
 	sess, err := m.logInOld(ctx)
@@ -95,7 +98,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	}
 	note := fmt.Sprintf("%s (%s) on %s", m.st.Handle, did, m.st.OldPDS)
 	if !sess.Active {
-		note += fmt.Sprintf(", old account %s", orDefault(sess.Status, "inactive"))
+		note += fmt.Sprintf(", old account %s", cmp.Or(sess.Status, "inactive"))
 	}
 	return note, nil
 }
@@ -111,13 +114,6 @@ func (m *Migrator) openState() error {
 	}
 	m.st = st
 	return nil
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 // logInOld opens the session on the old PDS that the stages, and the dry

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stageVerifyNew checks, from the new PDS's own answers, that it holds the
@@ -30,7 +33,7 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		if held.BadSignature {
 			hint = "the new PDS signs the repo with a key other than the one it names for the account, and the DID would point at a repo nobody can verify: nothing irreversible was done; ask its admin"
 		}
-		return "", &StageError{Stage: StageVerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
+		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
 	listed, err := m.new.ListMissingBlobs(ctx)
 	if err != nil {
@@ -39,7 +42,7 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 	missing := m.withoutLeftBehind(listed)
 	m.setMissing(missing)
 	if len(missing) > 0 {
-		return "", &StageError{Stage: StageVerifyNew, Err: missingBlobsError(missing, nil),
+		return "", &failure.StageError{Stage: stage.VerifyNew, Err: missingBlobsError(missing, nil),
 			Hint: "run the same command again to copy the missing blobs"}
 	}
 	bad, err := m.fetchBack(ctx, m.unconfirmed(nil))
@@ -50,7 +53,7 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if len(bad) > 0 {
-		return "", &StageError{Stage: StageVerifyNew, Err: unservedBlobsError(bad),
+		return "", &failure.StageError{Stage: stage.VerifyNew, Err: unservedBlobsError(bad),
 			Hint: "run the same command again: the blobs stage uploads them again"}
 	}
 	moved := len(m.movable(m.blobRefs))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // StateVersion is the version of the state file format.
@@ -34,7 +35,7 @@ type State struct {
 	Started        time.Time `json:"started"`
 	Updated        time.Time `json:"updated"`
 
-	Stages map[Stage]*StageStatus `json:"stages"`
+	Stages map[stage.Stage]*StageStatus `json:"stages"`
 
 	Repo  RepoInfo  `json:"repo"`
 	Blobs BlobsInfo `json:"blobs"`
@@ -47,11 +48,11 @@ type State struct {
 	// CreatingAccount is set before createAccount is sent: from then on
 	// the state dir is bound to the new PDS, even if the run dies before
 	// it can record AccountCreated.
-	CreatingAccount bool   `json:"creatingAccount,omitempty"`
-	AccountCreated  bool   `json:"accountCreated"`
-	Completed       bool   `json:"completed"`
-	LastError       string `json:"lastError,omitempty"`
-	LastErrorStage  Stage  `json:"lastErrorStage,omitempty"`
+	CreatingAccount bool        `json:"creatingAccount,omitempty"`
+	AccountCreated  bool        `json:"accountCreated"`
+	Completed       bool        `json:"completed"`
+	LastError       string      `json:"lastError,omitempty"`
+	LastErrorStage  stage.Stage `json:"lastErrorStage,omitempty"`
 	// LastStop is how the last run ended, so that `status` need not read
 	// it from LastError's words. Empty in state files written before it
 	// existed, and for a run killed before it could record anything.
@@ -159,14 +160,14 @@ type PLCInfo struct {
 }
 
 // Done reports whether stage s finished.
-func (st *State) Done(s Stage) bool {
+func (st *State) Done(s stage.Stage) bool {
 	ss := st.Stages[s]
 	return ss != nil && ss.Done
 }
 
-func (st *State) stage(s Stage) *StageStatus {
+func (st *State) stage(s stage.Stage) *StageStatus {
 	if st.Stages == nil {
-		st.Stages = map[Stage]*StageStatus{}
+		st.Stages = map[stage.Stage]*StageStatus{}
 	}
 	ss := st.Stages[s]
 	if ss == nil {
@@ -191,7 +192,7 @@ func LoadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("state %s was written by a newer atmigrate (format %d)", dir, st.Version)
 	}
 	if st.Stages == nil {
-		st.Stages = map[Stage]*StageStatus{}
+		st.Stages = map[stage.Stage]*StageStatus{}
 	}
 	return &st, nil
 }

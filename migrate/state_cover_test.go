@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // The state dir across runs: an interrupted run is recorded as such and
@@ -17,12 +19,12 @@ func TestCoverInterruptedRunResumes(t *testing.T) {
 	o := f.withKey(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.Progress = atStart(StageBlobs, cancel) // Ctrl-C as the uploads start
+	o.Progress = atStart(stage.Blobs, cancel) // Ctrl-C as the uploads start
 	res, err := Run(ctx, o)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want the run interrupted, got %v", err)
 	}
-	if st := res.State; st.LastError != "interrupted" || st.LastErrorStage != StageBlobs || !st.Done(StageImportRepo) || st.Done(StageBlobs) {
+	if st := res.State; st.LastError != "interrupted" || st.LastErrorStage != stage.Blobs || !st.Done(stage.ImportRepo) || st.Done(stage.Blobs) {
 		t.Fatalf("state after the interruption: last error %q in %q, stages %+v", st.LastError, st.LastErrorStage, st.Stages)
 	}
 	untouched(t, f.fakeMove)
@@ -49,7 +51,7 @@ func TestCoverFinishedStateDirRefusesAnotherMove(t *testing.T) {
 	_, err := Run(context.Background(), again)
 	wantInput(t, err, "holds the finished migration to "+f.b.URL)
 	wantHint(t, err, "another --state-dir")
-	if _, err := Run(context.Background(), o); !errors.Is(err, ErrAlreadyMigrated) {
+	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrAlreadyMigrated) {
 		t.Errorf("the same command after success: %v", err)
 	}
 }

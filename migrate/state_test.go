@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -16,7 +17,7 @@ func TestStateSaveLoad(t *testing.T) {
 		t.Fatalf("missing state: %v %v, want a fresh start", st, err)
 	}
 	st := &State{DID: "did:plc:abc", NewPDS: "https://new.example"}
-	st.stage(StageExportRepo).Done = true
+	st.stage(stage.ExportRepo).Done = true
 	st.Repo.Rev = "3kabc"
 	if err := st.Save(dir); err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestStateSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Done(StageExportRepo) || got.Done(StageImportRepo) || got.Repo.Rev != "3kabc" || got.Version != StateVersion {
+	if !got.Done(stage.ExportRepo) || got.Done(stage.ImportRepo) || got.Repo.Rev != "3kabc" || got.Version != StateVersion {
 		t.Errorf("loaded %+v", got)
 	}
 	entries, _ := os.ReadDir(dir)

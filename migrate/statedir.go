@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // lockFileName is the per-state-dir lock: one run of a migration at a time.
@@ -109,10 +111,10 @@ func ensureWritableDir(dir string) error {
 // means the directory cannot be used and another must be chosen (exit 2).
 func stateDirError(dir string, err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return &StageError{Stage: StageLogin, Err: fmt.Errorf("the state dir %s: %w", dir, err),
+		return &failure.StageError{Stage: stage.Login, Err: fmt.Errorf("the state dir %s: %w", dir, err),
 			Hint: "free some space there, then run the same command again"}
 	}
-	return inputErr(err, "pass --state-dir with a directory you can write to; nothing was changed on any server",
+	return failure.Input(err, "pass --state-dir with a directory you can write to; nothing was changed on any server",
 		"cannot write the state dir %s", dir)
 }
 
@@ -138,14 +140,14 @@ func loadRunState(dir, did string, o Options) (st *State, forgot string, err err
 	case st == nil:
 		return freshState(did, o), "", nil
 	case st.DID != did:
-		return nil, "", inputErr(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
+		return nil, "", failure.Input(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
 	case st.NewPDS == "" || st.NewPDS == o.NewPDS:
 		return st, "", nil
 	case st.Completed:
-		return nil, "", inputErr(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
+		return nil, "", failure.Input(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
 			"the state dir %s holds the finished migration to %s, not one to %s", dir, st.NewPDS, o.NewPDS)
 	case st.boundToTarget():
-		return nil, "", inputErr(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
+		return nil, "", failure.Input(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
 			"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, o.NewPDS)
 	}
 	return freshState(did, o), st.NewPDS, nil
@@ -153,7 +155,7 @@ func loadRunState(dir, did string, o Options) (st *State, forgot string, err err
 
 // freshState is the state of a migration that has not started.
 func freshState(did string, o Options) *State {
-	st := &State{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, Started: time.Now().UTC(), Stages: map[Stage]*StageStatus{}}
+	st := &State{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, Started: time.Now().UTC(), Stages: map[stage.Stage]*StageStatus{}}
 	st.Source = "pds"
 	if o.FromBackup != "" {
 		st.Source = "backup:" + o.FromBackup

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -184,7 +185,7 @@ func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error
 		return fmt.Errorf("read the DID's document: %w", err)
 	}
 	endpoint := strings.TrimRight(st.Endpoint(), "/")
-	r.add("did-endpoint", endpoint == strings.TrimRight(o.NewPDS, "/"), "atproto_pds is %s (want %s)", orDefault(endpoint, "(none)"), o.NewPDS)
+	r.add("did-endpoint", endpoint == strings.TrimRight(o.NewPDS, "/"), "atproto_pds is %s (want %s)", cmp.Or(endpoint, "(none)"), o.NewPDS)
 	if !loggedIn(o.New, o.DID) {
 		r.skip("did-signing-key", "needs the new account's password")
 		r.skip("did-rotation-keys", "needs the new account's password")
@@ -463,7 +464,7 @@ func statusWord(rs *pds.RepoStatus) string {
 	if rs.Active {
 		return "active"
 	}
-	return orDefault(rs.Status, "inactive")
+	return cmp.Or(rs.Status, "inactive")
 }
 
 func firstN(s []string, n int) []string {

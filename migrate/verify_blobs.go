@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/atmigrate/atmigrate/internal/units"
 )
 
 // checkBlobsListed is the check that compares the two PDSes' blob lists.
@@ -134,7 +136,7 @@ func splitLeftBehind(cids []string, leftBehind []LeftBlob) (rest []string, left 
 func leftBehindWords(left []LeftBlob) string {
 	names := make([]string, 0, len(left))
 	for _, b := range left {
-		names = append(names, fmt.Sprintf("%s (%s)", b.CID, HumanBytes(b.Size)))
+		names = append(names, fmt.Sprintf("%s (%s)", b.CID, units.HumanBytes(b.Size)))
 	}
 	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(firstN(names, 10), ", "))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // A warning is a state of its own: it never fails the report, it is not
@@ -225,8 +226,8 @@ type finalCheckProgress struct {
 	note string
 }
 
-func (p *finalCheckProgress) StageDone(s Stage, note string) {
-	if s == StageFinalCheck {
+func (p *finalCheckProgress) StageDone(s stage.Stage, note string) {
+	if s == stage.FinalCheck {
 		p.mu.Lock()
 		p.note = note
 		p.mu.Unlock()

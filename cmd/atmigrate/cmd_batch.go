@@ -12,8 +12,11 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/batch"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -251,7 +254,7 @@ func (o *batchOutput) redraw() {
 	if o.bar == nil {
 		return
 	}
-	o.bar.Describe(fmt.Sprintf("accounts done, %s moved", migrate.HumanBytes(o.bytes)))
+	o.bar.Describe(fmt.Sprintf("accounts done, %s moved", units.HumanBytes(o.bytes)))
 	_ = o.bar.Set(o.done)
 }
 
@@ -277,7 +280,7 @@ func (o *batchOutput) update(e batch.Entry, s batch.Summary) {
 			msg = "starting"
 		}
 	case batch.Migrated:
-		msg = fmt.Sprintf("migrated in %s: %d records, %d blobs, %s", time.Duration(e.Seconds*float64(time.Second)).Round(100*time.Millisecond), e.Records, e.Blobs, migrate.HumanBytes(e.Bytes))
+		msg = fmt.Sprintf("migrated in %s: %d records, %d blobs, %s", time.Duration(e.Seconds*float64(time.Second)).Round(100*time.Millisecond), e.Records, e.Blobs, units.HumanBytes(e.Bytes))
 	case batch.AwaitingToken:
 		msg = "awaiting-token: data on the new PDS; the PLC token was emailed to the account"
 	case batch.Pending:
@@ -300,7 +303,7 @@ func (o *batchOutput) close() {
 	}
 }
 
-func (o *batchOutput) account(name string) migrate.Progress {
+func (o *batchOutput) account(name string) ui.Progress {
 	return &accountOutput{o: o, name: name}
 }
 
@@ -311,24 +314,24 @@ func orStr(s, d string) string {
 	return s
 }
 
-// accountOutput is one account's migrate.Progress inside a batch: a line
+// accountOutput is one account's ui.Progress inside a batch: a line
 // per stage, warnings and rate limits; bytes go to the overall bar.
 type accountOutput struct {
 	o    *batchOutput
 	name string
 }
 
-func (a *accountOutput) StageStart(s migrate.Stage) {
-	a.o.line(a.name, fmt.Sprintf("[%2d/%d] %s", stageIndex(s), len(migrate.Stages), s))
+func (a *accountOutput) StageStart(s stage.Stage) {
+	a.o.line(a.name, fmt.Sprintf("[%2d/%d] %s", stageIndex(s), len(stage.All), s))
 }
-func (a *accountOutput) StageDone(migrate.Stage, string) {}
-func (a *accountOutput) StageSkip(migrate.Stage, string) {}
-func (a *accountOutput) Transfer(migrate.TransferKind, int, int64) {
+func (a *accountOutput) StageDone(stage.Stage, string) {}
+func (a *accountOutput) StageSkip(stage.Stage, string) {}
+func (a *accountOutput) Transfer(ui.TransferKind, int, int64) {
 }
 
-func (a *accountOutput) Advance(kind migrate.TransferKind, _ int, bytes int64) {
+func (a *accountOutput) Advance(kind ui.TransferKind, _ int, bytes int64) {
 	// Bytes written to the new PDS: the repo import and the blobs.
-	if kind != migrate.TransferRepoDownload && bytes != 0 {
+	if kind != ui.TransferRepoDownload && bytes != 0 {
 		a.o.addBytes(bytes)
 	}
 }

@@ -13,14 +13,15 @@ import (
 	"golang.org/x/term"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
 type plcKey = atcrypto.PrivateKey
 
-func isAlreadyMigrated(err error) bool { return errors.Is(err, migrate.ErrAlreadyMigrated) }
-func isPaused(err error) bool          { return errors.Is(err, migrate.ErrPaused) }
+func isAlreadyMigrated(err error) bool { return errors.Is(err, failure.ErrAlreadyMigrated) }
+func isPaused(err error) bool          { return errors.Is(err, failure.ErrPaused) }
 func isInput(err error) bool {
-	var ie *migrate.InputError
+	var ie *failure.InputError
 	return errors.As(err, &ie)
 }
 
@@ -31,8 +32,8 @@ func isBusy(err error) bool {
 	return errors.As(err, &be)
 }
 
-func pauseError(err error) *migrate.PauseError {
-	var pe *migrate.PauseError
+func pauseError(err error) *failure.PauseError {
+	var pe *failure.PauseError
 	if errors.As(err, &pe) {
 		return pe
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
 // Exit codes, the contract with scripts.
@@ -80,7 +81,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 // exitCode prints err for the user (error, then hint) and maps it to the
 // exit code; this is the only place that decides either.
 func exitCode(ctx context.Context, err error) int {
-	if err == nil || errors.Is(err, migrate.ErrAlreadyMigrated) {
+	if err == nil || errors.Is(err, failure.ErrAlreadyMigrated) {
 		return exitOK
 	}
 	var quiet silentExit
@@ -104,11 +105,11 @@ func exitCode(ctx context.Context, err error) int {
 		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again to continue")
 		return exitInterrupted
 	}
-	if errors.Is(err, migrate.ErrPaused) {
+	if errors.Is(err, failure.ErrPaused) {
 		return exitPaused
 	}
 	printError(err)
-	var ie *migrate.InputError
+	var ie *failure.InputError
 	var ue usageError
 	if errors.As(err, &ie) || errors.As(err, &ue) {
 		return exitUsage
@@ -135,7 +136,7 @@ func (e usageError) Error() string { return e.msg }
 
 func printError(err error) {
 	fmt.Fprintf(os.Stderr, "atmigrate: error: %v\n", err)
-	hint := migrate.Hint(err)
+	hint := failure.Hint(err)
 	var ue usageError
 	if errors.As(err, &ue) {
 		hint = ue.hint

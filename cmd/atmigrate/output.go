@@ -9,10 +9,11 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
-// output implements migrate.Progress for the terminal: bars for the repo
+// output implements ui.Progress for the terminal: bars for the repo
 // and the blobs when stderr is a terminal, one plain line per event
 // otherwise (logs, CI, pipes).
 type output struct {
@@ -20,9 +21,9 @@ type output struct {
 	w     io.Writer
 	tty   bool
 	n     int
-	bars  map[migrate.TransferKind]*progressbar.ProgressBar
-	count map[migrate.TransferKind]*transferCount
-	start map[migrate.Stage]time.Time
+	bars  map[ui.TransferKind]*progressbar.ProgressBar
+	count map[ui.TransferKind]*transferCount
+	start map[stage.Stage]time.Time
 }
 
 type transferCount struct {
@@ -33,9 +34,9 @@ type transferCount struct {
 func newOutput(w *os.File) *output {
 	return &output{
 		w: w, tty: isTerminal(w),
-		bars:  map[migrate.TransferKind]*progressbar.ProgressBar{},
-		count: map[migrate.TransferKind]*transferCount{},
-		start: map[migrate.Stage]time.Time{},
+		bars:  map[ui.TransferKind]*progressbar.ProgressBar{},
+		count: map[ui.TransferKind]*transferCount{},
+		start: map[stage.Stage]time.Time{},
 	}
 }
 
@@ -44,28 +45,28 @@ func (o *output) printf(format string, args ...any) {
 	fmt.Fprintf(o.w, format, args...)
 }
 
-func (o *output) StageStart(s migrate.Stage) {
+func (o *output) StageStart(s stage.Stage) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.n = stageIndex(s)
 	o.start[s] = time.Now()
-	o.printf("[%2d/%d] %s: %s\n", o.n, len(migrate.Stages), s, s.Description())
+	o.printf("[%2d/%d] %s: %s\n", o.n, len(stage.All), s, s.Description())
 }
 
-func (o *output) StageDone(s migrate.Stage, note string) {
+func (o *output) StageDone(s stage.Stage, note string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.finishBars()
 	o.printf("        done in %s: %s\n", time.Since(o.start[s]).Round(10*time.Millisecond), note)
 }
 
-func (o *output) StageSkip(s migrate.Stage, reason string) {
+func (o *output) StageSkip(s stage.Stage, reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.printf("        skipped: %s\n", reason)
 }
 
-func (o *output) Transfer(kind migrate.TransferKind, count int, bytes int64) {
+func (o *output) Transfer(kind ui.TransferKind, count int, bytes int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.count[kind] = &transferCount{total: count, size: bytes}
@@ -88,7 +89,7 @@ func (o *output) Transfer(kind migrate.TransferKind, count int, bytes int64) {
 	)
 }
 
-func (o *output) Advance(kind migrate.TransferKind, items int, bytes int64) {
+func (o *output) Advance(kind ui.TransferKind, items int, bytes int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	c := o.count[kind]
@@ -163,8 +164,8 @@ func (o *output) Close() {
 	o.finishBars()
 }
 
-func stageIndex(s migrate.Stage) int {
-	for i, x := range migrate.Stages {
+func stageIndex(s stage.Stage) int {
+	for i, x := range stage.All {
 		if x == s {
 			return i + 1
 		}

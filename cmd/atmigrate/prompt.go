@@ -5,19 +5,19 @@ import (
 	"os"
 	"strings"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
 // terminalUI answers the pipeline's questions at the terminal. Without a
-// terminal on stdin it answers migrate.ErrNoTerminal, and the pipeline
+// terminal on stdin it answers ui.ErrNoTerminal, and the pipeline
 // pauses (exit 3) instead of waiting for input nobody can give.
 type terminalUI struct{ out *output }
 
-func newTerminalUI(out *output) migrate.UI { return &terminalUI{out: out} }
+func newTerminalUI(out *output) ui.Prompter { return &terminalUI{out: out} }
 
 func (u *terminalUI) PLCToken(email string) (string, error) {
 	if !isTerminal(os.Stdin) {
-		return "", migrate.ErrNoTerminal
+		return "", ui.ErrNoTerminal
 	}
 	u.out.pause()
 	defer u.out.resume()
@@ -30,7 +30,7 @@ func (u *terminalUI) PLCToken(email string) (string, error) {
 
 func (u *terminalUI) Confirm(question, details string) (bool, error) {
 	if !isTerminal(os.Stdin) {
-		return false, migrate.ErrNoTerminal
+		return false, ui.ErrNoTerminal
 	}
 	u.out.pause()
 	defer u.out.resume()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // statusView is a migration's state as `status` reports it, built once
@@ -37,10 +38,10 @@ type statusView struct {
 }
 
 type stageView struct {
-	Number int           `json:"number"`
-	Name   migrate.Stage `json:"name"`
-	State  string        `json:"state"` // done, failed (the last run stopped in it) or pending
-	Note   string        `json:"note,omitempty"`
+	Number int         `json:"number"`
+	Name   stage.Stage `json:"name"`
+	State  string      `json:"state"` // done, failed (the last run stopped in it) or pending
+	Note   string      `json:"note,omitempty"`
 }
 
 type repoView struct {
@@ -64,8 +65,8 @@ type plcView struct {
 }
 
 type errorView struct {
-	Stage   migrate.Stage `json:"stage,omitempty"`
-	Message string        `json:"message"`
+	Stage   stage.Stage `json:"stage,omitempty"`
+	Message string      `json:"message"`
 }
 
 // newStatusView builds the view of st, read from dir; pid > 0 or running
@@ -86,7 +87,7 @@ func newStatusView(dir string, st *migrate.State, pid int, running bool) statusV
 	if st.LastError != "" {
 		v.LastError = &errorView{Stage: st.LastErrorStage, Message: st.LastError}
 	}
-	for i, s := range migrate.Stages {
+	for i, s := range stage.All {
 		sv := stageView{Number: i + 1, Name: s, State: "pending"}
 		if ss := st.Stages[s]; ss != nil && ss.Done {
 			sv.State, sv.Note = "done", ss.Note

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stateOf is a migration stopped in stage at with stop and lastError, the
 // stages before it done.
-func stateOf(at migrate.Stage, stop migrate.Stop, lastError string) *migrate.State {
+func stateOf(at stage.Stage, stop migrate.Stop, lastError string) *migrate.State {
 	st := &migrate.State{DID: "did:plc:abc", Handle: "alice.test", OldPDS: "https://a.example", NewPDS: "https://b.example",
-		NewHandle: "alice.test", Updated: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Stages: map[migrate.Stage]*migrate.StageStatus{},
+		NewHandle: "alice.test", Updated: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Stages: map[stage.Stage]*migrate.StageStatus{},
 		LastStop: stop, LastError: lastError}
-	for _, s := range migrate.Stages {
+	for _, s := range stage.All {
 		if s == at {
 			break
 		}
@@ -48,19 +49,19 @@ func TestStatusView(t *testing.T) {
 	}{
 		{"completed", stateOf("", migrate.StopCompleted, ""), 0, false, "migrated", "migrated"},
 		{"completed, old file", stateOf("", "", ""), 0, false, "migrated", "migrated"},
-		{"interrupted", stateOf(migrate.StageBlobs, migrate.StopInterrupted, "interrupted"), 0, false, "interrupted", "re-run the same command"},
-		{"interrupted, old file", stateOf(migrate.StageBlobs, "", "interrupted"), 0, false, "interrupted", "re-run the same command"},
-		{"paused for the token", stateOf(migrate.StageIdentity, migrate.StopPausedToken, tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
-		{"paused for the token, old file", stateOf(migrate.StageIdentity, "", tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
-		{"paused for did:web", stateOf(migrate.StageIdentity, migrate.StopPausedDIDWeb, didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
-		{"paused for did:web, old file", stateOf(migrate.StageIdentity, "", didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
-		{"failed", stateOf(migrate.StageBlobs, migrate.StopFailed, "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
-		{"failed, old file", stateOf(migrate.StageBlobs, "", "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
+		{"interrupted", stateOf(stage.Blobs, migrate.StopInterrupted, "interrupted"), 0, false, "interrupted", "re-run the same command"},
+		{"interrupted, old file", stateOf(stage.Blobs, "", "interrupted"), 0, false, "interrupted", "re-run the same command"},
+		{"paused for the token", stateOf(stage.Identity, migrate.StopPausedToken, tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
+		{"paused for the token, old file", stateOf(stage.Identity, "", tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
+		{"paused for did:web", stateOf(stage.Identity, migrate.StopPausedDIDWeb, didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
+		{"paused for did:web, old file", stateOf(stage.Identity, "", didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
+		{"failed", stateOf(stage.Blobs, migrate.StopFailed, "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
+		{"failed, old file", stateOf(stage.Blobs, "", "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
 		// Words that once meant a pause do not make a new file's failure one.
-		{"failed with pause-like words", stateOf(migrate.StageBlobs, migrate.StopFailed, "waiting for godot"), 0, false, "failed", "stopped with an error"},
-		{"failed for good", stateOf(migrate.StageLogin, migrate.StopFailedPermanent, "refused the password"), 0, false, "failed-permanent", "cannot fix alone"},
-		{"killed before it said", stateOf(migrate.StageImportRepo, "", ""), 0, false, "unknown", "in progress or interrupted"},
-		{"running", stateOf(migrate.StageImportRepo, migrate.StopPausedToken, tokenWait), 4242, true, "running", "running now (pid 4242)"},
+		{"failed with pause-like words", stateOf(stage.Blobs, migrate.StopFailed, "waiting for godot"), 0, false, "failed", "stopped with an error"},
+		{"failed for good", stateOf(stage.Login, migrate.StopFailedPermanent, "refused the password"), 0, false, "failed-permanent", "cannot fix alone"},
+		{"killed before it said", stateOf(stage.ImportRepo, "", ""), 0, false, "unknown", "in progress or interrupted"},
+		{"running", stateOf(stage.ImportRepo, migrate.StopPausedToken, tokenWait), 4242, true, "running", "running now (pid 4242)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := newStatusView("/state", c.st, c.pid, c.running)
@@ -89,7 +90,7 @@ func TestStatusView(t *testing.T) {
 
 // The stages and the counts read the same in the text and the JSON.
 func TestStatusViewStagesAndCounts(t *testing.T) {
-	st := stateOf(migrate.StageBlobs, migrate.StopFailedPermanent, "2 blob(s) are missing on the new PDS")
+	st := stateOf(stage.Blobs, migrate.StopFailedPermanent, "2 blob(s) are missing on the new PDS")
 	st.Repo = migrate.RepoInfo{Records: 541, Bytes: 120_000, Rev: "3n36"}
 	st.Blobs = migrate.BlobsInfo{Total: 41, TotalBytes: 2_900_000, Uploaded: 39, Missing: []string{"bafkA", "bafkB"}}
 	v := newStatusView("/state", st, 0, false)
@@ -103,7 +104,7 @@ func TestStatusViewStagesAndCounts(t *testing.T) {
 	if v.Stages[4].State != "done" || v.Stages[5].State != "failed" || v.Stages[9].State != "pending" {
 		t.Errorf("stage states %+v", v.Stages)
 	}
-	if v.LastError == nil || v.LastError.Stage != migrate.StageBlobs || len(v.Blobs.Missing) != 2 || v.Repo.Records != 541 {
+	if v.LastError == nil || v.LastError.Stage != stage.Blobs || len(v.Blobs.Missing) != 2 || v.Repo.Records != 541 {
 		t.Errorf("view %+v", v)
 	}
 }
@@ -112,7 +113,7 @@ func TestStatusViewStagesAndCounts(t *testing.T) {
 // network) and reads its default state dir; --json is the view.
 func TestStatusCommand(t *testing.T) {
 	home := t.TempDir()
-	st := stateOf(migrate.StageIdentity, migrate.StopPausedToken, "waiting for the PLC email token (--plc-token)")
+	st := stateOf(stage.Identity, migrate.StopPausedToken, "waiting for the PLC email token (--plc-token)")
 	dir := filepath.Join(home, "atmigrate", st.DID)
 	if err := st.Save(dir); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // size is one account shape.
@@ -166,7 +166,7 @@ func writeReport(path string, r any) error {
 
 func stageLine(st map[string]float64) string {
 	var parts []string
-	for _, s := range migrate.Stages {
+	for _, s := range stage.All {
 		if d, ok := st[string(s)]; ok && d >= 0.005 {
 			parts = append(parts, fmt.Sprintf("%s %.2f", stageAbbrev[s], d))
 		}

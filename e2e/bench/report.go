@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // Report is bench-results.json.
@@ -102,7 +102,7 @@ func summarize(sz size, rs []RunResult) AccountSummary {
 		s.MaxRSSMB = max(s.MaxRSSMB, r.Atmigrate.PeakRSSKB/1024)
 		s.PeakDiskMB = max(s.PeakDiskMB, float64(r.Atmigrate.PeakDiskBytes)/1e6)
 	}
-	for _, st := range migrate.Stages {
+	for _, st := range stage.All {
 		name := string(st)
 		s.Stages[name] = col(func(r RunResult) float64 { return r.Atmigrate.Stages[name] })
 	}
@@ -113,12 +113,12 @@ func summarize(sz size, rs []RunResult) AccountSummary {
 }
 
 // stageAbbrev keeps the stage table narrow.
-var stageAbbrev = map[migrate.Stage]string{
-	migrate.StageLogin: "login", migrate.StagePreflight: "pre", migrate.StageExportRepo: "export",
-	migrate.StageCreateAccount: "account", migrate.StageImportRepo: "import", migrate.StageBlobs: "blobs",
-	migrate.StagePreferences: "prefs", migrate.StageVerifyNew: "verify", migrate.StageCatchUp: "catchup",
-	migrate.StageIdentity: "identity", migrate.StageActivate: "activate", migrate.StageDeactivateOld: "deact",
-	migrate.StageFinalCheck: "final",
+var stageAbbrev = map[stage.Stage]string{
+	stage.Login: "login", stage.Preflight: "pre", stage.ExportRepo: "export",
+	stage.CreateAccount: "account", stage.ImportRepo: "import", stage.Blobs: "blobs",
+	stage.Preferences: "prefs", stage.VerifyNew: "verify", stage.CatchUp: "catchup",
+	stage.Identity: "identity", stage.Activate: "activate", stage.DeactivateOld: "deact",
+	stage.FinalCheck: "final",
 }
 
 func printTable(w io.Writer, r *Report) {
@@ -136,13 +136,13 @@ func printTable(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "\natmigrate per stage (s, medians):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	hdr := []string{"account"}
-	for _, s := range migrate.Stages {
+	for _, s := range stage.All {
 		hdr = append(hdr, stageAbbrev[s])
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t")+"\t")
 	for _, a := range r.Accounts {
 		row := []string{a.Name}
-		for _, s := range migrate.Stages {
+		for _, s := range stage.All {
 			row = append(row, fmt.Sprintf("%.2f", a.Stages[string(s)]))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")

@@ -17,6 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 type bench struct {
@@ -294,10 +295,10 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	if !st.Completed {
 		return nil, fmt.Errorf("the state says the migration is not complete\n%s", r.StderrTail)
 	}
-	for _, s := range migrate.Stages {
+	for _, s := range stage.All {
 		if ss := st.Stages[s]; ss != nil && !ss.Started.IsZero() && !ss.Finished.IsZero() {
 			r.Stages[string(s)] = ss.Finished.Sub(ss.Started).Seconds()
-			if s == migrate.StageVerifyNew {
+			if s == stage.VerifyNew {
 				r.DataWall = ss.Finished.Sub(start).Seconds()
 			}
 		}

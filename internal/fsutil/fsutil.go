@@ -88,3 +88,9 @@ func ReadJSON(path string, v any) (found bool, err error) {
 	}
 	return true, nil
 }
+
+// Exists reports whether path names something that can be stat'ed.
+func Exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

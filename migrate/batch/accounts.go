@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
 // Account is one row of a batch's accounts file. Secrets are held in
@@ -50,12 +50,12 @@ var accountColumns = []string{"account", "old_password", "new_handle", "new_emai
 func ReadAccountsFile(path string) (*AccountsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &migrate.InputError{Msg: "cannot read the accounts file", Hint: "check --accounts", Err: err}
+		return nil, &failure.InputError{Msg: "cannot read the accounts file", Hint: "check --accounts", Err: err}
 	}
 	defer f.Close()
 	af, err := ParseAccounts(f, filepath.Dir(path), os.Getenv)
 	if err != nil {
-		return nil, &migrate.InputError{Msg: "the accounts file " + path + " is not usable", Hint: "see `atmigrate batch --help` for its format", Err: err}
+		return nil, &failure.InputError{Msg: "the accounts file " + path + " is not usable", Hint: "see `atmigrate batch --help` for its format", Err: err}
 	}
 	return af, nil
 }
@@ -295,12 +295,12 @@ func (row rawAccount) resolve(base string, getenv func(string) string) (a Accoun
 func ReadTokensFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &migrate.InputError{Msg: "cannot read the tokens file", Hint: "check --tokens", Err: err}
+		return nil, &failure.InputError{Msg: "cannot read the tokens file", Hint: "check --tokens", Err: err}
 	}
 	defer f.Close()
 	tokens, err := ParseTokens(f)
 	if err != nil {
-		return nil, &migrate.InputError{Msg: "the tokens file " + path + " is not usable", Hint: "one account,token pair per line", Err: err}
+		return nil, &failure.InputError{Msg: "the tokens file " + path + " is not usable", Hint: "one account,token pair per line", Err: err}
 	}
 	return tokens, nil
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -49,14 +52,14 @@ type Entry struct {
 	DID     string `json:"did,omitempty"`
 	Status  Status `json:"status"`
 	// Stage is the last stage the account reached.
-	Stage   migrate.Stage `json:"stage,omitempty"`
-	Error   string        `json:"error,omitempty"`
-	Hint    string        `json:"hint,omitempty"`
-	Records int           `json:"records"`
-	Blobs   int           `json:"blobs"`
-	Bytes   int64         `json:"bytes"`
-	Seconds float64       `json:"seconds"` // summed over every run
-	Runs    int           `json:"runs"`
+	Stage   stage.Stage `json:"stage,omitempty"`
+	Error   string      `json:"error,omitempty"`
+	Hint    string      `json:"hint,omitempty"`
+	Records int         `json:"records"`
+	Blobs   int         `json:"blobs"`
+	Bytes   int64       `json:"bytes"`
+	Seconds float64     `json:"seconds"` // summed over every run
+	Runs    int         `json:"runs"`
 	// PLCMethod is how the PLC operation was signed: rotation-key or
 	// email-token.
 	PLCMethod string    `json:"plcMethod,omitempty"`
@@ -169,7 +172,7 @@ type Options struct {
 	RetryFailed bool
 
 	// AccountProgress returns where one account's run reports; nil: nowhere.
-	AccountProgress func(account string) migrate.Progress
+	AccountProgress func(account string) ui.Progress
 	// OnUpdate is called after every status change, with the entry and the
 	// batch's counts (of the accounts in this run's file).
 	OnUpdate func(e Entry, s Summary)
@@ -200,16 +203,16 @@ type batchRun struct {
 // lock held, ctx cancelled), never for one account.
 func Run(ctx context.Context, o Options) (*Index, error) {
 	if o.StateDir == "" {
-		return nil, &migrate.InputError{Msg: "no state dir for the batch", Hint: "pass --state-dir"}
+		return nil, &failure.InputError{Msg: "no state dir for the batch", Hint: "pass --state-dir"}
 	}
 	if o.Base.NewPDS == "" {
-		return nil, &migrate.InputError{Msg: "no new PDS given", Hint: "pass --new-pds"}
+		return nil, &failure.InputError{Msg: "no new PDS given", Hint: "pass --new-pds"}
 	}
 	if !o.Base.Yes {
-		return nil, &migrate.InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass --yes to confirm every account's PLC operation in advance"}
+		return nil, &failure.InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass --yes to confirm every account's PLC operation in advance"}
 	}
 	if len(o.Accounts) == 0 {
-		return nil, &migrate.InputError{Msg: "no accounts given", Hint: "check --accounts"}
+		return nil, &failure.InputError{Msg: "no accounts given", Hint: "check --accounts"}
 	}
 	o.Base.NewPDS = strings.TrimRight(o.Base.NewPDS, "/")
 	o.Base.OldPDS = strings.TrimRight(o.Base.OldPDS, "/")
@@ -230,7 +233,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 		return nil, fmt.Errorf("lock the state dir: %w", err)
 	}
 	if held {
-		return nil, &migrate.InputError{Msg: ErrLocked.Error() + ": " + o.StateDir, Hint: "wait for it to finish, or stop it (Ctrl-C) first", Err: ErrLocked}
+		return nil, &failure.InputError{Msg: ErrLocked.Error() + ": " + o.StateDir, Hint: "wait for it to finish, or stop it (Ctrl-C) first", Err: ErrLocked}
 	}
 	defer unlock()
 
@@ -242,7 +245,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 		idx = &Index{NewPDS: o.Base.NewPDS}
 	}
 	if idx.NewPDS != "" && idx.NewPDS != o.Base.NewPDS {
-		return nil, &migrate.InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another --state-dir"}
+		return nil, &failure.InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another --state-dir"}
 	}
 	idx.NewPDS = o.Base.NewPDS
 
@@ -332,7 +335,7 @@ func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
 	if ctx.Err() != nil {
 		return
 	}
-	var prog migrate.Progress = migrate.NopProgress{}
+	var prog ui.Progress = ui.NopProgress{}
 	if b.o.AccountProgress != nil {
 		prog = b.o.AccountProgress(a.Account)
 	}
@@ -354,31 +357,31 @@ func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
 
 func (b *batchRun) recordOutcome(ctx context.Context, e *Entry, err error) {
 	e.Error, e.Hint = "", ""
-	var ie *migrate.InputError
-	var se *migrate.StageError
+	var ie *failure.InputError
+	var se *failure.StageError
 	if errors.As(err, &se) {
 		e.Stage = se.Stage
 	}
 	switch {
-	case err == nil || errors.Is(err, migrate.ErrAlreadyMigrated):
+	case err == nil || errors.Is(err, failure.ErrAlreadyMigrated):
 		e.Status = Migrated
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		e.Status, e.Error = Pending, "interrupted"
-	case errors.Is(err, migrate.ErrPaused):
+	case errors.Is(err, failure.ErrPaused):
 		e.Status, e.Error = AwaitingToken, "waiting for the PLC email token"
 		e.Hint = "run the batch again soon with --tokens FILE (account,token): the tokens are short-lived; or use --plc-rotation-key"
 	case errors.As(err, &ie):
-		e.Status, e.Error, e.Hint = FailedPermanent, err.Error(), migrate.Hint(err)
+		e.Status, e.Error, e.Hint = FailedPermanent, err.Error(), failure.Hint(err)
 	default:
 		e.Status, e.Error, e.Hint = Failed, err.Error(), "retried on the next run"
 	}
 }
 
 // migrate resolves the account, prepares its options and runs it.
-func (b *batchRun) migrate(ctx context.Context, a Account, e *Entry, prog migrate.Progress) (*migrate.Result, error) {
+func (b *batchRun) migrate(ctx context.Context, a Account, e *Entry, prog ui.Progress) (*migrate.Result, error) {
 	o := b.o.Base
 	o.Progress = prog
-	o.UI = migrate.NoUI{}
+	o.UI = ui.NoPrompter{}
 	o.HTTPClient = b.httpc
 	if e.DID == "" {
 		did, err := b.resolve(ctx, a.Account, o)
@@ -401,7 +404,7 @@ func (b *batchRun) migrate(ctx context.Context, a Account, e *Entry, prog migrat
 	if a.RotationKeyFile != "" {
 		k, err := plc.LoadPrivateKeyFile(a.RotationKeyFile, "k256")
 		if err != nil {
-			return nil, &migrate.InputError{Msg: "cannot read the rotation_key_file " + a.RotationKeyFile, Hint: "the file holds a multibase or hex K-256 key", Err: err}
+			return nil, &failure.InputError{Msg: "cannot read the rotation_key_file " + a.RotationKeyFile, Hint: "the file holds a multibase or hex K-256 key", Err: err}
 		}
 		o.RotationKey = k
 	}
@@ -422,7 +425,7 @@ func (b *batchRun) claimDID(e *Entry, did string) error {
 	defer b.mu.Unlock()
 	for _, x := range b.idx.Accounts {
 		if x != e && x.DID == did {
-			return &migrate.InputError{Msg: fmt.Sprintf("%s is %s, the same account as %s", e.Account, did, x.Account), Hint: "list each account once"}
+			return &failure.InputError{Msg: fmt.Sprintf("%s is %s, the same account as %s", e.Account, did, x.Account), Hint: "list each account once"}
 		}
 	}
 	e.DID = did
@@ -462,7 +465,7 @@ func (b *batchRun) inviteCode(ctx context.Context, o migrate.Options) (string, e
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("create an invite code on %s: %w", o.NewPDS, err)
 		}
-		return "", &migrate.InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check --new-pds-admin-password", Err: err}
+		return "", &failure.InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check --new-pds-admin-password", Err: err}
 	}
 	return code, nil
 }
@@ -496,19 +499,19 @@ func countsFrom(e *Entry, st *migrate.State) {
 
 // stageTracker remembers the last stage an account started.
 type stageTracker struct {
-	migrate.Progress
+	ui.Progress
 	mu    sync.Mutex
-	stage migrate.Stage
+	stage stage.Stage
 }
 
-func (t *stageTracker) StageStart(s migrate.Stage) {
+func (t *stageTracker) StageStart(s stage.Stage) {
 	t.mu.Lock()
 	t.stage = s
 	t.mu.Unlock()
 	t.Progress.StageStart(s)
 }
 
-func (t *stageTracker) last() migrate.Stage {
+func (t *stageTracker) last() stage.Stage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.stage

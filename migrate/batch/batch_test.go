@@ -17,6 +17,8 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -103,17 +105,17 @@ func TestReadAccountsFileSecretsNeverInErrors(t *testing.T) {
 	p := filepath.Join(dir, "accounts.csv")
 	os.WriteFile(p, []byte("account,old_password,bogus\na,hunter2,x\n"), 0o600)
 	_, err := ReadAccountsFile(p)
-	var ie *migrate.InputError
+	var ie *failure.InputError
 	if err == nil || !strings.Contains(err.Error(), "bogus") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
 	}
 	if !errorsAs(err, &ie) {
-		t.Errorf("a bad accounts file must be an migrate.InputError: %T", err)
+		t.Errorf("a bad accounts file must be an failure.InputError: %T", err)
 	}
 }
 
-func errorsAs(err error, ie **migrate.InputError) bool {
-	e, ok := err.(*migrate.InputError)
+func errorsAs(err error, ie **failure.InputError) bool {
+	e, ok := err.(*failure.InputError)
 	if ok {
 		*ie = e
 	}
@@ -137,7 +139,7 @@ func TestBatchReportFiles(t *testing.T) {
 	dir := t.TempDir()
 	idx := &Index{NewPDS: "https://new.example", Accounts: []*Entry{
 		{Account: "alice.example.com", DID: "did:plc:alice", Status: Migrated, Records: 120, Blobs: 4, Bytes: 2_500_000, Seconds: 3.21, PLCMethod: "rotation-key"},
-		{Account: "bob.example.com", DID: "did:plc:bob", Status: FailedPermanent, Stage: migrate.StageLogin, Error: "https://old.example refused the password, with \"quotes\", commas", Hint: "check the password"},
+		{Account: "bob.example.com", DID: "did:plc:bob", Status: FailedPermanent, Stage: stage.Login, Error: "https://old.example refused the password, with \"quotes\", commas", Hint: "check the password"},
 		{Account: "carol.example.com", Status: AwaitingToken},
 		{Account: "dave.example.com", Status: Pending},
 	}}
@@ -222,7 +224,7 @@ func TestLoadBatchStatus(t *testing.T) {
 func TestRunBatchRefusals(t *testing.T) {
 	dir := t.TempDir()
 	one := []Account{{Account: "a.example"}}
-	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(migrate.Hint(err), "--yes") {
+	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(failure.Hint(err), "--yes") {
 		t.Errorf("without Yes: %v", err)
 	}
 	idx := &Index{NewPDS: "https://other.example"}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/internal/units"
 )
 
 // Report file names inside a batch's state dir.
@@ -75,7 +75,7 @@ func WriteTable(w io.Writer, entries []*Entry) {
 			msg = msg[:97] + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Account, dashIfEmpty(e.DID), e.Status,
-			e.Records, e.Blobs, migrate.HumanBytes(e.Bytes), (time.Duration(e.Seconds * float64(time.Second))).Round(100*time.Millisecond), msg)
+			e.Records, e.Blobs, units.HumanBytes(e.Bytes), (time.Duration(e.Seconds * float64(time.Second))).Round(100*time.Millisecond), msg)
 	}
 	tw.Flush()
 	s := summarize(entries)
@@ -84,7 +84,7 @@ func WriteTable(w io.Writer, entries []*Entry) {
 	if s.Running > 0 {
 		fmt.Fprintf(w, ", %d running", s.Running)
 	}
-	fmt.Fprintf(w, "; %s moved\n", migrate.HumanBytes(s.Bytes))
+	fmt.Fprintf(w, "; %s moved\n", units.HumanBytes(s.Bytes))
 }
 
 // LoadStatus reads a batch's index and brings each entry up to date

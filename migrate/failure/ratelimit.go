@@ -1,6 +1,7 @@
-package migrate
+package failure
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,10 +34,10 @@ type RateLimitError struct {
 func (e *RateLimitError) Error() string {
 	s := fmt.Sprintf("%s allows no more %s calls", e.Host, e.Method)
 	if !e.Reset.IsZero() {
-		s += fmt.Sprintf(" until %s (in %s)", e.Reset.UTC().Format("2006-01-02 15:04 MST"), untilWords(time.Until(e.Reset)))
+		s += fmt.Sprintf(" until %s (in %s)", e.Reset.UTC().Format("2006-01-02 15:04 MST"), UntilWords(time.Until(e.Reset)))
 	}
 	if e.Left > 0 {
-		s += fmt.Sprintf("; %d %s left to do", e.Left, orDefault(e.What, "calls"))
+		s += fmt.Sprintf("; %d %s left to do", e.Left, cmp.Or(e.What, "calls"))
 	}
 	return s + "; the state is kept"
 }
@@ -56,7 +57,7 @@ func (e *RateLimitError) Hint() string {
 
 // rateLimited returns the 429 in err whose reset the client would not
 // wait for, if any.
-func rateLimited(err error) (*pds.APIError, bool) {
+func RateLimited(err error) (*pds.APIError, bool) {
 	var ae *pds.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 		return ae, true
@@ -64,13 +65,8 @@ func rateLimited(err error) (*pds.APIError, bool) {
 	return nil, false
 }
 
-// rateLimitError turns such a 429 into a RateLimitError.
-func (m *Migrator) rateLimitError(ae *pds.APIError, left int, what string) *RateLimitError {
-	return &RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: sameURL(ae.Host, m.opts.NewPDS)}
-}
-
 // windowWords names a rate-limit window: "day", "hour", "5m0s".
-func windowWords(d time.Duration) string {
+func WindowWords(d time.Duration) string {
 	switch d {
 	case 24 * time.Hour:
 		return "day"
@@ -83,7 +79,7 @@ func windowWords(d time.Duration) string {
 }
 
 // untilWords is a wait in hours and minutes: "23h59m", "12m", "under a minute".
-func untilWords(d time.Duration) string {
+func UntilWords(d time.Duration) string {
 	d = d.Round(time.Minute)
 	switch {
 	case d < time.Minute:

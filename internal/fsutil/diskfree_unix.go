@@ -1,12 +1,12 @@
 //go:build unix
 
-package migrate
+package fsutil
 
 import "syscall"
 
-// freeBytes is the space an unprivileged writer can still use on the
+// FreeBytes is the space an unprivileged writer can still use on the
 // filesystem holding dir.
-func freeBytes(dir string) (int64, bool) {
+func FreeBytes(dir string) (int64, bool) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, false

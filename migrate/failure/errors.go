@@ -1,4 +1,4 @@
-package migrate
+package failure
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // ErrPaused means the run stopped on purpose to wait for the PLC email
@@ -16,9 +17,6 @@ var ErrPaused = errors.New("waiting for the PLC email token")
 // ErrAlreadyMigrated means a previous run finished this migration; nothing
 // was changed.
 var ErrAlreadyMigrated = errors.New("account already migrated")
-
-// ErrNoTerminal is returned by a UI that cannot ask the user a question.
-var ErrNoTerminal = errors.New("no terminal to ask the user")
 
 // InputError is a problem with what the user gave us (a wrong password, a
 // handle the new PDS does not allow). Nothing irreversible was done; fixing
@@ -48,14 +46,14 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return e.Err }
 
-func inputErr(err error, hint, format string, args ...any) *InputError {
+func Input(err error, hint, format string, args ...any) *InputError {
 	return &InputError{Msg: fmt.Sprintf(format, args...), Hint: hint, Err: err}
 }
 
 // StageError wraps a failure with the stage it happened in and a hint for
 // the user. State is kept; re-running resumes at that stage.
 type StageError struct {
-	Stage Stage
+	Stage stage.Stage
 	Err   error
 	Hint  string
 }
@@ -80,19 +78,14 @@ func Hint(err error) string {
 	return ""
 }
 
-func isBusy(err error) bool {
-	var be *BusyError
-	return errors.As(err, &be)
-}
-
 // classify turns a stage's unexpected error into one the user can act on:
 // bad input (exit 2, with what to change) when running again cannot help,
 // transient (exit 1, resumable) otherwise. A "run again" hint is only ever
 // given for what running again can fix.
-func classify(s Stage, err error) error {
+func Classify(s stage.Stage, err error) error {
 	var ae *pds.APIError
 	switch {
-	case isDiskFull(err):
+	case IsDiskFull(err):
 		return &StageError{Stage: s, Err: err, Hint: "the disk is full: free some space where the state dir is, then run the same command again"}
 	case isLocalUnwritable(err):
 		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
@@ -106,7 +99,7 @@ func classify(s Stage, err error) error {
 
 // isDiskFull reports a full disk or an exhausted quota: resumable once
 // space is freed.
-func isDiskFull(err error) bool {
+func IsDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
@@ -117,4 +110,28 @@ func isLocalUnwritable(err error) bool {
 
 // isLocalError is a failure of this machine's disk, never a network's:
 // retrying the request cannot help, and the run stops at once.
-func isLocalError(err error) bool { return isDiskFull(err) || isLocalUnwritable(err) }
+func IsLocal(err error) bool { return IsDiskFull(err) || isLocalUnwritable(err) }
+
+// PauseError stops a run on purpose until the user does something; the
+// same command continues. It matches ErrPaused.
+type PauseError struct {
+	Reason string
+	Hint   string
+}
+
+func (e *PauseError) Error() string        { return e.Reason }
+func (e *PauseError) Is(target error) bool { return target == ErrPaused }
+
+// hintedError is an error of a command outside the staged pipeline (plc
+// add-rotation-key, plc recover) that still tells the user what to do.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+func (e *hintedError) Hint() string  { return e.hint }
+
+// withHint is err with a hint for the user.
+func WithHint(err error, hint string) error { return &hintedError{err: err, hint: hint} }

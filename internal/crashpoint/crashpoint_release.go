@@ -1,13 +1,13 @@
 //go:build !e2e
 
-package migrate
+package crashpoint
 
 // The release build's crash points are no-ops: the kill tests' crash
 // points (crashpoint.go) are compiled in only with -tags e2e. Being empty,
 // they are inlined away wherever they are called, and so are their
 // arguments as long as those cost nothing to evaluate (a constant, a
-// variable), hence stageCrashPoint rather than crashPoint("start:"+s).
+// variable), hence AtStage rather than At("start:"+s).
 
-func crashPoint(string) {}
+func At(string) {}
 
-func stageCrashPoint(string, Stage) {}
+func AtStage(string, string) {}

@@ -4,7 +4,7 @@
 // (go test -tags e2e, as make test and make test-unit run it);
 // crashpoint_release_test.go checks the release build's no-op.
 
-package migrate
+package crashpoint
 
 import (
 	"errors"
@@ -44,15 +44,15 @@ func TestCrashPointCountsDown(t *testing.T) {
 	crashPoints = map[string]int{"blob-uploaded": 3, "start:blobs": 2}
 	crashMu.Unlock()
 	t.Cleanup(func() { crashPoints = map[string]int{} })
-	crashPoint("blob-uploaded")
-	crashPoint("blob-uploaded")
-	crashPoint("other")
-	stageCrashPoint("start", StageBlobs)
+	At("blob-uploaded")
+	At("blob-uploaded")
+	At("other")
+	AtStage("start", "blobs")
 	if n := crashPoints["blob-uploaded"]; n != 1 {
 		t.Errorf("after two passes %d hits are left, want 1", n)
 	}
 	if n := crashPoints["start:blobs"]; n != 1 {
-		t.Errorf("stageCrashPoint(start, blobs): %d hits are left of start:blobs, want 1", n)
+		t.Errorf("AtStage(start, blobs): %d hits are left of start:blobs, want 1", n)
 	}
 }
 
@@ -60,8 +60,8 @@ func TestCrashPointCountsDown(t *testing.T) {
 // point twice: with #2 it must die of SIGKILL, with #3 it must live.
 func TestCrashPointKills(t *testing.T) {
 	if os.Getenv("ATMIGRATE_CRASH_CHILD") == "1" {
-		crashPoint("p")
-		crashPoint("p")
+		At("p")
+		At("p")
 		os.Exit(0)
 	}
 	if runtime.GOOS == "windows" {

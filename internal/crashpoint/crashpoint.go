@@ -5,7 +5,7 @@
 // build's no-op, so a release binary neither reads ATMIGRATE_TEST_CRASH_AT
 // nor can be made to kill itself by it.
 
-package migrate
+package crashpoint
 
 import (
 	"os"
@@ -44,8 +44,8 @@ func loadCrashPoints() {
 	}
 }
 
-// crashPoint kills the process if the test environment asks for it here.
-func crashPoint(name string) {
+// At kills the process if the test environment asks for it here.
+func At(name string) {
 	crashOnce.Do(loadCrashPoints)
 	if len(crashPoints) == 0 {
 		return
@@ -62,7 +62,7 @@ func crashPoint(name string) {
 	}
 }
 
-// stageCrashPoint is the crash point when:stage (start:blobs, say). It
+// AtStage is the crash point when:stage (start:blobs, say). It
 // takes the parts, not the joined name, so that the release build's no-op
 // does not pay for the concatenation.
-func stageCrashPoint(when string, s Stage) { crashPoint(when + ":" + string(s)) }
+func AtStage(when, stage string) { At(when + ":" + stage) }

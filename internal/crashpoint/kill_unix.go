@@ -1,6 +1,6 @@
 //go:build e2e && unix
 
-package migrate
+package crashpoint
 
 import (
 	"os"

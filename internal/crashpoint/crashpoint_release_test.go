@@ -1,6 +1,6 @@
 //go:build !e2e
 
-package migrate
+package crashpoint
 
 import (
 	"os"
@@ -14,8 +14,8 @@ import (
 // does not even contain the variable's name.)
 func TestCrashPointReleaseIsNoOp(t *testing.T) {
 	if os.Getenv("ATMIGRATE_CRASH_CHILD") == "1" {
-		crashPoint("p")
-		stageCrashPoint("start", StageBlobs)
+		At("p")
+		AtStage("start", "blobs")
 		os.Exit(0)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashPointReleaseIsNoOp$")

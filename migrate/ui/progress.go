@@ -1,18 +1,23 @@
-package migrate
+package ui
 
-import "time"
+import (
+	"errors"
+	"time"
+
+	"github.com/atmigrate/atmigrate/migrate/stage"
+)
 
 // Progress receives what the pipeline is doing. The CLI draws bars from it;
 // tests and batch runs record it. Implementations must be safe for
 // concurrent use: blob workers report in parallel.
 type Progress interface {
 	// StageStart is called when a stage begins (or resumes).
-	StageStart(s Stage)
+	StageStart(s stage.Stage)
 	// StageDone is called when a stage completed; note summarises it.
-	StageDone(s Stage, note string)
+	StageDone(s stage.Stage, note string)
 	// StageSkip is called for a stage that has nothing to do (already done,
 	// or turned off by an option).
-	StageSkip(s Stage, reason string)
+	StageSkip(s stage.Stage, reason string)
 	// Transfer announces a transfer of count items and bytes bytes (count 1
 	// for the repo; -1 bytes when unknown).
 	Transfer(kind TransferKind, count int, bytes int64)
@@ -40,9 +45,9 @@ const (
 // NopProgress ignores everything.
 type NopProgress struct{}
 
-func (NopProgress) StageStart(Stage)                                      {}
-func (NopProgress) StageDone(Stage, string)                               {}
-func (NopProgress) StageSkip(Stage, string)                               {}
+func (NopProgress) StageStart(stage.Stage)                                {}
+func (NopProgress) StageDone(stage.Stage, string)                         {}
+func (NopProgress) StageSkip(stage.Stage, string)                         {}
 func (NopProgress) Transfer(TransferKind, int, int64)                     {}
 func (NopProgress) Advance(TransferKind, int, int64)                      {}
 func (NopProgress) Retry(string, string, int, time.Duration, error, bool) {}
@@ -51,7 +56,7 @@ func (NopProgress) Warn(string)                                           {}
 
 // UI is how the pipeline asks the user something. A UI that cannot ask
 // returns ErrNoTerminal.
-type UI interface {
+type Prompter interface {
 	// PLCToken asks for the token the old PDS just emailed to email.
 	PLCToken(email string) (string, error)
 	// Confirm shows details and asks a yes/no question.
@@ -59,7 +64,10 @@ type UI interface {
 }
 
 // NoUI never asks: every question returns ErrNoTerminal.
-type NoUI struct{}
+type NoPrompter struct{}
 
-func (NoUI) PLCToken(string) (string, error)      { return "", ErrNoTerminal }
-func (NoUI) Confirm(string, string) (bool, error) { return false, ErrNoTerminal }
+func (NoPrompter) PLCToken(string) (string, error)      { return "", ErrNoTerminal }
+func (NoPrompter) Confirm(string, string) (bool, error) { return false, ErrNoTerminal }
+
+// ErrNoTerminal is returned by a UI that cannot ask the user a question.
+var ErrNoTerminal = errors.New("no terminal to ask the user")

@@ -1,4 +1,6 @@
-package migrate
+// Package units formats byte counts for people, in the decimal units all
+// of the tool's figures use.
+package units
 
 import "fmt"
 
@@ -15,3 +17,6 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// MB is n bytes in megabytes (decimal), for messages that print "%.1f MB".
+func MB(n int64) float64 { return float64(n) / 1e6 }
