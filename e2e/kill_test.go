@@ -22,7 +22,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -211,7 +211,7 @@ func stateDirOf(args []string) string {
 }
 
 // checkInvariants checks, after a kill, what must hold at every moment.
-func checkInvariants(t *testing.T, net *localnet.Network, acct *localnet.Account, pb *frontProxy, log0 []didplc.LogEntry, commitA string, st *migrate.State, point string) {
+func checkInvariants(t *testing.T, net *localnet.Network, acct *localnet.Account, pb *frontProxy, log0 []didplc.LogEntry, commitA string, st *checkpoint.State, point string) {
 	t.Helper()
 	ctx := ctxT(t)
 	log, err := plc.NewClient(net.PLCURL, nil).AuditLog(ctx, acct.DID)
@@ -385,9 +385,9 @@ func withEnv(env map[string]string, kv ...string) map[string]string {
 }
 
 // loadState reads the state dir, failing the test if it does not parse.
-func loadState(t *testing.T, dir string) *migrate.State {
+func loadState(t *testing.T, dir string) *checkpoint.State {
 	t.Helper()
-	st, err := migrate.LoadState(dir)
+	st, err := checkpoint.Load(dir)
 	if err != nil {
 		t.Fatalf("state.json after the run: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -135,7 +136,7 @@ func TestCoverWatchOptionsFromState(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
-	st, _ := LoadState(o.StateDir)
+	st, _ := checkpoint.Load(o.StateDir)
 	_, err := WatchOptionsFromState(st)
 	wantInput(t, err, "has not submitted its PLC operation")
 
@@ -189,11 +190,11 @@ func TestCoverDefaultStateDir(t *testing.T) {
 		if !errors.Is(err, failure.ErrPaused) {
 			t.Fatalf("xdg %v: %v", xdg, err)
 		}
-		dir, err := DefaultStateDir(f.did)
+		dir, err := checkpoint.DefaultDir(f.did)
 		if err != nil || dir != filepath.Join(want, f.did) || res.StateDir != dir {
 			t.Fatalf("xdg %v: default state dir %s %v, the run used %s, want %s", xdg, dir, err, res.StateDir, filepath.Join(want, f.did))
 		}
-		if st, err := LoadState(dir); err != nil || st == nil || st.DID != f.did || !st.Done(stage.VerifyNew) {
+		if st, err := checkpoint.Load(dir); err != nil || st == nil || st.DID != f.did || !st.Done(stage.VerifyNew) {
 			t.Fatalf("xdg %v: state there: %+v %v", xdg, st, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 func TestMissingBlobsError(t *testing.T) {
@@ -46,7 +47,7 @@ func TestNewEndpoint(t *testing.T) {
 	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
 		t.Errorf("without state: %q", got)
 	}
-	m.st = &State{NewPDSEndpoint: "https://pds.example.com"}
+	m.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
 	if got := m.newEndpoint(); got != "https://pds.example.com" {
 		t.Errorf("with the recommended endpoint: %q", got)
 	}

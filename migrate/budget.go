@@ -113,7 +113,7 @@ func (m *Migrator) checkDiskRoom() error {
 	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--blob-concurrency %d of the largest blobs)",
 		m.dir, units.MB(free), units.MB(floor), m.opts.Concurrency)
 	hint := "free some space there, or pass --state-dir on a larger disk (a lower --blob-concurrency needs less), then run the same command again"
-	if m.st.boundToTarget() {
+	if m.st.BoundToTarget() {
 		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
 	}
 	return &failure.InputError{Msg: msg, Hint: hint + "; nothing was written to the new PDS"}

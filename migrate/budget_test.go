@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -56,7 +57,7 @@ func TestDiskBudgetWaitsForRoom(t *testing.T) {
 
 func TestPrefetchListOnResume(t *testing.T) {
 	refs := []repo.BlobRef{{CID: "a", Size: 1}, {CID: "b", Size: 2}, {CID: "c", Size: 3}}
-	m := &Migrator{st: &State{Stages: map[stage.Stage]*StageStatus{}}, blobRefs: refs}
+	m := &Migrator{st: &checkpoint.State{Stages: map[stage.Stage]*checkpoint.StageStatus{}}, blobRefs: refs}
 	if got := m.prefetchList(); len(got) != 3 {
 		t.Errorf("first run prefetches %d blobs, want all 3", len(got))
 	}
@@ -67,7 +68,7 @@ func TestPrefetchListOnResume(t *testing.T) {
 		t.Errorf("resumed run prefetches %v, want only c", got)
 	}
 	m.st.Blobs.Missing = nil
-	m.st.stage(stage.Blobs).Done = true
+	m.st.Stage(stage.Blobs).Done = true
 	if got := m.prefetchList(); len(got) != 0 {
 		t.Errorf("after the blobs stage, prefetches %v", got)
 	}

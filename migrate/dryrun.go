@@ -13,6 +13,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -375,15 +376,15 @@ func estimateSeconds(repoBytes, blobBytes int64) float64 {
 
 // dryRunState is the state a real run would start from, read without
 // taking the state dir's lock or writing to it.
-func dryRunState(did string, o Options) (*State, error) {
+func dryRunState(did string, o Options) (*checkpoint.State, error) {
 	dir := o.StateDir
 	if dir == "" {
-		dir, _ = DefaultStateDir(did)
+		dir, _ = checkpoint.DefaultDir(did)
 	}
 	if dir == "" {
-		return freshState(did, o), nil
+		return checkpoint.Fresh(o.target(did)), nil
 	}
-	st, _, err := loadRunState(dir, did, o)
+	st, _, err := checkpoint.LoadForRun(dir, o.target(did))
 	return st, err
 }
 
@@ -399,7 +400,7 @@ func hintSuffix(err error) string {
 func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 	dir := m.opts.StateDir
 	if dir == "" {
-		dir, _ = DefaultStateDir(m.did)
+		dir, _ = checkpoint.DefaultDir(m.did)
 	}
 	for d := dir; d != "" && d != "/" && d != "."; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil {

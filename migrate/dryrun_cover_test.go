@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -43,7 +44,7 @@ func wroteNothing(t *testing.T, f *fullMove, o Options, plcOps int) {
 			t.Errorf("%d %s calls on the old PDS", n, nsid)
 		}
 	}
-	if st, err := LoadState(o.StateDir); st != nil || err != nil {
+	if st, err := checkpoint.Load(o.StateDir); st != nil || err != nil {
 		t.Errorf("the dry run left a state file: %+v %v", st, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
@@ -14,7 +15,7 @@ type DryRunLimits struct {
 	BlobUploadLimit int64 `json:"blobUploadLimit"`
 	// Oversized are the blobs over it: refused before the account is
 	// created, or left behind with --skip-oversized-blobs.
-	Oversized []LeftBlob `json:"oversized,omitempty"`
+	Oversized []checkpoint.LeftBlob `json:"oversized,omitempty"`
 	// RepoBytes is the repo's size; ImportLimitKnown is false because no
 	// PDS reports its import limit (the reference PDS's defaults to the
 	// upload limit).
@@ -51,7 +52,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 	l.BlobUploadLimit, l.RepoBytes = m.blobLimit(), r.Repo.Bytes
 	over := oversized(m.blobRefs, l.BlobUploadLimit)
 	for _, b := range over {
-		l.Oversized = append(l.Oversized, LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: l.BlobUploadLimit})
+		l.Oversized = append(l.Oversized, checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: l.BlobUploadLimit})
 	}
 	if len(over) > 0 {
 		err := oversizedError(m.opts.NewPDS, over, l.BlobUploadLimit)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -38,7 +39,7 @@ type WatchOptions struct {
 }
 
 // WatchOptionsFromState is what a finished migration in st left to watch.
-func WatchOptionsFromState(st *State) (WatchOptions, error) {
+func WatchOptionsFromState(st *checkpoint.State) (WatchOptions, error) {
 	if st.PLC.OpCID == "" || !st.Done(stage.Identity) {
 		return WatchOptions{}, failure.Input(nil, "run `atmigrate watch` once the migration has switched the DID",
 			"the migration in this state dir has not submitted its PLC operation")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
@@ -29,7 +30,7 @@ func TestCoverWrongPLCToken(t *testing.T) {
 	wantInput(t, err, "refused the PLC token")
 	wantHint(t, err, "only the newest one counts")
 	untouched(t, f.fakeMove)
-	if st, _ := LoadState(o.StateDir); st == nil || !st.PLC.TokenRequested.IsZero() || st.PLC.OpCID != "" {
+	if st, _ := checkpoint.Load(o.StateDir); st == nil || !st.PLC.TokenRequested.IsZero() || st.PLC.OpCID != "" {
 		t.Fatalf("state after the refused token: %+v", st.PLC)
 	}
 
@@ -59,7 +60,7 @@ func TestCoverPausedRunDoesNotReRequest(t *testing.T) {
 	if f.a.PLCToken(f.did) != token {
 		t.Error("the first token was voided by a second request")
 	}
-	st, _ := LoadState(o.StateDir)
+	st, _ := checkpoint.Load(o.StateDir)
 	if st.LastError == "" || !strings.Contains(st.LastError, "token") {
 		t.Errorf("state's last error %q does not say the run waits for the token", st.LastError)
 	}
@@ -122,7 +123,7 @@ func TestCoverSignedOpReusedAfterAFailedSubmit(t *testing.T) {
 	wantStage(t, err, stage.Identity, "submit the PLC operation")
 	wantHint(t, err, "audit log is checked")
 	untouched(t, f.fakeMove)
-	st, _ := LoadState(o.StateDir)
+	st, _ := checkpoint.Load(o.StateDir)
 	if len(st.PLC.SignedOp) == 0 || st.PLC.OpCID == "" {
 		t.Fatalf("the signed operation was not kept: %+v", st.PLC)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -14,9 +15,9 @@ import (
 // Each way a run ends is recorded in the state file as LastStop, so that
 // `status` reads a field instead of LastError's words.
 func TestLastStopRecorded(t *testing.T) {
-	saved := func(t *testing.T, dir string) *State {
+	saved := func(t *testing.T, dir string) *checkpoint.State {
 		t.Helper()
-		st, err := LoadState(dir)
+		st, err := checkpoint.Load(dir)
 		if err != nil || st == nil {
 			t.Fatalf("state in %s: %v, %v", dir, st, err)
 		}
@@ -29,15 +30,15 @@ func TestLastStopRecorded(t *testing.T) {
 		if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 			t.Fatalf("first run: want paused for the token, got %v", err)
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopPausedToken || st.Completed {
-			t.Errorf("after the pause: lastStop %q, completed %v; want %q", st.LastStop, st.Completed, StopPausedToken)
+		if st := saved(t, o.StateDir); st.LastStop != checkpoint.StopPausedToken || st.Completed {
+			t.Errorf("after the pause: lastStop %q, completed %v; want %q", st.LastStop, st.Completed, checkpoint.StopPausedToken)
 		}
 		o.PLCToken = f.a.PLCToken(f.did)
 		if _, err := Run(context.Background(), o); err != nil {
 			t.Fatalf("with the token: %v", err)
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopCompleted || st.LastError != "" {
-			t.Errorf("after success: lastStop %q, lastError %q; want %q and none", st.LastStop, st.LastError, StopCompleted)
+		if st := saved(t, o.StateDir); st.LastStop != checkpoint.StopCompleted || st.LastError != "" {
+			t.Errorf("after success: lastStop %q, lastError %q; want %q and none", st.LastStop, st.LastError, checkpoint.StopCompleted)
 		}
 	})
 
@@ -49,8 +50,8 @@ func TestLastStopRecorded(t *testing.T) {
 		if _, err := Run(ctx, o); err == nil {
 			t.Fatal("a cancelled run succeeded")
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopInterrupted {
-			t.Errorf("lastStop %q, want %q", st.LastStop, StopInterrupted)
+		if st := saved(t, o.StateDir); st.LastStop != checkpoint.StopInterrupted {
+			t.Errorf("lastStop %q, want %q", st.LastStop, checkpoint.StopInterrupted)
 		}
 	})
 
@@ -61,8 +62,8 @@ func TestLastStopRecorded(t *testing.T) {
 		if _, err := Run(context.Background(), o); err == nil {
 			t.Fatal("a refused upload succeeded")
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopFailedPermanent {
-			t.Errorf("lastStop %q, want %q", st.LastStop, StopFailedPermanent)
+		if st := saved(t, o.StateDir); st.LastStop != checkpoint.StopFailedPermanent {
+			t.Errorf("lastStop %q, want %q", st.LastStop, checkpoint.StopFailedPermanent)
 		}
 	})
 
@@ -74,8 +75,8 @@ func TestLastStopRecorded(t *testing.T) {
 		if _, err := Run(context.Background(), o); err == nil {
 			t.Fatal("a run whose import kept failing succeeded")
 		}
-		if st := saved(t, o.StateDir); st.LastStop != StopFailed || st.LastErrorStage != stage.ImportRepo {
-			t.Errorf("lastStop %q at %q, want %q at %q", st.LastStop, st.LastErrorStage, StopFailed, stage.ImportRepo)
+		if st := saved(t, o.StateDir); st.LastStop != checkpoint.StopFailed || st.LastErrorStage != stage.ImportRepo {
+			t.Errorf("lastStop %q at %q, want %q at %q", st.LastStop, st.LastErrorStage, checkpoint.StopFailed, stage.ImportRepo)
 		}
 	})
 }

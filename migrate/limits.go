@@ -10,6 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -58,13 +59,13 @@ func (m *Migrator) checkBlobLimit(refs []repo.BlobRef) error {
 		return oversizedError(m.opts.NewPDS, over, limit)
 	}
 	for _, b := range over {
-		m.leaveBehind(LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: limit})
+		m.leaveBehind(checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: limit})
 	}
 	return m.save()
 }
 
 // leaveBehind records a blob the migration moves without (once), and says so.
-func (m *Migrator) leaveBehind(b LeftBlob) {
+func (m *Migrator) leaveBehind(b checkpoint.LeftBlob) {
 	m.mu.Lock()
 	for _, l := range m.st.Blobs.LeftBehind {
 		if l.CID == b.CID {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -60,7 +61,7 @@ func TestRateLimitErrorWords(t *testing.T) {
 }
 
 func TestVerifyMissingWithLeftBehind(t *testing.T) {
-	left := []LeftBlob{{CID: "bafkbig", Size: 6_000_000}}
+	left := []checkpoint.LeftBlob{{CID: "bafkbig", Size: 6_000_000}}
 	r := &VerifyReport{}
 	verifyMissing(r, []string{"bafkbig"}, left)
 	if c := r.Checks[0]; !c.OK || !c.Warn || !strings.Contains(c.Detail, "bafkbig (6.0 MB)") {

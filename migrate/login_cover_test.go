@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -146,7 +147,7 @@ func TestCoverCreateAccountLostAnswer(t *testing.T) {
 	_, err := Run(context.Background(), o)
 	wantStage(t, err, stage.CreateAccount, "createAccount")
 	wantHint(t, err, "run the same command again")
-	st, lerr := LoadState(o.StateDir)
+	st, lerr := checkpoint.Load(o.StateDir)
 	if lerr != nil || !st.CreatingAccount || st.LastErrorStage != stage.CreateAccount {
 		t.Fatalf("state after the lost answer: %+v %v", st, lerr)
 	}

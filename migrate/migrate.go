@@ -13,6 +13,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -25,7 +26,7 @@ import (
 type Result struct {
 	DID      string
 	StateDir string
-	State    *State
+	State    *checkpoint.State
 	Timings  map[stage.Stage]time.Duration
 }
 
@@ -39,7 +40,7 @@ type Migrator struct {
 	ids  identities
 
 	dir string
-	st  *State
+	st  *checkpoint.State
 	mu  sync.Mutex // guards st while blob workers report
 
 	did      string
@@ -83,11 +84,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	switch {
 	case err == nil, m.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
-		m.recordError(StopInterrupted, errors.New("interrupted"))
+		m.recordError(checkpoint.StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, failure.ErrPaused):
-		stop, reason := StopPausedToken, "waiting for the PLC email token (--plc-token)"
+		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token (--plc-token)"
 		if isDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
-			stop = StopPausedDIDWeb
+			stop = checkpoint.StopPausedDIDWeb
 		}
 		var pe *failure.PauseError
 		if errors.As(err, &pe) {
@@ -95,9 +96,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		m.recordError(stop, errors.New(reason))
 	case errors.As(err, new(*failure.InputError)):
-		m.recordError(StopFailedPermanent, err)
+		m.recordError(checkpoint.StopFailedPermanent, err)
 	default:
-		m.recordError(StopFailed, err)
+		m.recordError(checkpoint.StopFailed, err)
 	}
 	return res, err
 }
@@ -181,7 +182,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		return plan.Pending
 	}
 	m.st.Completed = true
-	m.st.LastError, m.st.LastErrorStage, m.st.LastStop = "", "", StopCompleted
+	m.st.LastError, m.st.LastErrorStage, m.st.LastStop = "", "", checkpoint.StopCompleted
 	if err := m.save(); err != nil {
 		return err
 	}
@@ -252,7 +253,7 @@ func (m *Migrator) markDone(s stage.Stage, note string, start time.Time) error {
 		return nil
 	}
 	m.mu.Lock()
-	ss := m.st.stage(s)
+	ss := m.st.Stage(s)
 	ss.Done = true
 	if ss.Started.IsZero() {
 		ss.Started = start.UTC()
@@ -272,7 +273,7 @@ func (m *Migrator) save() error {
 	return m.st.Save(m.dir)
 }
 
-func (m *Migrator) recordError(stop Stop, err error) {
+func (m *Migrator) recordError(stop checkpoint.Stop, err error) {
 	m.mu.Lock()
 	m.st.LastStop = stop
 	m.st.LastError = err.Error()
@@ -315,7 +316,7 @@ func (m *Migrator) removeData() {
 	}
 }
 
-func (m *Migrator) stageStatus(s stage.Stage) *StageStatus {
+func (m *Migrator) stageStatus(s stage.Stage) *checkpoint.StageStatus {
 	if m.st == nil {
 		return nil
 	}
@@ -361,7 +362,7 @@ func (m *Migrator) bytesStillToDownload() int64 {
 }
 
 func isBusy(err error) bool {
-	var be *BusyError
+	var be *checkpoint.BusyError
 	return errors.As(err, &be)
 }
 

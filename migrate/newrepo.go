@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
@@ -45,7 +46,7 @@ func (h repoHeld) String() string {
 // newHoldsRepo asks the new PDS whether it holds the data of the exported
 // commit want. Errors are only for a cancelled run; a server that does not
 // answer does not hold it, as far as this run can tell.
-func (m *Migrator) newHoldsRepo(ctx context.Context, want RepoInfo) (repoHeld, error) {
+func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (repoHeld, error) {
 	cid, _, err := m.new.GetLatestCommit(ctx, m.did)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
@@ -100,4 +101,9 @@ func (o *Options) defaults() {
 	if o.DiskBudget <= 0 {
 		o.DiskBudget = DefaultDiskBudget
 	}
+}
+
+// target is what the run's state dir is for.
+func (o *Options) target(did string) checkpoint.Target {
+	return checkpoint.Target{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, FromBackup: o.FromBackup}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -167,7 +168,7 @@ var dataStages = []stage.Stage{
 
 // decide is the planner. st is the state file (never nil: a fresh run has
 // an empty one).
-func decide(inv Invocation, w World, st *State) Plan {
+func decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	p := Plan{}
 	run := func(s stage.Stage) { p.Steps = append(p.Steps, Step{Stage: s, Run: true}) }
 	skip := func(s stage.Stage, format string, args ...any) {
@@ -184,7 +185,7 @@ func decide(inv Invocation, w World, st *State) Plan {
 		if w.New.Err != "" {
 			why = errors.New(w.New.Err)
 		}
-		if st.boundToTarget() {
+		if st.BoundToTarget() {
 			p.Refusal = fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why))
 		} else {
 			p.Refusal = failure.Input(why, "check --new-pds: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -38,7 +39,7 @@ const (
 type planSituation struct {
 	name  string
 	world func(backup bool) World
-	state func() *State
+	state func() *checkpoint.State
 }
 
 func srv(url, did string, up, has, active bool) Server {
@@ -65,9 +66,9 @@ func newServer(has, active bool) Server {
 	return srv(newURL, "did:web:new.example", true, has, active)
 }
 
-func stateWith(f func(*State)) func() *State {
-	return func() *State {
-		st := &State{DID: "did:plc:abc", NewPDS: newURL, OldPDS: oldURL, Stages: map[stage.Stage]*StageStatus{}}
+func stateWith(f func(*checkpoint.State)) func() *checkpoint.State {
+	return func() *checkpoint.State {
+		st := &checkpoint.State{DID: "did:plc:abc", NewPDS: newURL, OldPDS: oldURL, Stages: map[stage.Stage]*checkpoint.StageStatus{}}
 		f(st)
 		return st
 	}
@@ -78,47 +79,47 @@ var planSituations = []planSituation{
 		func(b bool) World {
 			return World{Endpoint: oldURL, Old: oldServer(b, true), New: newServer(false, false)}
 		},
-		stateWith(func(st *State) { st.OldPDS = "" })},
+		stateWith(func(st *checkpoint.State) { st.OldPDS = "" })},
 	{"account created",
 		func(b bool) World {
 			return World{Endpoint: oldURL, Old: oldServer(b, true), New: newServer(true, false)}
 		},
-		stateWith(func(st *State) { st.AccountCreated = true })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated = true })},
 	{"data in",
 		func(b bool) World {
 			return World{Endpoint: oldURL, Old: oldServer(b, true), New: newServer(true, false)}
 		},
-		stateWith(func(st *State) {
+		stateWith(func(st *checkpoint.State) {
 			st.AccountCreated = true
 			for _, s := range []stage.Stage{stage.Login, stage.Preflight, stage.ExportRepo, stage.CreateAccount, stage.ImportRepo, stage.Blobs, stage.Preferences, stage.VerifyNew} {
-				st.stage(s).Done = true
+				st.Stage(s).Done = true
 			}
 		})},
 	{"DID switched, new account inactive",
 		func(b bool) World {
 			return World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: oldServer(b, true), New: newServer(true, false)}
 		},
-		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
 	{"switched, old PDS down",
 		func(b bool) World {
 			return World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: srv(oldURL, "", false, false, false), New: newServer(true, false)}
 		},
-		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
 	{"switched, new account active",
 		func(b bool) World {
 			return World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: oldServer(b, true), New: newServer(true, true)}
 		},
-		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
 	{"old deactivated",
 		func(b bool) World {
 			return World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: oldServer(b, false), New: newServer(true, true)}
 		},
-		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })},
 	{"done",
 		func(b bool) World {
 			return World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: oldServer(b, false), New: newServer(true, true)}
 		},
-		stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID, st.Completed = true, "bafyop", true })},
+		stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID, st.Completed = true, "bafyop", true })},
 }
 
 var allDataAndIdentity = []stage.Stage{stage.Preflight, stage.ExportRepo, stage.CreateAccount, stage.ImportRepo,
@@ -215,13 +216,13 @@ func TestPlanIgnoresHowTheAccountWasNamed(t *testing.T) {
 
 func TestPlanRefusals(t *testing.T) {
 	rk := Invocation{Source: SourcePDS, Signer: SignRotationKey}
-	fresh := stateWith(func(st *State) { st.OldPDS = "" })
-	bound := stateWith(func(st *State) { st.AccountCreated = true })
+	fresh := stateWith(func(st *checkpoint.State) { st.OldPDS = "" })
+	bound := stateWith(func(st *checkpoint.State) { st.AccountCreated = true })
 	cases := []struct {
 		name   string
 		inv    Invocation
 		world  World
-		state  func() *State
+		state  func() *checkpoint.State
 		input  bool // bad input (exit 2) rather than transient (exit 1)
 		reason string
 	}{
@@ -242,7 +243,7 @@ func TestPlanRefusals(t *testing.T) {
 			fresh, false, "did not answer"},
 		{"our operation applied, then the DID moved elsewhere", rk,
 			World{Endpoint: "https://third.example", OurOpApplied: true, Old: oldServer(false, false), New: newServer(true, true)},
-			stateWith(func(st *State) { st.PLC.OpCID = "bafyop" }), true, "now points at"},
+			stateWith(func(st *checkpoint.State) { st.PLC.OpCID = "bafyop" }), true, "now points at"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -287,7 +288,7 @@ func TestPlanOldAccountUnknown(t *testing.T) {
 	old := oldServer(false, true)
 	old.HasAccount, old.Active, old.AccountErr = false, false, "500 InternalServerError"
 	w := World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: old, New: newServer(true, true)}
-	p := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
+	p := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
 	if !p.Runs(stage.DeactivateOld) || !p.Runs(stage.Login) {
 		t.Fatalf("runs %v: want the login and the deactivation", p.Running())
 	}

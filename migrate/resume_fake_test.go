@@ -13,6 +13,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -195,13 +196,13 @@ func TestResumeRefusesAnAppPassword(t *testing.T) {
 func TestResumeSecondRunIsRefusedWhileTheFirstRuns(t *testing.T) {
 	f := newFakeMove(t)
 	o := f.opts(t)
-	unlock, err := lockStateDir(o.StateDir)
+	unlock, err := checkpoint.Lock(o.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	_, err = Run(context.Background(), o)
-	var be *BusyError
+	var be *checkpoint.BusyError
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "pid") {
 		t.Fatalf("want a busy error naming the pid, got %v", err)
 	}

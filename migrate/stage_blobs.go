@@ -12,6 +12,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -139,7 +140,7 @@ func (m *Migrator) refusedAsTooLarge(failures map[string]error) error {
 		return oversizedError(m.opts.NewPDS, over, m.blobLimit())
 	}
 	for _, b := range over {
-		m.leaveBehind(LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: m.blobLimit()})
+		m.leaveBehind(checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: m.blobLimit()})
 		delete(failures, b.CID)
 	}
 	return m.save()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -73,11 +74,11 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	return cu.note(), nil
+	return catchUpNote(*cu), nil
 }
 
-// note says what the catch-up did over every run.
-func (cu CatchUpInfo) note() string {
+// catchUpNote says what the catch-up did over every run.
+func catchUpNote(cu checkpoint.CatchUpInfo) string {
 	if cu.Rounds == 0 {
 		return "no writes since the export"
 	}
@@ -128,7 +129,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		}
 		crashpoint.At("catchup-full-imported")
 		m.mu.Lock()
-		m.st.Repo = RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
+		m.st.Repo = checkpoint.RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
 		m.mu.Unlock()
 		if err := m.save(); err != nil {
 			return 0, 0, err

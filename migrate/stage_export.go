@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -59,7 +60,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 		m.prog.Info(note)
 	}
 	m.mu.Lock()
-	m.st.Repo = RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
+	m.st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	m.mu.Unlock()
 	if err := m.setBlobList(sum.Blobs); err != nil {
 		return "", err

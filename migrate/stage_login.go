@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -33,13 +34,13 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	// The state dir must be usable before any server is asked anything.
 	root := o.StateDir
 	if root == "" {
-		r, err := DefaultStateRoot()
+		r, err := checkpoint.DefaultRoot()
 		if err != nil {
 			return err
 		}
 		root = r
 	}
-	if err := ensureWritableDir(root); err != nil {
+	if err := checkpoint.EnsureWritableDir(root); err != nil {
 		return err
 	}
 
@@ -50,11 +51,11 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	m.did = did
 	m.dir = o.StateDir
 	if m.dir == "" {
-		if m.dir, err = DefaultStateDir(did); err != nil {
+		if m.dir, err = checkpoint.DefaultDir(did); err != nil {
 			return err
 		}
 	}
-	unlock, err := lockStateDir(m.dir)
+	unlock, err := checkpoint.Lock(m.dir)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 
 // openState loads or creates the state for m.did (see loadRunState).
 func (m *Migrator) openState() error {
-	st, forgot, err := loadRunState(m.dir, m.did, m.opts)
+	st, forgot, err := checkpoint.LoadForRun(m.dir, m.opts.target(m.did))
 	if err != nil {
 		return err
 	}

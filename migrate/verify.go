@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -38,7 +39,7 @@ type VerifyOptions struct {
 	// LeftBehind are the blobs the migration moved without at the user's
 	// request (--skip-oversized-blobs): their absence is a warning that
 	// names them, not a failure.
-	LeftBehind  []LeftBlob
+	LeftBehind  []checkpoint.LeftBlob
 	Concurrency int
 	TempDir     string
 }

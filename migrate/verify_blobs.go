@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 // checkBlobsListed is the check that compares the two PDSes' blob lists.
@@ -104,7 +105,7 @@ const leftBehindHint = "these blobs are larger than the new PDS accepts and were
 
 // verifyMissing is the blobs-missing check: what the new PDS reports
 // missing, less what the migration left behind on purpose (a warning).
-func verifyMissing(r *VerifyReport, missing []string, leftBehind []LeftBlob) {
+func verifyMissing(r *VerifyReport, missing []string, leftBehind []checkpoint.LeftBlob) {
 	missing, left := splitLeftBehind(missing, leftBehind)
 	switch {
 	case len(missing) > 0:
@@ -117,8 +118,8 @@ func verifyMissing(r *VerifyReport, missing []string, leftBehind []LeftBlob) {
 }
 
 // splitLeftBehind separates the CIDs the migration left behind on purpose.
-func splitLeftBehind(cids []string, leftBehind []LeftBlob) (rest []string, left []LeftBlob) {
-	byCID := make(map[string]LeftBlob, len(leftBehind))
+func splitLeftBehind(cids []string, leftBehind []checkpoint.LeftBlob) (rest []string, left []checkpoint.LeftBlob) {
+	byCID := make(map[string]checkpoint.LeftBlob, len(leftBehind))
 	for _, b := range leftBehind {
 		byCID[b.CID] = b
 	}
@@ -133,7 +134,7 @@ func splitLeftBehind(cids []string, leftBehind []LeftBlob) (rest []string, left 
 }
 
 // leftBehindWords names the blobs left behind, with their sizes.
-func leftBehindWords(left []LeftBlob) string {
+func leftBehindWords(left []checkpoint.LeftBlob) string {
 	names := make([]string, 0, len(left))
 	for _, b := range left {
 		names = append(names, fmt.Sprintf("%s (%s)", b.CID, units.HumanBytes(b.Size)))

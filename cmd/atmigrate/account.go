@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 // accountDID turns --account, a handle or a DID, into the DID exactly as
@@ -34,5 +35,5 @@ func stateDirOf(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return migrate.DefaultStateDir(did)
+	return checkpoint.DefaultDir(did)
 }

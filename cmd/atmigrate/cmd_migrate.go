@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -192,7 +193,7 @@ func rotationKey(c *cli.Context) (plcKey, error) {
 
 // printLeftBehind lists the blobs the migration moved without at the
 // user's request, so the final report says what is not on the new PDS.
-func printLeftBehind(w io.Writer, st *migrate.State) {
+func printLeftBehind(w io.Writer, st *checkpoint.State) {
 	left := st.Blobs.LeftBehind
 	if len(left) == 0 {
 		return

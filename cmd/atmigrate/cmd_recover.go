@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 var cmdPLCRecover = &cli.Command{
@@ -41,7 +42,7 @@ func runPLCRecover(c *cli.Context) error {
 	}
 	o := migrate.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes")}
 	if dir := c.String("state-dir"); dir != "" {
-		st, err := migrate.LoadState(dir)
+		st, err := checkpoint.Load(dir)
 		if err != nil {
 			return err
 		}

@@ -3,9 +3,8 @@ package main
 import (
 	"os"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/urfave/cli/v2"
-
-	"github.com/atmigrate/atmigrate/migrate"
 )
 
 var cmdStatus = &cli.Command{
@@ -28,14 +27,14 @@ func runStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := migrate.LoadState(dir)
+	st, err := checkpoint.Load(dir)
 	if err != nil {
 		return err
 	}
 	if st == nil {
 		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
-	pid, running := migrate.Running(dir)
+	pid, running := checkpoint.Running(dir)
 	v := newStatusView(dir, st, pid, running)
 	if c.Bool("json") {
 		return printJSON(v)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -111,16 +112,16 @@ func runVerify(c *cli.Context) error {
 
 // leftBehind reads, from the migration's state dir (dir, or the DID's
 // default one when it has a state), the blobs it moved without on request.
-func leftBehind(dir, did string) ([]migrate.LeftBlob, error) {
+func leftBehind(dir, did string) ([]checkpoint.LeftBlob, error) {
 	given := dir != ""
 	if !given {
-		d, err := migrate.DefaultStateDir(did)
+		d, err := checkpoint.DefaultDir(did)
 		if err != nil {
 			return nil, nil
 		}
 		dir = d
 	}
-	st, err := migrate.LoadState(dir)
+	st, err := checkpoint.Load(dir)
 	switch {
 	case err != nil:
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -38,7 +39,7 @@ func runWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := migrate.LoadState(dir)
+	st, err := checkpoint.Load(dir)
 	if err != nil {
 		return err
 	}

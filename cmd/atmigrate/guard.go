@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -14,7 +15,7 @@ import (
 // switch can be undone, by which keys, and that `atmigrate watch` guards
 // it. It reads the audit log (briefly); without it, it says what the state
 // alone knows.
-func printGuard(ctx context.Context, w io.Writer, dir string, st *migrate.State) {
+func printGuard(ctx context.Context, w io.Writer, dir string, st *checkpoint.State) {
 	opts, err := migrate.WatchOptionsFromState(st)
 	if err != nil {
 		return

@@ -12,7 +12,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"golang.org/x/term"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
@@ -28,7 +28,7 @@ func isInput(err error) bool {
 // isBusy reports another run holding the state dir: this run touched
 // nothing, so there is no state of its own to point at.
 func isBusy(err error) bool {
-	var be *migrate.BusyError
+	var be *checkpoint.BusyError
 	return errors.As(err, &be)
 }
 

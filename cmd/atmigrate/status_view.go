@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -51,11 +51,11 @@ type repoView struct {
 }
 
 type blobsView struct {
-	Total      int                `json:"total"`
-	Bytes      int64              `json:"bytes"`
-	Uploaded   int                `json:"uploaded"`
-	Missing    []string           `json:"missing"` // on the new PDS, at the last check
-	LeftBehind []migrate.LeftBlob `json:"leftBehind,omitempty"`
+	Total      int                   `json:"total"`
+	Bytes      int64                 `json:"bytes"`
+	Uploaded   int                   `json:"uploaded"`
+	Missing    []string              `json:"missing"` // on the new PDS, at the last check
+	LeftBehind []checkpoint.LeftBlob `json:"leftBehind,omitempty"`
 }
 
 type plcView struct {
@@ -71,7 +71,7 @@ type errorView struct {
 
 // newStatusView builds the view of st, read from dir; pid > 0 or running
 // means a run holds the state dir now.
-func newStatusView(dir string, st *migrate.State, pid int, running bool) statusView {
+func newStatusView(dir string, st *checkpoint.State, pid int, running bool) statusView {
 	v := statusView{
 		StateDir: dir, DID: st.DID, Handle: st.Handle, OldPDS: st.OldPDS, NewPDS: st.NewPDS, NewHandle: st.NewHandle, Updated: st.Updated,
 		Stages: []stageView{},
@@ -104,7 +104,7 @@ func newStatusView(dir string, st *migrate.State, pid int, running bool) statusV
 }
 
 // standing is where the migration stands, as a word and in words.
-func standing(st *migrate.State, pid int, running bool) (status, summary string) {
+func standing(st *checkpoint.State, pid int, running bool) (status, summary string) {
 	resume := " (re-run the same command to resume)"
 	stop := st.LastStop
 	if stop == "" {
@@ -117,13 +117,13 @@ func standing(st *migrate.State, pid int, running bool) (status, summary string)
 		return "running", fmt.Sprintf("running now (pid %d): the state is the run's so far", pid)
 	case running:
 		return "running", "running now: the state is the run's so far"
-	case stop == migrate.StopInterrupted:
+	case stop == checkpoint.StopInterrupted:
 		return string(stop), "interrupted" + resume
-	case stop == migrate.StopPausedToken, stop == migrate.StopPausedDIDWeb:
+	case stop == checkpoint.StopPausedToken, stop == checkpoint.StopPausedDIDWeb:
 		return string(stop), "paused: " + orStr(st.LastError, "waiting") + " (the same command continues)"
-	case stop == migrate.StopFailedPermanent:
+	case stop == checkpoint.StopFailedPermanent:
 		return string(stop), "stopped with an error that running again cannot fix alone (fix what it names, then re-run the same command)"
-	case stop == migrate.StopFailed:
+	case stop == checkpoint.StopFailed:
 		return string(stop), "stopped with an error" + resume
 	}
 	return "unknown", "in progress or interrupted" + resume
@@ -132,18 +132,18 @@ func standing(st *migrate.State, pid int, running bool) (status, summary string)
 // legacyStop reads how the last run ended from a state file written
 // before atmigrate recorded it (LastStop): from the words that runs of
 // that time wrote as the error. Newer files never come here.
-func legacyStop(st *migrate.State) migrate.Stop {
+func legacyStop(st *checkpoint.State) checkpoint.Stop {
 	switch {
 	case st.Completed:
-		return migrate.StopCompleted
+		return checkpoint.StopCompleted
 	case st.LastError == "interrupted":
-		return migrate.StopInterrupted
+		return checkpoint.StopInterrupted
 	case strings.HasPrefix(st.LastError, "waiting for the did:web"):
-		return migrate.StopPausedDIDWeb
+		return checkpoint.StopPausedDIDWeb
 	case strings.HasPrefix(st.LastError, "waiting for"):
-		return migrate.StopPausedToken
+		return checkpoint.StopPausedToken
 	case st.LastError != "":
-		return migrate.StopFailed
+		return checkpoint.StopFailed
 	}
 	return ""
 }

@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stateOf is a migration stopped in stage at with stop and lastError, the
 // stages before it done.
-func stateOf(at stage.Stage, stop migrate.Stop, lastError string) *migrate.State {
-	st := &migrate.State{DID: "did:plc:abc", Handle: "alice.test", OldPDS: "https://a.example", NewPDS: "https://b.example",
-		NewHandle: "alice.test", Updated: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Stages: map[stage.Stage]*migrate.StageStatus{},
+func stateOf(at stage.Stage, stop checkpoint.Stop, lastError string) *checkpoint.State {
+	st := &checkpoint.State{DID: "did:plc:abc", Handle: "alice.test", OldPDS: "https://a.example", NewPDS: "https://b.example",
+		NewHandle: "alice.test", Updated: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Stages: map[stage.Stage]*checkpoint.StageStatus{},
 		LastStop: stop, LastError: lastError}
 	for _, s := range stage.All {
 		if s == at {
 			break
 		}
-		st.Stages[s] = &migrate.StageStatus{Done: true, Note: string(s) + " done"}
+		st.Stages[s] = &checkpoint.StageStatus{Done: true, Note: string(s) + " done"}
 	}
 	if lastError != "" {
 		st.LastErrorStage = at
@@ -41,27 +41,27 @@ func TestStatusView(t *testing.T) {
 	const didwebWait = "waiting for the did:web document at https://alice.example/.well-known/did.json to point at https://b.example"
 	for _, c := range []struct {
 		name    string
-		st      *migrate.State
+		st      *checkpoint.State
 		pid     int
 		running bool
 		status  string
 		summary string
 	}{
-		{"completed", stateOf("", migrate.StopCompleted, ""), 0, false, "migrated", "migrated"},
+		{"completed", stateOf("", checkpoint.StopCompleted, ""), 0, false, "migrated", "migrated"},
 		{"completed, old file", stateOf("", "", ""), 0, false, "migrated", "migrated"},
-		{"interrupted", stateOf(stage.Blobs, migrate.StopInterrupted, "interrupted"), 0, false, "interrupted", "re-run the same command"},
+		{"interrupted", stateOf(stage.Blobs, checkpoint.StopInterrupted, "interrupted"), 0, false, "interrupted", "re-run the same command"},
 		{"interrupted, old file", stateOf(stage.Blobs, "", "interrupted"), 0, false, "interrupted", "re-run the same command"},
-		{"paused for the token", stateOf(stage.Identity, migrate.StopPausedToken, tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
+		{"paused for the token", stateOf(stage.Identity, checkpoint.StopPausedToken, tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
 		{"paused for the token, old file", stateOf(stage.Identity, "", tokenWait), 0, false, "paused-token", "paused: " + tokenWait},
-		{"paused for did:web", stateOf(stage.Identity, migrate.StopPausedDIDWeb, didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
+		{"paused for did:web", stateOf(stage.Identity, checkpoint.StopPausedDIDWeb, didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
 		{"paused for did:web, old file", stateOf(stage.Identity, "", didwebWait), 0, false, "paused-didweb", "paused: " + didwebWait},
-		{"failed", stateOf(stage.Blobs, migrate.StopFailed, "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
+		{"failed", stateOf(stage.Blobs, checkpoint.StopFailed, "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
 		{"failed, old file", stateOf(stage.Blobs, "", "blobs: 503"), 0, false, "failed", "stopped with an error (re-run"},
 		// Words that once meant a pause do not make a new file's failure one.
-		{"failed with pause-like words", stateOf(stage.Blobs, migrate.StopFailed, "waiting for godot"), 0, false, "failed", "stopped with an error"},
-		{"failed for good", stateOf(stage.Login, migrate.StopFailedPermanent, "refused the password"), 0, false, "failed-permanent", "cannot fix alone"},
+		{"failed with pause-like words", stateOf(stage.Blobs, checkpoint.StopFailed, "waiting for godot"), 0, false, "failed", "stopped with an error"},
+		{"failed for good", stateOf(stage.Login, checkpoint.StopFailedPermanent, "refused the password"), 0, false, "failed-permanent", "cannot fix alone"},
 		{"killed before it said", stateOf(stage.ImportRepo, "", ""), 0, false, "unknown", "in progress or interrupted"},
-		{"running", stateOf(stage.ImportRepo, migrate.StopPausedToken, tokenWait), 4242, true, "running", "running now (pid 4242)"},
+		{"running", stateOf(stage.ImportRepo, checkpoint.StopPausedToken, tokenWait), 4242, true, "running", "running now (pid 4242)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := newStatusView("/state", c.st, c.pid, c.running)
@@ -90,9 +90,9 @@ func TestStatusView(t *testing.T) {
 
 // The stages and the counts read the same in the text and the JSON.
 func TestStatusViewStagesAndCounts(t *testing.T) {
-	st := stateOf(stage.Blobs, migrate.StopFailedPermanent, "2 blob(s) are missing on the new PDS")
-	st.Repo = migrate.RepoInfo{Records: 541, Bytes: 120_000, Rev: "3n36"}
-	st.Blobs = migrate.BlobsInfo{Total: 41, TotalBytes: 2_900_000, Uploaded: 39, Missing: []string{"bafkA", "bafkB"}}
+	st := stateOf(stage.Blobs, checkpoint.StopFailedPermanent, "2 blob(s) are missing on the new PDS")
+	st.Repo = checkpoint.RepoInfo{Records: 541, Bytes: 120_000, Rev: "3n36"}
+	st.Blobs = checkpoint.BlobsInfo{Total: 41, TotalBytes: 2_900_000, Uploaded: 39, Missing: []string{"bafkA", "bafkB"}}
 	v := newStatusView("/state", st, 0, false)
 	var text bytes.Buffer
 	v.print(&text)
@@ -113,7 +113,7 @@ func TestStatusViewStagesAndCounts(t *testing.T) {
 // network) and reads its default state dir; --json is the view.
 func TestStatusCommand(t *testing.T) {
 	home := t.TempDir()
-	st := stateOf(stage.Identity, migrate.StopPausedToken, "waiting for the PLC email token (--plc-token)")
+	st := stateOf(stage.Identity, checkpoint.StopPausedToken, "waiting for the PLC email token (--plc-token)")
 	dir := filepath.Join(home, "atmigrate", st.DID)
 	if err := st.Save(dir); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -288,7 +288,7 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	if raw, err := os.ReadFile(reqFile); err == nil {
 		r.Requests, _ = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
 	}
-	st, err := migrate.LoadState(state)
+	st, err := checkpoint.Load(state)
 	if err != nil || st == nil {
 		return nil, fmt.Errorf("read the state file: %v", err)
 	}

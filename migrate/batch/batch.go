@@ -16,6 +16,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -442,7 +443,7 @@ func (b *batchRun) resolve(ctx context.Context, account string, o migrate.Option
 // inviteCode creates one invite code on the new PDS when it requires
 // invites and the account does not exist there yet.
 func (b *batchRun) inviteCode(ctx context.Context, o migrate.Options) (string, error) {
-	if st, _ := migrate.LoadState(o.StateDir); st != nil && (st.AccountCreated || st.Completed) {
+	if st, _ := checkpoint.Load(o.StateDir); st != nil && (st.AccountCreated || st.Completed) {
 		return "", nil
 	}
 	c := pds.New(o.NewPDS, pds.Options{UserAgent: "atmigrate/" + migrate.Version, HTTPClient: o.HTTPClient, Headers: o.NewPDSHeaders})
@@ -478,7 +479,7 @@ func refreshEntry(dir string, e *Entry) {
 	if e.DID == "" {
 		return
 	}
-	st, err := migrate.LoadState(filepath.Join(dir, e.DID))
+	st, err := checkpoint.Load(filepath.Join(dir, e.DID))
 	if err != nil || st == nil {
 		return
 	}
@@ -488,7 +489,7 @@ func refreshEntry(dir string, e *Entry) {
 	}
 }
 
-func countsFrom(e *Entry, st *migrate.State) {
+func countsFrom(e *Entry, st *checkpoint.State) {
 	e.Records = st.Repo.Records
 	e.Blobs = st.Blobs.Total
 	e.Bytes = st.Repo.Bytes + st.Blobs.TotalBytes

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -192,7 +193,7 @@ func TestLoadBatchStatus(t *testing.T) {
 	if err := idx.save(dir); err != nil {
 		t.Fatal(err)
 	}
-	st := &migrate.State{DID: "did:plc:b", Completed: true, Repo: migrate.RepoInfo{Records: 7, Bytes: 100}, Blobs: migrate.BlobsInfo{Total: 2, TotalBytes: 50}}
+	st := &checkpoint.State{DID: "did:plc:b", Completed: true, Repo: checkpoint.RepoInfo{Records: 7, Bytes: 100}, Blobs: checkpoint.BlobsInfo{Total: 2, TotalBytes: 50}}
 	if err := st.Save(filepath.Join(dir, "did:plc:b")); err != nil {
 		t.Fatal(err)
 	}

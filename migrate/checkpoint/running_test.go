@@ -1,6 +1,6 @@
 //go:build unix
 
-package migrate
+package checkpoint
 
 import (
 	"os"
@@ -18,7 +18,7 @@ func TestRunning(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, lockFileName)); err == nil {
 		t.Fatal("Running created the lock file")
 	}
-	unlock, err := lockStateDir(dir)
+	unlock, err := Lock(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package migrate
+package checkpoint
 
 import (
 	"encoding/json"
@@ -12,10 +12,10 @@ import (
 )
 
 // StateVersion is the version of the state file format.
-const StateVersion = 1
+const Version = 1
 
 // StateFile is the checkpoint's file name inside the state directory.
-const StateFile = "state.json"
+const FileName = "state.json"
 
 // State is the checkpoint of one migration. It holds no secret: no
 // password, token or JWT is ever written here.
@@ -165,7 +165,7 @@ func (st *State) Done(s stage.Stage) bool {
 	return ss != nil && ss.Done
 }
 
-func (st *State) stage(s stage.Stage) *StageStatus {
+func (st *State) Stage(s stage.Stage) *StageStatus {
 	if st.Stages == nil {
 		st.Stages = map[stage.Stage]*StageStatus{}
 	}
@@ -179,16 +179,16 @@ func (st *State) stage(s stage.Stage) *StageStatus {
 
 // LoadState reads dir's state file. A missing file returns (nil, nil): a
 // fresh start.
-func LoadState(dir string) (*State, error) {
+func Load(dir string) (*State, error) {
 	var st State
-	found, err := fsutil.ReadJSON(filepath.Join(dir, StateFile), &st)
+	found, err := fsutil.ReadJSON(filepath.Join(dir, FileName), &st)
 	if err != nil || !found {
 		if err != nil {
 			err = fmt.Errorf("read state: %w", err)
 		}
 		return nil, err
 	}
-	if st.Version > StateVersion {
+	if st.Version > Version {
 		return nil, fmt.Errorf("state %s was written by a newer atmigrate (format %d)", dir, st.Version)
 	}
 	if st.Stages == nil {
@@ -200,7 +200,7 @@ func LoadState(dir string) (*State, error) {
 // Save writes the state atomically (temp file, fsync, rename, fsync dir),
 // mode 0600.
 func (st *State) Save(dir string) error {
-	st.Version = StateVersion
+	st.Version = Version
 	st.Updated = time.Now().UTC()
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -209,12 +209,12 @@ func (st *State) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, StateFile), append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(filepath.Join(dir, FileName), append(b, '\n'), 0o600)
 }
 
 // DefaultStateRoot is $XDG_STATE_HOME/atmigrate, falling back to
 // ~/.local/state/atmigrate.
-func DefaultStateRoot() (string, error) {
+func DefaultRoot() (string, error) {
 	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
 		return filepath.Join(x, "atmigrate"), nil
 	}
@@ -226,8 +226,8 @@ func DefaultStateRoot() (string, error) {
 }
 
 // DefaultStateDir is the state directory for did under the default root.
-func DefaultStateDir(did string) (string, error) {
-	root, err := DefaultStateRoot()
+func DefaultDir(did string) (string, error) {
+	root, err := DefaultRoot()
 	if err != nil {
 		return "", err
 	}

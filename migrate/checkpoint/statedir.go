@@ -1,4 +1,4 @@
-package migrate
+package checkpoint
 
 import (
 	"errors"
@@ -41,14 +41,14 @@ func (e *BusyError) Hint() string {
 // lockStateDir takes dir's lock without waiting and writes our PID into it,
 // so a second run can name the first. The kernel drops the lock when the
 // process dies, so a run killed with -9 leaves nothing stale behind.
-func lockStateDir(dir string) (unlock func(), err error) {
-	if err := ensureWritableDir(dir); err != nil {
+func Lock(dir string) (unlock func(), err error) {
+	if err := EnsureWritableDir(dir); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, lockFileName)
 	unlock, held, err := fsutil.TryLock(path)
 	if err != nil {
-		return nil, stateDirError(dir, err)
+		return nil, DirError(dir, err)
 	}
 	if held {
 		b, _ := os.ReadFile(path)
@@ -57,7 +57,7 @@ func lockStateDir(dir string) (unlock func(), err error) {
 	}
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		unlock()
-		return nil, stateDirError(dir, err)
+		return nil, DirError(dir, err)
 	}
 	return unlock, nil
 }
@@ -85,23 +85,23 @@ func Running(dir string) (pid int, running bool) {
 // ensureWritableDir creates dir (0700) and proves that a file can be
 // written in it, before any server is contacted: a run that could not save
 // its checkpoint must not start changing servers.
-func ensureWritableDir(dir string) error {
+func EnsureWritableDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return stateDirError(dir, err)
+		return DirError(dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
-		return stateDirError(dir, err)
+		return DirError(dir, err)
 	}
 	name := f.Name()
 	_, werr := f.Write([]byte("ok"))
 	cerr := f.Close()
 	os.Remove(name)
 	if werr != nil {
-		return stateDirError(dir, werr)
+		return DirError(dir, werr)
 	}
 	if cerr != nil {
-		return stateDirError(dir, cerr)
+		return DirError(dir, cerr)
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func ensureWritableDir(dir string) error {
 // stateDirError classifies a failure to use the state dir: a full disk can
 // be fixed by freeing space and running again (exit 1); anything else
 // means the directory cannot be used and another must be chosen (exit 2).
-func stateDirError(dir string, err error) error {
+func DirError(dir string, err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return &failure.StageError{Stage: stage.Login, Err: fmt.Errorf("the state dir %s: %w", dir, err),
 			Hint: "free some space there, then run the same command again"}
@@ -122,7 +122,7 @@ func stateDirError(dir string, err error) error {
 // server for its target (an account created, a PLC operation recorded):
 // only then does it belong to that new PDS. Before, a corrected --new-pds
 // simply takes the state dir over.
-func (st *State) boundToTarget() bool {
+func (st *State) BoundToTarget() bool {
 	return st.AccountCreated || st.CreatingAccount || st.PLC.OpCID != "" || st.PLC.TempSigningKeyOpCID != "" || st.Completed
 }
 
@@ -132,33 +132,43 @@ func (st *State) boundToTarget() bool {
 // only once it wrote something there. Otherwise the earlier run was a
 // mistake (a typo, a closed port) and is forgotten: forgot names the new
 // PDS it was for.
-func loadRunState(dir, did string, o Options) (st *State, forgot string, err error) {
-	st, err = LoadState(dir)
+func LoadForRun(dir string, t Target) (st *State, forgot string, err error) {
+	did := t.DID
+	st, err = Load(dir)
 	switch {
 	case err != nil:
 		return nil, "", err
 	case st == nil:
-		return freshState(did, o), "", nil
+		return Fresh(t), "", nil
 	case st.DID != did:
 		return nil, "", failure.Input(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
-	case st.NewPDS == "" || st.NewPDS == o.NewPDS:
+	case st.NewPDS == "" || st.NewPDS == t.NewPDS:
 		return st, "", nil
 	case st.Completed:
 		return nil, "", failure.Input(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
-			"the state dir %s holds the finished migration to %s, not one to %s", dir, st.NewPDS, o.NewPDS)
-	case st.boundToTarget():
+			"the state dir %s holds the finished migration to %s, not one to %s", dir, st.NewPDS, t.NewPDS)
+	case st.BoundToTarget():
 		return nil, "", failure.Input(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
-			"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, o.NewPDS)
+			"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, t.NewPDS)
 	}
-	return freshState(did, o), st.NewPDS, nil
+	return Fresh(t), st.NewPDS, nil
+}
+
+// Target is what a run's state dir is for: one DID moving to one new PDS,
+// its data read from the old PDS or from a backup.
+type Target struct {
+	DID, NewPDS, PLCURL string
+	// FromBackup is the backup directory the data comes from ("": the
+	// old PDS).
+	FromBackup string
 }
 
 // freshState is the state of a migration that has not started.
-func freshState(did string, o Options) *State {
-	st := &State{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, Started: time.Now().UTC(), Stages: map[stage.Stage]*StageStatus{}}
+func Fresh(t Target) *State {
+	st := &State{DID: t.DID, NewPDS: t.NewPDS, PLCURL: t.PLCURL, Started: time.Now().UTC(), Stages: map[stage.Stage]*StageStatus{}}
 	st.Source = "pds"
-	if o.FromBackup != "" {
-		st.Source = "backup:" + o.FromBackup
+	if t.FromBackup != "" {
+		st.Source = "backup:" + t.FromBackup
 	}
 	return st
 }
