@@ -9,6 +9,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -30,7 +31,7 @@ func (m *Migrator) confirmBlob(cid string) {
 	}
 	if !m.confirmed[cid] {
 		m.confirmed[cid] = true
-		m.st.Blobs.Confirmed = append(m.st.Blobs.Confirmed, cid)
+		m.journal().Update(func(st *checkpoint.State) { st.Blobs.Confirmed = append(st.Blobs.Confirmed, cid) })
 	}
 }
 
@@ -44,10 +45,12 @@ func (m *Migrator) isConfirmed(cid string) bool {
 }
 
 func (m *Migrator) loadConfirmedLocked() {
-	m.confirmed = make(map[string]bool, len(m.st.Blobs.Confirmed))
-	for _, c := range m.st.Blobs.Confirmed {
-		m.confirmed[c] = true
-	}
+	m.journal().Update(func(st *checkpoint.State) {
+		m.confirmed = make(map[string]bool, len(st.Blobs.Confirmed))
+		for _, c := range st.Blobs.Confirmed {
+			m.confirmed[c] = true
+		}
+	})
 }
 
 // unconfirmed is the blobs to move that the new PDS does not list as

@@ -14,6 +14,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
@@ -251,10 +252,12 @@ func prefetchWorkersFor(concurrency int) int { return min(concurrency, prefetchW
 // on a resumed one only those the new PDS lacked at the last check, since
 // uploaded copies are deleted and must not be fetched again.
 func (m *Migrator) prefetchList() []repo.BlobRef {
-	m.mu.Lock()
-	missing := m.st.Blobs.Missing
-	checked := m.st.Done(stage.Blobs) || m.st.Blobs.Uploaded > 0 || len(missing) > 0
-	m.mu.Unlock()
+	var missing []string
+	var checked bool
+	m.journal().Update(func(st *checkpoint.State) {
+		missing = st.Blobs.Missing
+		checked = st.Done(stage.Blobs) || st.Blobs.Uploaded > 0 || len(missing) > 0
+	})
 	refs := m.movable(m.blobRefs)
 	if !checked {
 		return refs

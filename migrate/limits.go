@@ -66,15 +66,18 @@ func (m *Migrator) checkBlobLimit(refs []repo.BlobRef) error {
 
 // leaveBehind records a blob the migration moves without (once), and says so.
 func (m *Migrator) leaveBehind(b checkpoint.LeftBlob) {
-	m.mu.Lock()
-	for _, l := range m.st.Blobs.LeftBehind {
-		if l.CID == b.CID {
-			m.mu.Unlock()
-			return
+	known := false
+	m.journal().Update(func(st *checkpoint.State) {
+		for _, l := range st.Blobs.LeftBehind {
+			known = known || l.CID == b.CID
 		}
+		if !known {
+			st.Blobs.LeftBehind = append(st.Blobs.LeftBehind, b)
+		}
+	})
+	if known {
+		return
 	}
-	m.st.Blobs.LeftBehind = append(m.st.Blobs.LeftBehind, b)
-	m.mu.Unlock()
 	m.prog.Warn(fmt.Sprintf("moving without blob %s (%s, %s): %s (--skip-oversized-blobs)", b.CID, units.HumanBytes(b.Size), cmp.Or(b.MimeType, "no type"), limitWords(b.Limit)))
 }
 
@@ -94,15 +97,16 @@ func (m *Migrator) movable(refs []repo.BlobRef) []repo.BlobRef {
 
 // leftBehindSet is the CIDs the user chose to move without.
 func (m *Migrator) leftBehindSet() map[string]bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.st == nil {
 		return nil
 	}
-	set := make(map[string]bool, len(m.st.Blobs.LeftBehind))
-	for _, b := range m.st.Blobs.LeftBehind {
-		set[b.CID] = true
-	}
+	var set map[string]bool
+	m.journal().Update(func(st *checkpoint.State) {
+		set = make(map[string]bool, len(st.Blobs.LeftBehind))
+		for _, b := range st.Blobs.LeftBehind {
+			set[b.CID] = true
+		}
+	})
 	return set
 }
 

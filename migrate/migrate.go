@@ -41,7 +41,8 @@ type Migrator struct {
 
 	dir string
 	st  *checkpoint.State
-	mu  sync.Mutex // guards st while blob workers report
+	j   *checkpoint.Journal // the writer of st
+	mu  sync.Mutex          // guards confirmed while blob workers report
 
 	did      string
 	oldSess  *pds.Session
@@ -252,39 +253,31 @@ func (m *Migrator) markDone(s stage.Stage, note string, start time.Time) error {
 	if m.st == nil {
 		return nil
 	}
-	m.mu.Lock()
-	ss := m.st.Stage(s)
-	ss.Done = true
-	if ss.Started.IsZero() {
-		ss.Started = start.UTC()
-	}
-	ss.Finished = time.Now().UTC()
-	ss.Note = note
-	m.mu.Unlock()
-	return m.save()
+	return m.journal().MarkDone(s, note, start)
 }
 
 func (m *Migrator) save() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.st == nil || m.dir == "" {
+	if m.st == nil {
 		return nil
 	}
-	return m.st.Save(m.dir)
+	return m.journal().Save()
+}
+
+// journal is the writer of m.st, saving to m.dir.
+func (m *Migrator) journal() *checkpoint.Journal {
+	if m.j == nil || m.j.State() != m.st {
+		m.j = checkpoint.NewJournal(m.dir, m.st)
+	}
+	return m.j
 }
 
 func (m *Migrator) recordError(stop checkpoint.Stop, err error) {
-	m.mu.Lock()
-	m.st.LastStop = stop
-	m.st.LastError = err.Error()
-	m.st.LastErrorStage = m.current
+	at, msg := m.current, err.Error()
 	var se *failure.StageError
 	if errors.As(err, &se) {
-		m.st.LastErrorStage = se.Stage
-		m.st.LastError = se.Err.Error()
+		at, msg = se.Stage, se.Err.Error()
 	}
-	m.mu.Unlock()
-	_ = m.save() // best effort: the error being reported matters more
+	m.journal().RecordStop(stop, at, msg)
 }
 
 func (m *Migrator) path(name string) string { return filepath.Join(m.dir, name) }
@@ -320,9 +313,10 @@ func (m *Migrator) stageStatus(s stage.Stage) *checkpoint.StageStatus {
 	if m.st == nil {
 		return nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.st.Stages[s]
+	if ss, ok := m.journal().Status(s); ok {
+		return &ss
+	}
+	return nil
 }
 
 // diskFullError says how much space the state dir's disk has and about
@@ -342,9 +336,8 @@ func (m *Migrator) diskFullError(err error) error {
 // bytesStillToDownload adds up the blobs the new PDS lacked at the last
 // check that are not on disk yet.
 func (m *Migrator) bytesStillToDownload() int64 {
-	m.mu.Lock()
-	missing := append([]string(nil), m.st.Blobs.Missing...)
-	m.mu.Unlock()
+	var missing []string
+	m.journal().Update(func(st *checkpoint.State) { missing = append(missing, st.Blobs.Missing...) })
 	if len(missing) == 0 || m.store == nil {
 		return 0
 	}

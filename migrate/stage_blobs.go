@@ -68,9 +68,9 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 	}
 	missing = m.uploadOrder(missing)
 	res := m.uploadBlobs(ctx, missing)
-	m.mu.Lock()
-	m.st.Blobs.PeakDiskBytes = max(m.st.Blobs.PeakDiskBytes, m.fetcher.budget.Peak())
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Blobs.PeakDiskBytes = max(m.st.Blobs.PeakDiskBytes, m.fetcher.budget.Peak())
+	})
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
@@ -272,9 +272,9 @@ func (m *Migrator) uploadBlobs(ctx context.Context, missing []pds.MissingBlob) u
 		res.stop = m.rateLimitError(ae, len(left), "blob uploads")
 	}
 	m.setMissing(left) // what an interrupted run leaves for `status`
-	m.mu.Lock()
-	m.st.Blobs.Uploaded += res.uploaded
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Blobs.Uploaded += res.uploaded
+	})
 	_ = m.save()
 	return res
 }
@@ -320,12 +320,11 @@ func (m *Migrator) copyBlob(ctx context.Context, cid string, ref repo.BlobRef) (
 }
 
 func (m *Migrator) setMissing(missing []pds.MissingBlob) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.st.Blobs.Missing = nil
+	cids := make([]string, 0, len(missing))
 	for _, b := range missing {
-		m.st.Blobs.Missing = append(m.st.Blobs.Missing, b.CID)
+		cids = append(cids, b.CID)
 	}
+	m.journal().Update(func(st *checkpoint.State) { st.Blobs.Missing = cids })
 }
 
 // missingBlobsError names what is missing and why, shortest list first.

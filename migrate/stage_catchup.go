@@ -55,12 +55,12 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 		if _, err := m.stageBlobs(ctx); err != nil && !errors.As(err, &sk) {
 			return "", err
 		}
-		m.mu.Lock()
-		cu.Rounds++
-		cu.Records += records
-		cu.Blobs += blobs
-		cu.ToRev = m.st.Repo.Rev
-		m.mu.Unlock()
+		m.journal().Update(func(*checkpoint.State) {
+			cu.Rounds++
+			cu.Records += records
+			cu.Blobs += blobs
+			cu.ToRev = m.st.Repo.Rev
+		})
 		if err := m.save(); err != nil {
 			return "", err
 		}
@@ -128,9 +128,9 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 			return 0, 0, err
 		}
 		crashpoint.At("catchup-full-imported")
-		m.mu.Lock()
-		m.st.Repo = checkpoint.RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
-		m.mu.Unlock()
+		m.journal().Update(func(*checkpoint.State) {
+			m.st.Repo = checkpoint.RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
+		})
 		if err := m.save(); err != nil {
 			return 0, 0, err
 		}
@@ -140,13 +140,13 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		}
 		sum = full
 	} else {
-		m.mu.Lock()
-		m.st.Repo.Records = 0 // unknown after a diff; the new PDS's count is reported
-		m.mu.Unlock()
+		m.journal().Update(func(*checkpoint.State) {
+			m.st.Repo.Records = 0 // unknown after a diff; the new PDS's count is reported
+		})
 	}
-	m.mu.Lock()
-	m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.Data, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.Data, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
+	})
 	if err := m.addBlobRefs(sum.Blobs); err != nil {
 		return 0, 0, err
 	}

@@ -59,9 +59,9 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
 		m.prog.Info(note)
 	}
-	m.mu.Lock()
-	m.st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
+	})
 	if err := m.setBlobList(sum.Blobs); err != nil {
 		return "", err
 	}
@@ -182,9 +182,9 @@ func (m *Migrator) setBlobList(refs []repo.BlobRef) error {
 			largest = b.Size
 		}
 	}
-	m.mu.Lock()
-	m.st.Blobs.Total, m.st.Blobs.TotalBytes, m.st.Blobs.Largest = len(refs), total, largest
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Blobs.Total, m.st.Blobs.TotalBytes, m.st.Blobs.Largest = len(refs), total, largest
+	})
 	b, err := json.Marshal(refs)
 	if err != nil {
 		return err

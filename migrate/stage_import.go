@@ -7,6 +7,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
@@ -31,9 +32,9 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	m.mu.Lock()
-	m.st.Repo.ImportedCommit = m.st.Repo.Commit
-	m.mu.Unlock()
+	m.journal().Update(func(*checkpoint.State) {
+		m.st.Repo.ImportedCommit = m.st.Repo.Commit
+	})
 	return fmt.Sprintf("%.1f MB imported", units.MB(m.st.Repo.Bytes)), nil
 }
 
