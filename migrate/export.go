@@ -351,7 +351,7 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 			lines = append(lines, cid+": "+err.Error())
 		}
 		sort.Strings(lines)
-		lines = firstN(lines, 10)
+		lines = units.FirstN(lines, 10)
 		return stats, nil, &failure.StageError{Stage: stage.Blobs, Err: fmt.Errorf("%d blob(s) could not be downloaded:\n  %s", len(failures), strings.Join(lines, "\n  ")),
 			Hint: "run the same export again: the blobs already saved are kept"}
 	}

@@ -134,7 +134,7 @@ func oversizedError(host string, over []repo.BlobRef, limit int64) error {
 	}
 	return &failure.InputError{
 		Msg: fmt.Sprintf("%d blob(s) are larger than %s accepts (%s), so they could never be uploaded:\n  %s",
-			len(over), host, limitWords(limit), strings.Join(firstN(lines, 20), "\n  ")),
+			len(over), host, limitWords(limit), strings.Join(units.FirstN(lines, 20), "\n  ")),
 		Hint: "nothing was written to the new PDS. Its admin can raise the limit (PDS_BLOB_UPLOAD_LIMIT on the reference PDS), " +
 			"or pass --skip-oversized-blobs to move the account without these blobs (they stay on the old PDS only; the final check and `atmigrate verify` list them)",
 	}

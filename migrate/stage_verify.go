@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -73,5 +74,5 @@ func unservedBlobsError(bad map[string]error) error {
 	}
 	sort.Strings(lines)
 	return fmt.Errorf("%d blob(s) are not listed as missing by the new PDS but could not be fetched back from it:\n  %s",
-		len(bad), strings.Join(firstN(lines, 10), "\n  "))
+		len(bad), strings.Join(units.FirstN(lines, 10), "\n  "))
 }

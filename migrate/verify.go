@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -270,7 +271,7 @@ func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error 
 	diffs := diffRecords(oldIdx, newIdx)
 	detail := fmt.Sprintf("%d records on the old PDS, %d on the new, every CID equal", len(oldIdx), len(newIdx))
 	if len(diffs) > 0 {
-		detail = fmt.Sprintf("%d difference(s): %s", len(diffs), strings.Join(firstN(diffs, 10), "; "))
+		detail = fmt.Sprintf("%d difference(s): %s", len(diffs), strings.Join(units.FirstN(diffs, 10), "; "))
 	}
 	r.add("records", len(diffs) == 0, "%s", detail)
 	return nil
@@ -393,7 +394,7 @@ func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
 		detail += fmt.Sprintf(" (and %d left behind at your request, not fetched)", len(left))
 	}
 	if len(problems) > 0 {
-		detail = fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(firstN(problems, 10), "; "))
+		detail = fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(units.FirstN(problems, 10), "; "))
 	}
 	r.add("blobs", len(problems) == 0, "%s", detail)
 	return nil
@@ -466,11 +467,4 @@ func statusWord(rs *pds.RepoStatus) string {
 		return "active"
 	}
 	return cmp.Or(rs.Status, "inactive")
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return append(s[:n:n], fmt.Sprintf("... %d more", len(s)-n))
-	}
-	return s
 }

@@ -52,7 +52,7 @@ func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newL
 	counts := fmt.Sprintf("%d listed on the old PDS, %d on the new", len(oldList), len(newList))
 	switch {
 	case len(missing) > 0:
-		detail := fmt.Sprintf("%d blob(s) not on the new PDS: %s", len(missing), strings.Join(firstN(missing, 10), ", "))
+		detail := fmt.Sprintf("%d blob(s) not on the new PDS: %s", len(missing), strings.Join(units.FirstN(missing, 10), ", "))
 		if len(extra) > 0 {
 			detail += "; " + extraBlobs(extra)
 		}
@@ -79,7 +79,7 @@ func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newL
 
 // extraBlobs names the blobs only the new PDS lists: the first 10 and a count.
 func extraBlobs(extra []string) string {
-	return fmt.Sprintf("%d extra blob(s) on the new PDS: %s", len(extra), strings.Join(firstN(extra, 10), ", "))
+	return fmt.Sprintf("%d extra blob(s) on the new PDS: %s", len(extra), strings.Join(units.FirstN(extra, 10), ", "))
 }
 
 // setDifference lists, sorted, the strings of a that are not in b.
@@ -109,7 +109,7 @@ func verifyMissing(r *VerifyReport, missing []string, leftBehind []checkpoint.Le
 	missing, left := splitLeftBehind(missing, leftBehind)
 	switch {
 	case len(missing) > 0:
-		r.add("blobs-missing", false, "the new PDS reports %d missing blob(s): %s", len(missing), strings.Join(firstN(missing, 10), ", "))
+		r.add("blobs-missing", false, "the new PDS reports %d missing blob(s): %s", len(missing), strings.Join(units.FirstN(missing, 10), ", "))
 	case len(left) > 0:
 		r.warn("blobs-missing", leftBehindHint, "the new PDS reports only the %s", leftBehindWords(left))
 	default:
@@ -139,5 +139,5 @@ func leftBehindWords(left []checkpoint.LeftBlob) string {
 	for _, b := range left {
 		names = append(names, fmt.Sprintf("%s (%s)", b.CID, units.HumanBytes(b.Size)))
 	}
-	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(firstN(names, 10), ", "))
+	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(units.FirstN(names, 10), ", "))
 }

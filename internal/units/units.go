@@ -1,5 +1,6 @@
-// Package units formats byte counts for people, in the decimal units all
-// of the tool's figures use.
+// Package units formats figures and lists for people: byte counts in the
+// decimal units all of the tool's figures use, and lists cut short for a
+// message.
 package units
 
 import "fmt"
