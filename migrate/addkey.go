@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -83,9 +84,9 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	} else {
 		host := base.OldPDS
 		if host == "" {
-			host = strings.TrimRight(st.Endpoint(), "/")
+			host = servers.NormalURL(st.Endpoint())
 		}
-		via = srv.pds(host, nil)
+		via = srv.PDS(host, nil)
 		if op, err = signByPDS(ctx, via, Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken, PasswordFlag: "--old-password"},
 			want, o.PLCToken, o.UI, o.Progress); err != nil {
 			return nil, err

@@ -246,7 +246,7 @@ func dryRunServer(ctx context.Context, m *Migrator, r *DryRunReport) {
 		r.block("%s does not answer as a PDS", o.NewPDS)
 		return
 	}
-	m.new = m.srv.pds(o.NewPDS, o.NewPDSHeaders)
+	m.new = m.srv.PDS(o.NewPDS, o.NewPDSHeaders)
 	r.Server.DID = info.DID
 	r.Server.InviteCodeRequired = info.InviteCodeRequired
 	r.Server.HandleDomains = info.AvailableUserDomains

@@ -46,7 +46,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	}
 	ectx, cancel := context.WithCancel(ctx)
 	e := &earlyExport{cancel: cancel, done: make(chan struct{}), prog: &heldProgress{Progress: m.prog}}
-	src := &pdsSource{c: m.srv.pds(m.st.OldPDS, nil), did: m.did}
+	src := &pdsSource{c: m.srv.PDS(m.st.OldPDS, nil), did: m.did}
 	go func() {
 		defer close(e.done)
 		e.sum, e.err = exportAndVerifyFrom(ectx, src, e.prog, "", carPath, vo)

@@ -20,6 +20,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -103,7 +104,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 	host := base.OldPDS
 	if host == "" {
-		host = strings.TrimRight(st.Endpoint(), "/")
+		host = servers.NormalURL(st.Endpoint())
 	}
 	if host == "" {
 		return nil, failure.Input(nil, "pass --old-pds", "the DID document names no PDS")
@@ -117,7 +118,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("create %s: %w", o.Out, err)
 	}
 
-	c := srv.pds(host, o.Headers)
+	c := srv.PDS(host, o.Headers)
 	sess, err := Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken,
 		PasswordFlag: "--old-password", ReadOnly: true}.Open(ctx, c)
 	if err != nil {
@@ -247,7 +248,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		Repo:  ManifestRepo{Rev: sum.Rev, Commit: sum.Commit, Records: sum.Records, Bytes: sum.Bytes, SHA256: files[BackupRepoFile].SHA256},
 		Blobs: ManifestBlobs{Count: len(sum.Blobs), MimeTypes: mimes, Sizes: map[string]int64{}},
 		Files: files, OldPDSRotationKeys: oldKeys, SigningKey: sum.SignedBy,
-		Tool: "atmigrate/" + Version, Created: time.Now().UTC(),
+		Tool: "atmigrate/" + servers.Version, Created: time.Now().UTC(),
 	}
 	for _, b := range sum.Blobs {
 		if size, ok := store.Has(b.CID); ok {

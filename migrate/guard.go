@@ -13,6 +13,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -123,7 +124,7 @@ func Watch(ctx context.Context, o WatchOptions) (*WatchReport, error) {
 	// A check the CLI repeats on its own schedule: like the account checks
 	// below it answers within seconds (the probe policy), so that --once
 	// says soon that a directory is down instead of retrying for 15 s.
-	log, err := newPLCClient(o.PLCURL, o.HTTPClient, &probePolicy, nil).AuditLog(ctx, o.DID)
+	log, err := servers.NewPLCClient(o.PLCURL, o.HTTPClient, &servers.ProbePolicy, nil).AuditLog(ctx, o.DID)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func accountCheck(ctx context.Context, url, did string, hc *http.Client) *Accoun
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	once := pds.RetryPolicy{MaxAttempts: 1} // the next check is the retry
-	rs, err := newServers(hc, &once, nil, nil).pds(url, nil).GetRepoStatus(ctx, did)
+	rs, err := servers.New(hc, &once, nil, nil).PDS(url, nil).GetRepoStatus(ctx, did)
 	switch {
 	case err == nil:
 		c.Known, c.Active, c.Status = true, rs.Active, rs.Status
@@ -231,7 +232,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	client := newPLCClient(o.PLCURL, o.HTTPClient, nil, o.Progress)
+	client := servers.NewPLCClient(o.PLCURL, o.HTTPClient, nil, o.Progress)
 	log, err := client.AuditLog(ctx, o.DID)
 	if err != nil {
 		return nil, fmt.Errorf("read the PLC audit log: %w", err)

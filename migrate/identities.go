@@ -10,6 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -19,7 +20,7 @@ import (
 // DID's document (the PLC audit log, or a did:web's did.json). Every core
 // entry point that names an account goes through it.
 type identities struct {
-	srv    servers
+	srv    servers.Clients
 	plc    *plc.Client
 	plcURL string
 	// oldPDS resolves handles when set; newPDS (with newHeaders) is asked
@@ -30,8 +31,8 @@ type identities struct {
 }
 
 // identitiesFor are the identities of a run with options o.
-func identitiesFor(o Options, srv servers) identities {
-	return identities{srv: srv, plc: srv.plc(o.PLCURL), plcURL: o.PLCURL, oldPDS: o.OldPDS, newPDS: o.NewPDS, newHeaders: o.NewPDSHeaders}
+func identitiesFor(o Options, srv servers.Clients) identities {
+	return identities{srv: srv, plc: srv.PLC(o.PLCURL), plcURL: o.PLCURL, oldPDS: o.OldPDS, newPDS: o.NewPDS, newHeaders: o.NewPDSHeaders}
 }
 
 // resolve turns account (a handle or a DID) into a DID: through the old
@@ -53,7 +54,7 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 	h := handle.Normalize().String()
 	var first error
 	if id.oldPDS != "" {
-		did, err := id.srv.pds(id.oldPDS, nil).ResolveHandle(ctx, h)
+		did, err := id.srv.PDS(id.oldPDS, nil).ResolveHandle(ctx, h)
 		if err == nil {
 			return did, nil
 		}
@@ -62,7 +63,7 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 		}
 		first = failure.Input(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.oldPDS, handle)
 	} else {
-		dir := &identity.BaseDirectory{PLCURL: id.plcURL, UserAgent: "atmigrate/" + Version}
+		dir := &identity.BaseDirectory{PLCURL: id.plcURL, UserAgent: "atmigrate/" + servers.Version}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		did, err := dir.ResolveHandle(rctx, handle)
 		cancel()
@@ -96,7 +97,7 @@ func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string
 	if id.newPDS == "" {
 		return "", nil
 	}
-	did, err := id.srv.probe(id.newPDS, id.newHeaders).ResolveHandle(ctx, handle)
+	did, err := id.srv.Probe(id.newPDS, id.newHeaders).ResolveHandle(ctx, handle)
 	if err != nil || !strings.HasPrefix(did, "did:") {
 		return "", nil
 	}
@@ -119,7 +120,7 @@ func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string
 // the published did.json for did:web.
 func (id identities) state(ctx context.Context, did string) (*plc.State, error) {
 	if isDIDWeb(did) {
-		_, st, err := fetchDIDWeb(ctx, id.srv.hc, did)
+		_, st, err := fetchDIDWeb(ctx, id.srv.HTTPClient, did)
 		return st, err
 	}
 	return id.plc.State(ctx, did)

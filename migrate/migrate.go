@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -36,7 +37,7 @@ type Migrator struct {
 	opts Options
 	prog ui.Progress
 	ui   ui.Prompter
-	srv  servers
+	srv  servers.Clients
 	ids  identities
 
 	dir string
@@ -113,9 +114,6 @@ func newMigrator(opts Options) *Migrator {
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
 }
 
-// Version is the tool version, set by the CLI at build time.
-var Version = "dev"
-
 type stageFunc func(ctx context.Context) (note string, err error)
 
 // errSkip marks a stage that had nothing to do; its note says why.
@@ -147,7 +145,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
 	}
-	m.new = m.srv.pds(m.opts.NewPDS, m.opts.NewPDSHeaders)
+	m.new = m.srv.PDS(m.opts.NewPDS, m.opts.NewPDSHeaders)
 	if plan.Done {
 		return failure.ErrAlreadyMigrated
 	}
@@ -362,5 +360,5 @@ func isBusy(err error) bool {
 // rateLimitError turns a 429 the client would not wait for into a
 // failure.RateLimitError.
 func (m *Migrator) rateLimitError(ae *pds.APIError, left int, what string) *failure.RateLimitError {
-	return &failure.RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: sameURL(ae.Host, m.opts.NewPDS)}
+	return &failure.RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: servers.SameURL(ae.Host, m.opts.NewPDS)}
 }

@@ -2,11 +2,11 @@ package migrate
 
 import (
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
@@ -81,13 +81,13 @@ type Options struct {
 const DefaultConcurrency = 4
 
 func (o *Options) defaults() {
-	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
-	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
+	o.NewPDS = servers.NormalURL(o.NewPDS)
+	o.OldPDS = servers.NormalURL(o.OldPDS)
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.PLCURL == "" {
-		o.PLCURL = "https://plc.directory"
+		o.PLCURL = servers.DefaultPLC
 	}
 	if o.Progress == nil {
 		o.Progress = ui.NopProgress{}
@@ -106,4 +106,9 @@ func (o *Options) defaults() {
 // target is what the run's state dir is for.
 func (o *Options) target(did string) checkpoint.Target {
 	return checkpoint.Target{DID: did, NewPDS: o.NewPDS, PLCURL: o.PLCURL, FromBackup: o.FromBackup}
+}
+
+// serversFor are the servers of a run with options o.
+func serversFor(o Options) servers.Clients {
+	return servers.New(o.HTTPClient, o.Retry, o.Requests, o.Progress)
 }

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"time"
 
-	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
-	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
@@ -20,35 +17,8 @@ import (
 // Progress like theirs) and one wait after every operation submitted, since
 // the directory's read replicas may lag behind a write.
 
-// plcLagWait bounds the wait for the directory to show a submitted
-// operation; zero means plc.DefaultLagWait. Tests shorten it.
-var plcLagWait time.Duration
-
-// newPLCClient is the directory client of the core: policy nil means the
-// default; prog nil reports nothing.
-func newPLCClient(url string, hc *http.Client, policy *pds.RetryPolicy, prog ui.Progress) *plc.Client {
-	c := plc.NewClient(url, hc)
-	if policy != nil {
-		c.Retry = *policy
-	}
-	c.OnRetry = retryReporter(prog)
-	c.LagWait = plcLagWait
-	return c
-}
-
 func (m *Migrator) newPLC() *plc.Client {
-	return newPLCClient(m.opts.PLCURL, m.srv.hc, m.opts.Retry, m.prog)
-}
-
-// retryReporter hands the retries of the PDS calls and of the PLC
-// directory's (one event type) to prog; nil when there is no prog.
-func retryReporter(prog ui.Progress) func(pds.RetryEvent) {
-	if prog == nil {
-		return nil
-	}
-	return func(ev pds.RetryEvent) {
-		prog.Retry(ev.Host, ev.Method, ev.Attempt, ev.Wait, ev.Err, ev.RateLimited)
-	}
+	return servers.NewPLCClient(m.opts.PLCURL, m.srv.HTTPClient, m.opts.Retry, m.prog)
 }
 
 // lagHint is the hint when the directory took an operation but did not

@@ -15,6 +15,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo/repotest"
@@ -143,8 +144,8 @@ func TestIdentityLagTimeoutIsResumable(t *testing.T) {
 	lag := newLaggingPLC(t, f, 1_000_000)
 	o := f.opts(t)
 	o.PLCURL, o.RotationKey = lag.URL, f.userKey
-	plcLagWait = 100 * time.Millisecond
-	t.Cleanup(func() { plcLagWait = 0 })
+	servers.PLCLagWait = 100 * time.Millisecond
+	t.Cleanup(func() { servers.PLCLagWait = 0 })
 	before := len(f.plc.Log(f.did))
 	_, err := Run(context.Background(), o)
 	var se *failure.StageError

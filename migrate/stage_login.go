@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
@@ -27,8 +26,6 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	if o.NewPDS == "" {
 		return failure.Input(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
 	}
-	o.NewPDS = strings.TrimRight(o.NewPDS, "/")
-	o.OldPDS = strings.TrimRight(o.OldPDS, "/")
 	m.ids.plc = m.newPLC()
 
 	// The state dir must be usable before any server is asked anything.
@@ -120,7 +117,7 @@ func (m *Migrator) openState() error {
 // logInOld opens the session on the old PDS that the stages, and the dry
 // run, read and sign with.
 func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
-	c := m.srv.pds(m.st.OldPDS, nil)
+	c := m.srv.PDS(m.st.OldPDS, nil)
 	sess, err := Login{DID: m.did, Handle: m.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
 		PasswordFlag: "--old-password"}.Open(ctx, c)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -209,7 +210,7 @@ func (m *Migrator) newEndpoint() string {
 
 // plcPointsAt reports whether the DID's document already names endpoint.
 func plcPointsAt(s *plc.State, endpoint string) bool {
-	return s != nil && strings.TrimRight(s.Endpoint(), "/") == strings.TrimRight(endpoint, "/")
+	return s != nil && servers.NormalURL(s.Endpoint()) == servers.NormalURL(endpoint)
 }
 
 // handleResolvesToDID reports whether a custom-domain handle already points
@@ -219,7 +220,7 @@ func (m *Migrator) handleResolvesToDID(ctx context.Context, h string) bool {
 	if err != nil {
 		return false
 	}
-	dir := &identity.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + Version}
+	dir := &identity.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + servers.Version}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	did, err := dir.ResolveHandle(rctx, handle)

@@ -17,6 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -181,13 +182,13 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
 func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
-	ids := identities{srv: newServers(o.HTTPClient, nil, nil, nil), plc: o.PLC}
+	ids := identities{srv: servers.New(o.HTTPClient, nil, nil, nil), plc: o.PLC}
 	st, err := ids.state(ctx, o.DID)
 	if err != nil {
 		return fmt.Errorf("read the DID's document: %w", err)
 	}
-	endpoint := strings.TrimRight(st.Endpoint(), "/")
-	r.add("did-endpoint", endpoint == strings.TrimRight(o.NewPDS, "/"), "atproto_pds is %s (want %s)", cmp.Or(endpoint, "(none)"), o.NewPDS)
+	endpoint := servers.NormalURL(st.Endpoint())
+	r.add("did-endpoint", endpoint == servers.NormalURL(o.NewPDS), "atproto_pds is %s (want %s)", cmp.Or(endpoint, "(none)"), o.NewPDS)
 	if !loggedIn(o.New, o.DID) {
 		r.skip("did-signing-key", "needs the new account's password")
 		r.skip("did-rotation-keys", "needs the new account's password")

@@ -6,24 +6,24 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/did-method-plc/go-didplc/didplc"
-
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
+	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // advisoryResolveHandle asks the PDS at url for handle's DID, as an
 // advisory call.
 func (m *Migrator) advisoryResolveHandle(ctx context.Context, url, handle string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, advisoryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, servers.AdvisoryTimeout)
 	defer cancel()
-	return m.srv.advisory(url, m.headersFor(url)).ResolveHandle(ctx, handle)
+	return m.srv.Advisory(url, m.headersFor(url)).ResolveHandle(ctx, handle)
 }
 
 // headersFor is what to send to the server at url: the new PDS gets its
 // admin's bypass header, no other server ever does.
 func (m *Migrator) headersFor(url string) http.Header {
-	if sameURL(url, m.opts.NewPDS) {
+	if servers.SameURL(url, m.opts.NewPDS) {
 		return m.opts.NewPDSHeaders
 	}
 	return nil
@@ -44,7 +44,7 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 		return w, err
 	}
 	m.plcState = st
-	w.Endpoint = strings.TrimRight(st.Endpoint(), "/")
+	w.Endpoint = servers.NormalURL(st.Endpoint())
 	if m.st.PLC.OpCID != "" {
 		w.OurOpApplied = logHas(st, m.st.PLC.OpCID)
 	}
@@ -59,13 +59,13 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 	var home Server
 	switch {
 	case w.Endpoint == "":
-	case sameURL(w.Endpoint, m.opts.NewPDS) || sameURL(w.Endpoint, m.st.NewPDSEndpoint):
+	case servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.st.NewPDSEndpoint):
 		home = w.New
 	default:
 		home = m.probeServer(ctx, w.Endpoint)
 	}
 	w.Switched = w.Endpoint != "" && w.New.Reachable &&
-		(sameURL(w.Endpoint, m.opts.NewPDS) || sameURL(w.Endpoint, m.st.NewPDSEndpoint) ||
+		(servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.st.NewPDSEndpoint) ||
 			(home.ServiceDID != "" && home.ServiceDID == w.New.ServiceDID))
 
 	// Which server is the old one: the one the user named, the one this
@@ -94,7 +94,7 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 	}
 	switch {
 	case oldURL == "":
-	case sameURL(oldURL, w.Endpoint) && !w.Switched:
+	case servers.SameURL(oldURL, w.Endpoint) && !w.Switched:
 		w.Old = home
 	default:
 		w.Old = m.probeServer(ctx, oldURL)
@@ -104,11 +104,11 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 
 // probeServer asks one PDS who it is and what it knows of the account.
 func (m *Migrator) probeServer(ctx context.Context, url string) Server {
-	s := Server{Known: url != "", URL: strings.TrimRight(url, "/")}
+	s := Server{Known: url != "", URL: servers.NormalURL(url)}
 	if !s.Known {
 		return s
 	}
-	c := m.srv.probe(s.URL, m.headersFor(url))
+	c := m.srv.Probe(s.URL, m.headersFor(url))
 	info, err := c.DescribeServer(ctx)
 	if err != nil {
 		s.Err = err.Error()
@@ -118,7 +118,7 @@ func (m *Migrator) probeServer(ctx context.Context, url string) Server {
 	if rl, ok := c.RateLimit("com.atproto.server.describeServer"); ok {
 		s.RateLimit = &rl
 	}
-	if sameURL(url, m.opts.NewPDS) {
+	if servers.SameURL(url, m.opts.NewPDS) {
 		m.newInfo = info
 	}
 	rs, err := c.GetRepoStatus(ctx, m.did)
@@ -169,19 +169,10 @@ func logHas(st *plc.State, cid string) bool {
 	return false
 }
 
-// sameURL compares two server URLs as typed, ignoring a trailing slash and
-// the case of the scheme and host.
-func sameURL(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	return strings.EqualFold(strings.TrimRight(a, "/"), strings.TrimRight(b, "/"))
-}
-
 // previousEndpoint is the PDS the DID named before its current one: the
 // endpoint of the latest live operation that named another.
 func previousEndpoint(st *plc.State) string {
-	cur := strings.TrimRight(st.Endpoint(), "/")
+	cur := servers.NormalURL(st.Endpoint())
 	for i := len(st.Log) - 1; i >= 0; i-- {
 		e := st.Log[i]
 		if e.Nullified {
@@ -194,7 +185,7 @@ func previousEndpoint(st *plc.State) string {
 		case *didplc.LegacyOp:
 			ep = op.Service
 		}
-		if ep = strings.TrimRight(ep, "/"); ep != "" && ep != cur {
+		if ep = servers.NormalURL(ep); ep != "" && ep != cur {
 			return ep
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/batch"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -46,7 +47,7 @@ on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
 		&cli.IntFlag{Name: "parallel-accounts", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
 		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: migrate.DefaultConcurrency},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL for every account (default: resolved from each DID); handles are resolved through it"},
-		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "yes", Usage: "confirm every account's PLC operation in advance (required: a batch never prompts)"},
 		&cli.StringFlag{Name: "new-pds-admin-password", Usage: "create an invite code per account when the new PDS requires invites", EnvVars: []string{"ATMIGRATE_NEW_PDS_ADMIN_PASSWORD"}},
 		&cli.StringFlag{Name: "plc-rotation-key", Usage: "file with the OLD PDS's PLC rotation key: sign every account's PLC operation locally, no email tokens"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -24,7 +25,7 @@ var migrateFlags = []cli.Flag{
 	&cli.StringFlag{Name: "new-email", Usage: "email on the new PDS (default: the current email)"},
 	&cli.StringFlag{Name: "new-password", Usage: "password on the new PDS (default: the old password)", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
 	&cli.StringFlag{Name: "invite-code", Usage: "invite code for the new PDS"},
-	&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+	&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 	&cli.StringFlag{Name: "plc-token", Usage: "the PLC email token (asked for at the end when missing)", EnvVars: []string{"ATMIGRATE_PLC_TOKEN"}},
 	&cli.StringFlag{Name: "rotation-key", Usage: "file with your own PLC rotation key: sign the PLC operation locally, no email token (env ATMIGRATE_ROTATION_KEY holds the key itself)"},
 	&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex --rotation-key: k256 or p256", Value: "k256"},
@@ -82,7 +83,7 @@ func runMigrate(c *cli.Context) error {
 	out.Close()
 	switch {
 	case err == nil:
-		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, strings.TrimRight(opts.NewPDS, "/"))
+		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, servers.NormalURL(opts.NewPDS))
 		printLeftBehind(os.Stderr, res.State)
 		printGuard(c.Context, os.Stderr, res.StateDir, res.State)
 		return nil

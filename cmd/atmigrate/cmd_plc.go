@@ -9,10 +9,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-var plcURLFlag = &cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}}
+var plcURLFlag = &cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}}
 
 var cmdPLC = &cli.Command{
 	Name:  "plc",

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,7 +17,7 @@ var cmdStatus = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory"},
 		&cli.StringFlag{Name: "account", Usage: "handle or DID: read its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
-		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
 	},
 	Action: runStatus,

@@ -10,6 +10,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -21,7 +22,7 @@ var cmdVerify = &cli.Command{
 		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account (a handle is resolved through --old-pds, then --new-pds)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (to compare with)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
-		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.StringFlag{Name: "old-password", Usage: "unlocks a deactivated old repo and the preferences", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
@@ -39,11 +40,11 @@ func runVerify(c *cli.Context) error {
 	if c.String("account") == "" {
 		return usageError{"--account is required", "pass the handle or DID of the migrated account"}
 	}
-	newURL := strings.TrimRight(c.String("new-pds"), "/")
+	newURL := servers.NormalURL(c.String("new-pds"))
 	if newURL == "" {
 		return usageError{"--new-pds is required", ""}
 	}
-	oldURL := strings.TrimRight(c.String("old-pds"), "/")
+	oldURL := servers.NormalURL(c.String("old-pds"))
 	if n := c.Int("blob-concurrency"); n < 1 || n > 64 {
 		return usageError{"--blob-concurrency must be between 1 and 64", ""}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -26,7 +27,7 @@ var cmdWatch = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory"},
 		&cli.StringFlag{Name: "account", Usage: "handle or DID: watch the migration in its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
-		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle (the watch itself uses the migration's)", Value: "https://plc.directory", EnvVars: []string{"ATMIGRATE_PLC_URL"}},
+		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle (the watch itself uses the migration's)", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "once", Usage: "check once and exit (0 nothing changed, 1 changed, 4 could not check)"},
 		&cli.DurationFlag{Name: "interval", Usage: "time between checks", Value: 5 * time.Minute},
 		&cli.BoolFlag{Name: "json", Usage: "print each check as one JSON object per line"},

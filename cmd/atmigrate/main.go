@@ -13,8 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 )
 
 // Exit codes, the contract with scripts.
@@ -30,7 +30,7 @@ const (
 
 func main() {
 	version = resolveVersion(version)
-	migrate.Version = version
+	servers.Version = version
 	ctx, stop := signalContext()
 	defer stop()
 	app := newApp()

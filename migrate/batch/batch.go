@@ -18,6 +18,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -215,10 +216,10 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 	if len(o.Accounts) == 0 {
 		return nil, &failure.InputError{Msg: "no accounts given", Hint: "check --accounts"}
 	}
-	o.Base.NewPDS = strings.TrimRight(o.Base.NewPDS, "/")
-	o.Base.OldPDS = strings.TrimRight(o.Base.OldPDS, "/")
+	o.Base.NewPDS = servers.NormalURL(o.Base.NewPDS)
+	o.Base.OldPDS = servers.NormalURL(o.Base.OldPDS)
 	if o.Base.PLCURL == "" {
-		o.Base.PLCURL = "https://plc.directory"
+		o.Base.PLCURL = servers.DefaultPLC
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
@@ -446,7 +447,7 @@ func (b *batchRun) inviteCode(ctx context.Context, o migrate.Options) (string, e
 	if st, _ := checkpoint.Load(o.StateDir); st != nil && (st.AccountCreated || st.Completed) {
 		return "", nil
 	}
-	c := pds.New(o.NewPDS, pds.Options{UserAgent: "atmigrate/" + migrate.Version, HTTPClient: o.HTTPClient, Headers: o.NewPDSHeaders})
+	c := servers.New(o.HTTPClient, o.Retry, o.Requests, o.Progress).PDS(o.NewPDS, o.NewPDSHeaders)
 	b.inviteOnce.Do(func() {
 		info, err := c.DescribeServer(ctx)
 		if err != nil {

@@ -1,0 +1,92 @@
+package servers
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/atmigrate/atmigrate/plc"
+)
+
+// Version is the tool version, set by the CLI at build time: the user
+// agent every request carries, and the version a backup's manifest names.
+var Version = "dev"
+
+// Clients makes the clients of one run (or one command).
+type Clients struct {
+	HTTPClient *http.Client
+	retry      *pds.RetryPolicy // nil: each call's own default
+	requests   *atomic.Int64
+	prog       ui.Progress
+}
+
+// New is the clients of a run: hc, retry and requests may be nil (the
+// default client, each call's own policy, no counting); prog nil reports
+// no retries.
+func New(hc *http.Client, retry *pds.RetryPolicy, requests *atomic.Int64, prog ui.Progress) Clients {
+	if prog == nil {
+		prog = ui.NopProgress{}
+	}
+	return Clients{HTTPClient: hc, retry: retry, requests: requests, prog: prog}
+}
+
+// PDS is a client for the PDS at url with the run's policy, sending
+// headers on every request.
+func (s Clients) PDS(url string, headers http.Header) *pds.Client {
+	return pds.New(url, s.options(headers))
+}
+
+// ProbePolicy is the retry policy of the first contact with a server: a
+// mistyped URL or a server that is down should be known in a second or
+// two, not after a minute of retries.
+var ProbePolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: time.Minute}
+
+// AdvisoryPolicy is for calls whose answer only informs (is the handle
+// taken?): another implementation may take seconds to fail them, so they
+// are tried twice and bounded by AdvisoryTimeout, never retried for a
+// minute.
+var AdvisoryPolicy = pds.RetryPolicy{MaxAttempts: 2, BaseDelay: 300 * time.Millisecond, MaxDelay: time.Second, MaxRateLimitWait: 5 * time.Second}
+
+// AdvisoryTimeout bounds an advisory call, retries included.
+const AdvisoryTimeout = 15 * time.Second
+
+// Probe is a client for a first contact (ProbePolicy, unless the run set
+// its own policy, as tests do).
+func (s Clients) Probe(url string, headers http.Header) *pds.Client {
+	return s.withPolicy(url, headers, ProbePolicy)
+}
+
+// Advisory is a client for advisory calls (AdvisoryPolicy, unless the run
+// set its own policy).
+func (s Clients) Advisory(url string, headers http.Header) *pds.Client {
+	return s.withPolicy(url, headers, AdvisoryPolicy)
+}
+
+// PLC is a client for the PLC directory at url ("": DefaultPLC).
+func (s Clients) PLC(url string) *plc.Client {
+	return NewPLCClient(url, s.HTTPClient, s.retry, s.prog)
+}
+
+func (s Clients) options(headers http.Header) pds.Options {
+	o := pds.Options{
+		UserAgent:  "atmigrate/" + Version,
+		HTTPClient: s.HTTPClient,
+		Headers:    headers,
+		Requests:   s.requests,
+		OnRetry:    RetryReporter(s.prog),
+	}
+	if s.retry != nil {
+		o.Retry = *s.retry
+	}
+	return o
+}
+
+func (s Clients) withPolicy(url string, headers http.Header, p pds.RetryPolicy) *pds.Client {
+	o := s.options(headers)
+	if s.retry == nil {
+		o.Retry = p
+	}
+	return pds.New(url, o)
+}
