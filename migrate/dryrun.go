@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -72,7 +73,7 @@ type DryRunReport struct {
 
 	// Plan is what a real run would do now, stage by stage: the same
 	// observation and the same planner as a real run.
-	Plan []Step `json:"plan"`
+	Plan []plan.Step `json:"plan"`
 	// Checked is true when the login, new PDS, repo and PLC checks ran;
 	// false when the plan alone answers (refused, or the DID already
 	// switched): the fields below are then not checked, not false.
@@ -157,7 +158,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	}
 	r.Handle = m.st.Handle
 	m.world = w
-	plan := decide(m.invocation(), w, m.st)
+	plan := plan.Decide(m.invocation(), w, m.st)
 	m.plan = plan
 	r.Plan = plan.Steps
 	for i, s := range r.Plan {

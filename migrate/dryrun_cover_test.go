@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -79,7 +80,7 @@ func TestCoverDryRunClean(t *testing.T) {
 	if r.RateLimits.Uploads != 2 || r.RateLimits.Days != 1 || r.EstimateSeconds <= 0 || r.Disk.Peak <= 0 {
 		t.Errorf("rate limits %+v, estimate %v, disk %+v", r.RateLimits, r.EstimateSeconds, r.Disk)
 	}
-	if len(r.Plan) != len(stage.All) || !slices.ContainsFunc(r.Plan, func(s Step) bool { return s.Stage == stage.Identity && s.Run }) {
+	if len(r.Plan) != len(stage.All) || !slices.ContainsFunc(r.Plan, func(s plan.Step) bool { return s.Stage == stage.Identity && s.Run }) {
 		t.Errorf("plan %+v", r.Plan)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -70,8 +71,8 @@ type Migrator struct {
 
 	// world and plan are what this run observed at its start and what it
 	// decided to do from that.
-	world World
-	plan  Plan
+	world plan.World
+	plan  plan.Plan
 	// unlock releases the state dir's lock.
 	unlock func()
 
@@ -133,7 +134,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plan := decide(m.invocation(), w, m.st)
+	plan := plan.Decide(m.invocation(), w, m.st)
 	m.world, m.plan = w, plan
 	if plan.Refusal != nil {
 		return plan.Refusal

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/did-method-plc/go-didplc/didplc"
@@ -34,8 +35,8 @@ func (m *Migrator) headersFor(url string) http.Header {
 // writes nothing anywhere. Errors are only for what stops observing
 // altogether (the PLC directory); a server that does not answer is an
 // observation.
-func (m *Migrator) observe(ctx context.Context) (World, error) {
-	var w World
+func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
+	var w plan.World
 	st, err := m.ids.state(ctx, m.did)
 	if err != nil {
 		return w, m.ids.readError(m.did, err)
@@ -56,7 +57,7 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 
 	// Where does the DID point? The new PDS's service DID decides, not
 	// the URL typed: the same server can be reached by several URLs.
-	var home Server
+	var home plan.Server
 	switch {
 	case w.Endpoint == "":
 	case servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.st.NewPDSEndpoint):
@@ -103,8 +104,8 @@ func (m *Migrator) observe(ctx context.Context) (World, error) {
 }
 
 // probeServer asks one PDS who it is and what it knows of the account.
-func (m *Migrator) probeServer(ctx context.Context, url string) Server {
-	s := Server{Known: url != "", URL: servers.NormalURL(url)}
+func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
+	s := plan.Server{Known: url != "", URL: servers.NormalURL(url)}
 	if !s.Known {
 		return s
 	}
@@ -144,17 +145,17 @@ func repoNotFound(err error) bool {
 }
 
 // invocation is how this run was started, for the planner.
-func (m *Migrator) invocation() Invocation {
-	inv := Invocation{Source: SourcePDS, Signer: SignEmailToken, NoDeactivateOld: m.opts.NoDeactivateOld,
+func (m *Migrator) invocation() plan.Invocation {
+	inv := plan.Invocation{Source: plan.SourcePDS, Signer: plan.SignEmailToken, NoDeactivateOld: m.opts.NoDeactivateOld,
 		OldPDSGiven: m.opts.OldPDS != "", ByHandle: !strings.HasPrefix(m.opts.Account, "did:")}
 	if m.opts.FromBackup != "" {
-		inv.Source = SourceBackup
+		inv.Source = plan.SourceBackup
 	}
 	switch {
 	case isDIDWeb(m.did):
-		inv.Signer = SignDIDWeb
+		inv.Signer = plan.SignDIDWeb
 	case m.opts.RotationKey != nil:
-		inv.Signer = SignRotationKey
+		inv.Signer = plan.SignRotationKey
 	}
 	return inv
 }

@@ -1,4 +1,4 @@
-package migrate
+package plan
 
 import (
 	"cmp"
@@ -11,13 +11,6 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
-// The planner: every run observes the world (the DID document, the account
-// on both servers), then decide turns (how the run was invoked, what was
-// observed, what the state file remembers) into the stages still to do.
-// The stages act. decide is a pure function so that every resume decision
-// can be tested as a table, without servers; the dry run prints the same
-// plan without acting on it.
-//
 // The identity comes first: once the DID points at the new PDS nothing
 // before the identity step is needed again, and nothing that only guards
 // that step (the old PDS answering, the user's rotation key still being
@@ -168,7 +161,7 @@ var dataStages = []stage.Stage{
 
 // decide is the planner. st is the state file (never nil: a fresh run has
 // an empty one).
-func decide(inv Invocation, w World, st *checkpoint.State) Plan {
+func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	p := Plan{}
 	run := func(s stage.Stage) { p.Steps = append(p.Steps, Step{Stage: s, Run: true}) }
 	skip := func(s stage.Stage, format string, args ...any) {

@@ -1,4 +1,4 @@
-package migrate
+package plan
 
 import (
 	"errors"
@@ -174,7 +174,7 @@ func TestPlanTable(t *testing.T) {
 		for _, sit := range planSituations {
 			t.Run(mode.name+"/"+sit.name, func(t *testing.T) {
 				w := sit.world(mode.inv.Source == SourceBackup)
-				p := decide(mode.inv, w, sit.state())
+				p := Decide(mode.inv, w, sit.state())
 				want := expect(mode, sit.name)
 				if p.Refusal != nil {
 					t.Fatalf("refused: %v", p.Refusal)
@@ -206,8 +206,8 @@ func TestPlanTable(t *testing.T) {
 // a batch: the same world gives the same plan.
 func TestPlanIgnoresHowTheAccountWasNamed(t *testing.T) {
 	for _, sit := range planSituations {
-		a := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, sit.world(false), sit.state())
-		b := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey, ByHandle: true, Batch: true}, sit.world(false), sit.state())
+		a := Decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, sit.world(false), sit.state())
+		b := Decide(Invocation{Source: SourcePDS, Signer: SignRotationKey, ByHandle: true, Batch: true}, sit.world(false), sit.state())
 		if fmt.Sprint(a.Steps) != fmt.Sprint(b.Steps) {
 			t.Errorf("%s: by DID %v, by handle in a batch %v", sit.name, a.Steps, b.Steps)
 		}
@@ -247,7 +247,7 @@ func TestPlanRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := decide(c.inv, c.world, c.state())
+			p := Decide(c.inv, c.world, c.state())
 			if p.Refusal == nil {
 				t.Fatalf("not refused; plan %v", p.Running())
 			}
@@ -265,7 +265,7 @@ func TestPlanRefusals(t *testing.T) {
 func TestPlanNoDeactivateOld(t *testing.T) {
 	inv := Invocation{Source: SourcePDS, Signer: SignEmailToken, NoDeactivateOld: true}
 	for _, sit := range planSituations {
-		p := decide(inv, sit.world(false), sit.state())
+		p := Decide(inv, sit.world(false), sit.state())
 		if p.Runs(stage.DeactivateOld) {
 			t.Errorf("%s: deactivates the old account despite --no-deactivate-old", sit.name)
 		}
@@ -275,7 +275,7 @@ func TestPlanNoDeactivateOld(t *testing.T) {
 	}
 	// The old PDS being down no longer matters then.
 	down := planSituations[4]
-	p := decide(inv, down.world(false), down.state())
+	p := Decide(inv, down.world(false), down.state())
 	if got := p.Running(); !slices.Equal(got, []stage.Stage{stage.Activate, stage.FinalCheck}) {
 		t.Errorf("old PDS down with --no-deactivate-old: runs %v", got)
 	}
@@ -288,7 +288,7 @@ func TestPlanOldAccountUnknown(t *testing.T) {
 	old := oldServer(false, true)
 	old.HasAccount, old.Active, old.AccountErr = false, false, "500 InternalServerError"
 	w := World{Endpoint: newURL, Switched: true, OurOpApplied: true, Old: old, New: newServer(true, true)}
-	p := decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
+	p := Decide(Invocation{Source: SourcePDS, Signer: SignRotationKey}, w, stateWith(func(st *checkpoint.State) { st.AccountCreated, st.PLC.OpCID = true, "bafyop" })())
 	if !p.Runs(stage.DeactivateOld) || !p.Runs(stage.Login) {
 		t.Fatalf("runs %v: want the login and the deactivation", p.Running())
 	}
