@@ -159,7 +159,7 @@ var dataStages = []stage.Stage{
 	stage.Blobs, stage.Preferences, stage.VerifyNew, stage.CatchUp, stage.Identity,
 }
 
-// decide is the planner. st is the state file (never nil: a fresh run has
+// Decide is the planner. st is the state file (never nil: a fresh run has
 // an empty one).
 func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	p := Plan{}
