@@ -147,12 +147,14 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	}
 	src := &backupSource{dir: dir, man: man, key: rep.Key}
 	m.src = src
-	m.blobRefs = rep.Summary.Blobs
 	store, err := repo.OpenBlobStore(filepath.Join(dir, BackupBlobDir))
 	if err != nil {
 		return "", err
 	}
-	m.store = store // the backup's blobs are uploaded from where they are
+	m.backupStore = store // the backup's blobs are uploaded from where they are
+	if err := m.blobList().Set(rep.Summary.Blobs); err != nil {
+		return "", err
+	}
 	if len(m.st.OldPDSRotationKeys) == 0 {
 		m.st.OldPDSRotationKeys = man.OldPDSRotationKeys
 	}

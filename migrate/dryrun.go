@@ -16,6 +16,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/plan"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -293,7 +294,7 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 	}
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = sum.Bytes, sum.Records, sum.Rev, sum.Commit
 	m.st.Repo.Bytes = sum.Bytes
-	m.blobRefs = sum.Blobs
+	_ = m.blobList().Set(sum.Blobs) // in memory: the dry run has no state dir
 	dryRunDisk(m, r, sum)
 	r.Blobs.Count = len(sum.Blobs)
 	for _, b := range sum.Blobs {
@@ -418,7 +419,7 @@ func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 	for _, b := range sum.Blobs {
 		blobBytes += max(b.Size, 0)
 	}
-	floor := m.diskFloor()
+	floor := transfer.DiskFloor(m.sizeLimits().Movable(sum.Blobs), m.opts.Concurrency)
 	r.Disk.Free, r.Disk.Floor = free, sum.Bytes+floor
 	r.Disk.Window = max(min(m.opts.DiskBudget, free-sum.Bytes-floor), 0)
 	r.Disk.Peak = sum.Bytes + min(blobBytes, r.Disk.Window+floor)

@@ -6,6 +6,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
 // DryRunLimits is what the new PDS accepts, against what the export needs.
@@ -48,21 +49,22 @@ const referenceUploadsPerDay = 1000
 // dryRunLimits compares the export with the new PDS's limits: the same
 // checks afterExport makes in a real run, reported instead of acted on.
 func dryRunLimits(m *Migrator, r *DryRunReport) {
+	limits, refs := m.sizeLimits(), m.blobList().Refs()
 	l := &r.Limits
-	l.BlobUploadLimit, l.RepoBytes = m.blobLimit(), r.Repo.Bytes
-	over := oversized(m.blobRefs, l.BlobUploadLimit)
+	l.BlobUploadLimit, l.RepoBytes = limits.Upload, r.Repo.Bytes
+	over := transfer.Oversized(refs, l.BlobUploadLimit)
 	for _, b := range over {
 		l.Oversized = append(l.Oversized, checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: l.BlobUploadLimit})
 	}
 	if len(over) > 0 {
-		err := oversizedError(m.opts.NewPDS, over, l.BlobUploadLimit)
+		err := transfer.OversizedError(m.opts.NewPDS, over, l.BlobUploadLimit)
 		if m.opts.SkipOversizedBlobs {
 			r.warn("with --skip-oversized-blobs the run moves without them: %v", err)
 		} else {
 			r.block("%v (%s)", err, failure.Hint(err))
 		}
 	}
-	if w := m.importSizeWarning(); w != "" {
+	if w := limits.ImportSizeWarning(m.st.Repo.Bytes); w != "" {
 		r.warn("%s", w)
 	}
 	if l.BlobUploadLimit == 0 && r.Blobs.Largest > 0 {
@@ -71,7 +73,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 
 	rl := &r.RateLimits
 	rl.BypassKey = m.opts.NewPDSHeaders.Get("X-Ratelimit-Bypass") != ""
-	rl.Uploads = len(m.movable(m.blobRefs))
+	rl.Uploads = len(limits.Movable(refs))
 	rl.UploadsPerDay = referenceUploadsPerDay
 	rl.Days = 1 + max(rl.Uploads-1, 0)/referenceUploadsPerDay
 	if g := m.world.New.RateLimit; g != nil {

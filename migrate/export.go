@@ -22,6 +22,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -124,7 +125,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &pdsSource{c: c, did: did}
+	src := &transfer.PDSSource{Client: c, DID: did}
 	handle := st.Handle()
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
 		handle = sess.Handle
@@ -148,7 +149,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if reused {
 		prog.Info(fmt.Sprintf("repo: unchanged since the last backup (rev %s, %d records): verified again, not downloaded", sum.Rev, sum.Records))
 	} else {
-		if sum, err = exportAndVerifyFrom(ctx, src, prog, "", stagedCAR, vo); err != nil {
+		if sum, err = transfer.ExportAndVerify(ctx, src, prog, "", stagedCAR, vo); err != nil {
 			return nil, err
 		}
 		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, units.MB(sum.Bytes), sum.Rev))
@@ -294,7 +295,7 @@ func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo rep
 
 // exportBlobs makes sure every blob in refs is in store, verified against
 // its CID, downloading only what is missing or damaged.
-func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []repo.BlobRef, concurrency int, prog ui.Progress) (ExportStats, map[string]string, error) {
+func exportBlobs(ctx context.Context, src transfer.Source, store *repo.BlobStore, refs []repo.BlobRef, concurrency int, prog ui.Progress) (ExportStats, map[string]string, error) {
 	var stats ExportStats
 	mimes := map[string]string{}
 	var need []repo.BlobRef
@@ -326,7 +327,7 @@ func exportBlobs(ctx context.Context, src Source, store *repo.BlobStore, refs []
 	var mu sync.Mutex
 	failures := map[string]error{}
 	workers.Each(ctx, need, concurrency, func(b repo.BlobRef) {
-		n, ctype, err := fetchToStore(ctx, src, store, b.CID, b.Size)
+		n, ctype, err := transfer.FetchToStore(ctx, src, store, b.CID, b.Size)
 		mu.Lock()
 		if err != nil {
 			failures[b.CID] = err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
@@ -18,6 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -44,22 +44,20 @@ type Migrator struct {
 	dir string
 	st  *checkpoint.State
 	j   *checkpoint.Journal // the writer of st
-	mu  sync.Mutex          // guards confirmed while blob workers report
 
 	did      string
 	oldSess  *pds.Session
 	old      *pds.Client
 	new      *pds.Client
-	src      Source
+	src      transfer.Source
 	plcState *plc.State
 	newInfo  *pds.ServerInfo
 	newKey   atcrypto.PublicKey // the key the new PDS signs the account's commits with
-	store    *repo.BlobStore
-	blobRefs []repo.BlobRef
-	// confirmed is st.Blobs.Confirmed as a set (guarded by mu).
-	confirmed map[string]bool
-	fetcher   *blobFetcher
-	early     *earlyExport
+	list     *transfer.List     // the export's blob list
+	blobs    *transfer.Blobs    // the blob copy
+	early    *transfer.Early    // the repo download started before the login
+	// backupStore is the blob store of the backup a restore reads.
+	backupStore *repo.BlobStore
 
 	// current is the stage running now, recorded with an interruption.
 	current stage.Stage
@@ -165,7 +163,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		stage.DeactivateOld: m.stageDeactivateOld,
 		stage.FinalCheck:    m.stageFinalCheck,
 	}
-	defer m.stopFetcher()
+	defer m.stopBlobs()
 	for _, s := range stage.All {
 		step := plan.Step(s)
 		if !step.Run {
@@ -325,32 +323,14 @@ func (m *Migrator) diskFullError(err error) error {
 	if !ok {
 		return err
 	}
-	need := m.bytesStillToDownload()
+	var need int64
+	if m.blobs != nil {
+		need = m.blobs.StillToDownload()
+	}
 	if need > 0 {
 		return fmt.Errorf("%w (%.1f MB free in %s; about %.1f MB of blobs still to download there)", err, units.MB(free), m.dir, units.MB(need))
 	}
 	return fmt.Errorf("%w (%.1f MB free in %s)", err, units.MB(free), m.dir)
-}
-
-// bytesStillToDownload adds up the blobs the new PDS lacked at the last
-// check that are not on disk yet.
-func (m *Migrator) bytesStillToDownload() int64 {
-	var missing []string
-	m.journal().Update(func(st *checkpoint.State) { missing = append(missing, st.Blobs.Missing...) })
-	if len(missing) == 0 || m.store == nil {
-		return 0
-	}
-	size := map[string]int64{}
-	for _, b := range m.blobRefs {
-		size[b.CID] = b.Size
-	}
-	var n int64
-	for _, c := range missing {
-		if _, ok := m.store.Has(c); !ok && size[c] > 0 {
-			n += size[c]
-		}
-	}
-	return n
 }
 
 func isBusy(err error) bool {
@@ -361,5 +341,5 @@ func isBusy(err error) bool {
 // rateLimitError turns a 429 the client would not wait for into a
 // failure.RateLimitError.
 func (m *Migrator) rateLimitError(ae *pds.APIError, left int, what string) *failure.RateLimitError {
-	return &failure.RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: servers.SameURL(ae.Host, m.opts.NewPDS)}
+	return failure.RateLimit(ae, left, what, servers.SameURL(ae.Host, m.opts.NewPDS))
 }

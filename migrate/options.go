@@ -7,6 +7,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
@@ -51,7 +52,7 @@ type Options struct {
 	// is deleted after its upload, nor anything after success.
 	KeepData bool
 	// DiskBudget bounds the blob bytes the prefetch keeps on disk at once
-	// (0: DefaultDiskBudget).
+	// (0: transfer.DefaultDiskBudget).
 	DiskBudget int64
 
 	// SkipOversizedBlobs moves the account without the blobs that are
@@ -99,7 +100,7 @@ func (o *Options) defaults() {
 		o.NewPassword = o.OldPassword
 	}
 	if o.DiskBudget <= 0 {
-		o.DiskBudget = DefaultDiskBudget
+		o.DiskBudget = transfer.DefaultDiskBudget
 	}
 }
 

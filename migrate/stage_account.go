@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -117,3 +118,8 @@ func createAccountError(err error, host string) error {
 	}
 	return fmt.Errorf("create the account on %s: %w", host, err)
 }
+
+// serviceAuthTTL is how long the createAccount service token lives. The
+// reference PDS caps tokens with an lxm at one hour; a minute is plenty as
+// it is used at once.
+const serviceAuthTTL = 60 * time.Second

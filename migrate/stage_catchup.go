@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
 // maxCatchUpRounds bounds the catch-up loop for an account that keeps
@@ -100,7 +101,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		return 0, 0, err
 	}
 	records, blobs = sum.Records, len(sum.Blobs)
-	ierr := m.importCAR(ctx, diffPath)
+	ierr := transfer.Import(ctx, m.new, m.prog, diffPath)
 	if ierr != nil {
 		// The reference PDS refuses a diff whose new record repeats an
 		// older block (it reads records only from the uploaded CAR);
@@ -121,8 +122,8 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := m.importCAR(ctx, next); err != nil {
-			if refused := m.importRefusedError(err); refused != nil {
+		if err := transfer.Import(ctx, m.new, m.prog, next); err != nil {
+			if refused := m.sizeLimits().ImportRefused(err, full.Bytes); refused != nil {
 				return 0, 0, refused
 			}
 			return 0, 0, err
@@ -147,7 +148,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 	m.journal().Update(func(*checkpoint.State) {
 		m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.Data, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
 	})
-	if err := m.addBlobRefs(sum.Blobs); err != nil {
+	if err := m.blobList().Add(sum.Blobs); err != nil {
 		return 0, 0, err
 	}
 	return records, blobs, m.save()

@@ -3,12 +3,10 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"os"
 
-	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
-	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
 // stageImportRepo streams repo.car into the new PDS. Every run asks the new
@@ -26,34 +24,12 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	if held.Held {
 		return "", skip("the new PDS already holds the exported repo (%s)", held)
 	}
-	if err := m.importCAR(ctx, m.path("repo.car")); err != nil {
-		if refused := m.importRefusedError(err); refused != nil {
+	if err := transfer.Import(ctx, m.new, m.prog, m.path("repo.car")); err != nil {
+		if refused := m.sizeLimits().ImportRefused(err, m.st.Repo.Bytes); refused != nil {
 			return "", refused
 		}
 		return "", err
 	}
-	m.journal().Update(func(*checkpoint.State) {
-		m.st.Repo.ImportedCommit = m.st.Repo.Commit
-	})
+	m.journal().Update(func(st *checkpoint.State) { st.Repo.ImportedCommit = st.Repo.Commit })
 	return fmt.Sprintf("%.1f MB imported", units.MB(m.st.Repo.Bytes)), nil
-}
-
-// importCAR streams one CAR file into the new PDS with its length known.
-func (m *Migrator) importCAR(ctx context.Context, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	m.prog.Transfer(ui.TransferRepoImport, 1, fi.Size())
-	if err := m.new.ImportRepo(ctx, f, fi.Size(), func(n int64) { m.prog.Advance(ui.TransferRepoImport, 0, n) }); err != nil {
-		return fmt.Errorf("import the repo into %s: %w", m.opts.NewPDS, err)
-	}
-	m.prog.Advance(ui.TransferRepoImport, 1, 0)
-	crashpoint.At("import-sent")
-	return nil
 }

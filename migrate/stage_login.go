@@ -9,6 +9,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
 // prepare does what every run does before it looks at any server's
@@ -127,6 +128,6 @@ func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
 		m.st.Handle = sess.Handle
 	}
-	m.src = &pdsSource{c: c, did: m.did}
+	m.src = &transfer.PDSSource{Client: c, DID: m.did}
 	return sess, nil
 }

@@ -3,10 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 
-	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -23,7 +20,7 @@ func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 
 // checkNewHasEverything is the gate: the repo by the protocol's test (see
 // newHoldsRepo), every blob listed as present and confirmed (see
-// blob_confirm.go). The new PDS's own counts are shown, not trusted.
+// transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
 func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 	held, err := m.newHoldsRepo(ctx, m.st.Repo)
 	if err != nil {
@@ -36,43 +33,13 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		}
 		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	listed, err := m.new.ListMissingBlobs(ctx)
-	if err != nil {
-		return "", fmt.Errorf("list missing blobs on %s: %w", m.opts.NewPDS, err)
-	}
-	missing := m.withoutLeftBehind(listed)
-	m.setMissing(missing)
-	if len(missing) > 0 {
-		return "", &failure.StageError{Stage: stage.VerifyNew, Err: missingBlobsError(missing, nil),
-			Hint: "run the same command again to copy the missing blobs"}
-	}
-	bad, err := m.fetchBack(ctx, m.unconfirmed(nil))
+	moved, err := m.blobCopy().Confirm(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := m.save(); err != nil {
-		return "", err
-	}
-	if len(bad) > 0 {
-		return "", &failure.StageError{Stage: stage.VerifyNew, Err: unservedBlobsError(bad),
-			Hint: "run the same command again: the blobs stage uploads them again"}
-	}
-	moved := len(m.movable(m.blobRefs))
 	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.accountCounts(ctx))
-	if n := len(m.leftBehindSet()); n > 0 {
+	if n := len(m.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}
 	return note, nil
-}
-
-// unservedBlobsError names the blobs the new PDS lists as present but
-// does not serve as they are.
-func unservedBlobsError(bad map[string]error) error {
-	lines := make([]string, 0, len(bad))
-	for c, err := range bad {
-		lines = append(lines, c+": "+err.Error())
-	}
-	sort.Strings(lines)
-	return fmt.Errorf("%d blob(s) are not listed as missing by the new PDS but could not be fetched back from it:\n  %s",
-		len(bad), strings.Join(units.FirstN(lines, 10), "\n  "))
 }

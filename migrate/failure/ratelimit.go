@@ -89,3 +89,10 @@ func UntilWords(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
+
+// RateLimit turns a 429 the client would not wait for into a
+// RateLimitError, with left calls of kind what still to make; newPDS says
+// whether the limit is the new PDS's (which its bypass key lifts).
+func RateLimit(ae *pds.APIError, left int, what string, newPDS bool) *RateLimitError {
+	return &RateLimitError{Host: ae.Host, Method: ae.Method, Reset: ae.ResetAt, Left: left, What: what, NewPDS: newPDS}
+}

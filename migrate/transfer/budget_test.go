@@ -1,4 +1,4 @@
-package migrate
+package transfer
 
 import (
 	"context"
@@ -57,26 +57,32 @@ func TestDiskBudgetWaitsForRoom(t *testing.T) {
 
 func TestPrefetchListOnResume(t *testing.T) {
 	refs := []repo.BlobRef{{CID: "a", Size: 1}, {CID: "b", Size: 2}, {CID: "c", Size: 3}}
-	m := &Migrator{st: &checkpoint.State{Stages: map[stage.Stage]*checkpoint.StageStatus{}}, blobRefs: refs}
-	if got := m.prefetchList(); len(got) != 3 {
+	st := &checkpoint.State{Stages: map[stage.Stage]*checkpoint.StageStatus{}}
+	j := checkpoint.NewJournal("", st)
+	list := NewList("", j)
+	if err := list.Set(refs); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBlobs(Config{Journal: j, Limits: &Limits{Journal: j}}, list)
+	if got := b.prefetchList(); len(got) != 3 {
 		t.Errorf("first run prefetches %d blobs, want all 3", len(got))
 	}
 	// After a check of the new PDS, only what it lacked: the rest were
 	// uploaded and their copies deleted.
-	m.st.Blobs.Missing = []string{"c"}
-	if got := m.prefetchList(); len(got) != 1 || got[0].CID != "c" {
+	st.Blobs.Missing = []string{"c"}
+	if got := b.prefetchList(); len(got) != 1 || got[0].CID != "c" {
 		t.Errorf("resumed run prefetches %v, want only c", got)
 	}
-	m.st.Blobs.Missing = nil
-	m.st.Stage(stage.Blobs).Done = true
-	if got := m.prefetchList(); len(got) != 0 {
+	st.Blobs.Missing = nil
+	st.Stage(stage.Blobs).Done = true
+	if got := b.prefetchList(); len(got) != 0 {
 		t.Errorf("after the blobs stage, prefetches %v", got)
 	}
 }
 
 func TestDiskFloor(t *testing.T) {
-	m := &Migrator{opts: Options{Concurrency: 2}, blobRefs: []repo.BlobRef{{CID: "a", Size: 5}, {CID: "b", Size: 50}, {CID: "c", Size: 20}, {CID: "d", Size: -1}}}
-	if got := m.diskFloor(); got != 70 {
+	refs := []repo.BlobRef{{CID: "a", Size: 5}, {CID: "b", Size: 50}, {CID: "c", Size: 20}, {CID: "d", Size: -1}}
+	if got := DiskFloor(refs, 2); got != 70 {
 		t.Errorf("floor %d, want the two largest (50+20)", got)
 	}
 }

@@ -1,14 +1,12 @@
-package migrate
+package transfer
 
 import (
 	"context"
-	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/internal/units"
-	"github.com/atmigrate/atmigrate/migrate/failure"
-	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/repo"
 )
 
 // DefaultDiskBudget bounds the blob bytes a migration keeps in its state
@@ -101,20 +99,27 @@ func (b *diskBudget) Peak() int64 {
 	return b.peak
 }
 
-// checkDiskRoom refuses, before anything is written to the new PDS, a
-// state dir whose disk cannot hold even the blobs the upload workers need
-// at once. Above that floor the prefetch window shrinks to what is free.
-func (m *Migrator) checkDiskRoom() error {
-	free, ok := fsutil.FreeBytes(m.dir)
-	floor := m.diskFloor()
-	if !ok || free >= floor {
-		return nil
+// DiskFloor is what the upload workers need on disk at once, whatever the
+// budget: concurrency of the largest blobs of refs in flight.
+func DiskFloor(refs []repo.BlobRef, concurrency int) int64 {
+	sizes := make([]int64, 0, len(refs))
+	for _, b := range refs {
+		sizes = append(sizes, b.Size)
 	}
-	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--blob-concurrency %d of the largest blobs)",
-		m.dir, units.MB(free), units.MB(floor), m.opts.Concurrency)
-	hint := "free some space there, or pass --state-dir on a larger disk (a lower --blob-concurrency needs less), then run the same command again"
-	if m.st.BoundToTarget() {
-		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
+	slices.Sort(sizes)
+	var n int64
+	for i := len(sizes) - 1; i >= 0 && i >= len(sizes)-concurrency; i-- {
+		n += max(sizes[i], 0)
 	}
-	return &failure.InputError{Msg: msg, Hint: hint + "; nothing was written to the new PDS"}
+	return n
+}
+
+// DiskWindow is how many blob bytes the prefetch may keep on disk in dir:
+// the budget, shrunk to what the disk has free beyond the uploads' floor.
+func DiskWindow(dir string, budget, floor int64) int64 {
+	window := budget
+	if free, ok := fsutil.FreeBytes(dir); ok {
+		window = min(window, free-floor)
+	}
+	return max(window, 0)
 }

@@ -1,4 +1,4 @@
-package migrate
+package transfer
 
 import (
 	"bytes"
@@ -40,10 +40,10 @@ func TestUploadOrder(t *testing.T) {
 	if _, err := store.Write(refs[3].CID, bytes.NewReader(data[3]), refs[3].Size); err != nil {
 		t.Fatal(err)
 	}
-	m := &Migrator{store: store, blobRefs: refs}
+
 	unknown := rawCID(t, []byte("not in the repo list"))
 	missing := []pds.MissingBlob{{CID: unknown}, {CID: refs[4].CID}, {CID: refs[0].CID}, {CID: refs[3].CID}, {CID: refs[2].CID}}
-	got := m.uploadOrder(missing)
+	got := uploadOrder(missing, refs, store)
 	want := []string{refs[3].CID, refs[0].CID, refs[2].CID, refs[4].CID, unknown}
 	if len(got) != len(want) {
 		t.Fatalf("got %d blobs, want %d", len(got), len(want))

@@ -1,4 +1,4 @@
-package migrate
+package transfer
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 func TestMissingBlobsError(t *testing.T) {
@@ -42,16 +41,3 @@ func TestMissingBlobsError(t *testing.T) {
 
 // TestNewEndpoint checks the endpoint the DID must name: the new PDS's own
 // public URL once known, not the URL we reach it by (a proxy, a tunnel).
-func TestNewEndpoint(t *testing.T) {
-	m := &Migrator{opts: Options{NewPDS: "http://127.0.0.1:9000"}}
-	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
-		t.Errorf("without state: %q", got)
-	}
-	m.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
-	if got := m.newEndpoint(); got != "https://pds.example.com" {
-		t.Errorf("with the recommended endpoint: %q", got)
-	}
-	if plcPointsAt(nil, "https://pds.example.com") {
-		t.Error("nil state points somewhere")
-	}
-}

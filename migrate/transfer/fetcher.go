@@ -1,4 +1,4 @@
-package migrate
+package transfer
 
 import (
 	"context"
@@ -7,15 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
-	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
-	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -127,7 +123,7 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 		return ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	if _, _, err := fetchToStore(ctx, f.src, f.store, cid, size); err != nil {
+	if _, _, err := FetchToStore(ctx, f.src, f.store, cid, size); err != nil {
 		return fmt.Errorf("download blob %s: %w", cid, err)
 	}
 	f.mu.Lock()
@@ -140,11 +136,11 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 	return nil
 }
 
-// fetchToStore streams one blob from src into store, checked against its
+// FetchToStore streams one blob from src into store, checked against its
 // CID on the way; a mismatch counts as a corrupt body, which is retried.
 // size is what to expect when the server does not say. It returns the
 // bytes written and the server's Content-Type.
-func fetchToStore(ctx context.Context, src Source, store *repo.BlobStore, cid string, size int64) (n int64, contentType string, err error) {
+func FetchToStore(ctx context.Context, src Source, store *repo.BlobStore, cid string, size int64) (n int64, contentType string, err error) {
 	err = src.FetchBlob(ctx, cid, func(body io.Reader, got int64, ctype string) error {
 		expect := got
 		if expect < 0 {
@@ -199,43 +195,6 @@ func (f *blobFetcher) stop() {
 	}
 }
 
-func (m *Migrator) startFetcher(ctx context.Context) {
-	if m.fetcher != nil {
-		return
-	}
-	if m.store == nil {
-		s, err := repo.OpenBlobStore(m.path("blobs"))
-		if err != nil {
-			m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
-			return
-		}
-		m.store = s
-	}
-	m.fetcher = newBlobFetcher(m.src, m.store, m.prog, m.opts.Concurrency)
-	// The state dir's copies are re-checked and deleted once uploaded; a
-	// backup was verified whole when it was opened, and its files are
-	// never deleted.
-	_, fromBackup := m.src.(*backupSource)
-	m.fetcher.recheck = !fromBackup
-	m.fetcher.release = !fromBackup && !m.opts.KeepData
-	if !fromBackup {
-		m.fetcher.budget = newDiskBudget(m.diskWindow())
-		if have, err := m.store.List(); err == nil {
-			for _, c := range have {
-				n, _ := m.store.Has(c)
-				m.fetcher.budget.add(c, n)
-			}
-		}
-	}
-	m.fetcher.prefetch(ctx, m.prefetchList(), prefetchWorkersFor(m.opts.Concurrency))
-}
-
-func (m *Migrator) stopFetcher() {
-	if m.fetcher != nil {
-		m.fetcher.stop()
-	}
-}
-
 // prefetchWorkers bounds the background downloads that run while the new
 // PDS creates the account and imports the repo. Downloads only have to
 // finish before the uploads need them, and the import is the longer of the
@@ -247,55 +206,3 @@ func (m *Migrator) stopFetcher() {
 const prefetchWorkers = 4
 
 func prefetchWorkersFor(concurrency int) int { return min(concurrency, prefetchWorkers) }
-
-// prefetchList is what the prefetch downloads: every blob on a first run;
-// on a resumed one only those the new PDS lacked at the last check, since
-// uploaded copies are deleted and must not be fetched again.
-func (m *Migrator) prefetchList() []repo.BlobRef {
-	var missing []string
-	var checked bool
-	m.journal().Update(func(st *checkpoint.State) {
-		missing = st.Blobs.Missing
-		checked = st.Done(stage.Blobs) || st.Blobs.Uploaded > 0 || len(missing) > 0
-	})
-	refs := m.movable(m.blobRefs)
-	if !checked {
-		return refs
-	}
-	want := map[string]bool{}
-	for _, c := range missing {
-		want[c] = true
-	}
-	var out []repo.BlobRef
-	for _, b := range refs {
-		if want[b.CID] {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-// diskWindow is how many blob bytes the prefetch may keep on disk: the
-// budget, shrunk to what the disk has free beyond the uploads' own floor.
-func (m *Migrator) diskWindow() int64 {
-	window := m.opts.DiskBudget
-	if free, ok := fsutil.FreeBytes(m.dir); ok {
-		window = min(window, free-m.diskFloor())
-	}
-	return max(window, 0)
-}
-
-// diskFloor is what the upload workers need on disk at once, whatever the
-// budget: --concurrency of the largest blobs in flight.
-func (m *Migrator) diskFloor() int64 {
-	var sizes []int64
-	for _, b := range m.movable(m.blobRefs) {
-		sizes = append(sizes, b.Size)
-	}
-	slices.Sort(sizes)
-	var n int64
-	for i := len(sizes) - 1; i >= 0 && i >= len(sizes)-m.opts.Concurrency; i-- {
-		n += max(sizes[i], 0)
-	}
-	return n
-}

@@ -1,24 +1,21 @@
-package migrate
+package transfer
 
 import (
 	"context"
-	"os"
 	"sync"
 
-	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
-// earlyExport downloads and verifies the repo in the background from the
-// moment the DID's signing keys are known, before the login: sync.getRepo is
-// public, and the old PDS checks the password (scrypt, about a third of a
-// second on the reference PDS) off its main thread, so the export costs no
-// wall time until then. The export stage takes its result, or exports
+// Early is a download of the repo that runs in the background from the
+// moment the DID's signing keys are known, before the login: sync.getRepo
+// is public, and the old PDS checks the password (scrypt, about a third of
+// a second on the reference PDS) off its main thread, so the export costs
+// no wall time until then. The export stage takes its result, or exports
 // again itself if it failed (a deactivated account, say, can only be read
 // with the session).
-type earlyExport struct {
+type Early struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	prog   *heldProgress
@@ -26,42 +23,25 @@ type earlyExport struct {
 	err    error
 }
 
-// startEarlyExport begins the background export when the export stage will
-// need one: a PDS source, no verified copy on disk yet, and a DID that does
-// not already point at the new PDS.
-func (m *Migrator) startEarlyExport(ctx context.Context) {
-	if m.early != nil || m.opts.FromBackup != "" || plcPointsAt(m.plcState, m.newEndpoint()) {
-		return
-	}
-	carPath := m.path("repo.car")
-	if m.st.Done(stage.ExportRepo) && fsutil.Exists(carPath) {
-		return
-	}
-	vo, _, err := m.repoVerifyOptions(false)
-	if err != nil {
-		return // the export stage reports it
-	}
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
-		return
-	}
+// StartEarly begins the background download of src's repo to path,
+// verified with vo. Its progress is held back until Take.
+func StartEarly(ctx context.Context, src Source, prog ui.Progress, path string, vo repo.VerifyOptions) *Early {
 	ectx, cancel := context.WithCancel(ctx)
-	e := &earlyExport{cancel: cancel, done: make(chan struct{}), prog: &heldProgress{Progress: m.prog}}
-	src := &pdsSource{c: m.srv.PDS(m.st.OldPDS, nil), did: m.did}
+	e := &Early{cancel: cancel, done: make(chan struct{}), prog: &heldProgress{Progress: prog}}
 	go func() {
 		defer close(e.done)
-		e.sum, e.err = exportAndVerifyFrom(ectx, src, e.prog, "", carPath, vo)
+		e.sum, e.err = ExportAndVerify(ectx, src, e.prog, "", path, vo)
 	}()
-	m.early = e
+	return e
 }
 
-// takeEarlyExport waits for the background export, if one ran, and returns
-// its result; ok is false when there was none or it failed.
-func (m *Migrator) takeEarlyExport(ctx context.Context) (sum *repo.Summary, ok bool, err error) {
-	e := m.early
+// Take waits for the background download and returns its result; ok is
+// false when it failed (the caller downloads again itself). A nil Early
+// took nothing.
+func (e *Early) Take(ctx context.Context) (sum *repo.Summary, ok bool, err error) {
 	if e == nil {
 		return nil, false, nil
 	}
-	m.early = nil
 	e.prog.release()
 	select {
 	case <-e.done:
@@ -77,11 +57,10 @@ func (m *Migrator) takeEarlyExport(ctx context.Context) (sum *repo.Summary, ok b
 	return e.sum, true, nil
 }
 
-// stopEarlyExport abandons a background export nobody took (a failed
-// login, say) and waits for it to let go of its files.
-func (m *Migrator) stopEarlyExport() {
-	if e := m.early; e != nil {
-		m.early = nil
+// Stop abandons a download nobody took (a failed login, say) and waits
+// for it to let go of its files.
+func (e *Early) Stop() {
+	if e != nil {
 		e.cancel()
 		<-e.done
 	}
@@ -92,7 +71,6 @@ func (m *Migrator) stopEarlyExport() {
 // stage. Everything but Transfer and Advance goes straight through.
 type heldProgress struct {
 	ui.Progress
-
 	mu        sync.Mutex
 	released  bool
 	announced bool

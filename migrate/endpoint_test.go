@@ -1,0 +1,21 @@
+package migrate
+
+import (
+	"testing"
+
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+)
+
+func TestNewEndpoint(t *testing.T) {
+	m := &Migrator{opts: Options{NewPDS: "http://127.0.0.1:9000"}}
+	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
+		t.Errorf("without state: %q", got)
+	}
+	m.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
+	if got := m.newEndpoint(); got != "https://pds.example.com" {
+		t.Errorf("with the recommended endpoint: %q", got)
+	}
+	if plcPointsAt(nil, "https://pds.example.com") {
+		t.Error("nil state points somewhere")
+	}
+}
