@@ -143,8 +143,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	}
 	rep, err := Verify(ctx, VerifyOptions{
 		DID:           m.did,
-		PLC:           m.ids.plc,
-		HTTPClient:    m.opts.HTTPClient,
+		Document:      m.ids.state,
 		Old:           m.old,
 		New:           m.new,
 		NewPDS:        m.newEndpoint(),

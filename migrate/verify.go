@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,12 +26,13 @@ import (
 // the account's own session (preferences, a deactivated repo).
 type VerifyOptions struct {
 	DID string
-	PLC *plc.Client
-	// HTTPClient fetches did:web documents (nil: a default client).
-	HTTPClient *http.Client
-	Old        *pds.Client // nil: the old PDS is gone; compare against nothing
-	New        *pds.Client
-	NewPDS     string
+	// Document reads the DID's current document (the PLC audit log for a
+	// did:plc, the published did.json for a did:web). The caller gives it
+	// so that verify reads the document exactly as the migration does.
+	Document func(ctx context.Context, did string) (*plc.State, error)
+	Old      *pds.Client // nil: the old PDS is gone; compare against nothing
+	New      *pds.Client
+	NewPDS   string
 	// ExpectOldDown: the old account must be deactivated.
 	ExpectOldDown bool
 	// Quick compares commit CIDs instead of downloading both repos, and
@@ -182,8 +182,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
 func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
-	ids := identities{srv: servers.New(o.HTTPClient, nil, nil, nil), plc: o.PLC}
-	st, err := ids.state(ctx, o.DID)
+	st, err := o.Document(ctx, o.DID)
 	if err != nil {
 		return fmt.Errorf("read the DID's document: %w", err)
 	}

@@ -35,7 +35,7 @@ func moved(t *testing.T) *fullMove {
 func (f *fullMove) verifyOpts(t *testing.T, login, quick bool) VerifyOptions {
 	t.Helper()
 	po := pds.Options{Retry: pds.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond}}
-	o := VerifyOptions{DID: f.did, PLC: plc.NewClient(f.plc.URL, nil), Old: pds.New(f.a.URL, po), New: pds.New(f.b.URL, po),
+	o := VerifyOptions{DID: f.did, Document: plc.NewClient(f.plc.URL, nil).State, Old: pds.New(f.a.URL, po), New: pds.New(f.b.URL, po),
 		NewPDS: f.b.PublicURL(), ExpectOldDown: true, Quick: quick, TempDir: t.TempDir()}
 	if login {
 		for _, c := range []*pds.Client{o.Old, o.New} {
@@ -179,7 +179,7 @@ func TestCoverVerifyDirectoryDown(t *testing.T) {
 	o := f.verifyOpts(t, true, true)
 	pc := plc.NewClient(f.plc.URL, nil)
 	pc.Retry = pds.RetryPolicy{MaxAttempts: 1}
-	o.PLC = pc
+	o.Document = pc.State
 	f.plc.Down()
 	if r, err := Verify(context.Background(), o); err == nil {
 		t.Fatalf("verify with the directory down: %+v", r)

@@ -77,7 +77,7 @@ func runVerify(c *cli.Context) error {
 	}
 	rep, err := migrate.Verify(ctx, migrate.VerifyOptions{
 		DID:           did,
-		PLC:           plc.NewClient(c.String("plc-url"), nil),
+		Document:      migrate.DocumentReader(servers.New(nil, nil, nil, nil), plc.NewClient(c.String("plc-url"), nil)),
 		Old:           oldC,
 		New:           newC,
 		NewPDS:        newURL,
