@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -57,24 +56,5 @@ func TestRateLimitErrorWords(t *testing.T) {
 		if got := failure.UntilWords(d); got != want {
 			t.Errorf("untilWords(%s) = %q, want %q", d, got, want)
 		}
-	}
-}
-
-func TestVerifyMissingWithLeftBehind(t *testing.T) {
-	left := []checkpoint.LeftBlob{{CID: "bafkbig", Size: 6_000_000}}
-	r := &VerifyReport{}
-	verifyMissing(r, []string{"bafkbig"}, left)
-	if c := r.Checks[0]; !c.OK || !c.Warn || !strings.Contains(c.Detail, "bafkbig (6.0 MB)") {
-		t.Errorf("only the blob left behind missing: %+v, want a warning naming it", c)
-	}
-	r = &VerifyReport{}
-	verifyMissing(r, []string{"bafkbig", "bafkother"}, left)
-	if c := r.Checks[0]; c.OK || !strings.Contains(c.Detail, "bafkother") || strings.Contains(c.Detail, "bafkbig") {
-		t.Errorf("another blob missing too: %+v, want a failure naming only it", c)
-	}
-	r = &VerifyReport{}
-	verifyMissing(r, nil, left)
-	if c := r.Checks[0]; !c.OK || c.Warn {
-		t.Errorf("nothing missing: %+v", c)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -27,7 +28,7 @@ var cmdVerify = &cli.Command{
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
 		&cli.StringFlag{Name: "new-auth-factor-token", Usage: "the sign-in code the new PDS asks for, if it has email 2FA on"},
-		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: migrate.DefaultConcurrency},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: verify.DefaultConcurrency},
 		&cli.BoolFlag{Name: "no-deactivate-old", Usage: "the old account is expected to stay active"},
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
@@ -75,7 +76,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := migrate.Verify(ctx, migrate.VerifyOptions{
+	rep, err := verify.Run(ctx, verify.Options{
 		DID:           did,
 		Document:      migrate.DocumentReader(servers.New(nil, nil, nil, nil), plc.NewClient(c.String("plc-url"), nil)),
 		Old:           oldC,

@@ -1,4 +1,4 @@
-package migrate
+package verify
 
 import (
 	"context"
@@ -27,7 +27,7 @@ const extraBlobsHint = "no record on the old PDS references these blobs any more
 // and names them rather than counting a pass. When either list cannot be
 // read the comparison is skipped with the reason, never dropped silently.
 // The error is only for a cancelled context.
-func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newList []string, newErr error) error {
+func verifyBlobLists(ctx context.Context, o Options, r *Report, newList []string, newErr error) error {
 	if o.Old == nil {
 		r.skip(checkBlobsListed, "no old PDS to compare with")
 		return nil
@@ -105,7 +105,7 @@ const leftBehindHint = "these blobs are larger than the new PDS accepts and were
 
 // verifyMissing is the blobs-missing check: what the new PDS reports
 // missing, less what the migration left behind on purpose (a warning).
-func verifyMissing(r *VerifyReport, missing []string, leftBehind []checkpoint.LeftBlob) {
+func verifyMissing(r *Report, missing []string, leftBehind []checkpoint.LeftBlob) {
 	missing, left := splitLeftBehind(missing, leftBehind)
 	switch {
 	case len(missing) > 0:

@@ -1,22 +1,21 @@
-package migrate
+package verify
 
 import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 // A warning is a state of its own: it never fails the report, it is not
 // counted as passed, and it is listed apart from the failures.
 func TestVerifyReportStates(t *testing.T) {
-	r := &VerifyReport{}
+	r := &Report{}
 	r.add("a", true, "fine")
 	r.add("b", true, "fine too")
 	r.warn("c", "what it means", "%d extra", 2)
@@ -61,15 +60,13 @@ func TestVerifyReportStates(t *testing.T) {
 // blobSides is an account on two fake PDSes, active on both, with
 // clients that are not logged in (sync.listBlobs is public).
 type blobSides struct {
-	f        *fakeMove
+	f        *world
 	old, new *pds.Client
 }
 
 func newBlobSides(t *testing.T) *blobSides {
 	t.Helper()
-	f := newFakeMove(t)
-	f.switchToB(t)
-	f.b.SetActive(f.did, true)
+	f := newWorld(t)
 	opts := pds.Options{Retry: pds.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond}}
 	return &blobSides{f: f, old: pds.New(f.a.URL, opts), new: pds.New(f.b.URL, opts)}
 }
@@ -83,25 +80,14 @@ func (s *blobSides) blobs(p *fakenet.PDS, data ...string) []string {
 	return cids
 }
 
-func (s *blobSides) verify(t *testing.T, quick bool) *VerifyReport {
+func (s *blobSides) verify(t *testing.T, quick bool) *Report {
 	t.Helper()
-	r := &VerifyReport{}
-	o := VerifyOptions{DID: s.f.did, Old: s.old, New: s.new, Quick: quick, Concurrency: 2}
+	r := &Report{}
+	o := Options{DID: s.f.did, Old: s.old, New: s.new, Quick: quick, Concurrency: 2}
 	if err := verifyBlobs(context.Background(), o, r); err != nil {
 		t.Fatalf("verifyBlobs: %v", err)
 	}
 	return r
-}
-
-func checkNamed(t *testing.T, r *VerifyReport, name string) Check {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, r.Checks)
-	return Check{}
 }
 
 // The blob lists are compared both ways, in the quick form too: extras
@@ -219,46 +205,21 @@ func TestVerifyBlobListsUnreadable(t *testing.T) {
 	})
 }
 
-// finalCheckProgress keeps the final check's note and every warning.
-type finalCheckProgress struct {
-	warnings
-	mu   sync.Mutex
-	note string
-}
-
-func (p *finalCheckProgress) StageDone(s stage.Stage, note string) {
-	if s == stage.FinalCheck {
-		p.mu.Lock()
-		p.note = note
-		p.mu.Unlock()
+func TestVerifyMissingWithLeftBehind(t *testing.T) {
+	left := []checkpoint.LeftBlob{{CID: "bafkbig", Size: 6_000_000}}
+	r := &Report{}
+	verifyMissing(r, []string{"bafkbig"}, left)
+	if c := r.Checks[0]; !c.OK || !c.Warn || !strings.Contains(c.Detail, "bafkbig (6.0 MB)") {
+		t.Errorf("only the blob left behind missing: %+v, want a warning naming it", c)
 	}
-}
-
-// The migration's final check says what verify says: extras on the new
-// PDS are a warning, in the stage's note and as a progress warning, and
-// the run still succeeds.
-func TestFinalCheckReportsExtraBlobs(t *testing.T) {
-	f := newFakeMove(t)
-	f.switchToB(t)
-	f.a.AddBlob(f.did, []byte("kept"), "image/png")
-	f.b.AddBlob(f.did, []byte("kept"), "image/png")
-	extra := f.b.AddBlob(f.did, []byte("of a record deleted while paused"), "image/png")
-	prog := &finalCheckProgress{}
-	o := f.opts(t)
-	o.Progress = prog
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatalf("run: %v", err)
+	r = &Report{}
+	verifyMissing(r, []string{"bafkbig", "bafkother"}, left)
+	if c := r.Checks[0]; c.OK || !strings.Contains(c.Detail, "bafkother") || strings.Contains(c.Detail, "bafkbig") {
+		t.Errorf("another blob missing too: %+v, want a failure naming only it", c)
 	}
-	want := "1 warning: 1 extra blob(s) on the new PDS: " + extra
-	if !strings.Contains(prog.note, want) || !strings.Contains(prog.note, "checks passed") {
-		t.Errorf("final check note %q lacks %q", prog.note, want)
+	r = &Report{}
+	verifyMissing(r, nil, left)
+	if c := r.Checks[0]; !c.OK || c.Warn {
+		t.Errorf("nothing missing: %+v", c)
 	}
-	warned := false
-	for _, w := range prog.list {
-		warned = warned || (strings.Contains(w, extra) && strings.Contains(w, "nothing is missing"))
-	}
-	if !warned {
-		t.Errorf("no warning names %s: %q", extra, prog.list)
-	}
-	t.Logf("note: %s\nwarnings: %q", prog.note, prog.list)
 }

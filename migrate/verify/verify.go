@@ -1,4 +1,4 @@
-package migrate
+package verify
 
 import (
 	"bytes"
@@ -21,10 +21,10 @@ import (
 	"github.com/atmigrate/atmigrate/repo"
 )
 
-// VerifyOptions says what to compare. Old and New are clients for the two
+// Options says what to compare. Old and New are clients for the two
 // PDSes; a client that is logged in (DID set) unlocks the checks that need
 // the account's own session (preferences, a deactivated repo).
-type VerifyOptions struct {
+type Options struct {
 	DID string
 	// Document reads the DID's current document (the PLC audit log for a
 	// did:plc, the published did.json for a did:web). The caller gives it
@@ -41,10 +41,18 @@ type VerifyOptions struct {
 	// LeftBehind are the blobs the migration moved without at the user's
 	// request (--skip-oversized-blobs): their absence is a warning that
 	// names them, not a failure.
-	LeftBehind  []checkpoint.LeftBlob
+	LeftBehind []checkpoint.LeftBlob
+	// Concurrency is the number of blobs fetched back at once (0:
+	// DefaultConcurrency).
 	Concurrency int
 	TempDir     string
 }
+
+// DefaultConcurrency is the number of blobs fetched back at once when
+// Options does not say: the migration's own default for its transfers,
+// for the same reason (the reference PDS is single-threaded Node, and
+// more requests at once only queue).
+const DefaultConcurrency = 4
 
 // Check is one named verification, in one of four states: passed (OK),
 // failed (neither OK nor Skipped), skipped (it could not run; Detail says
@@ -73,14 +81,14 @@ func (c Check) Message() string {
 	return msg
 }
 
-// VerifyReport is the outcome of Verify.
-type VerifyReport struct {
+// Report is the outcome of Run.
+type Report struct {
 	DID    string  `json:"did"`
 	Checks []Check `json:"checks"`
 }
 
 // OK reports whether every check that ran passed.
-func (r *VerifyReport) OK() bool {
+func (r *Report) OK() bool {
 	for _, c := range r.Checks {
 		if !c.OK && !c.Skipped {
 			return false
@@ -90,7 +98,7 @@ func (r *VerifyReport) OK() bool {
 }
 
 // Problems lists the failed checks, one per line.
-func (r *VerifyReport) Problems() string {
+func (r *Report) Problems() string {
 	var out []string
 	for _, c := range r.Checks {
 		if !c.OK && !c.Skipped {
@@ -101,7 +109,7 @@ func (r *VerifyReport) Problems() string {
 }
 
 // Warnings lists the checks that passed with a warning.
-func (r *VerifyReport) Warnings() []Check {
+func (r *Report) Warnings() []Check {
 	var out []Check
 	for _, c := range r.Checks {
 		if c.Warn && c.OK && !c.Skipped {
@@ -114,7 +122,7 @@ func (r *VerifyReport) Warnings() []Check {
 // Summary is a one-line account of what was checked. A check that warns
 // is counted as a warning, not as passed: the summary never says every
 // check passed while the two sides differ.
-func (r *VerifyReport) Summary() string {
+func (r *Report) Summary() string {
 	ok, warned, skipped := 0, 0, 0
 	for _, c := range r.Checks {
 		switch {
@@ -143,28 +151,28 @@ func plural(n int) string {
 	return "s"
 }
 
-func (r *VerifyReport) add(name string, ok bool, format string, args ...any) {
+func (r *Report) add(name string, ok bool, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 }
 
 // warn records a check that passed with a warning; hint says what it means.
-func (r *VerifyReport) warn(name, hint, format string, args ...any) {
+func (r *Report) warn(name, hint, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, OK: true, Warn: true, Detail: fmt.Sprintf(format, args...), Hint: hint})
 }
 
-func (r *VerifyReport) skip(name, format string, args ...any) {
+func (r *Report) skip(name, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, Skipped: true, Detail: fmt.Sprintf(format, args...)})
 }
 
-// Verify checks a migrated account independently of any checkpoint: the
+// Run checks a migrated account independently of any checkpoint: the
 // DID document, the records, the blobs, the preferences and both accounts'
 // status. It reports each difference by name. The error is only for
 // failures to check at all (a server that does not answer).
-func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
+func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
-	r := &VerifyReport{DID: o.DID}
+	r := &Report{DID: o.DID}
 	if err := verifyIdentity(ctx, o, r); err != nil {
 		return nil, err
 	}
@@ -181,7 +189,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
-func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+func verifyIdentity(ctx context.Context, o Options, r *Report) error {
 	st, err := o.Document(ctx, o.DID)
 	if err != nil {
 		return fmt.Errorf("read the DID's document: %w", err)
@@ -205,14 +213,14 @@ func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error
 			missing = append(missing, k)
 		}
 	}
-	if isDIDWeb(o.DID) {
-		return nil
+	if strings.HasPrefix(o.DID, "did:web:") {
+		return nil // a did:web has no rotation keys: its host's owner controls it
 	}
 	r.add("did-rotation-keys", len(missing) == 0, "rotation keys %s; new PDS key(s) missing: %d", strings.Join(st.RotationKeys(), ", "), len(missing))
 	return nil
 }
 
-func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+func verifyRecords(ctx context.Context, o Options, r *Report) error {
 	if o.Old == nil {
 		r.skip("records", "no old PDS to compare with")
 		return nil
@@ -279,16 +287,16 @@ func verifyRecords(ctx context.Context, o VerifyOptions, r *VerifyReport) error 
 
 // commitData is the MST root (commit.data) of did's commit cid on c.
 func commitData(ctx context.Context, c *pds.Client, did, cid string) (string, error) {
-	commit, err := fetchCommit(ctx, c, did, cid)
+	commit, err := FetchCommit(ctx, c, did, cid)
 	if err != nil {
 		return "", err
 	}
 	return commit.Data, nil
 }
 
-// fetchCommit reads did's commit block cid from the PDS behind c
+// FetchCommit reads did's commit block cid from the PDS behind c
 // (sync.getBlocks) and decodes it.
-func fetchCommit(ctx context.Context, c *pds.Client, did, cid string) (*repo.Commit, error) {
+func FetchCommit(ctx context.Context, c *pds.Client, did, cid string) (*repo.Commit, error) {
 	car, err := c.GetBlocks(ctx, did, cid)
 	if err != nil {
 		return nil, err
@@ -329,7 +337,7 @@ func diffRecords(old, new map[string]string) []string {
 	return d
 }
 
-func verifyBlobs(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
+func verifyBlobs(ctx context.Context, o Options, r *Report) error {
 	if loggedIn(o.New, o.DID) {
 		missing, err := o.New.ListMissingBlobs(ctx)
 		if err != nil {
@@ -416,7 +424,7 @@ func listAllBlobs(ctx context.Context, c *pds.Client, did string) ([]string, err
 	}
 }
 
-func verifyPreferences(ctx context.Context, o VerifyOptions, r *VerifyReport) {
+func verifyPreferences(ctx context.Context, o Options, r *Report) {
 	if !loggedIn(o.Old, o.DID) || !loggedIn(o.New, o.DID) {
 		r.skip("preferences", "needs both accounts' passwords")
 		return
@@ -446,7 +454,7 @@ func canonicalJSON(raw json.RawMessage) []byte {
 	return b
 }
 
-func verifyStatus(ctx context.Context, o VerifyOptions, r *VerifyReport) {
+func verifyStatus(ctx context.Context, o Options, r *Report) {
 	if rs, err := o.New.GetRepoStatus(ctx, o.DID); err == nil {
 		r.add("new-active", rs.Active, "the new account is %s", statusWord(rs))
 	} else {
