@@ -3,141 +3,104 @@ package verify
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/repo"
 )
 
-// checkBlobsListed is the check that compares the two PDSes' blob lists.
-const checkBlobsListed = "blobs-listed"
-
-// extraBlobsHint says what blobs listed only on the new PDS mean.
-const extraBlobsHint = "no record on the old PDS references these blobs any more, so nothing is missing and nothing needs doing " +
-	"(most often they belonged to records deleted on the old PDS during the move: the reference PDS's importRepo " +
-	"deletes such records but keeps their blobs)"
-
-// verifyBlobLists compares the blobs the two PDSes list (sync.listBlobs),
-// both ways. A blob the old PDS lists and the new one does not is missing:
-// a failure. A blob only the new PDS lists is one no record on the old PDS
-// references any more (the reference PDS's importRepo, applying a
-// difference that deletes records, removes their records but not their
-// blob rows): nothing is lost, so it is a warning, but the report says so
-// and names them rather than counting a pass. When either list cannot be
-// read the comparison is skipped with the reason, never dropped silently.
-// The error is only for a cancelled context.
-func verifyBlobLists(ctx context.Context, o Options, r *Report, newList []string, newErr error) error {
-	if o.Old == nil {
-		r.skip(checkBlobsListed, "no old PDS to compare with")
+// verifyBlobs runs the blob checks: what the new PDS reports missing (it
+// needs the new account's session), the two blob lists compared, and, in
+// the full form, every blob fetched back from the new PDS.
+func verifyBlobs(ctx context.Context, o Options, r *Report) error {
+	if loggedIn(o.New, o.DID) {
+		missing, err := o.New.ListMissingBlobs(ctx)
+		if err != nil {
+			return fmt.Errorf("list missing blobs: %w", err)
+		}
+		var cids []string
+		for _, b := range missing {
+			cids = append(cids, b.CID)
+		}
+		verifyMissing(r, cids, o.LeftBehind)
+	}
+	// Both lists are read in the quick form too: two listing calls, and
+	// the only way to see blobs the new PDS holds that the old one does
+	// not (listMissingBlobs looks the other way). Without an old PDS the
+	// quick form has nothing to compare the list with.
+	var newList []string
+	var newErr error
+	if o.Old != nil || !o.Quick {
+		newList, newErr = listAllBlobs(ctx, o.New, o.DID)
+	}
+	if err := verifyBlobLists(ctx, o, r, newList, newErr); err != nil {
+		return err
+	}
+	if o.Quick {
 		return nil
 	}
 	if newErr != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r.skip(checkBlobsListed, "cannot list the new PDS's blobs (%v)", newErr)
+		r.add("blobs", false, "cannot list the new PDS's blobs: %v", newErr)
 		return nil
 	}
-	oldList, err := listAllBlobs(ctx, o.Old, o.DID)
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		r.skip(checkBlobsListed, "cannot list the old PDS's blobs (%v); pass the old password to read a deactivated account", err)
-		return nil
-	}
-	missing, extra := setDifference(oldList, newList), setDifference(newList, oldList)
-	missing, left := splitLeftBehind(missing, o.LeftBehind)
-	counts := fmt.Sprintf("%d listed on the old PDS, %d on the new", len(oldList), len(newList))
-	switch {
-	case len(missing) > 0:
-		detail := fmt.Sprintf("%d blob(s) not on the new PDS: %s", len(missing), strings.Join(units.FirstN(missing, 10), ", "))
-		if len(extra) > 0 {
-			detail += "; " + extraBlobs(extra)
-		}
-		r.add(checkBlobsListed, false, "%s (%s)", detail, counts)
-	case len(extra) > 0 || len(left) > 0:
-		var parts []string
-		hint := extraBlobsHint
-		if len(left) > 0 {
-			parts = append(parts, leftBehindWords(left))
-			hint = leftBehindHint
-		}
-		if len(extra) > 0 {
-			parts = append(parts, extraBlobs(extra))
-			if len(left) > 0 {
-				hint += "; the extras: " + extraBlobsHint
+	var problems []string
+	// Fetch every blob back and check its bytes against its CID: a row in
+	// the new PDS's database is not proof that the file is there. The
+	// reference PDS lists a blob its records reference even when it never
+	// received it: those left behind on request are not fetched (the
+	// blobs-missing check names them).
+	fetch, left := splitLeftBehind(newList, o.LeftBehind)
+	var mu sync.Mutex
+	sem := make(chan struct{}, o.Concurrency)
+	var wg sync.WaitGroup
+	for _, c := range fetch {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := o.New.FetchBlob(ctx, o.DID, c, func(body io.Reader, _ int64, _ string) error {
+				_, err := repo.CheckCID(c, body)
+				return err
+			})
+			if err != nil {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("%s: %v", c, err))
+				mu.Unlock()
 			}
-		}
-		r.warn(checkBlobsListed, hint, "%s (%s)", strings.Join(parts, "; "), counts)
-	default:
-		r.add(checkBlobsListed, true, "the same %d blob(s) listed on both PDSes", len(newList))
+		}(c)
 	}
+	wg.Wait()
+	sort.Strings(problems)
+	detail := fmt.Sprintf("%d blobs on the new PDS, each fetched and matching its CID", len(fetch))
+	if len(left) > 0 {
+		detail += fmt.Sprintf(" (and %d left behind at your request, not fetched)", len(left))
+	}
+	if len(problems) > 0 {
+		detail = fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(units.FirstN(problems, 10), "; "))
+	}
+	r.add("blobs", len(problems) == 0, "%s", detail)
 	return nil
 }
 
-// extraBlobs names the blobs only the new PDS lists: the first 10 and a count.
-func extraBlobs(extra []string) string {
-	return fmt.Sprintf("%d extra blob(s) on the new PDS: %s", len(extra), strings.Join(units.FirstN(extra, 10), ", "))
-}
-
-// setDifference lists, sorted, the strings of a that are not in b.
-func setDifference(a, b []string) []string {
-	in := make(map[string]bool, len(b))
-	for _, s := range b {
-		in[s] = true
-	}
-	var out []string
-	for _, s := range a {
-		if !in[s] {
-			out = append(out, s)
-			in[s] = true // once, even if a lists it twice
+// listAllBlobs is every blob CID c lists for did (sync.listBlobs), page
+// by page.
+func listAllBlobs(ctx context.Context, c *pds.Client, did string) ([]string, error) {
+	var all []string
+	cursor := ""
+	for {
+		cids, next, err := c.ListBlobs(ctx, did, cursor, 1000)
+		if err != nil {
+			return nil, err
 		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// leftBehindHint says what blobs left behind at the user's request mean.
-const leftBehindHint = "these blobs are larger than the new PDS accepts and were left on the old PDS at your request " +
-	"(--skip-oversized-blobs): the records that use them show them missing on the new PDS"
-
-// verifyMissing is the blobs-missing check: what the new PDS reports
-// missing, less what the migration left behind on purpose (a warning).
-func verifyMissing(r *Report, missing []string, leftBehind []checkpoint.LeftBlob) {
-	missing, left := splitLeftBehind(missing, leftBehind)
-	switch {
-	case len(missing) > 0:
-		r.add("blobs-missing", false, "the new PDS reports %d missing blob(s): %s", len(missing), strings.Join(units.FirstN(missing, 10), ", "))
-	case len(left) > 0:
-		r.warn("blobs-missing", leftBehindHint, "the new PDS reports only the %s", leftBehindWords(left))
-	default:
-		r.add("blobs-missing", true, "the new PDS reports 0 missing blob(s)")
-	}
-}
-
-// splitLeftBehind separates the CIDs the migration left behind on purpose.
-func splitLeftBehind(cids []string, leftBehind []checkpoint.LeftBlob) (rest []string, left []checkpoint.LeftBlob) {
-	byCID := make(map[string]checkpoint.LeftBlob, len(leftBehind))
-	for _, b := range leftBehind {
-		byCID[b.CID] = b
-	}
-	for _, c := range cids {
-		if b, ok := byCID[c]; ok {
-			left = append(left, b)
-		} else {
-			rest = append(rest, c)
+		all = append(all, cids...)
+		if next == "" || len(cids) == 0 {
+			return all, nil
 		}
+		cursor = next
 	}
-	return rest, left
-}
-
-// leftBehindWords names the blobs left behind, with their sizes.
-func leftBehindWords(left []checkpoint.LeftBlob) string {
-	names := make([]string, 0, len(left))
-	for _, b := range left {
-		names = append(names, fmt.Sprintf("%s (%s)", b.CID, units.HumanBytes(b.Size)))
-	}
-	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(units.FirstN(names, 10), ", "))
 }

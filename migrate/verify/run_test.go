@@ -43,7 +43,7 @@ func run(t *testing.T, o Options) *Report {
 	return r
 }
 
-func TestCoverVerifyGoodMove(t *testing.T) {
+func TestRunGoodMove(t *testing.T) {
 	f := moved(t)
 	for _, quick := range []bool{false, true} {
 		r := run(t, f.verifyOpts(t, true, quick))
@@ -67,7 +67,7 @@ func TestCoverVerifyGoodMove(t *testing.T) {
 
 // Without the passwords the checks that need a session are skipped, and
 // say why; none of them passes unchecked.
-func TestCoverVerifyWithoutPasswords(t *testing.T) {
+func TestRunWithoutPasswords(t *testing.T) {
 	f := moved(t)
 	r := run(t, f.verifyOpts(t, false, false))
 	for _, name := range []string{"did-signing-key", "did-rotation-keys", "preferences"} {
@@ -84,7 +84,7 @@ func TestCoverVerifyWithoutPasswords(t *testing.T) {
 }
 
 // Each check fails when what it checks differs after the move.
-func TestCoverVerifyEachCheckFails(t *testing.T) {
+func TestRunEachCheckFails(t *testing.T) {
 	plcUpdate := func(mutate func(f *world, op *didplc.RegularOp)) func(t *testing.T, f *world) {
 		return func(t *testing.T, f *world) {
 			f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) { mutate(f, op) })
@@ -161,7 +161,7 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 
 // A directory that does not answer is no report at all: verify cannot
 // tell, and says so.
-func TestCoverVerifyDirectoryDown(t *testing.T) {
+func TestRunDirectoryDown(t *testing.T) {
 	f := moved(t)
 	o := f.verifyOpts(t, true, true)
 	pc := plc.NewClient(f.plc.URL, nil)

@@ -2,60 +2,13 @@ package verify
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
-
-// A warning is a state of its own: it never fails the report, it is not
-// counted as passed, and it is listed apart from the failures.
-func TestVerifyReportStates(t *testing.T) {
-	r := &Report{}
-	r.add("a", true, "fine")
-	r.add("b", true, "fine too")
-	r.warn("c", "what it means", "%d extra", 2)
-	r.skip("d", "needs a password")
-	if !r.OK() {
-		t.Errorf("a warning failed the report: %+v", r.Checks)
-	}
-	if got, want := r.Summary(), "2 checks passed, 1 warning, 1 skipped"; got != want {
-		t.Errorf("Summary() = %q, want %q", got, want)
-	}
-	if p := r.Problems(); p != "" {
-		t.Errorf("Problems() lists a warning: %q", p)
-	}
-	w := r.Warnings()
-	if len(w) != 1 || w[0].Name != "c" || w[0].Message() != "c: 2 extra; what it means" {
-		t.Errorf("Warnings() = %+v", w)
-	}
-	b, err := json.Marshal(r.Checks[2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(b), `{"name":"c","ok":true,"warn":true,"detail":"2 extra","hint":"what it means"}`; got != want {
-		t.Errorf("JSON %s, want %s", got, want)
-	}
-	if b, _ := json.Marshal(r.Checks[0]); strings.Contains(string(b), "warn") {
-		t.Errorf("a passed check's JSON mentions a warning: %s", b)
-	}
-
-	r.warn("e", "", "another")
-	r.add("f", false, "broken")
-	if r.OK() {
-		t.Error("a failed check did not fail the report")
-	}
-	if got, want := r.Summary(), "2 checks passed, 2 warnings, 1 skipped"; got != want {
-		t.Errorf("Summary() = %q, want %q", got, want)
-	}
-	if p := r.Problems(); p != "f: broken" {
-		t.Errorf("Problems() = %q", p)
-	}
-}
 
 // blobSides is an account on two fake PDSes, active on both, with
 // clients that are not logged in (sync.listBlobs is public).
@@ -92,7 +45,7 @@ func (s *blobSides) verify(t *testing.T, quick bool) *Report {
 
 // The blob lists are compared both ways, in the quick form too: extras
 // on the new PDS warn (with their CIDs), blobs missing from it fail.
-func TestVerifyBlobListsBothWays(t *testing.T) {
+func TestBlobListsBothWays(t *testing.T) {
 	for _, quick := range []bool{true, false} {
 		name := map[bool]string{true: "quick", false: "full"}[quick]
 		t.Run(name+"/equal", func(t *testing.T) {
@@ -150,7 +103,7 @@ func TestVerifyBlobListsBothWays(t *testing.T) {
 }
 
 // The first 10 extras are named, then how many more.
-func TestVerifyBlobListsNamesTenExtras(t *testing.T) {
+func TestBlobListsNamesTenExtras(t *testing.T) {
 	s := newBlobSides(t)
 	for i := range 13 {
 		s.blobs(s.f.b, strings.Repeat("x", i+1))
@@ -164,7 +117,7 @@ func TestVerifyBlobListsNamesTenExtras(t *testing.T) {
 
 // A list that cannot be read skips the comparison and says why; it is
 // never dropped silently.
-func TestVerifyBlobListsUnreadable(t *testing.T) {
+func TestBlobListsUnreadable(t *testing.T) {
 	t.Run("old account deactivated, no session", func(t *testing.T) {
 		s := newBlobSides(t)
 		s.blobs(s.f.a, "one")
@@ -203,23 +156,4 @@ func TestVerifyBlobListsUnreadable(t *testing.T) {
 			t.Errorf("blobs-listed: %+v", c)
 		}
 	})
-}
-
-func TestVerifyMissingWithLeftBehind(t *testing.T) {
-	left := []checkpoint.LeftBlob{{CID: "bafkbig", Size: 6_000_000}}
-	r := &Report{}
-	verifyMissing(r, []string{"bafkbig"}, left)
-	if c := r.Checks[0]; !c.OK || !c.Warn || !strings.Contains(c.Detail, "bafkbig (6.0 MB)") {
-		t.Errorf("only the blob left behind missing: %+v, want a warning naming it", c)
-	}
-	r = &Report{}
-	verifyMissing(r, []string{"bafkbig", "bafkother"}, left)
-	if c := r.Checks[0]; c.OK || !strings.Contains(c.Detail, "bafkother") || strings.Contains(c.Detail, "bafkbig") {
-		t.Errorf("another blob missing too: %+v, want a failure naming only it", c)
-	}
-	r = &Report{}
-	verifyMissing(r, nil, left)
-	if c := r.Checks[0]; !c.OK || c.Warn {
-		t.Errorf("nothing missing: %+v", c)
-	}
 }
