@@ -12,7 +12,6 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/verify"
-	"github.com/atmigrate/atmigrate/plc"
 )
 
 var cmdVerify = &cli.Command{
@@ -54,10 +53,10 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := pds.Options{UserAgent: "atmigrate/" + version}
-	newOpts := opts
-	newOpts.Headers = bypassHeaders(c)
-	newC := pds.New(newURL, newOpts)
+	// Each call keeps its own retry policy, and retries are not reported:
+	// verify prints its report and nothing else.
+	srv := servers.New(nil, nil, nil, nil)
+	newC := srv.PDS(newURL, bypassHeaders(c))
 	if pw := c.String("new-password"); pw != "" {
 		if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
@@ -65,7 +64,7 @@ func runVerify(c *cli.Context) error {
 	}
 	var oldC *pds.Client
 	if oldURL != "" {
-		oldC = pds.New(oldURL, opts)
+		oldC = srv.PDS(oldURL, nil)
 		if pw := c.String("old-password"); pw != "" {
 			if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
@@ -78,7 +77,7 @@ func runVerify(c *cli.Context) error {
 	}
 	rep, err := verify.Run(ctx, verify.Options{
 		DID:           did,
-		Document:      migrate.DocumentReader(servers.New(nil, nil, nil, nil), plc.NewClient(c.String("plc-url"), nil)),
+		Document:      migrate.DocumentReader(srv, srv.PLC(c.String("plc-url"))),
 		Old:           oldC,
 		New:           newC,
 		NewPDS:        newURL,
