@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 	"github.com/atmigrate/atmigrate/repo/repotest"
@@ -166,7 +167,7 @@ func TestFakeUploadRateLimit(t *testing.T) {
 	if !strings.Contains(rl.Hint(), "--ratelimit-bypass-key") || !strings.Contains(rl.Error(), "8 blob uploads left") {
 		t.Errorf("message %q / hint %q", rl.Error(), rl.Hint())
 	}
-	if n := f.b.Calls("com.atproto.repo.uploadBlob"); n > o.Concurrency+int(DefaultConcurrency) {
+	if n := f.b.Calls("com.atproto.repo.uploadBlob"); n > o.Concurrency+int(transfer.DefaultConcurrency) {
 		t.Errorf("%d upload attempts after the first long 429: the workers did not stop", n)
 	}
 	f.b.ClearFailures("com.atproto.repo.uploadBlob")

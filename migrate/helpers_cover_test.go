@@ -14,7 +14,7 @@ import (
 )
 
 // Helpers of the *_cover_test.go files: stage-level tests that drive the
-// exported API (Run, DryRun, Verify, Export, ...) against the fake network
+// exported API (Run, DryRun, Export, ...) against the fake network
 // and check what a user would see: the outcome, the exit class of the
 // error, the state left behind and what reached the servers.
 

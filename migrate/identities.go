@@ -150,3 +150,11 @@ func ResolveDID(ctx context.Context, o Options) (string, error) {
 	o.defaults()
 	return identitiesFor(o, serversFor(o)).resolve(ctx, o.Account)
 }
+
+// DocumentReader reads a DID's current document as Run does, with clients
+// made by srv and the directory pc: the PLC audit log for a did:plc, the
+// published did.json for a did:web. It is what verify.Options.Document
+// wants from a caller outside a run.
+func DocumentReader(srv servers.Clients, pc *plc.Client) func(ctx context.Context, did string) (*plc.State, error) {
+	return identities{srv: srv, plc: pc}.state
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
@@ -63,7 +64,7 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 		h.Why = fmt.Sprintf("the new PDS holds commit %s, the exported repo is %s", cid, want.Commit)
 		return h, nil
 	}
-	c, err := fetchCommit(ctx, m.new, m.did, cid)
+	c, err := verify.FetchCommit(ctx, m.new, m.did, cid)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr

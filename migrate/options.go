@@ -74,18 +74,11 @@ type Options struct {
 	UI       ui.Prompter
 }
 
-// DefaultConcurrency is the number of blob transfers at once when Options
-// does not say. The reference PDS is single-threaded Node: past a handful
-// of parallel uploads it only queues them, and `make bench` measured the
-// bare copy 5% faster at 4 than at 8 (20,000 records, 1,000 blobs: 6.0 s
-// against 6.4 s). Over a long-latency link more may help (--concurrency).
-const DefaultConcurrency = 4
-
 func (o *Options) defaults() {
 	o.NewPDS = servers.NormalURL(o.NewPDS)
 	o.OldPDS = servers.NormalURL(o.OldPDS)
 	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
+		o.Concurrency = transfer.DefaultConcurrency
 	}
 	if o.PLCURL == "" {
 		o.PLCURL = servers.DefaultPLC

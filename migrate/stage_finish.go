@@ -9,6 +9,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
 // stageActivate activates the new account once the DID points at it. It
@@ -141,10 +142,9 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	if err := m.loginNew(ctx); err != nil {
 		return "", err
 	}
-	rep, err := Verify(ctx, VerifyOptions{
+	rep, err := verify.Run(ctx, verify.Options{
 		DID:           m.did,
-		PLC:           m.ids.plc,
-		HTTPClient:    m.opts.HTTPClient,
+		Document:      m.ids.state,
 		Old:           m.old,
 		New:           m.new,
 		NewPDS:        m.newEndpoint(),

@@ -17,6 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -45,7 +46,7 @@ on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
 		&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory (batch.json, reports, one dir per DID)"},
 		&cli.IntFlag{Name: "parallel-accounts", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
-		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: migrate.DefaultConcurrency},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: transfer.DefaultConcurrency},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL for every account (default: resolved from each DID); handles are resolved through it"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "yes", Usage: "confirm every account's PLC operation in advance (required: a batch never prompts)"},

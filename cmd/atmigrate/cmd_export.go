@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
 var cmdExport = &cli.Command{
@@ -23,7 +24,7 @@ var cmdExport = &cli.Command{
 		&cli.StringFlag{Name: "old-password", Usage: "the account's password (prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code a PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
-		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob downloads at once", Value: migrate.DefaultConcurrency},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob downloads at once", Value: transfer.DefaultConcurrency},
 		bypassKeyFlag("the account's PDS"),
 		oldInt("concurrency", "blob-concurrency"),
 	},

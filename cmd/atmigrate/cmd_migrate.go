@@ -12,6 +12,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -31,7 +32,7 @@ var migrateFlags = []cli.Flag{
 	&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex --rotation-key: k256 or p256", Value: "k256"},
 	&cli.StringSliceFlag{Name: "add-rotation-key", Usage: "did:key to put at the top of the rotation keys in the same operation (repeatable)"},
 	&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: $XDG_STATE_HOME/atmigrate/<did>)"},
-	&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once", Value: migrate.DefaultConcurrency},
+	&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once", Value: transfer.DefaultConcurrency},
 	&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 	&cli.BoolFlag{Name: "no-deactivate-old", Usage: "leave the old account active"},
 	&cli.BoolFlag{Name: "dry-run", Usage: "check everything a real run would, write nothing anywhere, and report"},

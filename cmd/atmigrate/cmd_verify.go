@@ -11,7 +11,8 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/servers"
-	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
 var cmdVerify = &cli.Command{
@@ -27,7 +28,7 @@ var cmdVerify = &cli.Command{
 		&cli.StringFlag{Name: "auth-factor-token", Usage: "the sign-in code an old PDS with email 2FA asks for"},
 		&cli.StringFlag{Name: "new-password", Usage: "unlocks the signing-key, missing-blob and preference checks", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
 		&cli.StringFlag{Name: "new-auth-factor-token", Usage: "the sign-in code the new PDS asks for, if it has email 2FA on"},
-		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: migrate.DefaultConcurrency},
+		&cli.IntFlag{Name: "blob-concurrency", Usage: "blobs fetched back from the new PDS at once", Value: transfer.DefaultConcurrency},
 		&cli.BoolFlag{Name: "no-deactivate-old", Usage: "the old account is expected to stay active"},
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
@@ -53,10 +54,10 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := pds.Options{UserAgent: "atmigrate/" + version}
-	newOpts := opts
-	newOpts.Headers = bypassHeaders(c)
-	newC := pds.New(newURL, newOpts)
+	// Each call keeps its own retry policy, and retries are not reported:
+	// verify prints its report and nothing else.
+	srv := servers.New(nil, nil, nil, nil)
+	newC := srv.PDS(newURL, bypassHeaders(c))
 	if pw := c.String("new-password"); pw != "" {
 		if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
@@ -64,7 +65,7 @@ func runVerify(c *cli.Context) error {
 	}
 	var oldC *pds.Client
 	if oldURL != "" {
-		oldC = pds.New(oldURL, opts)
+		oldC = srv.PDS(oldURL, nil)
 		if pw := c.String("old-password"); pw != "" {
 			if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
@@ -75,9 +76,9 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := migrate.Verify(ctx, migrate.VerifyOptions{
+	rep, err := verify.Run(ctx, verify.Options{
 		DID:           did,
-		PLC:           plc.NewClient(c.String("plc-url"), nil),
+		Document:      migrate.DocumentReader(srv, srv.PLC(c.String("plc-url"))),
 		Old:           oldC,
 		New:           newC,
 		NewPDS:        newURL,

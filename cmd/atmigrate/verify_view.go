@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
 // verifyView is what `verify` reports, built once from the report: the
@@ -22,10 +22,10 @@ type verifyView struct {
 // checkView is one check with its result in one word, as the text shows it.
 type checkView struct {
 	Result string `json:"result"` // "ok", "warn", "skip" or "fail"
-	migrate.Check
+	verify.Check
 }
 
-func newVerifyView(rep *migrate.VerifyReport) verifyView {
+func newVerifyView(rep *verify.Report) verifyView {
 	v := verifyView{DID: rep.DID, OK: rep.OK(), Summary: rep.Summary(), Checks: []checkView{}, Problems: []string{}, Warnings: []string{}}
 	for _, ch := range rep.Checks {
 		cv := checkView{Result: "ok", Check: ch}

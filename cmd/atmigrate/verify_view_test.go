@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
 // --json carries every check with its result word, the summary, the
 // problems and the warnings: all the text and stderr say.
 func TestVerifyView(t *testing.T) {
-	rep := &migrate.VerifyReport{DID: "did:plc:abc", Checks: []migrate.Check{
+	rep := &verify.Report{DID: "did:plc:abc", Checks: []verify.Check{
 		{Name: "records", OK: true, Detail: "30 records, every CID equal"},
 		{Name: "blobs-listed", OK: true, Warn: true, Detail: "1 extra blob(s) on the new PDS", Hint: "nothing is missing"},
 		{Name: "preferences", Skipped: true, Detail: "no session on the old PDS"},
@@ -56,7 +56,7 @@ func TestVerifyView(t *testing.T) {
 		t.Errorf("JSON %s", b)
 	}
 
-	if v := newVerifyView(&migrate.VerifyReport{DID: "did:plc:abc"}); !v.OK || v.Problems == nil || v.Warnings == nil {
+	if v := newVerifyView(&verify.Report{DID: "did:plc:abc"}); !v.OK || v.Problems == nil || v.Warnings == nil {
 		t.Errorf("an empty report: %+v (want ok, and empty lists rather than null)", v)
 	}
 }

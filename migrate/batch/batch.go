@@ -20,6 +20,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -225,7 +226,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.BlobConcurrency <= 0 {
-		o.BlobConcurrency = migrate.DefaultConcurrency
+		o.BlobConcurrency = transfer.DefaultConcurrency
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create the state dir: %w", err)

@@ -9,6 +9,14 @@ import (
 	"github.com/atmigrate/atmigrate/repo"
 )
 
+// DefaultConcurrency is the number of blob transfers at once (uploads, and
+// the fetches back of verify) when the options do not say. The reference
+// PDS is single-threaded Node: past a handful of parallel uploads it only
+// queues them, and `make bench` measured the bare copy 5% faster at 4
+// than at 8 (20,000 records, 1,000 blobs: 6.0 s against 6.4 s). Over a
+// long-latency link more may help.
+const DefaultConcurrency = 4
+
 // DefaultDiskBudget bounds the blob bytes a migration keeps in its state
 // dir at once (--disk-budget). Once the new PDS confirms a blob its local
 // copy goes, so disk use follows this window, not the account's size. The

@@ -1,75 +1,25 @@
-package migrate
+package verify
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate/stage"
 )
-
-// A warning is a state of its own: it never fails the report, it is not
-// counted as passed, and it is listed apart from the failures.
-func TestVerifyReportStates(t *testing.T) {
-	r := &VerifyReport{}
-	r.add("a", true, "fine")
-	r.add("b", true, "fine too")
-	r.warn("c", "what it means", "%d extra", 2)
-	r.skip("d", "needs a password")
-	if !r.OK() {
-		t.Errorf("a warning failed the report: %+v", r.Checks)
-	}
-	if got, want := r.Summary(), "2 checks passed, 1 warning, 1 skipped"; got != want {
-		t.Errorf("Summary() = %q, want %q", got, want)
-	}
-	if p := r.Problems(); p != "" {
-		t.Errorf("Problems() lists a warning: %q", p)
-	}
-	w := r.Warnings()
-	if len(w) != 1 || w[0].Name != "c" || w[0].Message() != "c: 2 extra; what it means" {
-		t.Errorf("Warnings() = %+v", w)
-	}
-	b, err := json.Marshal(r.Checks[2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(b), `{"name":"c","ok":true,"warn":true,"detail":"2 extra","hint":"what it means"}`; got != want {
-		t.Errorf("JSON %s, want %s", got, want)
-	}
-	if b, _ := json.Marshal(r.Checks[0]); strings.Contains(string(b), "warn") {
-		t.Errorf("a passed check's JSON mentions a warning: %s", b)
-	}
-
-	r.warn("e", "", "another")
-	r.add("f", false, "broken")
-	if r.OK() {
-		t.Error("a failed check did not fail the report")
-	}
-	if got, want := r.Summary(), "2 checks passed, 2 warnings, 1 skipped"; got != want {
-		t.Errorf("Summary() = %q, want %q", got, want)
-	}
-	if p := r.Problems(); p != "f: broken" {
-		t.Errorf("Problems() = %q", p)
-	}
-}
 
 // blobSides is an account on two fake PDSes, active on both, with
 // clients that are not logged in (sync.listBlobs is public).
 type blobSides struct {
-	f        *fakeMove
+	f        *world
 	old, new *pds.Client
 }
 
 func newBlobSides(t *testing.T) *blobSides {
 	t.Helper()
-	f := newFakeMove(t)
-	f.switchToB(t)
-	f.b.SetActive(f.did, true)
+	f := newWorld(t)
 	opts := pds.Options{Retry: pds.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond}}
 	return &blobSides{f: f, old: pds.New(f.a.URL, opts), new: pds.New(f.b.URL, opts)}
 }
@@ -83,30 +33,19 @@ func (s *blobSides) blobs(p *fakenet.PDS, data ...string) []string {
 	return cids
 }
 
-func (s *blobSides) verify(t *testing.T, quick bool) *VerifyReport {
+func (s *blobSides) verify(t *testing.T, quick bool) *Report {
 	t.Helper()
-	r := &VerifyReport{}
-	o := VerifyOptions{DID: s.f.did, Old: s.old, New: s.new, Quick: quick, Concurrency: 2}
+	r := &Report{}
+	o := Options{DID: s.f.did, Old: s.old, New: s.new, Quick: quick, Concurrency: 2}
 	if err := verifyBlobs(context.Background(), o, r); err != nil {
 		t.Fatalf("verifyBlobs: %v", err)
 	}
 	return r
 }
 
-func checkNamed(t *testing.T, r *VerifyReport, name string) Check {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, r.Checks)
-	return Check{}
-}
-
 // The blob lists are compared both ways, in the quick form too: extras
 // on the new PDS warn (with their CIDs), blobs missing from it fail.
-func TestVerifyBlobListsBothWays(t *testing.T) {
+func TestBlobListsBothWays(t *testing.T) {
 	for _, quick := range []bool{true, false} {
 		name := map[bool]string{true: "quick", false: "full"}[quick]
 		t.Run(name+"/equal", func(t *testing.T) {
@@ -164,7 +103,7 @@ func TestVerifyBlobListsBothWays(t *testing.T) {
 }
 
 // The first 10 extras are named, then how many more.
-func TestVerifyBlobListsNamesTenExtras(t *testing.T) {
+func TestBlobListsNamesTenExtras(t *testing.T) {
 	s := newBlobSides(t)
 	for i := range 13 {
 		s.blobs(s.f.b, strings.Repeat("x", i+1))
@@ -178,7 +117,7 @@ func TestVerifyBlobListsNamesTenExtras(t *testing.T) {
 
 // A list that cannot be read skips the comparison and says why; it is
 // never dropped silently.
-func TestVerifyBlobListsUnreadable(t *testing.T) {
+func TestBlobListsUnreadable(t *testing.T) {
 	t.Run("old account deactivated, no session", func(t *testing.T) {
 		s := newBlobSides(t)
 		s.blobs(s.f.a, "one")
@@ -217,48 +156,4 @@ func TestVerifyBlobListsUnreadable(t *testing.T) {
 			t.Errorf("blobs-listed: %+v", c)
 		}
 	})
-}
-
-// finalCheckProgress keeps the final check's note and every warning.
-type finalCheckProgress struct {
-	warnings
-	mu   sync.Mutex
-	note string
-}
-
-func (p *finalCheckProgress) StageDone(s stage.Stage, note string) {
-	if s == stage.FinalCheck {
-		p.mu.Lock()
-		p.note = note
-		p.mu.Unlock()
-	}
-}
-
-// The migration's final check says what verify says: extras on the new
-// PDS are a warning, in the stage's note and as a progress warning, and
-// the run still succeeds.
-func TestFinalCheckReportsExtraBlobs(t *testing.T) {
-	f := newFakeMove(t)
-	f.switchToB(t)
-	f.a.AddBlob(f.did, []byte("kept"), "image/png")
-	f.b.AddBlob(f.did, []byte("kept"), "image/png")
-	extra := f.b.AddBlob(f.did, []byte("of a record deleted while paused"), "image/png")
-	prog := &finalCheckProgress{}
-	o := f.opts(t)
-	o.Progress = prog
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	want := "1 warning: 1 extra blob(s) on the new PDS: " + extra
-	if !strings.Contains(prog.note, want) || !strings.Contains(prog.note, "checks passed") {
-		t.Errorf("final check note %q lacks %q", prog.note, want)
-	}
-	warned := false
-	for _, w := range prog.list {
-		warned = warned || (strings.Contains(w, extra) && strings.Contains(w, "nothing is missing"))
-	}
-	if !warned {
-		t.Errorf("no warning names %s: %q", extra, prog.list)
-	}
-	t.Logf("note: %s\nwarnings: %q", prog.note, prog.list)
 }

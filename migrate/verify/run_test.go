@@ -1,4 +1,4 @@
-package migrate
+package verify
 
 import (
 	"context"
@@ -14,32 +14,19 @@ import (
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
-// Verify, as `atmigrate verify` runs it after a move: each check passes on
+// Run, as `atmigrate verify` runs it after a move: each check passes on
 // a good move and fails, by name, when what it checks differs.
-
-// moved is a finished move of 12 records and 3 blobs, with preferences.
-func moved(t *testing.T) *fullMove {
-	t.Helper()
-	f := newFullMove(t, 12, 3, fakenet.PDSOptions{})
-	f.a.Modify(f.did, func(a *fakenet.Account) {
-		a.Preferences = []byte(`[{"$type":"app.bsky.actor.defs#adultContentPref","enabled":false}]`)
-	})
-	if _, err := Run(context.Background(), f.withKey(t)); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
 
 // verifyOpts are the options `atmigrate verify` builds, with both
 // passwords given when login is set.
-func (f *fullMove) verifyOpts(t *testing.T, login, quick bool) VerifyOptions {
+func (f *world) verifyOpts(t *testing.T, login, quick bool) Options {
 	t.Helper()
 	po := pds.Options{Retry: pds.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond}}
-	o := VerifyOptions{DID: f.did, PLC: plc.NewClient(f.plc.URL, nil), Old: pds.New(f.a.URL, po), New: pds.New(f.b.URL, po),
+	o := Options{DID: f.did, Document: plc.NewClient(f.plc.URL, nil).State, Old: pds.New(f.a.URL, po), New: pds.New(f.b.URL, po),
 		NewPDS: f.b.PublicURL(), ExpectOldDown: true, Quick: quick, TempDir: t.TempDir()}
 	if login {
 		for _, c := range []*pds.Client{o.Old, o.New} {
-			if _, err := c.Login(context.Background(), f.did, fakePassword, ""); err != nil {
+			if _, err := c.Login(context.Background(), f.did, password, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -47,19 +34,19 @@ func (f *fullMove) verifyOpts(t *testing.T, login, quick bool) VerifyOptions {
 	return o
 }
 
-func runVerify(t *testing.T, o VerifyOptions) *VerifyReport {
+func run(t *testing.T, o Options) *Report {
 	t.Helper()
-	r, err := Verify(context.Background(), o)
+	r, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 	return r
 }
 
-func TestCoverVerifyGoodMove(t *testing.T) {
+func TestRunGoodMove(t *testing.T) {
 	f := moved(t)
 	for _, quick := range []bool{false, true} {
-		r := runVerify(t, f.verifyOpts(t, true, quick))
+		r := run(t, f.verifyOpts(t, true, quick))
 		if !r.OK() || len(r.Warnings()) != 0 {
 			t.Fatalf("quick %v: %s %+v", quick, r.Problems(), r.Checks)
 		}
@@ -80,9 +67,9 @@ func TestCoverVerifyGoodMove(t *testing.T) {
 
 // Without the passwords the checks that need a session are skipped, and
 // say why; none of them passes unchecked.
-func TestCoverVerifyWithoutPasswords(t *testing.T) {
+func TestRunWithoutPasswords(t *testing.T) {
 	f := moved(t)
-	r := runVerify(t, f.verifyOpts(t, false, false))
+	r := run(t, f.verifyOpts(t, false, false))
 	for _, name := range []string{"did-signing-key", "did-rotation-keys", "preferences"} {
 		if c := checkNamed(t, r, name); !c.Skipped || !strings.Contains(c.Detail, "password") {
 			t.Errorf("%+v", c)
@@ -90,22 +77,22 @@ func TestCoverVerifyWithoutPasswords(t *testing.T) {
 	}
 	o := f.verifyOpts(t, true, true)
 	o.Old = nil // the old PDS is gone
-	r = runVerify(t, o)
+	r = run(t, o)
 	if c := checkNamed(t, r, "records"); !c.Skipped || !strings.Contains(c.Detail, "no old PDS") {
 		t.Errorf("%+v", c)
 	}
 }
 
 // Each check fails when what it checks differs after the move.
-func TestCoverVerifyEachCheckFails(t *testing.T) {
-	plcUpdate := func(mutate func(f *fullMove, op *didplc.RegularOp)) func(t *testing.T, f *fullMove) {
-		return func(t *testing.T, f *fullMove) {
+func TestRunEachCheckFails(t *testing.T) {
+	plcUpdate := func(mutate func(f *world, op *didplc.RegularOp)) func(t *testing.T, f *world) {
+		return func(t *testing.T, f *world) {
 			f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) { mutate(f, op) })
 		}
 	}
 	// otherRepo gives B another repo of the same DID: other records,
 	// another commit over other data.
-	otherRepo := func(t *testing.T, f *fullMove) {
+	otherRepo := func(t *testing.T, f *world) {
 		car, r, err := repotest.BuildCAR(7, 0, f.b.SigningKeyFor(f.did), f.did)
 		if err != nil {
 			t.Fatal(err)
@@ -115,22 +102,22 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 	cases := []struct {
 		name   string
 		quick  bool
-		damage func(t *testing.T, f *fullMove)
+		damage func(t *testing.T, f *world)
 		check  string
 		detail string
 	}{
-		{"DID points elsewhere", true, plcUpdate(func(_ *fullMove, op *didplc.RegularOp) {
+		{"DID points elsewhere", true, plcUpdate(func(_ *world, op *didplc.RegularOp) {
 			op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: "https://elsewhere.example"}
 		}), "did-endpoint", "elsewhere.example"},
-		{"signing key replaced", true, plcUpdate(func(f *fullMove, op *didplc.RegularOp) {
+		{"signing key replaced", true, plcUpdate(func(f *world, op *didplc.RegularOp) {
 			op.VerificationMethods["atproto"] = didKey(t, k256(t))
 		}), "did-signing-key", "the new PDS signs with"},
-		{"new PDS's rotation key dropped", true, plcUpdate(func(f *fullMove, op *didplc.RegularOp) {
+		{"new PDS's rotation key dropped", true, plcUpdate(func(f *world, op *didplc.RegularOp) {
 			op.RotationKeys = []string{didKey(t, f.userKey)}
 		}), "did-rotation-keys", "missing: 1"},
 		{"other records, full", false, otherRepo, "records", "difference(s)"},
 		{"other records, quick", true, otherRepo, "records", "over data"},
-		{"a blob damaged", false, func(_ *testing.T, f *fullMove) {
+		{"a blob damaged", false, func(_ *testing.T, f *world) {
 			f.b.Modify(f.did, func(a *fakenet.Account) {
 				for c, b := range a.Blobs {
 					b.Data = append([]byte("x"), b.Data...)
@@ -139,7 +126,7 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 				}
 			})
 		}, "blobs", "1 problem(s)"},
-		{"a blob missing", true, func(_ *testing.T, f *fullMove) {
+		{"a blob missing", true, func(_ *testing.T, f *world) {
 			f.b.Modify(f.did, func(a *fakenet.Account) {
 				for c := range a.Blobs {
 					delete(a.Blobs, c)
@@ -147,12 +134,12 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 				}
 			})
 		}, "blobs-missing", "missing"},
-		{"preferences changed", true, func(_ *testing.T, f *fullMove) {
+		{"preferences changed", true, func(_ *testing.T, f *world) {
 			f.b.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(`[]`) })
 		}, "preferences", "bytes on the old PDS"},
-		{"new account deactivated", true, func(_ *testing.T, f *fullMove) { f.b.SetActive(f.did, false) },
+		{"new account deactivated", true, func(_ *testing.T, f *world) { f.b.SetActive(f.did, false) },
 			"new-active", "deactivated"},
-		{"old account active again", true, func(_ *testing.T, f *fullMove) { f.a.SetActive(f.did, true) },
+		{"old account active again", true, func(_ *testing.T, f *world) { f.a.SetActive(f.did, true) },
 			"old-deactivated", "active"},
 	}
 	for _, c := range cases {
@@ -160,7 +147,7 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 			f := moved(t)
 			o := f.verifyOpts(t, true, c.quick)
 			c.damage(t, f)
-			r := runVerify(t, o)
+			r := run(t, o)
 			got := checkNamed(t, r, c.check)
 			if got.OK || got.Skipped || !strings.Contains(got.Detail, c.detail) {
 				t.Fatalf("%s: %+v", c.check, got)
@@ -174,14 +161,14 @@ func TestCoverVerifyEachCheckFails(t *testing.T) {
 
 // A directory that does not answer is no report at all: verify cannot
 // tell, and says so.
-func TestCoverVerifyDirectoryDown(t *testing.T) {
+func TestRunDirectoryDown(t *testing.T) {
 	f := moved(t)
 	o := f.verifyOpts(t, true, true)
 	pc := plc.NewClient(f.plc.URL, nil)
 	pc.Retry = pds.RetryPolicy{MaxAttempts: 1}
-	o.PLC = pc
+	o.Document = pc.State
 	f.plc.Down()
-	if r, err := Verify(context.Background(), o); err == nil {
+	if r, err := Run(context.Background(), o); err == nil {
 		t.Fatalf("verify with the directory down: %+v", r)
 	}
 }

@@ -1,4 +1,4 @@
-package migrate
+package verify
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/units"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 )
 
 // checkBlobsListed is the check that compares the two PDSes' blob lists.
@@ -27,7 +26,7 @@ const extraBlobsHint = "no record on the old PDS references these blobs any more
 // and names them rather than counting a pass. When either list cannot be
 // read the comparison is skipped with the reason, never dropped silently.
 // The error is only for a cancelled context.
-func verifyBlobLists(ctx context.Context, o VerifyOptions, r *VerifyReport, newList []string, newErr error) error {
+func verifyBlobLists(ctx context.Context, o Options, r *Report, newList []string, newErr error) error {
 	if o.Old == nil {
 		r.skip(checkBlobsListed, "no old PDS to compare with")
 		return nil
@@ -97,47 +96,4 @@ func setDifference(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// leftBehindHint says what blobs left behind at the user's request mean.
-const leftBehindHint = "these blobs are larger than the new PDS accepts and were left on the old PDS at your request " +
-	"(--skip-oversized-blobs): the records that use them show them missing on the new PDS"
-
-// verifyMissing is the blobs-missing check: what the new PDS reports
-// missing, less what the migration left behind on purpose (a warning).
-func verifyMissing(r *VerifyReport, missing []string, leftBehind []checkpoint.LeftBlob) {
-	missing, left := splitLeftBehind(missing, leftBehind)
-	switch {
-	case len(missing) > 0:
-		r.add("blobs-missing", false, "the new PDS reports %d missing blob(s): %s", len(missing), strings.Join(units.FirstN(missing, 10), ", "))
-	case len(left) > 0:
-		r.warn("blobs-missing", leftBehindHint, "the new PDS reports only the %s", leftBehindWords(left))
-	default:
-		r.add("blobs-missing", true, "the new PDS reports 0 missing blob(s)")
-	}
-}
-
-// splitLeftBehind separates the CIDs the migration left behind on purpose.
-func splitLeftBehind(cids []string, leftBehind []checkpoint.LeftBlob) (rest []string, left []checkpoint.LeftBlob) {
-	byCID := make(map[string]checkpoint.LeftBlob, len(leftBehind))
-	for _, b := range leftBehind {
-		byCID[b.CID] = b
-	}
-	for _, c := range cids {
-		if b, ok := byCID[c]; ok {
-			left = append(left, b)
-		} else {
-			rest = append(rest, c)
-		}
-	}
-	return rest, left
-}
-
-// leftBehindWords names the blobs left behind, with their sizes.
-func leftBehindWords(left []checkpoint.LeftBlob) string {
-	names := make([]string, 0, len(left))
-	for _, b := range left {
-		names = append(names, fmt.Sprintf("%s (%s)", b.CID, units.HumanBytes(b.Size)))
-	}
-	return fmt.Sprintf("%d blob(s) left behind at your request: %s", len(left), strings.Join(units.FirstN(names, 10), ", "))
 }
