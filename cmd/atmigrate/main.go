@@ -135,8 +135,8 @@ type usageError struct{ msg, hint string }
 func (e usageError) Error() string { return e.msg }
 
 func printError(err error) {
-	fmt.Fprintf(os.Stderr, "atmigrate: error: %v\n", err)
-	hint := failure.Hint(err)
+	fmt.Fprintf(os.Stderr, "atmigrate: error: %s\n", say(err.Error()))
+	hint := say(failure.Hint(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		hint = ue.hint

@@ -57,13 +57,13 @@ func (o *output) StageDone(s stage.Stage, note string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.finishBars()
-	o.printf("        done in %s: %s\n", time.Since(o.start[s]).Round(10*time.Millisecond), note)
+	o.printf("        done in %s: %s\n", time.Since(o.start[s]).Round(10*time.Millisecond), say(note))
 }
 
 func (o *output) StageSkip(s stage.Stage, reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.printf("        skipped: %s\n", reason)
+	o.printf("        skipped: %s\n", say(reason))
 }
 
 func (o *output) Transfer(kind ui.TransferKind, count int, bytes int64) {
@@ -126,13 +126,13 @@ func (o *output) Retry(host, method string, attempt int, wait time.Duration, err
 func (o *output) Info(msg string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.printf("        %s\n", msg)
+	o.printf("        %s\n", say(msg))
 }
 
 func (o *output) Warn(msg string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.printf("        warning: %s\n", msg)
+	o.printf("        warning: %s\n", say(msg))
 }
 
 // clearBars wipes the bars' line before a message is printed over it.

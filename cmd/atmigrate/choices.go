@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/atmigrate/atmigrate/migrate/failure"
+)
+
+// choiceWords is how each choice the core names is made on the command
+// line. The core writes {choice} in its words, never a flag: this table is
+// the one place that knows the flags' names (TestEveryChoiceHasWords).
+var choiceWords = map[failure.Choice]string{
+	failure.ChoiceAccount:            "--account",
+	failure.ChoiceOldPassword:        "--old-password (or ATMIGRATE_OLD_PASSWORD)",
+	failure.ChoiceOldPDS:             "--old-pds",
+	failure.ChoiceAuthFactorToken:    "--auth-factor-token",
+	failure.ChoiceNewPDS:             "--new-pds",
+	failure.ChoiceNewHandle:          "--new-handle",
+	failure.ChoiceNewEmail:           "--new-email",
+	failure.ChoiceNewPassword:        "--new-password (or ATMIGRATE_NEW_PASSWORD)",
+	failure.ChoiceInviteCode:         "--invite-code",
+	failure.ChoicePLCToken:           "--plc-token",
+	failure.ChoicePLCURL:             "--plc-url",
+	failure.ChoiceRotationKey:        "--rotation-key",
+	failure.ChoiceStateDir:           "--state-dir",
+	failure.ChoiceYes:                "--yes",
+	failure.ChoiceNoDeactivateOld:    "--no-deactivate-old",
+	failure.ChoiceSkipOversizedBlobs: "--skip-oversized-blobs",
+	failure.ChoiceBlobConcurrency:    "--blob-concurrency",
+	failure.ChoiceDiskBudget:         "--disk-budget",
+	failure.ChoiceKeepData:           "--keep-data",
+	failure.ChoiceFromBackup:         "--from-backup",
+	failure.ChoiceRateLimitBypassKey: "--ratelimit-bypass-key (or ATMIGRATE_RATELIMIT_BYPASS_KEY)",
+	failure.ChoiceOut:                "--out",
+}
+
+// say is the core's words s with each choice said as its flag.
+func say(s string) string {
+	return failure.Words(s, func(c failure.Choice) string { return choiceWords[c] })
+}
