@@ -112,7 +112,7 @@ func TestFakeBlobOverLimit(t *testing.T) {
 	}
 	_, err := Run(context.Background(), f.withKey(t))
 	var ie *failure.InputError
-	if !errors.As(err, &ie) || !strings.Contains(err.Error(), over[0]) || !strings.Contains(failure.Hint(err), "--skip-oversized-blobs") {
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), over[0]) || !strings.Contains(failure.Hint(err), "{skip-oversized-blobs}") {
 		t.Fatalf("want bad input naming %s, got %v (hint %q)", over[0], err, failure.Hint(err))
 	}
 	if _, ok := f.b.Account(f.did); ok {
@@ -123,7 +123,7 @@ func TestFakeBlobOverLimit(t *testing.T) {
 	o.SkipOversizedBlobs = true
 	res, err := Run(context.Background(), o)
 	if err != nil {
-		t.Fatalf("with --skip-oversized-blobs: %v", err)
+		t.Fatalf("with {skip-oversized-blobs}: %v", err)
 	}
 	if got := len(res.State.Blobs.LeftBehind); got != len(over) {
 		t.Errorf("%d blobs left behind, want %d", got, len(over))
@@ -164,7 +164,7 @@ func TestFakeUploadRateLimit(t *testing.T) {
 	if rl.Left != 8 || rl.Reset.Sub(reset).Abs() > 2*time.Second || !rl.NewPDS {
 		t.Errorf("rate limit %+v: want 8 left, reset %s, on the new PDS", rl, reset)
 	}
-	if !strings.Contains(rl.Hint(), "--ratelimit-bypass-key") || !strings.Contains(rl.Error(), "8 blob uploads left") {
+	if !strings.Contains(rl.Hint(), "{ratelimit-bypass-key}") || !strings.Contains(rl.Error(), "8 blob uploads left") {
 		t.Errorf("message %q / hint %q", rl.Error(), rl.Hint())
 	}
 	if n := f.b.Calls("com.atproto.repo.uploadBlob"); n > o.Concurrency+int(transfer.DefaultConcurrency) {

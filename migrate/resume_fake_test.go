@@ -104,8 +104,8 @@ func TestResumeOldPDSDownAfterSwitch(t *testing.T) {
 	if !errors.As(err, &se) || se.Stage != stage.DeactivateOld || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("want a pending deactivate-old (exit 1), got %v", err)
 	}
-	if !strings.Contains(failure.Hint(err), "--no-deactivate-old") {
-		t.Errorf("hint %q does not offer --no-deactivate-old", failure.Hint(err))
+	if !strings.Contains(failure.Hint(err), "{no-deactivate-old}") {
+		t.Errorf("hint %q does not offer {no-deactivate-old}", failure.Hint(err))
 	}
 	if !active(t, f.b, f.did) {
 		t.Errorf("the new account was not activated although the DID points at it")
@@ -115,7 +115,7 @@ func TestResumeOldPDSDownAfterSwitch(t *testing.T) {
 	}
 	o.NoDeactivateOld = true
 	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatalf("with --no-deactivate-old: %v", err)
+		t.Fatalf("with {no-deactivate-old}: %v", err)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestResumeRefusesTheSameServer(t *testing.T) {
 		_, err := Run(context.Background(), o)
 		var ie *failure.InputError
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "already lives on") {
-			t.Fatalf("--old-pds %q: want bad input naming the server, got %v", oldPDS, err)
+			t.Fatalf("{old-pds} %q: want bad input naming the server, got %v", oldPDS, err)
 		}
 	}
 	if !active(t, f.a, f.did) {
@@ -282,8 +282,8 @@ func TestResumeLogAloneNeverDeactivates(t *testing.T) {
 	f.b.SetActive(f.did, true)
 	_, err := Run(context.Background(), f.opts(t))
 	var ie *failure.InputError
-	if !errors.As(err, &ie) || !strings.Contains(failure.Hint(err), "--old-pds") {
-		t.Fatalf("want bad input asking for --old-pds, got %v", err)
+	if !errors.As(err, &ie) || !strings.Contains(failure.Hint(err), "{old-pds}") {
+		t.Fatalf("want bad input asking for {old-pds}, got %v", err)
 	}
 	if !active(t, f.a, f.did) {
 		t.Errorf("the old account was deactivated on the audit log's word")

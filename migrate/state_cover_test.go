@@ -50,7 +50,7 @@ func TestCoverFinishedStateDirRefusesAnotherMove(t *testing.T) {
 	again.NewPDS = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{}).URL
 	_, err := Run(context.Background(), again)
 	wantInput(t, err, "holds the finished migration to "+f.b.URL)
-	wantHint(t, err, "another --state-dir")
+	wantHint(t, err, "another {state-dir}")
 	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrAlreadyMigrated) {
 		t.Errorf("the same command after success: %v", err)
 	}

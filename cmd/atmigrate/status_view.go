@@ -85,12 +85,12 @@ func newStatusView(dir string, st *checkpoint.State, pid int, running bool) stat
 		v.PLC.TokenRequested = &t
 	}
 	if st.LastError != "" {
-		v.LastError = &errorView{Stage: st.LastErrorStage, Message: st.LastError}
+		v.LastError = &errorView{Stage: st.LastErrorStage, Message: say(st.LastError)}
 	}
 	for i, s := range stage.All {
 		sv := stageView{Number: i + 1, Name: s, State: "pending"}
 		if ss := st.Stages[s]; ss != nil && ss.Done {
-			sv.State, sv.Note = "done", ss.Note
+			sv.State, sv.Note = "done", say(ss.Note)
 		} else if st.LastErrorStage == s {
 			sv.State = "failed"
 		}

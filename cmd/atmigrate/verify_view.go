@@ -28,6 +28,7 @@ type checkView struct {
 func newVerifyView(rep *verify.Report) verifyView {
 	v := verifyView{DID: rep.DID, OK: rep.OK(), Summary: rep.Summary(), Checks: []checkView{}, Problems: []string{}, Warnings: []string{}}
 	for _, ch := range rep.Checks {
+		ch.Detail, ch.Hint = say(ch.Detail), say(ch.Hint)
 		cv := checkView{Result: "ok", Check: ch}
 		switch {
 		case ch.Skipped:

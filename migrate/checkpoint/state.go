@@ -220,7 +220,7 @@ func DefaultRoot() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("find home directory for the state dir (set --state-dir): %w", err)
+		return "", fmt.Errorf("find home directory for the state dir (set {state-dir}): %w", err)
 	}
 	return filepath.Join(home, ".local", "state", "atmigrate"), nil
 }

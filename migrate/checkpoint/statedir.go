@@ -114,7 +114,7 @@ func DirError(dir string, err error) error {
 		return &failure.StageError{Stage: stage.Login, Err: fmt.Errorf("the state dir %s: %w", dir, err),
 			Hint: "free some space there, then run the same command again"}
 	}
-	return failure.Input(err, "pass --state-dir with a directory you can write to; nothing was changed on any server",
+	return failure.Input(err, "pass {state-dir} with a directory you can write to; nothing was changed on any server",
 		"cannot write the state dir %s", dir)
 }
 
@@ -141,14 +141,14 @@ func LoadForRun(dir string, t Target) (st *State, forgot string, err error) {
 	case st == nil:
 		return Fresh(t), "", nil
 	case st.DID != did:
-		return nil, "", failure.Input(nil, "use another --state-dir for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
+		return nil, "", failure.Input(nil, "use another {state-dir} for this account", "the state dir %s belongs to %s, not %s", dir, st.DID, did)
 	case st.NewPDS == "" || st.NewPDS == t.NewPDS:
 		return st, "", nil
 	case st.Completed:
-		return nil, "", failure.Input(nil, "that migration is complete; use another --state-dir (or the default one) for a new move",
+		return nil, "", failure.Input(nil, "that migration is complete; use another {state-dir} (or the default one) for a new move",
 			"the state dir %s holds the finished migration to %s, not one to %s", dir, st.NewPDS, t.NewPDS)
 	case st.BoundToTarget():
-		return nil, "", failure.Input(nil, "finish that migration (run it with --new-pds "+st.NewPDS+"), or use another --state-dir",
+		return nil, "", failure.Input(nil, "finish that migration (run it with {new-pds} "+st.NewPDS+"), or use another {state-dir}",
 			"the state dir %s is for a migration to %s, which already has the account, not %s", dir, st.NewPDS, t.NewPDS)
 	}
 	return Fresh(t), st.NewPDS, nil

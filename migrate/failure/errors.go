@@ -89,7 +89,7 @@ func Classify(s stage.Stage, err error) error {
 		return &StageError{Stage: s, Err: err, Hint: "the disk is full: free some space where the state dir is, then run the same command again"}
 	case isLocalUnwritable(err):
 		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
-			Hint: "the state dir cannot be written; fix its permissions or pass --state-dir with another directory, then run the same command"}
+			Hint: "the state dir cannot be written; fix its permissions or pass {state-dir} with another directory, then run the same command"}
 	case errors.As(err, &ae) && !pds.IsTransient(err) && ae.Status >= 400 && ae.Status < 500:
 		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
 			Hint: fmt.Sprintf("%s refused the request, and would refuse it again: running the same command again will not help until what it names is fixed", ae.Host)}

@@ -50,7 +50,7 @@ func (e *RateLimitError) Hint() string {
 	}
 	h := "run the same command again " + when + " to continue"
 	if e.NewPDS {
-		h += "; if you run the new PDS, pass its rate-limit bypass key with --ratelimit-bypass-key (or ATMIGRATE_RATELIMIT_BYPASS_KEY) to skip its limits"
+		h += "; if you run the new PDS, pass its rate-limit bypass key with {ratelimit-bypass-key} to skip its limits"
 	}
 	return h
 }

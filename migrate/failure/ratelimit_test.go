@@ -14,7 +14,7 @@ func TestRateLimitErrorWords(t *testing.T) {
 			t.Errorf("%q lacks %q", e.Error(), want)
 		}
 	}
-	if h := Hint(e); !strings.Contains(h, "--ratelimit-bypass-key") || !strings.Contains(h, reset.UTC().Format("15:04")) {
+	if h := Hint(e); !strings.Contains(h, "{ratelimit-bypass-key}") || !strings.Contains(h, reset.UTC().Format("15:04")) {
 		t.Errorf("hint %q", h)
 	}
 	e.NewPDS = false

@@ -169,7 +169,7 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	}
 
 	if w.SameServer() {
-		p.Refusal = failure.Input(nil, "pass --new-pds with the URL of the PDS to move to",
+		p.Refusal = failure.Input(nil, "pass {new-pds} with the URL of the PDS to move to",
 			"%s is the PDS the account already lives on (%s): it cannot be moved onto itself", w.New.URL, w.New.ServiceDID)
 		return p
 	}
@@ -181,7 +181,7 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 		if st.BoundToTarget() {
 			p.Refusal = fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why))
 		} else {
-			p.Refusal = failure.Input(why, "check --new-pds: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
+			p.Refusal = failure.Input(why, "check {new-pds}: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
 				"%s does not answer as a PDS", w.New.URL)
 		}
 		return p
@@ -189,7 +189,7 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 
 	if !w.Switched {
 		if w.OurOpApplied {
-			p.Refusal = failure.Input(nil, "check `atmigrate plc log`: the DID changed after this migration's operation. If you moved it yourself, start the new move with another --state-dir; if not, find out why before anything else",
+			p.Refusal = failure.Input(nil, "check `atmigrate plc log`: the DID changed after this migration's operation. If you moved it yourself, start the new move with another {state-dir}; if not, find out why before anything else",
 				"this migration's PLC operation is in the audit log, but the DID now points at %s", w.Endpoint)
 			return p
 		}
@@ -210,7 +210,7 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	// The DID points at the new PDS: the data is there and the identity
 	// is done, whatever the state file says.
 	if !w.Old.Known && !st.Completed && inv.Source == SourcePDS && w.New.Active && !inv.NoDeactivateOld {
-		p.Refusal = failure.Input(nil, "if the account was moved here from another PDS, pass --old-pds with its URL to finish deactivating the old account",
+		p.Refusal = failure.Input(nil, "if the account was moved here from another PDS, pass {old-pds} with its URL to finish deactivating the old account",
 			"the account already lives on %s (the DID points there and the account is active): there is nothing to move", w.New.URL)
 		return p
 	}
@@ -258,7 +258,7 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 	}
 	switch {
 	case inv.NoDeactivateOld:
-		add(false, "--no-deactivate-old")
+		add(false, "{no-deactivate-old}")
 		return false
 	case inv.Source == SourceBackup:
 		add(false, "the old PDS is not used (restore from backup)")
@@ -268,14 +268,14 @@ func decideDeactivate(p *Plan, inv Invocation, w World, switched bool) bool {
 		return true
 	case !w.Old.Known:
 		add(false, "the PDS the account moved from is not known")
-		p.Pending = failure.Input(nil, "pass --old-pds with the URL of the PDS the account moved from, or --no-deactivate-old to leave it",
+		p.Pending = failure.Input(nil, "pass {old-pds} with the URL of the PDS the account moved from, or {no-deactivate-old} to leave it",
 			"the account works on %s, but the old account could not be deactivated: it is not known which PDS it was on", w.New.URL)
 		return false
 	case !w.Old.Reachable:
 		add(false, "the old PDS did not answer")
 		p.Pending = &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the account works on %s, but the old PDS %s did not answer, so the old account was not deactivated", w.New.URL, w.Old.URL),
-			Hint: "run the same command again when the old PDS is back, or pass --no-deactivate-old if it is gone for good"}
+			Hint: "run the same command again when the old PDS is back, or pass {no-deactivate-old} if it is gone for good"}
 		return false
 	case w.Old.AccountUnknown():
 		// The stage asks again with the session and skips an account

@@ -142,9 +142,9 @@ func (b *Blobs) CheckDiskRoom(bound bool) error {
 	if !ok || free >= floor {
 		return nil
 	}
-	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once (--blob-concurrency %d of the largest blobs)",
+	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once ({blob-concurrency} %d of the largest blobs)",
 		b.cfg.Dir, units.MB(free), units.MB(floor), b.cfg.Concurrency)
-	hint := "free some space there, or pass --state-dir on a larger disk (a lower --blob-concurrency needs less), then run the same command again"
+	hint := "free some space there, or pass {state-dir} on a larger disk (a lower {blob-concurrency} needs less), then run the same command again"
 	if bound {
 		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
 	}

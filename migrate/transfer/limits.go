@@ -108,7 +108,7 @@ func (l *Limits) leaveBehind(b checkpoint.LeftBlob) {
 		}
 	})
 	if !known {
-		l.Progress.Warn(fmt.Sprintf("moving without blob %s (%s, %s): %s (--skip-oversized-blobs)", b.CID, units.HumanBytes(b.Size), cmp.Or(b.MimeType, "no type"), limitWords(b.Limit)))
+		l.Progress.Warn(fmt.Sprintf("moving without blob %s (%s, %s): %s ({skip-oversized-blobs})", b.CID, units.HumanBytes(b.Size), cmp.Or(b.MimeType, "no type"), limitWords(b.Limit)))
 	}
 }
 
@@ -163,7 +163,7 @@ func OversizedError(host string, over []repo.BlobRef, limit int64) error {
 		Msg: fmt.Sprintf("%d blob(s) are larger than %s accepts (%s), so they could never be uploaded:\n  %s",
 			len(over), host, limitWords(limit), strings.Join(units.FirstN(lines, 20), "\n  ")),
 		Hint: "nothing was written to the new PDS. Its admin can raise the limit (PDS_BLOB_UPLOAD_LIMIT on the reference PDS), " +
-			"or pass --skip-oversized-blobs to move the account without these blobs (they stay on the old PDS only; the final check and `atmigrate verify` list them)",
+			"or pass {skip-oversized-blobs} to move the account without these blobs (they stay on the old PDS only; the final check and `atmigrate verify` list them)",
 	}
 }
 

@@ -26,7 +26,7 @@ func TestOversizedErrorSaysWhatToChange(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	for _, want := range []string{"PDS_BLOB_UPLOAD_LIMIT", "--skip-oversized-blobs", "nothing was written"} {
+	for _, want := range []string{"PDS_BLOB_UPLOAD_LIMIT", "{skip-oversized-blobs}", "nothing was written"} {
 		if !strings.Contains(failure.Hint(err), want) {
 			t.Errorf("hint %q lacks %q", failure.Hint(err), want)
 		}

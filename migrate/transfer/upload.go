@@ -135,7 +135,7 @@ func (b *Blobs) warnUploadBudget(left int) bool {
 		return false
 	}
 	if left > rl.Remaining {
-		b.cfg.Progress.Warn(fmt.Sprintf("%s allows %d more blob uploads until %s (%d a %s); %d are left to do: the run will stop at the limit and the same command continues after it resets (as the PDS's admin, --ratelimit-bypass-key skips it)",
+		b.cfg.Progress.Warn(fmt.Sprintf("%s allows %d more blob uploads until %s (%d a %s); %d are left to do: the run will stop at the limit and the same command continues after it resets (as the PDS's admin, {ratelimit-bypass-key} skips it)",
 			b.cfg.NewPDS, rl.Remaining, rl.Reset.UTC().Format("2006-01-02 15:04 MST"), rl.Limit, failure.WindowWords(rl.Window), left))
 	}
 	return true
