@@ -30,6 +30,10 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceFromBackup:         "--from-backup",
 	failure.ChoiceRateLimitBypassKey: "--ratelimit-bypass-key (or ATMIGRATE_RATELIMIT_BYPASS_KEY)",
 	failure.ChoiceOut:                "--out",
+	failure.ChoiceAccounts:           "--accounts",
+	failure.ChoiceTokens:             "--tokens",
+	failure.ChoiceRetryFailed:        "--retry-failed",
+	failure.ChoiceBatchRotationKey:   "--plc-rotation-key",
 }
 
 // say is the core's words s with each choice said as its flag.

@@ -104,6 +104,7 @@ func runBatch(c *cli.Context) error {
 	}
 	opts := batch.Options{
 		Accounts:            af.Accounts,
+		Say:                 say,
 		StateDir:            c.String("state-dir"),
 		Concurrency:         n,
 		BlobConcurrency:     blobs,
@@ -352,7 +353,7 @@ func (a *accountOutput) Info(msg string) {
 	if strings.HasPrefix(msg, "removed ") { // transfer copies cleaned up: noise in a batch
 		return
 	}
-	a.o.line(a.name, msg)
+	a.o.line(a.name, say(msg))
 }
 
-func (a *accountOutput) Warn(msg string) { a.o.line(a.name, "warning: "+msg) }
+func (a *accountOutput) Warn(msg string) { a.o.line(a.name, "warning: "+say(msg)) }

@@ -50,7 +50,7 @@ var accountColumns = []string{"account", "old_password", "new_handle", "new_emai
 func ReadAccountsFile(path string) (*AccountsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &failure.InputError{Msg: "cannot read the accounts file", Hint: "check --accounts", Err: err}
+		return nil, &failure.InputError{Msg: "cannot read the accounts file", Hint: "check {accounts}", Err: err}
 	}
 	defer f.Close()
 	af, err := ParseAccounts(f, filepath.Dir(path), os.Getenv)
@@ -295,7 +295,7 @@ func (row rawAccount) resolve(base string, getenv func(string) string) (a Accoun
 func ReadTokensFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &failure.InputError{Msg: "cannot read the tokens file", Hint: "check --tokens", Err: err}
+		return nil, &failure.InputError{Msg: "cannot read the tokens file", Hint: "check {tokens}", Err: err}
 	}
 	defer f.Close()
 	tokens, err := ParseTokens(f)

@@ -174,6 +174,10 @@ type Options struct {
 	// RetryFailed also runs accounts that failed with a non-transient error.
 	RetryFailed bool
 
+	// Say is how the report says the choices the core's words name (see
+	// failure.Words); nil leaves them as {choice}.
+	Say func(string) string
+
 	// AccountProgress returns where one account's run reports; nil: nowhere.
 	AccountProgress func(account string) ui.Progress
 	// OnUpdate is called after every status change, with the entry and the
@@ -206,16 +210,16 @@ type batchRun struct {
 // lock held, ctx cancelled), never for one account.
 func Run(ctx context.Context, o Options) (*Index, error) {
 	if o.StateDir == "" {
-		return nil, &failure.InputError{Msg: "no state dir for the batch", Hint: "pass --state-dir"}
+		return nil, &failure.InputError{Msg: "no state dir for the batch", Hint: "pass {state-dir}"}
 	}
 	if o.Base.NewPDS == "" {
-		return nil, &failure.InputError{Msg: "no new PDS given", Hint: "pass --new-pds"}
+		return nil, &failure.InputError{Msg: "no new PDS given", Hint: "pass {new-pds}"}
 	}
 	if !o.Base.Yes {
-		return nil, &failure.InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass --yes to confirm every account's PLC operation in advance"}
+		return nil, &failure.InputError{Msg: "a batch cannot ask for confirmation", Hint: "pass {yes} to confirm every account's PLC operation in advance"}
 	}
 	if len(o.Accounts) == 0 {
-		return nil, &failure.InputError{Msg: "no accounts given", Hint: "check --accounts"}
+		return nil, &failure.InputError{Msg: "no accounts given", Hint: "check {accounts}"}
 	}
 	o.Base.NewPDS = servers.NormalURL(o.Base.NewPDS)
 	o.Base.OldPDS = servers.NormalURL(o.Base.OldPDS)
@@ -248,7 +252,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 		idx = &Index{NewPDS: o.Base.NewPDS}
 	}
 	if idx.NewPDS != "" && idx.NewPDS != o.Base.NewPDS {
-		return nil, &failure.InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another --state-dir"}
+		return nil, &failure.InputError{Msg: fmt.Sprintf("the state dir %s holds a batch to %s, not %s", o.StateDir, idx.NewPDS, o.Base.NewPDS), Hint: "use another {state-dir}"}
 	}
 	idx.NewPDS = o.Base.NewPDS
 
@@ -372,11 +376,14 @@ func (b *batchRun) recordOutcome(ctx context.Context, e *Entry, err error) {
 		e.Status, e.Error = Pending, "interrupted"
 	case errors.Is(err, failure.ErrPaused):
 		e.Status, e.Error = AwaitingToken, "waiting for the PLC email token"
-		e.Hint = "run the batch again soon with --tokens FILE (account,token): the tokens are short-lived; or use --plc-rotation-key"
+		e.Hint = "run the batch again soon with {tokens} FILE (account,token): the tokens are short-lived; or use {plc-rotation-key}"
 	case errors.As(err, &ie):
 		e.Status, e.Error, e.Hint = FailedPermanent, err.Error(), failure.Hint(err)
 	default:
 		e.Status, e.Error, e.Hint = Failed, err.Error(), "retried on the next run"
+	}
+	if b.o.Say != nil {
+		e.Error, e.Hint = b.o.Say(e.Error), b.o.Say(e.Hint)
 	}
 }
 

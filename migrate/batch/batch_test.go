@@ -225,7 +225,7 @@ func TestLoadBatchStatus(t *testing.T) {
 func TestRunBatchRefusals(t *testing.T) {
 	dir := t.TempDir()
 	one := []Account{{Account: "a.example"}}
-	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(failure.Hint(err), "--yes") {
+	if _, err := Run(context.Background(), Options{StateDir: dir, Accounts: one, Base: migrate.Options{NewPDS: "https://x"}}); err == nil || !strings.Contains(failure.Hint(err), "{yes}") {
 		t.Errorf("without Yes: %v", err)
 	}
 	idx := &Index{NewPDS: "https://other.example"}

@@ -34,6 +34,11 @@ const (
 	ChoiceFromBackup         Choice = "from-backup"
 	ChoiceRateLimitBypassKey Choice = "ratelimit-bypass-key"
 	ChoiceOut                Choice = "out"
+	// A batch's own.
+	ChoiceAccounts         Choice = "accounts"
+	ChoiceTokens           Choice = "tokens"
+	ChoiceRetryFailed      Choice = "retry-failed"
+	ChoiceBatchRotationKey Choice = "plc-rotation-key"
 )
 
 // Choices lists every choice, for the tests that hold the CLI to saying
@@ -43,6 +48,7 @@ var Choices = []Choice{
 	ChoiceNewEmail, ChoiceNewPassword, ChoiceInviteCode, ChoicePLCToken, ChoicePLCURL, ChoiceRotationKey,
 	ChoiceStateDir, ChoiceYes, ChoiceNoDeactivateOld, ChoiceSkipOversizedBlobs, ChoiceBlobConcurrency,
 	ChoiceDiskBudget, ChoiceKeepData, ChoiceFromBackup, ChoiceRateLimitBypassKey, ChoiceOut,
+	ChoiceAccounts, ChoiceTokens, ChoiceRetryFailed, ChoiceBatchRotationKey,
 }
 
 // Words is s with every {choice} said the way how says it; braces around

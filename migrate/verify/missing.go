@@ -10,7 +10,7 @@ import (
 
 // leftBehindHint says what blobs left behind at the user's request mean.
 const leftBehindHint = "these blobs are larger than the new PDS accepts and were left on the old PDS at your request " +
-	"(--skip-oversized-blobs): the records that use them show them missing on the new PDS"
+	"({skip-oversized-blobs}): the records that use them show them missing on the new PDS"
 
 // verifyMissing is the blobs-missing check: what the new PDS reports
 // missing, less what the migration left behind on purpose (a warning).
