@@ -181,7 +181,7 @@ func accountCheck(ctx context.Context, url, did string, hc *http.Client) *Accoun
 		if c.Status == "" && c.Active {
 			c.Status = "active"
 		}
-	case repoNotFound(err):
+	case pds.IsRepoNotFound(err):
 		c.Known, c.Status = true, "not found"
 	default:
 		c.Error = err.Error()

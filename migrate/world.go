@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -126,22 +125,11 @@ func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
 	switch {
 	case err == nil:
 		s.HasAccount, s.Active, s.Status = true, rs.Active, rs.Status
-	case repoNotFound(err):
+	case pds.IsRepoNotFound(err):
 	default:
 		s.AccountErr = err.Error()
 	}
 	return s
-}
-
-// repoNotFound reports an answer that says the server hosts no such repo:
-// the reference PDS's 400 RepoNotFound, or a plain 404. Anything else (a
-// 500, an unknown error) says nothing either way.
-func repoNotFound(err error) bool {
-	var ae *pds.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	return ae.Name == "RepoNotFound" || ae.Name == "NotFound" || ae.Status == http.StatusNotFound
 }
 
 // invocation is how this run was started, for the planner.
