@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/did-method-plc/go-didplc/didplc"
@@ -48,19 +48,12 @@ func didWebURL(did string) (string, error) {
 }
 
 // fetchDIDWeb returns the raw document and its atproto view.
-func fetchDIDWeb(ctx context.Context, hc *http.Client, did string) (map[string]any, *plc.State, error) {
+func fetchDIDWeb(ctx context.Context, srv servers.Clients, did string) (map[string]any, *plc.State, error) {
 	u, err := didWebURL(did)
 	if err != nil {
 		return nil, nil, err
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := hc.Do(req)
+	resp, err := srv.Get(ctx, u)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetch %s: %w", u, err)
 	}
@@ -118,7 +111,7 @@ func (m *Migrator) webIdentity(ctx context.Context, st *plc.State, in plc.Intent
 	if _, err := m.checkNewHasEverything(ctx); err != nil {
 		return "", err
 	}
-	raw, _, err := fetchDIDWeb(ctx, m.opts.HTTPClient, m.did)
+	raw, _, err := fetchDIDWeb(ctx, m.srv, m.did)
 	if err != nil {
 		return "", err
 	}

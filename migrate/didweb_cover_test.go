@@ -11,6 +11,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
@@ -61,7 +62,7 @@ func newWebMove(t *testing.T) *webMove {
 // webEndpoint is the PDS the published document names.
 func (w *webMove) webEndpoint(t *testing.T) string {
 	t.Helper()
-	_, st, err := fetchDIDWeb(context.Background(), nil, w.did)
+	_, st, err := fetchDIDWeb(context.Background(), servers.New(nil, nil, nil, nil), w.did)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string
 // the published did.json for did:web.
 func (id identities) state(ctx context.Context, did string) (*plc.State, error) {
 	if isDIDWeb(did) {
-		_, st, err := fetchDIDWeb(ctx, id.srv.HTTPClient, did)
+		_, st, err := fetchDIDWeb(ctx, id.srv, did)
 		return st, err
 	}
 	return id.plc.State(ctx, did)

@@ -88,7 +88,7 @@ func runPLCLog(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := plc.NewClient(c.String("plc-url"), nil).AuditLog(c.Context, did)
+	log, err := servers.New(nil, nil, nil, nil).PLC(c.String("plc-url")).AuditLog(c.Context, did)
 	if err != nil {
 		return err
 	}
