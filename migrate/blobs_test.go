@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 )
 
 func TestMissingBlobsError(t *testing.T) {
@@ -51,7 +52,7 @@ func TestNewEndpoint(t *testing.T) {
 	if got := m.newEndpoint(); got != "https://pds.example.com" {
 		t.Errorf("with the recommended endpoint: %q", got)
 	}
-	if plcPointsAt(nil, "https://pds.example.com") {
+	if identity.PointsAt(nil, "https://pds.example.com") {
 		t.Error("nil state points somewhere")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
@@ -30,7 +31,7 @@ type earlyExport struct {
 // need one: a PDS source, no verified copy on disk yet, and a DID that does
 // not already point at the new PDS.
 func (m *Migrator) startEarlyExport(ctx context.Context) {
-	if m.early != nil || m.opts.FromBackup != "" || plcPointsAt(m.plcState, m.newEndpoint()) {
+	if m.early != nil || m.opts.FromBackup != "" || identity.PointsAt(m.plcState, m.newEndpoint()) {
 		return
 	}
 	carPath := m.path("repo.car")

@@ -13,6 +13,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
@@ -56,7 +57,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
+	if note := identity.EarlierKeyNote(keys, sum, m.src.Name()); note != "" {
 		m.prog.Info(note)
 	}
 	m.journal().Update(func(*checkpoint.State) {

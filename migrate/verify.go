@@ -17,6 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -182,8 +183,8 @@ func Verify(ctx context.Context, o VerifyOptions) (*VerifyReport, error) {
 func loggedIn(c *pds.Client, did string) bool { return c != nil && c.DID() == did }
 
 func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error {
-	ids := identities{srv: servers.New(o.HTTPClient, nil, nil, nil), plc: o.PLC}
-	st, err := ids.state(ctx, o.DID)
+	ids := identity.Resolver{Servers: servers.New(o.HTTPClient, nil, nil, nil), PLC: o.PLC}
+	st, err := ids.State(ctx, o.DID)
 	if err != nil {
 		return fmt.Errorf("read the DID's document: %w", err)
 	}
@@ -206,7 +207,7 @@ func verifyIdentity(ctx context.Context, o VerifyOptions, r *VerifyReport) error
 			missing = append(missing, k)
 		}
 	}
-	if isDIDWeb(o.DID) {
+	if identity.IsDIDWeb(o.DID) {
 		return nil
 	}
 	r.add("did-rotation-keys", len(missing) == 0, "rotation keys %s; new PDS key(s) missing: %d", strings.Join(st.RotationKeys(), ", "), len(missing))

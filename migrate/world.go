@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
@@ -36,17 +37,17 @@ func (m *Migrator) headersFor(url string) http.Header {
 // observation.
 func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	var w plan.World
-	st, err := m.ids.state(ctx, m.did)
+	st, err := m.ids.State(ctx, m.did)
 	if err != nil {
-		return w, m.ids.readError(m.did, err)
+		return w, m.ids.ReadError(m.did, err)
 	}
-	if st, err = m.awaitRecordedOp(ctx, st); err != nil {
+	if st, err = m.submitter().AwaitRecorded(ctx, m.did, m.st.PLC, st); err != nil {
 		return w, err
 	}
 	m.plcState = st
 	w.Endpoint = servers.NormalURL(st.Endpoint())
 	if m.st.PLC.OpCID != "" {
-		w.OurOpApplied = logHas(st, m.st.PLC.OpCID)
+		w.OurOpApplied = identity.Live(st, m.st.PLC.OpCID)
 	}
 
 	w.New = m.probeServer(ctx, m.opts.NewPDS)
@@ -140,22 +141,12 @@ func (m *Migrator) invocation() plan.Invocation {
 		inv.Source = plan.SourceBackup
 	}
 	switch {
-	case isDIDWeb(m.did):
+	case identity.IsDIDWeb(m.did):
 		inv.Signer = plan.SignDIDWeb
 	case m.opts.RotationKey != nil:
 		inv.Signer = plan.SignRotationKey
 	}
 	return inv
-}
-
-// logHas reports whether the operation cid is in the audit log and live.
-func logHas(st *plc.State, cid string) bool {
-	for _, e := range st.Log {
-		if e.CID == cid && !e.Nullified {
-			return true
-		}
-	}
-	return false
 }
 
 // previousEndpoint is the PDS the DID named before its current one: the

@@ -10,6 +10,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -58,7 +59,7 @@ func runVerify(c *cli.Context) error {
 	newOpts.Headers = bypassHeaders(c)
 	newC := pds.New(newURL, newOpts)
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
+		if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
 		}
 	}
@@ -66,7 +67,7 @@ func runVerify(c *cli.Context) error {
 	if oldURL != "" {
 		oldC = pds.New(oldURL, opts)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
+			if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
 			}
 		}
