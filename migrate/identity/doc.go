@@ -9,7 +9,9 @@
 // and submits it once: its CID is recorded before it is sent, a failure is
 // judged from the audit log, and nothing goes on until the directory shows
 // it. A did:web gets the document to publish instead. The guard commands
-// (watch, recover) and add-rotation-key go through the same submission.
+// live here too: watch compares the DID and both accounts with what the
+// migration left, and recover and add-rotation-key send their operations
+// through the same submission.
 //
 // The package knows nothing of the pipeline around it: the orchestrator
 // (package migrate) hands each step what it needs, including the check
