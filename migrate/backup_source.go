@@ -13,6 +13,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -133,7 +134,7 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	}
 	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
 		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), units.MB(man.Blobs.Bytes)))
-	if note := earlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
+	if note := identity.EarlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
 		m.prog.Info("backup: " + note)
 	}
 	for _, l := range rep.Lacks {
@@ -210,7 +211,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := m.ids.plc.State(ctx, m.did)
+	st, err := m.ids.PLC.State(ctx, m.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's PLC audit log: %w", err)
 	}
@@ -219,7 +220,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		return nil // done by an earlier run
 	}
 	if cid := m.st.PLC.TempSigningKeyOpCID; cid != "" {
-		ok, err := m.ids.plc.Applied(ctx, m.did, cid)
+		ok, err := m.ids.PLC.Applied(ctx, m.did, cid)
 		if err != nil {
 			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
 		}
@@ -240,13 +241,13 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		"replaced by a temporary key held in " + m.path(tempKeyFile) + " (a second operation then points the DID at\n" +
 		"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
 	// The new PDS's createAccount checks the service auth against the
-	// DID's key: submitOp waits until the directory shows the temporary key.
-	shown, err := m.submitter().submitOp(ctx, opSubmission{
-		did: m.did, st: st, op: &op, want: want, check: opChecks(2),
-		ask: ui.Confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
+	// DID's key: Submit waits until the directory shows the temporary key.
+	shown, err := m.submitter().Submit(ctx, identity.Submission{
+		DID: m.did, State: st, Op: &op, Want: want, Check: identity.OpChecks(2),
+		Ask: ui.Confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
 			What: "the PLC operation", IfNo: "run again when ready"},
-		record: func(cid string) error { m.st.PLC.TempSigningKeyOpCID = cid; return m.save() },
-		crash:  "backup-tempkey", stage: stage.CreateAccount,
+		Record: func(cid string) error { m.st.PLC.TempSigningKeyOpCID = cid; return m.save() },
+		Crash:  "backup-tempkey", Stage: stage.CreateAccount,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
@@ -61,7 +63,7 @@ func newWebMove(t *testing.T) *webMove {
 // webEndpoint is the PDS the published document names.
 func (w *webMove) webEndpoint(t *testing.T) string {
 	t.Helper()
-	_, st, err := fetchDIDWeb(context.Background(), nil, w.did)
+	st, err := identity.Resolver{Servers: servers.New(nil, nil, nil, nil)}.State(context.Background(), w.did)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestCoverDIDWebMove(t *testing.T) {
 	if n := len(w.plc.Log(w.did)); n != 0 {
 		t.Fatalf("%d PLC operations for a did:web", n)
 	}
-	next, err := os.ReadFile(filepath.Join(o.StateDir, DIDWebFile))
+	next, err := os.ReadFile(filepath.Join(o.StateDir, identity.DIDWebFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func TestCoverDIDWebWrongKeyPublished(t *testing.T) {
 	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("first run: %v", err)
 	}
-	next, err := os.ReadFile(filepath.Join(o.StateDir, DIDWebFile))
+	next, err := os.ReadFile(filepath.Join(o.StateDir, identity.DIDWebFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // DryRunReport is everything a real run would check, found without writing
@@ -122,13 +120,6 @@ func (r *DryRunReport) warn(format string, args ...any) {
 	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 }
 
-// Placeholders for what the new PDS only decides when the account is
-// created.
-const (
-	placeholderSigningKey  = "<signing key the new PDS creates for the account>"
-	placeholderRotationKey = "<the new PDS's rotation key>"
-)
-
 // DryRun checks a migration without changing anything anywhere. The error
 // is for failures that stop the checking itself (a bad --account); what
 // would stop a real run is in the report's Blockers. It is a migration
@@ -141,7 +132,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	r := &DryRunReport{NewPDS: m.opts.NewPDS}
 	m.prog, m.ui = reportProgress{r: r}, ui.NoPrompter{}
 
-	did, err := m.ids.resolve(ctx, m.opts.Account)
+	did, err := m.ids.Resolve(ctx, m.opts.Account)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +280,7 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 		r.block("the repo: %v", err)
 		return
 	}
-	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
+	if note := identity.EarlierKeyNote(keys, sum, m.src.Name()); note != "" {
 		r.warn("%s", note)
 	}
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = sum.Bytes, sum.Records, sum.Rev, sum.Commit
@@ -307,16 +298,16 @@ func dryRunRepo(ctx context.Context, m *Migrator, r *DryRunReport) {
 	}
 }
 
-// dryRunPLC builds the operation a real run would sign, with stand-ins for
-// the two keys the new PDS only creates with the account, and runs every
-// check that does not need a signature.
+// dryRunPLC reports the DID's keys and recent operations, how a real run
+// would sign, and its operation as identity.Target.Preview builds and
+// checks it.
 func dryRunPLC(ctx context.Context, m *Migrator, r *DryRunReport) {
 	st := m.plcState
 	r.PLC.CurrentKeys = st.RotationKeys()
 	now := time.Now()
 	r.PLC.OpsLastHour, r.PLC.OpsLastDay = st.OpsSince(now.Add(-time.Hour)), st.OpsSince(now.Add(-24*time.Hour))
 	r.PLC.Method = "email-token"
-	if isDIDWeb(m.did) {
+	if identity.IsDIDWeb(m.did) {
 		r.PLC.Method = "did-web"
 		r.warn("%s is a did:web identity: the run writes the did.json to publish and waits for it before switching", m.did)
 		return
@@ -329,43 +320,18 @@ func dryRunPLC(ctx context.Context, m *Migrator, r *DryRunReport) {
 	} else if m.old != nil && r.Login.Email == "" {
 		r.block("the email token needs an email address on the old account")
 	}
-	// The keys the new PDS only creates with the account are stand-ins;
-	// the rest is the real run's intent.
-	standInSigning, err1 := standInKey()
-	standInRotation, err2 := standInKey()
-	if err1 != nil || err2 != nil {
-		return
-	}
-	intent, err := m.intent(&pds.Credentials{RotationKeys: []string{standInRotation}, VerificationMethods: map[string]string{"atproto": standInSigning}})
+	p, err := m.identityTarget().Preview(st, now)
 	if err != nil {
 		r.block("%v", err)
 		return
 	}
-	op, err := plc.BuildUpdate(st, intent)
-	if err != nil {
-		r.block("build the PLC operation: %v", err)
-		return
+	if p.Refused != nil {
+		r.block("the PLC operation would fail its checks: %v", p.Refused)
 	}
-	rep, err := plc.Check(st, op, op, plc.CheckOptions{OpsNeeded: 1, Now: now})
-	if err != nil {
-		r.block("the PLC operation would fail its checks: %v", err)
-	} else {
-		for _, w := range rep.Warnings {
-			r.warn("PLC operation: %s", w)
-		}
+	for _, w := range p.Warnings {
+		r.warn("PLC operation: %s", w)
 	}
-	diff := plc.DiffDocLabeled(&st.Op, op, keyLabels(st, intent))
-	diff = strings.ReplaceAll(diff, standInSigning, placeholderSigningKey)
-	diff = strings.ReplaceAll(diff, standInRotation, placeholderRotationKey)
-	r.PLC.Diff = diff
-}
-
-func standInKey() (string, error) {
-	k, err := atcrypto.GeneratePrivateKeyK256()
-	if err != nil {
-		return "", err
-	}
-	return plc.DIDKey(k)
+	r.PLC.Diff = p.Diff
 }
 
 // estimateSeconds is a rough time for the real run, from the benchmark on

@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
@@ -71,7 +72,7 @@ func TestCoverDryRunClean(t *testing.T) {
 	if r.Repo.Records != 10 || r.Repo.Commit != f.repo.CommitCID.String() || r.Blobs.Count != 2 || r.Blobs.Bytes <= 0 {
 		t.Errorf("repo %+v, blobs %+v", r.Repo, r.Blobs)
 	}
-	if r.PLC.Method != "email-token" || !strings.Contains(r.PLC.Diff, f.b.PublicURL()) || !strings.Contains(r.PLC.Diff, placeholderSigningKey) {
+	if r.PLC.Method != "email-token" || !strings.Contains(r.PLC.Diff, f.b.PublicURL()) || !strings.Contains(r.PLC.Diff, identity.PlaceholderSigningKey) {
 		t.Errorf("PLC %+v", r.PLC)
 	}
 	if r.Limits.BlobUploadLimit != 0 || !listed(r.Unknown, "blob upload limit") {

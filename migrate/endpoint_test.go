@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 )
 
 func TestNewEndpoint(t *testing.T) {
@@ -15,7 +16,7 @@ func TestNewEndpoint(t *testing.T) {
 	if got := m.newEndpoint(); got != "https://pds.example.com" {
 		t.Errorf("with the recommended endpoint: %q", got)
 	}
-	if plcPointsAt(nil, "https://pds.example.com") {
+	if identity.PointsAt(nil, "https://pds.example.com") {
 		t.Error("nil state points somewhere")
 	}
 }

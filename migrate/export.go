@@ -20,6 +20,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
@@ -87,17 +88,17 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		return nil, failure.Input(nil, "pass --account with a handle or a DID", "no account given")
 	}
 	srv := serversFor(base)
-	ids := identitiesFor(base, srv)
-	did, err := ids.resolve(ctx, o.Account)
+	ids := resolverFor(base, srv)
+	did, err := ids.Resolve(ctx, o.Account)
 	if err != nil {
 		return nil, err
 	}
 	prog := o.Progress
 
 	// The audit log: stored as is, and the source of the signing keys.
-	log, err := ids.plc.AuditLog(ctx, did)
+	log, err := ids.PLC.AuditLog(ctx, did)
 	if err != nil {
-		return nil, ids.readError(did, err)
+		return nil, ids.ReadError(did, err)
 	}
 	st, err := plc.StateFromLog(did, log)
 	if err != nil {
@@ -120,7 +121,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 
 	c := srv.PDS(host, o.Headers)
-	sess, err := Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken,
+	sess, err := identity.Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken,
 		PasswordFlag: "--old-password", ReadOnly: true}.Open(ctx, c)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	// 1. The repo, verified while it streams, to a staging name; or, when
 	// the account's latest commit is the one the backup holds, the backup's
 	// own copy verified again.
-	vo, keys, err := verifyOptionsFor(did, st.SigningKeyHistory(), false)
+	vo, keys, err := identity.RepoVerifyOptions(did, st.SigningKeyHistory(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		}
 		prog.Info(fmt.Sprintf("repo: %d records, %.1f MB, rev %s, verified", sum.Records, units.MB(sum.Bytes), sum.Rev))
 	}
-	if note := earlierKeyNote(keys, sum, host); note != "" {
+	if note := identity.EarlierKeyNote(keys, sum, host); note != "" {
 		prog.Info(note)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -39,7 +40,7 @@ type Migrator struct {
 	prog ui.Progress
 	ui   ui.Prompter
 	srv  servers.Clients
-	ids  identities
+	ids  identity.Resolver
 
 	dir string
 	st  *checkpoint.State
@@ -88,7 +89,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		m.recordError(checkpoint.StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, failure.ErrPaused):
 		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token (--plc-token)"
-		if isDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
+		if identity.IsDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
 			stop = checkpoint.StopPausedDIDWeb
 		}
 		var pe *failure.PauseError
@@ -109,7 +110,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func newMigrator(opts Options) *Migrator {
 	opts.defaults()
 	srv := serversFor(opts)
-	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: identitiesFor(opts, srv),
+	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: resolverFor(opts, srv),
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 )
 
 // stageCreateAccount creates the account on the new PDS under the same DID,
@@ -102,7 +103,7 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 	if m.new.DID() == m.did {
 		return nil
 	}
-	_, err := Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordFlag: "--new-password",
+	_, err := identity.Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordFlag: "--new-password",
 		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.new)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/repo"
@@ -54,7 +55,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if note := earlierKeyNote(keys, sum, m.src.Name()); note != "" {
+	if note := identity.EarlierKeyNote(keys, sum, m.src.Name()); note != "" {
 		m.prog.Info(note)
 	}
 	m.journal().Update(func(st *checkpoint.State) {
@@ -95,7 +96,7 @@ func (m *Migrator) afterExport(ctx context.Context) error {
 // need one: a PDS source, no verified copy on disk yet, and a DID that does
 // not already point at the new PDS.
 func (m *Migrator) startEarlyExport(ctx context.Context) {
-	if m.early != nil || m.opts.FromBackup != "" || plcPointsAt(m.plcState, m.newEndpoint()) {
+	if m.early != nil || m.opts.FromBackup != "" || identity.PointsAt(m.plcState, m.newEndpoint()) {
 		return
 	}
 	carPath := m.path("repo.car")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/verify"
 )
@@ -87,7 +88,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf(format, args...),
 			Hint: "the old account was left active; run the same command again"}
 	}
-	st, err := m.ids.state(ctx, m.did)
+	st, err := m.ids.State(ctx, m.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
@@ -122,8 +123,8 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	}
 	if st.SigningKey() != key.DIDKey() {
 		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"
-		if isDIDWeb(m.did) {
-			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(DIDWebFile) + ") and run the same command again"
+		if identity.IsDIDWeb(m.did) {
+			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(identity.DIDWebFile) + ") and run the same command again"
 		}
 		return &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
@@ -144,7 +145,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	}
 	rep, err := verify.Run(ctx, verify.Options{
 		DID:           m.did,
-		Document:      m.ids.state,
+		Document:      m.ids.State,
 		Old:           m.old,
 		New:           m.new,
 		NewPDS:        m.newEndpoint(),

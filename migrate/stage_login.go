@@ -8,6 +8,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
@@ -27,7 +28,6 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	if o.NewPDS == "" {
 		return failure.Input(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
 	}
-	m.ids.plc = m.newPLC()
 
 	// The state dir must be usable before any server is asked anything.
 	root := o.StateDir
@@ -42,7 +42,7 @@ func (m *Migrator) prepare(ctx context.Context) error {
 		return err
 	}
 
-	did, err := m.ids.resolve(ctx, o.Account)
+	did, err := m.ids.Resolve(ctx, o.Account)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (m *Migrator) openState() error {
 // run, read and sign with.
 func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
 	c := m.srv.PDS(m.st.OldPDS, nil)
-	sess, err := Login{DID: m.did, Handle: m.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
+	sess, err := identity.Login{DID: m.did, Handle: m.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
 		PasswordFlag: "--old-password"}.Open(ctx, c)
 	if err != nil {
 		return nil, err

@@ -10,9 +10,10 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
-	"github.com/bluesky-social/indigo/atproto/identity"
+	atprotoid "github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
@@ -92,8 +93,8 @@ func (m *Migrator) rotationKeyProblem() error {
 	if m.opts.RotationKey == nil {
 		return nil
 	}
-	if isDIDWeb(m.did) {
-		return failure.Input(errDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
+	if identity.IsDIDWeb(m.did) {
+		return failure.Input(identity.ErrDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
 	}
 	key, err := plc.DIDKey(m.opts.RotationKey)
 	if err != nil {
@@ -208,11 +209,6 @@ func (m *Migrator) newEndpoint() string {
 	return m.opts.NewPDS
 }
 
-// plcPointsAt reports whether the DID's document already names endpoint.
-func plcPointsAt(s *plc.State, endpoint string) bool {
-	return s != nil && servers.NormalURL(s.Endpoint()) == servers.NormalURL(endpoint)
-}
-
 // handleResolvesToDID reports whether a custom-domain handle already points
 // at the DID (DNS or well-known), which is what the new PDS checks.
 func (m *Migrator) handleResolvesToDID(ctx context.Context, h string) bool {
@@ -220,7 +216,7 @@ func (m *Migrator) handleResolvesToDID(ctx context.Context, h string) bool {
 	if err != nil {
 		return false
 	}
-	dir := &identity.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + servers.Version}
+	dir := &atprotoid.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + servers.Version}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	did, err := dir.ResolveHandle(rctx, handle)

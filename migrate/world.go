@@ -2,11 +2,11 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
@@ -37,17 +37,17 @@ func (m *Migrator) headersFor(url string) http.Header {
 // observation.
 func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	var w plan.World
-	st, err := m.ids.state(ctx, m.did)
+	st, err := m.ids.State(ctx, m.did)
 	if err != nil {
-		return w, m.ids.readError(m.did, err)
+		return w, m.ids.ReadError(m.did, err)
 	}
-	if st, err = m.awaitRecordedOp(ctx, st); err != nil {
+	if st, err = m.submitter().AwaitRecorded(ctx, m.did, m.st.PLC, st); err != nil {
 		return w, err
 	}
 	m.plcState = st
 	w.Endpoint = servers.NormalURL(st.Endpoint())
 	if m.st.PLC.OpCID != "" {
-		w.OurOpApplied = logHas(st, m.st.PLC.OpCID)
+		w.OurOpApplied = identity.Live(st, m.st.PLC.OpCID)
 	}
 
 	w.New = m.probeServer(ctx, m.opts.NewPDS)
@@ -126,22 +126,11 @@ func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
 	switch {
 	case err == nil:
 		s.HasAccount, s.Active, s.Status = true, rs.Active, rs.Status
-	case repoNotFound(err):
+	case pds.IsRepoNotFound(err):
 	default:
 		s.AccountErr = err.Error()
 	}
 	return s
-}
-
-// repoNotFound reports an answer that says the server hosts no such repo:
-// the reference PDS's 400 RepoNotFound, or a plain 404. Anything else (a
-// 500, an unknown error) says nothing either way.
-func repoNotFound(err error) bool {
-	var ae *pds.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	return ae.Name == "RepoNotFound" || ae.Name == "NotFound" || ae.Status == http.StatusNotFound
 }
 
 // invocation is how this run was started, for the planner.
@@ -152,22 +141,12 @@ func (m *Migrator) invocation() plan.Invocation {
 		inv.Source = plan.SourceBackup
 	}
 	switch {
-	case isDIDWeb(m.did):
+	case identity.IsDIDWeb(m.did):
 		inv.Signer = plan.SignDIDWeb
 	case m.opts.RotationKey != nil:
 		inv.Signer = plan.SignRotationKey
 	}
 	return inv
-}
-
-// logHas reports whether the operation cid is in the audit log and live.
-func logHas(st *plc.State, cid string) bool {
-	for _, e := range st.Log {
-		if e.CID == cid && !e.Nullified {
-			return true
-		}
-	}
-	return false
 }
 
 // previousEndpoint is the PDS the DID named before its current one: the

@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/batch"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
@@ -167,7 +168,7 @@ func runBatch(c *cli.Context) error {
 		return silentExit(exitFailed)
 	case mineSum.AwaitingToken > 0:
 		fmt.Fprintf(os.Stderr, "atmigrate: %d accounts await the PLC token emailed to them (data already on the new PDS)\n", mineSum.AwaitingToken)
-		fmt.Fprintln(os.Stderr, "atmigrate: hint: collect the tokens into a CSV (account,token) and run the same command with --tokens FILE soon: "+migrate.TokenLifeWords)
+		fmt.Fprintln(os.Stderr, "atmigrate: hint: collect the tokens into a CSV (account,token) and run the same command with --tokens FILE soon: "+identity.TokenLifeWords)
 		return silentExit(exitPaused)
 	case mineSum.Pending > 0:
 		return silentExit(exitFailed)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/plc"
@@ -98,7 +99,7 @@ func runMigrate(c *cli.Context) error {
 		return silentExit(exitPaused)
 	case isPaused(err):
 		fmt.Fprintf(os.Stderr, "\natmigrate: all data is on %s; the PLC operation waits for the token %s emailed to the account.\n", opts.NewPDS, res.State.OldPDS)
-		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN); %s (if it has expired, run without it to have a new one emailed)\n", migrate.TokenLifeWords)
+		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN); %s (if it has expired, run without it to have a new one emailed)\n", identity.TokenLifeWords)
 		return silentExit(exitPaused)
 	}
 	if res != nil && res.StateDir != "" && !isInput(err) && !isBusy(err) {

@@ -8,7 +8,7 @@ import (
 	"github.com/did-method-plc/go-didplc/didplc"
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -88,7 +88,7 @@ func runPLCLog(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := plc.NewClient(c.String("plc-url"), nil).AuditLog(c.Context, did)
+	log, err := servers.New(nil, nil, nil, nil).PLC(c.String("plc-url")).AuditLog(c.Context, did)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func runAddRotationKey(c *cli.Context) error {
 		pw = p
 	}
 	out := newOutput(os.Stderr)
-	res, err := migrate.AddRotationKey(c.Context, migrate.AddKeyOptions{
+	res, err := identity.AddRotationKey(c.Context, identity.AddKeyOptions{
 		Account: c.String("account"), PDS: c.String("old-pds"), Password: pw, AuthFactorToken: c.String("auth-factor-token"),
 		PLCURL: c.String("plc-url"), PLCToken: c.String("plc-token"),
 		Key: c.String("key"), RotationKey: key, Yes: c.Bool("yes"),
@@ -169,7 +169,7 @@ func runAddRotationKey(c *cli.Context) error {
 	out.Close()
 	if isPaused(err) {
 		fmt.Fprintln(os.Stderr, "atmigrate: the PDS emailed a PLC token to the account's address")
-		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again soon with --plc-token TOKEN ("+migrate.TokenLifeWords+")")
+		fmt.Fprintln(os.Stderr, "atmigrate: hint: run the same command again soon with --plc-token TOKEN ("+identity.TokenLifeWords+")")
 		return silentExit(exitPaused)
 	}
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 )
 
 var cmdPLCRecover = &cli.Command{
@@ -40,7 +40,7 @@ func runPLCRecover(c *cli.Context) error {
 	if key == nil {
 		return usageError{"--rotation-key is required", "the file holds the private key whose did:key is listed above the one that signed what you undo"}
 	}
-	o := migrate.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes")}
+	o := identity.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes")}
 	if dir := c.String("state-dir"); dir != "" {
 		st, err := checkpoint.Load(dir)
 		if err != nil {
@@ -74,7 +74,7 @@ func runPLCRecover(c *cli.Context) error {
 	}
 	out := newOutput(os.Stderr)
 	o.UI, o.Progress = newTerminalUI(out), out
-	res, err := migrate.Recover(c.Context, o)
+	res, err := identity.Recover(c.Context, o)
 	out.Close()
 	if err != nil {
 		return err

@@ -8,8 +8,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/verify"
@@ -59,7 +59,7 @@ func runVerify(c *cli.Context) error {
 	srv := servers.New(nil, nil, nil, nil)
 	newC := srv.PDS(newURL, bypassHeaders(c))
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
+		if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
 		}
 	}
@@ -67,7 +67,7 @@ func runVerify(c *cli.Context) error {
 	if oldURL != "" {
 		oldC = srv.PDS(oldURL, nil)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := (migrate.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
+			if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
 			}
 		}
@@ -78,7 +78,7 @@ func runVerify(c *cli.Context) error {
 	}
 	rep, err := verify.Run(ctx, verify.Options{
 		DID:           did,
-		Document:      migrate.DocumentReader(srv, srv.PLC(c.String("plc-url"))),
+		Document:      identity.Resolver{Servers: srv, PLC: srv.PLC(c.String("plc-url"))}.State,
 		Old:           oldC,
 		New:           newC,
 		NewPDS:        newURL,

@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -47,7 +47,7 @@ func runWatch(c *cli.Context) error {
 	if st == nil {
 		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
-	opts, err := migrate.WatchOptionsFromState(st)
+	opts, err := identity.WatchOptionsFromState(st)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runWatch(c *cli.Context) error {
 		return usageError{"--interval must be at least 1s", ""}
 	}
 	for {
-		rep, err := migrate.Watch(c.Context, opts)
+		rep, err := identity.Watch(c.Context, opts)
 		if c.Context.Err() != nil {
 			return c.Context.Err()
 		}
@@ -94,7 +94,7 @@ func runWatch(c *cli.Context) error {
 
 // printWatch is a check in full: what the migration left, what came after
 // and how to undo it.
-func printWatch(w io.Writer, dir string, rep *migrate.WatchReport) {
+func printWatch(w io.Writer, dir string, rep *identity.WatchReport) {
 	fmt.Fprintf(w, "DID       %s (checked %s)\n", rep.DID, stamp(rep.Checked))
 	k := rep.Ours
 	fmt.Fprintf(w, "ours      %s, made %s, signed by rotation key %s\n", k.CID, stamp(k.CreatedAt), signer(k))
@@ -103,7 +103,7 @@ func printWatch(w io.Writer, dir string, rep *migrate.WatchReport) {
 	}
 	for _, a := range []struct {
 		name string
-		c    *migrate.AccountCheck
+		c    *identity.AccountCheck
 	}{{"new PDS", rep.New}, {"old PDS", rep.Old}} {
 		if a.c != nil {
 			fmt.Fprintf(w, "%-9s %s: %s\n", a.name, a.c.URL, accountLine(a.c))
@@ -137,7 +137,7 @@ func printWatch(w io.Writer, dir string, rep *migrate.WatchReport) {
 }
 
 // watchLine is one line for a check that found nothing.
-func watchLine(rep *migrate.WatchReport) string {
+func watchLine(rep *identity.WatchReport) string {
 	parts := []string{"the DID is as " + rep.Ours.CID + " left it", "watching until " + stamp(rep.Ours.WindowEnds)}
 	if rep.New != nil {
 		parts = append(parts, "new PDS "+accountLine(rep.New))
@@ -148,14 +148,14 @@ func watchLine(rep *migrate.WatchReport) string {
 	return strings.Join(parts, "; ")
 }
 
-func accountLine(a *migrate.AccountCheck) string {
+func accountLine(a *identity.AccountCheck) string {
 	if !a.Known {
 		return "did not answer (" + a.Error + ")"
 	}
 	return a.Status
 }
 
-func signer(o migrate.OpReport) string {
+func signer(o identity.OpReport) string {
 	if o.SignerIndex < 0 {
 		return "none (genesis)"
 	}

@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -16,14 +16,14 @@ import (
 // it. It reads the audit log (briefly); without it, it says what the state
 // alone knows.
 func printGuard(ctx context.Context, w io.Writer, dir string, st *checkpoint.State) {
-	opts, err := migrate.WatchOptionsFromState(st)
+	opts, err := identity.WatchOptionsFromState(st)
 	if err != nil {
 		return
 	}
 	opts.NewPDS, opts.OldPDS = "", "" // the PLC only: the accounts were just checked
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	rep, err := migrate.Watch(ctx, opts)
+	rep, err := identity.Watch(ctx, opts)
 	watch := "atmigrate watch --state-dir " + shellQuote(dir)
 	if err != nil {
 		ends := "72 hours after it"

@@ -79,6 +79,17 @@ func ErrorName(err error) string {
 	return ""
 }
 
+// IsRepoNotFound reports an answer that says the server hosts no such
+// repo: the reference PDS's 400 RepoNotFound, or a plain 404. Anything else
+// (a 500, an unknown error) says nothing either way.
+func IsRepoNotFound(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Name == "RepoNotFound" || ae.Name == "NotFound" || ae.Status == http.StatusNotFound
+}
+
 // IsTransient reports whether err is worth retrying: network errors, 5xx,
 // 429, and truncated or corrupt bodies. Context cancellation is not.
 func IsTransient(err error) bool {

@@ -217,3 +217,23 @@ func TestDownloadRepoRetriesCorruptGzip(t *testing.T) {
 		t.Errorf("size %d, equal %v, requests %d (want 2)", size, bytes.Equal(got, carBytes), n.Load())
 	}
 }
+
+// A server saying it hosts no such repo is an answer (RepoNotFound, a
+// plain NotFound or a 404); a 500 or a network error says nothing.
+func TestIsRepoNotFound(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&APIError{Status: 400, Name: "RepoNotFound"}, true},
+		{fmt.Errorf("wrapped: %w", &APIError{Status: 400, Name: "NotFound"}), true},
+		{&APIError{Status: 404}, true},
+		{&APIError{Status: 400, Name: "RepoDeactivated"}, false},
+		{&APIError{Status: 500, Name: "InternalServerError"}, false},
+		{errors.New("connection refused"), false},
+	} {
+		if got := IsRepoNotFound(c.err); got != c.want {
+			t.Errorf("IsRepoNotFound(%v) = %v", c.err, got)
+		}
+	}
+}

@@ -38,6 +38,3 @@ func TestMissingBlobsError(t *testing.T) {
 		t.Errorf("single blob: %q", one)
 	}
 }
-
-// TestNewEndpoint checks the endpoint the DID must name: the new PDS's own
-// public URL once known, not the URL we reach it by (a proxy, a tunnel).

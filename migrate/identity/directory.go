@@ -1,25 +1,19 @@
-package migrate
+package identity
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
-	"github.com/atmigrate/atmigrate/migrate/failure"
-	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
 
-// The PLC directory as every core entry point uses it: one client shape
-// (the run's HTTP client, the PDS calls' retry policy, retries reported to
-// Progress like theirs) and one wait after every operation submitted, since
-// the directory's read replicas may lag behind a write.
-
-func (m *Migrator) newPLC() *plc.Client {
-	return servers.NewPLCClient(m.opts.PLCURL, m.srv.HTTPClient, m.opts.Retry, m.prog)
-}
+// The PLC directory after a write: one wait after every operation
+// submitted, since the directory's read replicas may lag behind a write,
+// and the audit log as the judge of what went through.
 
 // lagHint is the hint when the directory took an operation but did not
 // show it back in time.
@@ -27,10 +21,10 @@ const lagHint = "the PLC directory accepted the operation; run the same command 
 
 // awaitOp waits, bounded, until the directory shows op (plc.Client.Await),
 // before the next step reads the DID. Every submitter calls it. A timeout or
-// a read that keeps failing is resumable (exit 1), with lagHint; stage names
+// a read that keeps failing is resumable (exit 1), with lagHint; s names
 // where the run stopped ("" outside a migration: the error then carries the
 // hint itself). An op that the log shows superseded is reported as such.
-func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.RegularOp, stage stage.Stage) (*plc.State, error) {
+func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.RegularOp, s stage.Stage) (*plc.State, error) {
 	st, err := pc.Await(ctx, did, op)
 	switch {
 	case err == nil:
@@ -42,10 +36,7 @@ func awaitOp(ctx context.Context, pc *plc.Client, did string, op *didplc.Regular
 	if errors.Is(err, plc.ErrSuperseded) {
 		hint = "the DID changed after this operation: check `atmigrate plc log` before anything else"
 	}
-	if stage == "" {
-		return nil, failure.WithHint(err, hint)
-	}
-	return nil, &failure.StageError{Stage: stage, Err: err, Hint: hint}
+	return nil, stop(s, err, hint)
 }
 
 // relayedApplied judges a failed submission through a PDS's
@@ -60,31 +51,40 @@ func relayedApplied(ctx context.Context, pc *plc.Client, did, cid string, serr e
 	return ok, serr
 }
 
-// awaitRecordedOp makes sure st is not older than this state dir's own
-// operation: one the directory accepted (PLC.Submitted is set) but st does
-// not list at all is waited for, as the run that submitted it did. A re-run
-// after a lagging replica must never take the DID for unchanged and sign a
-// second operation.
-func (m *Migrator) awaitRecordedOp(ctx context.Context, st *plc.State) (*plc.State, error) {
-	p := m.st.PLC
-	if p.OpCID == "" || p.Submitted.IsZero() || len(p.SignedOp) == 0 || logLists(st, p.OpCID) {
+// AwaitRecorded makes sure st is not older than the operation a state dir
+// recorded (rec): one the directory accepted (rec.Submitted is set) but st
+// does not list at all is waited for, as the run that submitted it did. A
+// re-run after a lagging replica must never take the DID for unchanged and
+// sign a second operation.
+func (sub Submitter) AwaitRecorded(ctx context.Context, did string, rec checkpoint.PLCInfo, st *plc.State) (*plc.State, error) {
+	if rec.OpCID == "" || rec.Submitted.IsZero() || len(rec.SignedOp) == 0 || logLists(st, rec.OpCID) {
 		return st, nil
 	}
-	op, err := plc.ParseOp(p.SignedOp)
+	op, err := plc.ParseOp(rec.SignedOp)
 	if err != nil {
-		return nil, fmt.Errorf("read the recorded PLC operation %s: %w", p.OpCID, err)
+		return nil, fmt.Errorf("read the recorded PLC operation %s: %w", rec.OpCID, err)
 	}
-	if plc.OpCID(op) != p.OpCID {
-		return st, nil // not the op that was submitted; the identity stage decides
+	if plc.OpCID(op) != rec.OpCID {
+		return st, nil // not the op that was submitted; the identity step decides
 	}
-	m.prog.Info(fmt.Sprintf("the PLC directory does not show operation %s yet; waiting for it", p.OpCID))
-	return awaitOp(ctx, m.ids.plc, m.did, op, stage.Identity)
+	sub.Progress.Info(fmt.Sprintf("the PLC directory does not show operation %s yet; waiting for it", rec.OpCID))
+	return awaitOp(ctx, sub.PLC, did, op, stage.Identity)
 }
 
 // logLists reports whether cid is in the audit log at all, nullified or not.
 func logLists(st *plc.State, cid string) bool {
 	for _, e := range st.Log {
 		if e.CID == cid {
+			return true
+		}
+	}
+	return false
+}
+
+// Live reports whether the operation cid is in the audit log and live.
+func Live(st *plc.State, cid string) bool {
+	for _, e := range st.Log {
+		if e.CID == cid && !e.Nullified {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"cmp"
@@ -181,7 +181,7 @@ func accountCheck(ctx context.Context, url, did string, hc *http.Client) *Accoun
 		if c.Status == "" && c.Active {
 			c.Status = "active"
 		}
-	case repoNotFound(err):
+	case pds.IsRepoNotFound(err):
 		c.Known, c.Status = true, "not found"
 	default:
 		c.Error = err.Error()
@@ -264,9 +264,9 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	}
 	res.OpCID = plc.OpCID(op)
 	// BuildNullify checked the operation against the review of the log.
-	sub := submitter{plc: client, ui: o.UI, prog: o.Progress, yes: o.Yes}
-	st, err := sub.submitOp(ctx, opSubmission{did: o.DID, op: op, want: op,
-		ask: ui.Confirmation{Question: fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID),
+	sub := Submitter{PLC: client, UI: o.UI, Progress: o.Progress, Yes: o.Yes}
+	st, err := sub.Submit(ctx, Submission{DID: o.DID, Op: op, Want: op,
+		Ask: ui.Confirmation{Question: fmt.Sprintf("Nullify %d operation(s) after %s and put the DID back as it was?", len(rv.Later), rv.Kept.CID),
 			Details: diff, What: "the recovery", IfNo: "nothing was changed"},
 	})
 	if err != nil {

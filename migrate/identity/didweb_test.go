@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"encoding/json"
@@ -8,24 +8,6 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-func TestHandleAllowed(t *testing.T) {
-	for _, c := range []struct {
-		h    string
-		doms []string
-		want bool
-	}{
-		{"alice.test", []string{".test"}, true},
-		{"alice.test", []string{"test"}, true},
-		{"alice.example.com", []string{".test"}, false},
-		{".test", []string{".test"}, false},
-		{"alice.pds.example", []string{".other", ".pds.example"}, true},
-	} {
-		if got := handleAllowed(c.h, c.doms); got != c.want {
-			t.Errorf("handleAllowed(%q, %v) = %v", c.h, c.doms, got)
-		}
-	}
-}
-
 func TestDIDWebURL(t *testing.T) {
 	for did, want := range map[string]string{
 		"did:web:example.com":        "https://example.com/.well-known/did.json",
@@ -33,7 +15,7 @@ func TestDIDWebURL(t *testing.T) {
 		"did:web:localhost%3a8080":   "http://localhost:8080/.well-known/did.json",
 		"did:web:example.com:user:1": "",
 	} {
-		got, err := didWebURL(did)
+		got, err := webURL(did)
 		if want == "" {
 			if err == nil {
 				t.Errorf("%s: want an error for a path did:web", did)
@@ -60,7 +42,7 @@ func TestNextDIDWebDocKeepsTheRest(t *testing.T) {
 			{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": "https://old.example"},
 			{"id": "#labeler", "type": "AtprotoLabeler", "serviceEndpoint": "https://labels.example"}]
 	}`), &raw)
-	doc := nextDIDWebDoc(raw, did, plc.Intent{Endpoint: "https://new.example", SigningKey: "did:key:zNEW", Handle: "new.example.com"})
+	doc := nextWebDoc(raw, did, plc.Intent{Endpoint: "https://new.example", SigningKey: "did:key:zNEW", Handle: "new.example.com"})
 	b, _ := json.Marshal(doc)
 	s := string(b)
 	for _, want := range []string{`"zNEW"`, `"https://new.example"`, `"zOTHER"`, `"https://labels.example"`, `"at://new.example.com"`, `"https://example.com/me"`, `"@context"`} {

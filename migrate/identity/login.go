@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"cmp"
@@ -74,7 +74,7 @@ func loginError(err error, host, flag, factorFlag string) error {
 // identifiers, so a did:web with a percent-encoded port ("%3A") can only
 // log in by handle.
 func loginIdentifier(did, handle string) string {
-	if isDIDWeb(did) && strings.ToLower(did) != did && handle != "" {
+	if IsDIDWeb(did) && strings.ToLower(did) != did && handle != "" {
 		return handle
 	}
 	return did

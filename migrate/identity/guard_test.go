@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // is seen, refused to the wrong key and after the window, and undone.
 func TestWatchRecoverFake(t *testing.T) {
 	ctx := context.Background()
-	f := newFakeMove(t)
+	f := newFakeNet(t)
 	base := time.Now().Add(time.Hour).Truncate(time.Second)
 	clock := base
 	f.plc.SetClock(func() time.Time { return clock })

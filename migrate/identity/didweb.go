@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"context"
@@ -8,30 +8,32 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
-	"github.com/bluesky-social/indigo/atproto/identity"
+	atprotoid "github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
 
 // A did:web identity has no PLC directory: its document is a file the user
 // publishes at https://<host>/.well-known/did.json. The pipeline moves the
-// data as for did:plc; in the identity stage it writes the document the
+// data as for did:plc; in the identity step it writes the document the
 // user must publish and pauses until the published one points at the new
 // PDS.
 
 // DIDWebFile is the document written to the state dir for publication.
 const DIDWebFile = "did.json"
 
-func isDIDWeb(did string) bool { return strings.HasPrefix(did, "did:web:") }
+// IsDIDWeb reports a did:web identity.
+func IsDIDWeb(did string) bool { return strings.HasPrefix(did, "did:web:") }
 
-// didWebURL is where a did:web document lives. Like the reference PDS, it
+// webURL is where a did:web document lives. Like the reference PDS, it
 // uses plain http for localhost (test networks) and https elsewhere.
-func didWebURL(did string) (string, error) {
+func webURL(did string) (string, error) {
 	rest := strings.TrimPrefix(did, "did:web:")
 	if rest == did || rest == "" || strings.Contains(rest, ":") {
 		return "", fmt.Errorf("%s: only did:web host names without a path are supported", did)
@@ -47,20 +49,13 @@ func didWebURL(did string) (string, error) {
 	return scheme + "://" + host + "/.well-known/did.json", nil
 }
 
-// fetchDIDWeb returns the raw document and its atproto view.
-func fetchDIDWeb(ctx context.Context, hc *http.Client, did string) (map[string]any, *plc.State, error) {
-	u, err := didWebURL(did)
+// fetchWeb returns the raw document and its atproto view.
+func fetchWeb(ctx context.Context, srv servers.Clients, did string) (map[string]any, *plc.State, error) {
+	u, err := webURL(did)
 	if err != nil {
 		return nil, nil, err
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := hc.Do(req)
+	resp, err := srv.Get(ctx, u)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetch %s: %w", u, err)
 	}
@@ -73,7 +68,7 @@ func fetchDIDWeb(ctx context.Context, hc *http.Client, did string) (map[string]a
 		return nil, nil, fmt.Errorf("read %s: %w", u, err)
 	}
 	var raw map[string]any
-	var doc identity.DIDDocument
+	var doc atprotoid.DIDDocument
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, nil, fmt.Errorf("parse %s: %w", u, err)
 	}
@@ -88,8 +83,8 @@ func fetchDIDWeb(ctx context.Context, hc *http.Client, did string) (map[string]a
 
 // webState presents a did:web document with the same accessors as a PLC
 // state (endpoint, signing key, handle), with no rotation keys.
-func webState(did string, doc *identity.DIDDocument) *plc.State {
-	ident := identity.ParseIdentity(doc)
+func webState(did string, doc *atprotoid.DIDDocument) *plc.State {
+	ident := atprotoid.ParseIdentity(doc)
 	op := didplc.RegularOp{
 		Type:                "plc_operation",
 		RotationKeys:        []string{},
@@ -106,42 +101,43 @@ func webState(did string, doc *identity.DIDDocument) *plc.State {
 	return &plc.State{DID: did, Op: op}
 }
 
-// webIdentity is the identity stage for did:web: write the document to
-// publish and pause until it is published.
-func (m *Migrator) webIdentity(ctx context.Context, st *plc.State, in plc.Intent) (string, error) {
-	if identityMatches(st, in) {
-		m.identityDone = true
-		return fmt.Sprintf("%s's published document points at %s", m.did, in.Endpoint), nil
+// web is the identity step for did:web: write the document to publish and
+// pause until it is published.
+func (s Step) web(ctx context.Context, st *plc.State, in plc.Intent) (Outcome, error) {
+	out := Outcome{State: st}
+	if matches(st, in) {
+		out.Switched, out.Note = true, fmt.Sprintf("%s's published document points at %s", s.DID, in.Endpoint)
+		return out, nil
 	}
 	// The gate holds for did:web too: nothing to publish before the new PDS
 	// has every record and blob.
-	if _, err := m.checkNewHasEverything(ctx); err != nil {
-		return "", err
+	if err := s.Gate(ctx); err != nil {
+		return out, err
 	}
-	raw, _, err := fetchDIDWeb(ctx, m.opts.HTTPClient, m.did)
+	raw, _, err := fetchWeb(ctx, s.Resolver.Servers, s.DID)
 	if err != nil {
-		return "", err
+		return out, err
 	}
-	doc := nextDIDWebDoc(raw, m.did, in)
+	doc := nextWebDoc(raw, s.DID, in)
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		return "", err
+		return out, err
 	}
-	path := m.path(DIDWebFile)
+	path := filepath.Join(s.Journal.Dir(), DIDWebFile)
 	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
-		return "", err
+		return out, err
 	}
-	u, _ := didWebURL(m.did)
-	m.prog.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
-	return "", &failure.PauseError{
+	u, _ := webURL(s.DID)
+	s.Submitter.Progress.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
+	return out, &failure.PauseError{
 		Reason: fmt.Sprintf("waiting for the did:web document at %s to point at %s", u, in.Endpoint),
 		Hint:   fmt.Sprintf("publish %s at %s, then run the same command again", path, u),
 	}
 }
 
-// nextDIDWebDoc keeps everything in the published document except the
+// nextWebDoc keeps everything in the published document except the
 // atproto signing key, the PDS endpoint and the handle.
-func nextDIDWebDoc(raw map[string]any, did string, in plc.Intent) map[string]any {
+func nextWebDoc(raw map[string]any, did string, in plc.Intent) map[string]any {
 	doc := map[string]any{}
 	for k, v := range raw {
 		doc[k] = v
@@ -191,4 +187,5 @@ func isFragment(id any, did, frag string) bool {
 	return s == "#"+frag || s == did+"#"+frag
 }
 
-var errDIDWebNoRotation = errors.New("a did:web identity has no rotation keys")
+// ErrDIDWebNoRotation is why a did:web has nothing for a rotation key to sign.
+var ErrDIDWebNoRotation = errors.New("a did:web identity has no rotation keys")

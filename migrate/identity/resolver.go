@@ -1,4 +1,4 @@
-package migrate
+package identity
 
 import (
 	"context"
@@ -12,33 +12,28 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
-	"github.com/bluesky-social/indigo/atproto/identity"
+	atprotoid "github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// identities reads who an account is: a handle resolved to a DID, and the
+// Resolver reads who an account is: a handle resolved to a DID, and the
 // DID's document (the PLC audit log, or a did:web's did.json). Every core
 // entry point that names an account goes through it.
-type identities struct {
-	srv    servers.Clients
-	plc    *plc.Client
-	plcURL string
-	// oldPDS resolves handles when set; newPDS (with newHeaders) is asked
+type Resolver struct {
+	Servers servers.Clients
+	PLC     *plc.Client
+	PLCURL  string
+	// OldPDS resolves handles when set; NewPDS (with NewHeaders) is asked
 	// last, for a handle only the new PDS still answers for.
-	oldPDS     string
-	newPDS     string
-	newHeaders http.Header
+	OldPDS     string
+	NewPDS     string
+	NewHeaders http.Header
 }
 
-// identitiesFor are the identities of a run with options o.
-func identitiesFor(o Options, srv servers.Clients) identities {
-	return identities{srv: srv, plc: srv.PLC(o.PLCURL), plcURL: o.PLCURL, oldPDS: o.OldPDS, newPDS: o.NewPDS, newHeaders: o.NewPDSHeaders}
-}
-
-// resolve turns account (a handle or a DID) into a DID: through the old
+// Resolve turns account (a handle or a DID) into a DID: through the old
 // PDS when one is named, DNS/HTTPS otherwise, and then the new PDS, whose
 // answer counts only when the DID document claims the handle.
-func (id identities) resolve(ctx context.Context, account string) (string, error) {
+func (id Resolver) Resolve(ctx context.Context, account string) (string, error) {
 	atid, err := syntax.ParseAtIdentifier(account)
 	if err != nil {
 		return "", failure.Input(nil, "give a handle like alice.example.com or a DID like did:plc:...", "%q is neither a handle nor a DID", account)
@@ -53,17 +48,17 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 	handle, _ := atid.AsHandle()
 	h := handle.Normalize().String()
 	var first error
-	if id.oldPDS != "" {
-		did, err := id.srv.PDS(id.oldPDS, nil).ResolveHandle(ctx, h)
+	if id.OldPDS != "" {
+		did, err := id.Servers.PDS(id.OldPDS, nil).ResolveHandle(ctx, h)
 		if err == nil {
 			return did, nil
 		}
 		if pds.IsTransient(err) {
-			return "", fmt.Errorf("resolve %s at %s: %w", handle, id.oldPDS, err)
+			return "", fmt.Errorf("resolve %s at %s: %w", handle, id.OldPDS, err)
 		}
-		first = failure.Input(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.oldPDS, handle)
+		first = failure.Input(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.OldPDS, handle)
 	} else {
-		dir := &identity.BaseDirectory{PLCURL: id.plcURL, UserAgent: "atmigrate/" + servers.Version}
+		dir := &atprotoid.BaseDirectory{PLCURL: id.PLCURL, UserAgent: "atmigrate/" + servers.Version}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		did, err := dir.ResolveHandle(rctx, handle)
 		cancel()
@@ -93,20 +88,20 @@ func (id identities) resolve(ctx context.Context, account string) (string, error
 // The new PDS's silence is only that, but a DID document that cannot be
 // read is an error: the move could not go on without it anyway, and "cannot
 // resolve the handle" would send the user after the wrong problem.
-func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string, error) {
-	if id.newPDS == "" {
+func (id Resolver) resolveOnNewPDS(ctx context.Context, handle string) (string, error) {
+	if id.NewPDS == "" {
 		return "", nil
 	}
-	did, err := id.srv.Probe(id.newPDS, id.newHeaders).ResolveHandle(ctx, handle)
+	did, err := id.Servers.Probe(id.NewPDS, id.NewHeaders).ResolveHandle(ctx, handle)
 	if err != nil || !strings.HasPrefix(did, "did:") {
 		return "", nil
 	}
-	st, err := id.state(ctx, did)
+	st, err := id.State(ctx, did)
 	if errors.Is(err, plc.ErrDIDNotFound) {
 		return "", nil // the directory does not know what the new PDS answered
 	}
 	if err != nil {
-		return "", fmt.Errorf("check %s's answer for %s (%s) against its DID document: %w", id.newPDS, handle, did, err)
+		return "", fmt.Errorf("check %s's answer for %s (%s) against its DID document: %w", id.NewPDS, handle, did, err)
 	}
 	for _, aka := range st.Op.AlsoKnownAs {
 		if strings.EqualFold(aka, "at://"+handle) {
@@ -116,45 +111,23 @@ func (id identities) resolveOnNewPDS(ctx context.Context, handle string) (string
 	return "", nil
 }
 
-// state reads the DID's current document: the PLC audit log for did:plc,
+// State reads the DID's current document: the PLC audit log for did:plc,
 // the published did.json for did:web.
-func (id identities) state(ctx context.Context, did string) (*plc.State, error) {
-	if isDIDWeb(did) {
-		_, st, err := fetchDIDWeb(ctx, id.srv.HTTPClient, did)
+func (id Resolver) State(ctx context.Context, did string) (*plc.State, error) {
+	if IsDIDWeb(did) {
+		_, st, err := fetchWeb(ctx, id.Servers, did)
 		return st, err
 	}
-	return id.plc.State(ctx, did)
+	return id.PLC.State(ctx, did)
 }
 
-// readError explains why the DID document could not be read.
-func (id identities) readError(did string, err error) error {
-	if isDIDWeb(did) {
+// ReadError explains why the DID document could not be read.
+func (id Resolver) ReadError(did string, err error) error {
+	if IsDIDWeb(did) {
 		return failure.Input(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
 	}
 	if errors.Is(err, plc.ErrDIDNotFound) {
-		return failure.Input(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", id.plcURL, did)
+		return failure.Input(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", id.PLCURL, did)
 	}
 	return fmt.Errorf("read the DID's PLC audit log: %w", err)
-}
-
-// ResolveAccount turns a handle or DID into a DID, resolving handles
-// through pdsURL when given (needed for handles only a PDS knows) and
-// through DNS/HTTPS otherwise.
-func ResolveAccount(ctx context.Context, account, pdsURL, plcURL string) (string, error) {
-	return ResolveDID(ctx, Options{Account: account, OldPDS: pdsURL, PLCURL: plcURL})
-}
-
-// ResolveDID turns o.Account into a DID exactly as Run does: through
-// o.OldPDS when set, DNS/HTTPS otherwise, then o.NewPDS.
-func ResolveDID(ctx context.Context, o Options) (string, error) {
-	o.defaults()
-	return identitiesFor(o, serversFor(o)).resolve(ctx, o.Account)
-}
-
-// DocumentReader reads a DID's current document as Run does, with clients
-// made by srv and the directory pc: the PLC audit log for a did:plc, the
-// published did.json for a did:web. It is what verify.Options.Document
-// wants from a caller outside a run.
-func DocumentReader(srv servers.Clients, pc *plc.Client) func(ctx context.Context, did string) (*plc.State, error) {
-	return identities{srv: srv, plc: pc}.state
 }

@@ -1,6 +1,7 @@
-package migrate
+package identity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,15 +55,14 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	if _, err := atcrypto.ParsePublicDIDKey(o.Key); err != nil {
 		return nil, failure.Input(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
 	}
-	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Progress: o.Progress, UI: o.UI}
-	base.defaults()
-	srv := serversFor(base)
-	ids := identitiesFor(base, srv)
-	did, err := ids.resolve(ctx, o.Account)
+	plcURL := cmp.Or(o.PLCURL, servers.DefaultPLC)
+	srv := servers.New(nil, nil, nil, o.Progress)
+	ids := Resolver{Servers: srv, PLC: srv.PLC(plcURL), PLCURL: plcURL, OldPDS: servers.NormalURL(o.PDS)}
+	did, err := ids.Resolve(ctx, o.Account)
 	if err != nil {
 		return nil, err
 	}
-	st, err := ids.plc.State(ctx, did)
+	st, err := ids.PLC.State(ctx, did)
 	if err != nil {
 		return nil, fmt.Errorf("read the PLC audit log: %w", err)
 	}
@@ -82,7 +82,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 			return nil, err
 		}
 	} else {
-		host := base.OldPDS
+		host := ids.OldPDS
 		if host == "" {
 			host = servers.NormalURL(st.Endpoint())
 		}
@@ -92,10 +92,10 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 			return nil, err
 		}
 	}
-	sub := submitter{plc: ids.plc, ui: o.UI, prog: o.Progress, yes: o.Yes}
-	shown, err := sub.submitOp(ctx, opSubmission{
-		did: did, st: st, op: op, want: want, check: opChecks(1), via: via,
-		ask: ui.Confirmation{Question: "Add " + o.Key + " to " + did + "'s rotation keys?", Details: plc.DiffDoc(&st.Op, op),
+	sub := Submitter{PLC: ids.PLC, UI: o.UI, Progress: o.Progress, Yes: o.Yes}
+	shown, err := sub.Submit(ctx, Submission{
+		DID: did, State: st, Op: op, Want: want, Check: OpChecks(1), Via: via,
+		Ask: ui.Confirmation{Question: "Add " + o.Key + " to " + did + "'s rotation keys?", Details: plc.DiffDoc(&st.Op, op),
 			What: "the PLC operation", IfNo: "nothing was changed"},
 	})
 	if err != nil {
