@@ -116,14 +116,14 @@ func TestCoverExportRefusals(t *testing.T) {
 		want   string
 		hint   string
 	}{
-		{"no directory", func(o *ExportOptions) { o.Out = "" }, "no output directory", "--out"},
-		{"no password", func(o *ExportOptions) { o.Password = "" }, "no password", "--old-password"},
-		{"no account", func(o *ExportOptions) { o.Account = "" }, "no account given", "--account"},
-		{"wrong password", func(o *ExportOptions) { o.Password = "nope" }, "refused the password", "--old-password"},
-		{"unknown DID", func(o *ExportOptions) { o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa" }, "does not know", "--plc-url"},
+		{"no directory", func(o *ExportOptions) { o.Out = "" }, "no output directory", "{out}"},
+		{"no password", func(o *ExportOptions) { o.Password = "" }, "no password", "{old-password}"},
+		{"no account", func(o *ExportOptions) { o.Account = "" }, "no account given", "{account}"},
+		{"wrong password", func(o *ExportOptions) { o.Password = "nope" }, "refused the password", "{old-password}"},
+		{"unknown DID", func(o *ExportOptions) { o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa" }, "does not know", "{plc-url}"},
 		{"another account's backup", func(o *ExportOptions) {
 			*o = otherDID.exportOpts(t, other)
-		}, "holds a backup of " + f.did, "another --out"},
+		}, "holds a backup of " + f.did, "another {out}"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -221,8 +221,8 @@ func TestCoverRestoreRefusals(t *testing.T) {
 		want   string
 		hint   string
 	}{
-		{"no rotation key", func(o *Options) { o.RotationKey = nil }, "needs your rotation key", "--rotation-key"},
-		{"no new password", func(o *Options) { o.NewPassword = "" }, "no password for the new account", "--new-password"},
+		{"no rotation key", func(o *Options) { o.RotationKey = nil }, "needs your rotation key", "{rotation-key}"},
+		{"no new password", func(o *Options) { o.NewPassword = "" }, "no password for the new account", "{new-password}"},
 		{"another account's backup", func(o *Options) { o.FromBackup = otherDir }, "is of " + other.did, "the backup of this account"},
 		{"damaged backup", func(o *Options) { o.FromBackup = damaged }, "the backup was refused", "another backup"},
 	}

@@ -117,7 +117,7 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	o := &m.opts
 	dir := o.FromBackup
 	if o.RotationKey == nil {
-		return "", failure.Input(nil, "pass --rotation-key with your own PLC rotation key (one listed in the DID's rotationKeys)",
+		return "", failure.Input(nil, "pass {rotation-key} with your own PLC rotation key (one listed in the DID's rotationKeys)",
 			"restoring from a backup needs your rotation key: without the old PDS only it can change the DID")
 	}
 	rep, err := VerifyBackup(ctx, dir)

@@ -393,9 +393,9 @@ func dryRunDisk(m *Migrator, r *DryRunReport, sum *repo.Summary) {
 		r.Disk.Peak = sum.Bytes + blobBytes
 	}
 	if free < r.Disk.Floor {
-		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and --blob-concurrency %d of the largest blobs)",
+		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and {blob-concurrency} %d of the largest blobs)",
 			dir, units.MB(free), units.MB(r.Disk.Floor), m.opts.Concurrency)
 	} else if m.opts.KeepData && free < r.Disk.Peak {
-		r.block("the disk holding %s has %.1f MB free; with --keep-data a run keeps every blob there, %.1f MB in all", dir, units.MB(free), units.MB(r.Disk.Peak))
+		r.block("the disk holding %s has %.1f MB free; with {keep-data} a run keeps every blob there, %.1f MB in all", dir, units.MB(free), units.MB(r.Disk.Peak))
 	}
 }

@@ -175,7 +175,7 @@ func TestCoverDryRunWarnings(t *testing.T) {
 		o := f.withKey(t)
 		o.SkipOversizedBlobs = true
 		r := dryRun(t, o)
-		if !r.OK() || !listed(r.Warnings, "with --skip-oversized-blobs the run moves without them") {
+		if !r.OK() || !listed(r.Warnings, "with {skip-oversized-blobs} the run moves without them") {
 			t.Errorf("blockers %q, warnings %q", r.Blockers, r.Warnings)
 		}
 		if r.PLC.Method != "rotation-key" || r.PLC.RotationKeyValid == nil || !*r.PLC.RotationKeyValid {
@@ -233,5 +233,5 @@ func TestCoverDryRunUnknownDID(t *testing.T) {
 	o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 	_, err := DryRun(context.Background(), o)
 	wantInput(t, err, "does not know")
-	wantHint(t, err, "--plc-url")
+	wantHint(t, err, "{plc-url}")
 }

@@ -59,7 +59,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 	if len(over) > 0 {
 		err := transfer.OversizedError(m.opts.NewPDS, over, l.BlobUploadLimit)
 		if m.opts.SkipOversizedBlobs {
-			r.warn("with --skip-oversized-blobs the run moves without them: %v", err)
+			r.warn("with {skip-oversized-blobs} the run moves without them: %v", err)
 		} else {
 			r.block("%v (%s)", err, failure.Hint(err))
 		}
@@ -84,7 +84,7 @@ func dryRunLimits(m *Migrator, r *DryRunReport) {
 	case rl.Uploads <= referenceUploadsPerDay:
 	case rl.BypassKey:
 	case rl.Seen:
-		r.warn("the move needs %d blob uploads, and %s has its rate limits on (the reference PDS allows %d uploads a day): the run will stop at the limit and the same command continues after each reset, about %d days in all, unless its admin's --ratelimit-bypass-key is given",
+		r.warn("the move needs %d blob uploads, and %s has its rate limits on (the reference PDS allows %d uploads a day): the run will stop at the limit and the same command continues after each reset, about %d days in all, unless its admin's {ratelimit-bypass-key} is given",
 			rl.Uploads, m.opts.NewPDS, referenceUploadsPerDay, rl.Days)
 	default:
 		r.unknown("whether %s limits blob uploads: it sent no rate-limit headers (its limits are off, or it does not say); with the reference PDS's limits on, %d uploads would take %d days (%d a day)",

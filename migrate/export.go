@@ -76,16 +76,16 @@ type ExportStats struct {
 func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	start := time.Now()
 	if o.Out == "" {
-		return nil, failure.Input(nil, "pass --out with the backup directory", "no output directory given")
+		return nil, failure.Input(nil, "pass {out} with the backup directory", "no output directory given")
 	}
 	if o.Password == "" {
-		return nil, failure.Input(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the account")
+		return nil, failure.Input(nil, "pass {old-password}", "no password for the account")
 	}
 	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}
 	base.defaults()
 	o.Concurrency, o.PLCURL, o.Progress = base.Concurrency, base.PLCURL, base.Progress
 	if o.Account == "" {
-		return nil, failure.Input(nil, "pass --account with a handle or a DID", "no account given")
+		return nil, failure.Input(nil, "pass {account} with a handle or a DID", "no account given")
 	}
 	srv := serversFor(base)
 	ids := resolverFor(base, srv)
@@ -109,12 +109,12 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		host = servers.NormalURL(st.Endpoint())
 	}
 	if host == "" {
-		return nil, failure.Input(nil, "pass --old-pds", "the DID document names no PDS")
+		return nil, failure.Input(nil, "pass {old-pds}", "the DID document names no PDS")
 	}
 
 	// Refuse to mix two accounts in one directory.
 	if old, err := ReadManifest(o.Out); err == nil && old.DID != did {
-		return nil, failure.Input(nil, "use another --out directory", "%s holds a backup of %s, not %s", o.Out, old.DID, did)
+		return nil, failure.Input(nil, "use another {out} directory", "%s holds a backup of %s, not %s", o.Out, old.DID, did)
 	}
 	if err := os.MkdirAll(o.Out, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.Out, err)
@@ -122,7 +122,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 
 	c := srv.PDS(host, o.Headers)
 	sess, err := identity.Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken,
-		PasswordFlag: "--old-password", ReadOnly: true}.Open(ctx, c)
+		PasswordChoice: failure.ChoiceOldPassword, ReadOnly: true}.Open(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func TestCoverTokenAndConfirmationAtThePrompt(t *testing.T) {
 		o.Yes = false
 		_, err := Run(context.Background(), o)
 		wantInput(t, err, "needs confirmation")
-		wantHint(t, err, "--yes")
+		wantHint(t, err, "{yes}")
 		untouched(t, f.fakeMove)
 	})
 }

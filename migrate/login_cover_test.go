@@ -21,7 +21,7 @@ func TestCoverLoginWrongPassword(t *testing.T) {
 	o.OldPassword = "not the password"
 	_, err := Run(context.Background(), o)
 	wantInput(t, err, "refused the password")
-	wantHint(t, err, "--old-password")
+	wantHint(t, err, "{old-password}")
 	noAccountOn(t, f.b, f.did)
 	untouched(t, f)
 }
@@ -34,7 +34,7 @@ func TestCoverLoginAuthFactorToken(t *testing.T) {
 	o := f.opts(t)
 	_, err := Run(context.Background(), o)
 	wantInput(t, err, "asks for a sign-in code")
-	wantHint(t, err, "--auth-factor-token")
+	wantHint(t, err, "{auth-factor-token}")
 
 	o.AuthFactorToken = "135791"
 	_, err = Run(context.Background(), o)
@@ -57,24 +57,24 @@ func TestCoverPreflightRefusals(t *testing.T) {
 		hint  string
 	}{
 		{"invite code required", fakenet.PDSOptions{InviteCodeRequired: true, InviteCodes: []string{"fakenet-good"}},
-			func(*testing.T, *fullMove, *Options) {}, []string{"requires an invite code"}, "--invite-code"},
+			func(*testing.T, *fullMove, *Options) {}, []string{"requires an invite code"}, "{invite-code}"},
 		{"invite code refused", fakenet.PDSOptions{InviteCodeRequired: true, InviteCodes: []string{"fakenet-good"}},
-			func(_ *testing.T, _ *fullMove, o *Options) { o.InviteCode = "fakenet-used" }, []string{"refused the invite code"}, "--invite-code"},
+			func(_ *testing.T, _ *fullMove, o *Options) { o.InviteCode = "fakenet-used" }, []string{"refused the invite code"}, "{invite-code}"},
 		{"handle outside the new PDS's domains", fakenet.PDSOptions{},
-			func(_ *testing.T, _ *fullMove, o *Options) { o.NewHandle = "alice.example" }, []string{"alice.example is not allowed"}, "--new-handle"},
+			func(_ *testing.T, _ *fullMove, o *Options) { o.NewHandle = "alice.example" }, []string{"alice.example is not allowed"}, "{new-handle}"},
 		{"handle taken on the new PDS", fakenet.PDSOptions{},
 			func(_ *testing.T, f *fullMove, _ *Options) {
 				f.b.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: "theirs", Email: "other@mail.test"})
-			}, []string{"alice.test is taken"}, "--new-handle"},
+			}, []string{"alice.test is taken"}, "{new-handle}"},
 		{"email taken on the new PDS", fakenet.PDSOptions{},
 			func(_ *testing.T, f *fullMove, _ *Options) {
 				f.b.AddAccount(fakenet.AccountSpec{Handle: "bob.test", Password: "theirs", Email: "alice@mail.test"})
-			}, []string{"refused to create the account", "Email already taken"}, "--new-email"},
+			}, []string{"refused to create the account", "Email already taken"}, "{new-email}"},
 		{"no email on the old account", fakenet.PDSOptions{},
 			func(_ *testing.T, f *fullMove, _ *Options) {
 				f.a.Modify(f.did, func(a *fakenet.Account) { a.Email = "" })
 			},
-			[]string{"needs an email address"}, "--new-email"},
+			[]string{"needs an email address"}, "{new-email}"},
 		{"rotation key not listed", fakenet.PDSOptions{},
 			func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = k256(t) }, []string{"is not one of", "current rotation keys"}, "rotationKeys"},
 	}
@@ -115,7 +115,7 @@ func TestCoverCreateAccountTakeover(t *testing.T) {
 	o := f.withKey(t)
 	_, err := Run(context.Background(), o)
 	wantInput(t, err, "exists on", "does not open it")
-	wantHint(t, err, "--new-password")
+	wantHint(t, err, "{new-password}")
 	untouched(t, f.fakeMove)
 
 	o.NewPassword = "set by the other tool"

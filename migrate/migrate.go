@@ -88,7 +88,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	case errors.Is(err, context.Canceled):
 		m.recordError(checkpoint.StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, failure.ErrPaused):
-		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token (--plc-token)"
+		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token ({plc-token})"
 		if identity.IsDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
 			stop = checkpoint.StopPausedDIDWeb
 		}

@@ -103,7 +103,7 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 	if m.new.DID() == m.did {
 		return nil
 	}
-	_, err := identity.Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordFlag: "--new-password",
+	_, err := identity.Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
 		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.new)
 	return err
 }
@@ -111,11 +111,11 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 func createAccountError(err error, host string) error {
 	switch pds.ErrorName(err) {
 	case "InvalidInviteCode":
-		return failure.Input(err, "pass a valid --invite-code", "%s refused the invite code", host)
+		return failure.Input(err, "pass a valid {invite-code}", "%s refused the invite code", host)
 	case "UnsupportedDomain", "InvalidHandle", "HandleNotAvailable":
-		return failure.Input(err, "pass --new-handle with a handle the new PDS allows", "%s refused the handle", host)
+		return failure.Input(err, "pass {new-handle} with a handle the new PDS allows", "%s refused the handle", host)
 	case "InvalidRequest":
-		return failure.Input(err, "check --new-handle and --new-email", "%s refused to create the account", host)
+		return failure.Input(err, "check {new-handle} and {new-email}", "%s refused to create the account", host)
 	}
 	return fmt.Errorf("create the account on %s: %w", host, err)
 }

@@ -20,13 +20,13 @@ import (
 func (m *Migrator) prepare(ctx context.Context) error {
 	o := &m.opts
 	if o.Account == "" {
-		return failure.Input(nil, "pass --account with a handle or a DID", "no account given")
+		return failure.Input(nil, "pass {account} with a handle or a DID", "no account given")
 	}
 	if o.OldPassword == "" && o.FromBackup == "" {
-		return failure.Input(nil, "pass --old-password or set ATMIGRATE_OLD_PASSWORD", "no password for the old account")
+		return failure.Input(nil, "pass {old-password}", "no password for the old account")
 	}
 	if o.NewPDS == "" {
-		return failure.Input(nil, "pass --new-pds with the new PDS's URL", "no new PDS given")
+		return failure.Input(nil, "pass {new-pds} with the new PDS's URL", "no new PDS given")
 	}
 
 	// The state dir must be usable before any server is asked anything.
@@ -76,7 +76,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		m.st.OldPDS = m.world.Old.URL
 	}
 	if m.st.OldPDS == "" && o.FromBackup == "" {
-		return "", failure.Input(nil, "pass --old-pds with the old PDS's URL", "cannot tell which PDS the account is moving from")
+		return "", failure.Input(nil, "pass {old-pds} with the old PDS's URL", "cannot tell which PDS the account is moving from")
 	}
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
@@ -120,7 +120,7 @@ func (m *Migrator) openState() error {
 func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
 	c := m.srv.PDS(m.st.OldPDS, nil)
 	sess, err := identity.Login{DID: m.did, Handle: m.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
-		PasswordFlag: "--old-password"}.Open(ctx, c)
+		PasswordChoice: failure.ChoiceOldPassword}.Open(ctx, c)
 	if err != nil {
 		return nil, err
 	}

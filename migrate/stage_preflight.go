@@ -94,14 +94,14 @@ func (m *Migrator) rotationKeyProblem() error {
 		return nil
 	}
 	if identity.IsDIDWeb(m.did) {
-		return failure.Input(identity.ErrDIDWebNoRotation, "drop --rotation-key: a did:web document is changed by publishing it", "--rotation-key")
+		return failure.Input(identity.ErrDIDWebNoRotation, "drop {rotation-key}: a did:web document is changed by publishing it", "{rotation-key}")
 	}
 	key, err := plc.DIDKey(m.opts.RotationKey)
 	if err != nil {
-		return failure.Input(err, "check --rotation-key", "cannot read the rotation key")
+		return failure.Input(err, "check {rotation-key}", "cannot read the rotation key")
 	}
 	if !m.plcState.HasRotationKey(key) {
-		return failure.Input(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop --rotation-key to use the email token",
+		return failure.Input(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop {rotation-key} to use the email token",
 			"the rotation key %s is not one of %s's current rotation keys", key, m.did)
 	}
 	return nil
@@ -141,7 +141,7 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 	o := &m.opts
 	add := func(err error) { r.Problems = append(r.Problems, err) }
 	if info.InviteCodeRequired && o.InviteCode == "" {
-		add(failure.Input(nil, "ask the new PDS's admin for an invite code and pass --invite-code", "%s requires an invite code", o.NewPDS))
+		add(failure.Input(nil, "ask the new PDS's admin for an invite code and pass {invite-code}", "%s requires an invite code", o.NewPDS))
 	}
 	if info.PhoneVerificationRequired {
 		m.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
@@ -149,7 +149,7 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 	h := m.st.NewHandle
 	if !handleAllowed(h, info.AvailableUserDomains) && !m.handleResolvesToDID(ctx, h) {
 		r.HandleAllowed = false
-		add(failure.Input(nil, fmt.Sprintf("pass --new-handle with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
+		add(failure.Input(nil, fmt.Sprintf("pass {new-handle} with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
 			"the handle %s is not allowed on %s", h, o.NewPDS))
 	}
 	// Advisory: createAccount refuses a taken handle anyway.
@@ -157,15 +157,15 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 	switch {
 	case err == nil && did != m.did:
 		r.HandleFree = false
-		add(failure.Input(nil, "pass --new-handle with a free handle", "the handle %s is taken on %s", h, o.NewPDS))
+		add(failure.Input(nil, "pass {new-handle} with a free handle", "the handle %s is taken on %s", h, o.NewPDS))
 	case err != nil && !handleUnknownErr(err):
 		r.HandleUnknown = err
 	}
 	if m.newEmail() == "" {
-		add(failure.Input(nil, "pass --new-email", "the new PDS needs an email address and the old account has none we can read"))
+		add(failure.Input(nil, "pass {new-email}", "the new PDS needs an email address and the old account has none we can read"))
 	}
 	if o.NewPassword == "" {
-		add(failure.Input(nil, "pass --new-password or set ATMIGRATE_NEW_PASSWORD", "no password for the new account"))
+		add(failure.Input(nil, "pass {new-password}", "no password for the new account"))
 	}
 }
 

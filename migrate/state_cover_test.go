@@ -95,7 +95,7 @@ func TestCoverWatchOptionsFromState(t *testing.T) {
 		t.Fatal(err)
 	}
 	if wo, err := identity.WatchOptionsFromState(res.State); err != nil || wo.OldMustBeInactive {
-		t.Errorf("after --no-deactivate-old: %+v %v", wo, err)
+		t.Errorf("after {no-deactivate-old}: %+v %v", wo, err)
 	}
 }
 

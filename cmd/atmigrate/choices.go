@@ -12,6 +12,8 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceOldPassword:        "--old-password (or ATMIGRATE_OLD_PASSWORD)",
 	failure.ChoiceOldPDS:             "--old-pds",
 	failure.ChoiceAuthFactorToken:    "--auth-factor-token",
+	failure.ChoiceNewAuthFactorToken: "--new-auth-factor-token",
+	failure.ChoiceRecoverTo:          "--to",
 	failure.ChoiceNewPDS:             "--new-pds",
 	failure.ChoiceNewHandle:          "--new-handle",
 	failure.ChoiceNewEmail:           "--new-email",
@@ -34,6 +36,7 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceTokens:             "--tokens",
 	failure.ChoiceRetryFailed:        "--retry-failed",
 	failure.ChoiceBatchRotationKey:   "--plc-rotation-key",
+	failure.ChoiceAdminPassword:      "--new-pds-admin-password",
 }
 
 // say is the core's words s with each choice said as its flag.

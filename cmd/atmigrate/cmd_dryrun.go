@@ -19,6 +19,7 @@ func runDryRun(c *cli.Context, opts *migrate.Options) error {
 	if err != nil {
 		return err
 	}
+	sayDryRun(rep)
 	if c.Bool("json") {
 		if err := printJSON(rep); err != nil {
 			return err
@@ -128,4 +129,16 @@ func rateLimitWords(rl migrate.DryRunRateLimits) string {
 		state = "on: " + rl.Global
 	}
 	return fmt.Sprintf("%s; %d blob upload(s) to make, %d day(s) at the reference PDS's %d a day", state, rl.Uploads, rl.Days, rl.UploadsPerDay)
+}
+
+// sayDryRun says the choices the report's words name as flags.
+func sayDryRun(r *migrate.DryRunReport) {
+	for _, list := range [][]string{r.Blockers, r.Warnings, r.Unknown} {
+		for i := range list {
+			list[i] = say(list[i])
+		}
+	}
+	for i := range r.Plan {
+		r.Plan[i].Reason = say(r.Plan[i].Reason)
+	}
 }

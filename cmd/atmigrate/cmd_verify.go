@@ -9,6 +9,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
@@ -59,7 +60,7 @@ func runVerify(c *cli.Context) error {
 	srv := servers.New(nil, nil, nil, nil)
 	newC := srv.PDS(newURL, bypassHeaders(c))
 	if pw := c.String("new-password"); pw != "" {
-		if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordFlag: "--new-password", FactorFlag: "--new-auth-factor-token", ReadOnly: true}).Open(ctx, newC); err != nil {
+		if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordChoice: failure.ChoiceNewPassword, FactorChoice: failure.ChoiceNewAuthFactorToken, ReadOnly: true}).Open(ctx, newC); err != nil {
 			return err
 		}
 	}
@@ -67,7 +68,7 @@ func runVerify(c *cli.Context) error {
 	if oldURL != "" {
 		oldC = srv.PDS(oldURL, nil)
 		if pw := c.String("old-password"); pw != "" {
-			if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordFlag: "--old-password", ReadOnly: true}).Open(ctx, oldC); err != nil {
+			if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("auth-factor-token"), PasswordChoice: failure.ChoiceOldPassword, ReadOnly: true}).Open(ctx, oldC); err != nil {
 				return err
 			}
 		}

@@ -475,7 +475,7 @@ func (b *batchRun) inviteCode(ctx context.Context, o migrate.Options) (string, e
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("create an invite code on %s: %w", o.NewPDS, err)
 		}
-		return "", &failure.InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check --new-pds-admin-password", Err: err}
+		return "", &failure.InputError{Msg: "create an invite code on " + o.NewPDS, Hint: "check {new-pds-admin-password}", Err: err}
 	}
 	return code, nil
 }

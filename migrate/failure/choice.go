@@ -12,10 +12,14 @@ type Choice string
 
 // The choices the core's words name.
 const (
-	ChoiceAccount            Choice = "account"
-	ChoiceOldPassword        Choice = "old-password"
-	ChoiceOldPDS             Choice = "old-pds"
-	ChoiceAuthFactorToken    Choice = "auth-factor-token"
+	ChoiceAccount         Choice = "account"
+	ChoiceOldPassword     Choice = "old-password"
+	ChoiceOldPDS          Choice = "old-pds"
+	ChoiceAuthFactorToken Choice = "auth-factor-token"
+	// ChoiceNewAuthFactorToken is verify's sign-in code for the new PDS.
+	ChoiceNewAuthFactorToken Choice = "new-auth-factor-token"
+	// ChoiceRecoverTo is plc recover's operation to go back to.
+	ChoiceRecoverTo          Choice = "to"
 	ChoiceNewPDS             Choice = "new-pds"
 	ChoiceNewHandle          Choice = "new-handle"
 	ChoiceNewEmail           Choice = "new-email"
@@ -39,16 +43,17 @@ const (
 	ChoiceTokens           Choice = "tokens"
 	ChoiceRetryFailed      Choice = "retry-failed"
 	ChoiceBatchRotationKey Choice = "plc-rotation-key"
+	ChoiceAdminPassword    Choice = "new-pds-admin-password"
 )
 
 // Choices lists every choice, for the tests that hold the CLI to saying
 // each one.
 var Choices = []Choice{
-	ChoiceAccount, ChoiceOldPassword, ChoiceOldPDS, ChoiceAuthFactorToken, ChoiceNewPDS, ChoiceNewHandle,
+	ChoiceAccount, ChoiceOldPassword, ChoiceOldPDS, ChoiceAuthFactorToken, ChoiceNewAuthFactorToken, ChoiceRecoverTo, ChoiceNewPDS, ChoiceNewHandle,
 	ChoiceNewEmail, ChoiceNewPassword, ChoiceInviteCode, ChoicePLCToken, ChoicePLCURL, ChoiceRotationKey,
 	ChoiceStateDir, ChoiceYes, ChoiceNoDeactivateOld, ChoiceSkipOversizedBlobs, ChoiceBlobConcurrency,
 	ChoiceDiskBudget, ChoiceKeepData, ChoiceFromBackup, ChoiceRateLimitBypassKey, ChoiceOut,
-	ChoiceAccounts, ChoiceTokens, ChoiceRetryFailed, ChoiceBatchRotationKey,
+	ChoiceAccounts, ChoiceTokens, ChoiceRetryFailed, ChoiceBatchRotationKey, ChoiceAdminPassword,
 }
 
 // Words is s with every {choice} said the way how says it; braces around
@@ -90,3 +95,6 @@ func known(c Choice) bool {
 	}
 	return false
 }
+
+// Ref is c as the core's words write it: {name}.
+func (c Choice) Ref() string { return "{" + string(c) + "}" }

@@ -87,7 +87,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 			host = servers.NormalURL(st.Endpoint())
 		}
 		via = srv.PDS(host, nil)
-		if op, err = signByPDS(ctx, via, Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken, PasswordFlag: "--old-password"},
+		if op, err = signByPDS(ctx, via, Login{DID: did, Handle: st.Handle(), Password: o.Password, AuthFactorToken: o.AuthFactorToken, PasswordChoice: failure.ChoiceOldPassword},
 			want, o.PLCToken, o.UI, o.Progress); err != nil {
 			return nil, err
 		}
@@ -110,10 +110,10 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 func signLocally(st *plc.State, want *didplc.RegularOp, key atcrypto.PrivateKey) (*didplc.RegularOp, error) {
 	signer, err := plc.DIDKey(key)
 	if err != nil {
-		return nil, failure.Input(err, "check --rotation-key", "cannot use the rotation key")
+		return nil, failure.Input(err, "check {rotation-key}", "cannot use the rotation key")
 	}
 	if !st.HasRotationKey(signer) {
-		return nil, failure.Input(nil, "sign with one of the DID's rotation keys, or drop --rotation-key to go through the PDS", "%s is not a rotation key of %s", signer, st.DID)
+		return nil, failure.Input(nil, "sign with one of the DID's rotation keys, or drop {rotation-key} to go through the PDS", "%s is not a rotation key of %s", signer, st.DID)
 	}
 	op := *want
 	if err := plc.Sign(&op, key); err != nil {

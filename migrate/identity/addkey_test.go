@@ -88,8 +88,8 @@ func TestAddRotationKeyRefusals(t *testing.T) {
 	}{
 		{"not a did:key", func(o *AddKeyOptions) { o.Key = "zQ3shnot" }, "is not a did:key", "keygen"},
 		{"signer not a rotation key", func(o *AddKeyOptions) { o.RotationKey = k256(t) }, "is not a rotation key of", "one of the DID's rotation keys"},
-		{"wrong password", func(o *AddKeyOptions) { o.Password = "nope" }, "refused the password", "--old-password"},
-		{"no terminal to confirm", func(o *AddKeyOptions) { o.RotationKey, o.Yes = f.userKey, false }, "needs confirmation", "--yes"},
+		{"wrong password", func(o *AddKeyOptions) { o.Password = "nope" }, "refused the password", "{old-password}"},
+		{"no terminal to confirm", func(o *AddKeyOptions) { o.RotationKey, o.Yes = f.userKey, false }, "needs confirmation", "{yes}"},
 		{"the user says no", func(o *AddKeyOptions) {
 			o.RotationKey, o.Yes, o.UI = f.userKey, false, &scriptedUI{confirm: func(string) bool { return false }}
 		}, "at your request", "nothing was changed"},

@@ -239,7 +239,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	}
 	rv, err := plc.NewReview(o.DID, log, o.Keep, now)
 	if errors.Is(err, plc.ErrOpNotInLog) || errors.Is(err, plc.ErrOpNullified) {
-		return nil, failure.Input(err, "`atmigrate plc log --account "+o.DID+"` lists the operations; pass one with --to", "cannot go back to %s", o.Keep)
+		return nil, failure.Input(err, "`atmigrate plc log {account} "+o.DID+"` lists the operations; pass one with {to}", "cannot go back to %s", o.Keep)
 	}
 	if err != nil {
 		return nil, err

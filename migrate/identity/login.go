@@ -19,10 +19,10 @@ type Login struct {
 	DID, Handle     string
 	Password        string
 	AuthFactorToken string
-	// PasswordFlag and FactorFlag name where the password and the sign-in
-	// code come from, for the hints ("--old-password"; FactorFlag defaults
-	// to "--auth-factor-token").
-	PasswordFlag, FactorFlag string
+	// PasswordChoice and FactorChoice name where the password and the
+	// sign-in code come from, for the hints (failure.ChoiceOldPassword, say;
+	// FactorChoice defaults to failure.ChoiceAuthFactorToken).
+	PasswordChoice, FactorChoice failure.Choice
 	// ReadOnly accepts an app-password session: enough to read (an export,
 	// verify), not to sign a PLC operation or become the new account's
 	// password.
@@ -39,12 +39,12 @@ func (l Login) Open(ctx context.Context, c *pds.Client) (*pds.Session, error) {
 	sess, err := c.Login(ctx, loginIdentifier(l.DID, l.Handle), l.Password, l.AuthFactorToken)
 	if err != nil {
 		if n := pds.ErrorName(err); l.Refused != "" && (n == "AuthenticationRequired" || n == "InvalidPassword") {
-			return nil, failure.Input(nil, "pass the password that account has with "+l.PasswordFlag, "%s", l.Refused)
+			return nil, failure.Input(nil, "pass the password that account has with "+l.PasswordChoice.Ref(), "%s", l.Refused)
 		}
-		return nil, loginError(err, c.Host(), l.PasswordFlag, cmp.Or(l.FactorFlag, "--auth-factor-token"))
+		return nil, loginError(err, c.Host(), l.PasswordChoice.Ref(), cmp.Or(l.FactorChoice, failure.ChoiceAuthFactorToken).Ref())
 	}
 	if sess.AppPassword() && !l.ReadOnly {
-		return nil, failure.Input(nil, fmt.Sprintf("pass the account's own password with %s, not an app password", l.PasswordFlag),
+		return nil, failure.Input(nil, fmt.Sprintf("pass the account's own password with %s, not an app password", l.PasswordChoice.Ref()),
 			"%s accepted an app password: this needs the account password", c.Host())
 	}
 	return sess, nil
@@ -62,7 +62,7 @@ func loginError(err error, host, flag, factorFlag string) error {
 		return failure.Input(nil, "check "+flag+" (an app password does not work: use the account password)",
 			"%s refused the password", host)
 	case "AccountTakedown":
-		return failure.Input(err, "the old PDS has taken the account down; a backup and your own rotation key are the way out (atmigrate migrate --from-backup)", "login refused")
+		return failure.Input(err, "the old PDS has taken the account down; a backup and your own rotation key are the way out (atmigrate migrate {from-backup})", "login refused")
 	}
 	if pds.IsTransient(err) {
 		return fmt.Errorf("log in to %s: %w", host, err)

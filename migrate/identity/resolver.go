@@ -56,7 +56,7 @@ func (id Resolver) Resolve(ctx context.Context, account string) (string, error) 
 		if pds.IsTransient(err) {
 			return "", fmt.Errorf("resolve %s at %s: %w", handle, id.OldPDS, err)
 		}
-		first = failure.Input(err, "check the handle, or pass the DID with --account", "%s does not know the handle %s", id.OldPDS, handle)
+		first = failure.Input(err, "check the handle, or pass the DID with {account}", "%s does not know the handle %s", id.OldPDS, handle)
 	} else {
 		dir := &atprotoid.BaseDirectory{PLCURL: id.PLCURL, UserAgent: "atmigrate/" + servers.Version}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -68,7 +68,7 @@ func (id Resolver) Resolve(ctx context.Context, account string) (string, error) 
 			}
 			return did.String(), nil
 		}
-		first = failure.Input(err, "check the handle, or pass --old-pds (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
+		first = failure.Input(err, "check the handle, or pass {old-pds} (handles are then resolved by that PDS) or the DID", "cannot resolve the handle %s", handle)
 	}
 	// A deactivated account's handle no longer resolves on its old PDS:
 	// after a move (or half of one) the new PDS answers for it. Its word is
@@ -127,7 +127,7 @@ func (id Resolver) ReadError(did string, err error) error {
 		return failure.Input(err, "the document must be published at https://<host>/.well-known/did.json", "cannot read %s's did:web document", did)
 	}
 	if errors.Is(err, plc.ErrDIDNotFound) {
-		return failure.Input(err, "check --account and --plc-url", "the PLC directory at %s does not know %s", id.PLCURL, did)
+		return failure.Input(err, "check {account} and {plc-url}", "the PLC directory at %s does not know %s", id.PLCURL, did)
 	}
 	return fmt.Errorf("read the DID's PLC audit log: %w", err)
 }

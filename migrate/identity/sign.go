@@ -57,7 +57,7 @@ func (s Signer) Sign(ctx context.Context, want *didplc.RegularOp) (*didplc.Regul
 		return &op, nil
 	}
 	if s.Old == nil {
-		return nil, failure.Input(nil, "pass --rotation-key", "without the old PDS the PLC operation must be signed with your own rotation key")
+		return nil, failure.Input(nil, "pass {rotation-key}", "without the old PDS the PLC operation must be signed with your own rotation key")
 	}
 	token, err := s.token(ctx)
 	if err != nil {
@@ -133,7 +133,7 @@ func toPDSServices(s map[string]didplc.OpService) map[string]pds.Service {
 func tokenRefused(err error) error {
 	switch pds.ErrorName(err) {
 	case "InvalidToken", "ExpiredToken", "InvalidEmailToken":
-		return failure.Input(err, "check the token in the email (only the newest one counts); if it has expired, run again without --plc-token to have a new one emailed", "the PDS refused the PLC token")
+		return failure.Input(err, "check the token in the email (only the newest one counts); if it has expired, run again without {plc-token} to have a new one emailed", "the PDS refused the PLC token")
 	}
 	return nil
 }

@@ -35,10 +35,10 @@ func newStepRig(t *testing.T, f *fakeNet, handle string) *stepRig {
 	ctx := context.Background()
 	srv := servers.New(nil, nil, nil, nil)
 	newC, oldC := srv.PDS(f.b.URL, nil), srv.PDS(f.a.URL, nil)
-	if _, err := (Login{DID: f.did, Handle: handle, Password: fakePassword, PasswordFlag: "--new-password"}).Open(ctx, newC); err != nil {
+	if _, err := (Login{DID: f.did, Handle: handle, Password: fakePassword, PasswordChoice: failure.ChoiceNewPassword}).Open(ctx, newC); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := Login{DID: f.did, Handle: handle, Password: fakePassword, PasswordFlag: "--old-password"}.Open(ctx, oldC)
+	sess, err := Login{DID: f.did, Handle: handle, Password: fakePassword, PasswordChoice: failure.ChoiceOldPassword}.Open(ctx, oldC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestStepNoOldPDS(t *testing.T) {
 	r.step.Signer.Old = nil
 	_, err := r.run(t)
 	wantInput(t, err, "without the old PDS")
-	wantHint(t, err, "--rotation-key")
+	wantHint(t, err, "{rotation-key}")
 }
 
 // The gate comes first: while it fails nothing is requested or signed.

@@ -90,7 +90,7 @@ func TestWatchOptionsFromState(t *testing.T) {
 			t.Errorf("%q: %+v %v", note, wo, err)
 		}
 	}
-	st.Stages[stage.DeactivateOld] = &checkpoint.StageStatus{Done: true, Note: "left active (--no-deactivate-old)"}
+	st.Stages[stage.DeactivateOld] = &checkpoint.StageStatus{Done: true, Note: "left active ({no-deactivate-old})"}
 	if wo, _ := WatchOptionsFromState(st); wo.OldMustBeInactive {
 		t.Error("an old account left active must stay inactive")
 	}
@@ -138,7 +138,7 @@ func TestLogin(t *testing.T) {
 	})
 	ctx := context.Background()
 	c := servers.New(nil, &pds.RetryPolicy{MaxAttempts: 1}, nil, nil).PDS(f.a.URL, nil)
-	l := Login{DID: f.did, Password: fakePassword, PasswordFlag: "--old-password"}
+	l := Login{DID: f.did, Password: fakePassword, PasswordChoice: failure.ChoiceOldPassword}
 	if _, err := l.Open(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestLogin(t *testing.T) {
 	wrong.Password = "nope"
 	_, err := wrong.Open(ctx, c)
 	wantInput(t, err, "refused the password")
-	wantHint(t, err, "--old-password")
+	wantHint(t, err, "{old-password}")
 	wrong.Refused = "the account on the new PDS has another password"
 	_, err = wrong.Open(ctx, c)
 	wantInput(t, err, "another password")
@@ -163,13 +163,13 @@ func TestLogin(t *testing.T) {
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.AuthFactorToken = "123456" })
 	_, err = l.Open(ctx, c)
 	wantInput(t, err, "asks for a sign-in code")
-	wantHint(t, err, "--auth-factor-token CODE")
+	wantHint(t, err, "{auth-factor-token} CODE")
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.AuthFactorToken = "" })
 
 	const nsid = "com.atproto.server.createSession"
 	f.a.Fail(nsid, 1, 400, "AccountTakedown", "taken down")
 	_, err = l.Open(ctx, c)
-	wantHint(t, err, "--from-backup")
+	wantHint(t, err, "{from-backup}")
 	f.a.Fail(nsid, 1, 400, "SomethingElse", "no")
 	_, err = l.Open(ctx, c)
 	wantInput(t, err, "log in to")

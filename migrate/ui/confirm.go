@@ -24,7 +24,7 @@ func (c Confirmation) Ask(ui Prompter, yes bool) error {
 	ok, err := ui.Confirm(c.Question, c.Details)
 	switch {
 	case errors.Is(err, ErrNoTerminal):
-		return failure.Input(nil, "pass --yes to confirm without a terminal", "%s needs confirmation", c.What)
+		return failure.Input(nil, "pass {yes} to confirm without a terminal", "%s needs confirmation", c.What)
 	case err != nil:
 		return err
 	case !ok:
