@@ -84,6 +84,58 @@ func TestCoverDryRunClean(t *testing.T) {
 	if len(r.Plan) != len(stage.All) || !slices.ContainsFunc(r.Plan, func(s plan.Step) bool { return s.Stage == stage.Identity && s.Run }) {
 		t.Errorf("plan %+v", r.Plan)
 	}
+	if r.Verdict != VerdictSucceed || r.StopsAt != "" || len(r.CannotTell) > 0 {
+		t.Errorf("verdict %s at %q (cannot tell: %q)", r.Verdict, r.StopsAt, r.CannotTell)
+	}
+	// The effects a real run would make, in its order, each where the
+	// run would have made it.
+	var stages []stage.Stage
+	for _, e := range r.Effects {
+		if e.Stage != "" {
+			stages = append(stages, e.Stage)
+		}
+		if e.What == "" {
+			t.Errorf("effect %+v says nothing", e)
+		}
+	}
+	want := []stage.Stage{stage.ExportRepo, stage.CreateAccount, stage.ImportRepo, stage.Blobs, stage.Preferences, stage.VerifyNew,
+		stage.CatchUp, stage.Identity, stage.Activate, stage.DeactivateOld, stage.FinalCheck}
+	if !slices.Equal(stages, want) {
+		t.Errorf("effects by stage %v, want %v", stages, want)
+	}
+}
+
+// The three verdicts: what a real run would meet decides, and a doubt
+// that may stop it (a repo over the new PDS's default import limit) is
+// neither a pass nor a stop.
+func TestDryRunVerdicts(t *testing.T) {
+	t.Run("should succeed", func(t *testing.T) {
+		f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
+		r := dryRun(t, f.withKey(t))
+		if r.Verdict != VerdictSucceed || !r.OK() || len(r.CannotTell) > 0 {
+			t.Errorf("verdict %s, blockers %q, cannot tell %q", r.Verdict, r.Blockers, r.CannotTell)
+		}
+	})
+	t.Run("would stop at login", func(t *testing.T) {
+		f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
+		o := f.opts(t)
+		o.OldPassword = "nope"
+		r := dryRun(t, o)
+		if r.Verdict != VerdictStop || r.StopsAt != stage.Login || !listed(r.Blockers, "login: ") {
+			t.Errorf("verdict %s at %q, blockers %q", r.Verdict, r.StopsAt, r.Blockers)
+		}
+	})
+	t.Run("cannot tell: repo over the import limit", func(t *testing.T) {
+		f := newFullMove(t, 40, 1, fakenet.PDSOptions{BlobUploadLimit: 4096})
+		o := f.withKey(t)
+		o.SkipOversizedBlobs = true
+		ops := len(f.plc.Log(f.did))
+		r := dryRun(t, o)
+		if r.Verdict != VerdictCannotTell || !r.OK() || !listed(r.CannotTell, "PDS_MAX_REPO_IMPORT_SIZE") || !listed(r.Unknown, "PDS_MAX_REPO_IMPORT_SIZE") {
+			t.Errorf("verdict %s, blockers %q, cannot tell %q", r.Verdict, r.Blockers, r.CannotTell)
+		}
+		wroteNothing(t, f, o, ops)
+	})
 }
 
 // Every blocker of a real run is in the report, and nothing is written.
@@ -175,7 +227,7 @@ func TestCoverDryRunWarnings(t *testing.T) {
 		o := f.withKey(t)
 		o.SkipOversizedBlobs = true
 		r := dryRun(t, o)
-		if !r.OK() || !listed(r.Warnings, "with {skip-oversized-blobs} the run moves without them") {
+		if !r.OK() || !listed(r.Warnings, "moving without blob") || !listed(r.Warnings, "{skip-oversized-blobs}") {
 			t.Errorf("blockers %q, warnings %q", r.Blockers, r.Warnings)
 		}
 		if r.PLC.Method != "rotation-key" || r.PLC.RotationKeyValid == nil || !*r.PLC.RotationKeyValid {

@@ -46,26 +46,15 @@ type DryRunRateLimits struct {
 // it, so the dry run takes the reference PDS's.
 const referenceUploadsPerDay = 1000
 
-// dryRunLimits compares the export with the new PDS's limits: the same
-// checks afterExport makes in a real run, reported instead of acted on.
-func dryRunLimits(m *Migrator, r *DryRunReport) {
+// reportLimits gives the figures of the new PDS's limits against the
+// export (afterExport acted on them), and forecasts the uploads against
+// its rate limits.
+func (m *Migrator) reportLimits(r *DryRunReport) {
 	limits, refs := m.sizeLimits(), m.blobList().Refs()
 	l := &r.Limits
 	l.BlobUploadLimit, l.RepoBytes = limits.Upload, r.Repo.Bytes
-	over := transfer.Oversized(refs, l.BlobUploadLimit)
-	for _, b := range over {
+	for _, b := range transfer.Oversized(refs, l.BlobUploadLimit) {
 		l.Oversized = append(l.Oversized, checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: l.BlobUploadLimit})
-	}
-	if len(over) > 0 {
-		err := transfer.OversizedError(m.opts.NewPDS, over, l.BlobUploadLimit)
-		if m.opts.SkipOversizedBlobs {
-			r.warn("with {skip-oversized-blobs} the run moves without them: %v", err)
-		} else {
-			r.block("%v (%s)", err, failure.Hint(err))
-		}
-	}
-	if w := limits.ImportSizeWarning(m.st.Repo.Bytes); w != "" {
-		r.warn("%s", w)
 	}
 	if l.BlobUploadLimit == 0 && r.Blobs.Largest > 0 {
 		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, units.HumanBytes(r.Blobs.Largest))

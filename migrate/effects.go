@@ -1,9 +1,11 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -18,8 +20,12 @@ import (
 // Effect is one side effect a run makes: the stage that makes it, and what
 // it does, in words.
 type Effect struct {
-	Stage stage.Stage `json:"stage"`
+	Stage stage.Stage `json:"stage,omitempty"`
 	What  string      `json:"what"`
+	// aside marks an effect nothing after it reads back (the state dir
+	// taken, blobs downloaded ahead of the uploads): recording it does not
+	// end the walk.
+	aside bool
 }
 
 // actor carries out (or records) a run's side effects.
@@ -28,6 +34,9 @@ type actor interface {
 	act(ctx context.Context, e Effect, do func(context.Context) error) error
 	// recording reports whether effects are recorded instead of made.
 	recording() bool
+	// assumed reports whether an effect that later stages build on was
+	// recorded, not made: from then on a stage can only be described.
+	assumed() bool
 }
 
 // performer is a real run's actor.
@@ -39,16 +48,54 @@ func (performer) act(ctx context.Context, _ Effect, do func(context.Context) err
 
 func (performer) recording() bool { return false }
 
+func (performer) assumed() bool { return false }
+
 // errRecorded is a recorder's answer: the effect was written down, not
 // made. The stage that asked ends there, as if it had been made.
 var errRecorded = errors.New("recorded by the dry run, not made")
 
 // recorder is the dry run's actor.
-type recorder struct{ effects []Effect }
+type recorder struct {
+	effects []Effect
+	built   bool // an effect that later stages build on was recorded
+}
 
 func (r *recorder) act(_ context.Context, e Effect, _ func(context.Context) error) error {
 	r.effects = append(r.effects, e)
+	r.built = r.built || !e.aside
 	return errRecorded
 }
 
 func (r *recorder) recording() bool { return true }
+
+func (r *recorder) assumed() bool { return r.built }
+
+// doubt is what a real run warns of and goes on past, though it may stop
+// the run later (a repo over the new PDS's default import limit): a dry
+// run cannot tell whether it will.
+func (m *Migrator) doubt(msg string) {
+	if d, ok := m.prog.(interface{ Doubt(string) }); ok {
+		d.Doubt(msg)
+		return
+	}
+	m.prog.Warn(msg)
+}
+
+// sourceName names where the data comes from, for the effects' words.
+func (m *Migrator) sourceName() string {
+	if m.opts.FromBackup != "" {
+		return "the backup's temporary signing key"
+	}
+	return cmp.Or(m.st.OldPDS, "the old PDS")
+}
+
+// signerWords says who signs the PLC operation, for the effects' words.
+func (m *Migrator) signerWords() string {
+	switch {
+	case identity.IsDIDWeb(m.did):
+		return "(a did:web: the did.json to publish is written to the state dir)"
+	case m.opts.RotationKey != nil:
+		return "signed with your rotation key"
+	}
+	return "signed by " + cmp.Or(m.st.OldPDS, "the old PDS") + " with the token it emails"
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stageCreateAccount creates the account on the new PDS under the same DID,
@@ -31,34 +32,9 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 		m.st.AccountCreated = true
 		return "an account for this DID was already there: taken over", m.save()
 	}
-	token, err := m.serviceAuthForCreate(ctx)
-	if err != nil {
+	effect := Effect{Stage: stage.CreateAccount, What: fmt.Sprintf("create the account %s (%s) on %s, with a service-auth token from %s", m.st.NewHandle, m.did, o.NewPDS, m.sourceName())}
+	if err := m.act.act(ctx, effect, m.createAccount); err != nil {
 		return "", err
-	}
-	// From here the state dir belongs to this new PDS: a run that dies
-	// before it can record the account must not let a different
-	// --new-pds take the state dir over.
-	m.st.CreatingAccount = true
-	if err := m.save(); err != nil {
-		return "", err
-	}
-	m.new.SetServiceAuth(token)
-	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
-		DID:        m.did,
-		Handle:     m.st.NewHandle,
-		Email:      m.newEmail(),
-		Password:   o.NewPassword,
-		InviteCode: o.InviteCode,
-	})
-	if pds.ErrorName(err) == "AlreadyExists" {
-		// Created by a run that died before it could record it.
-		if lerr := m.loginNew(ctx); lerr != nil {
-			return "", lerr
-		}
-		err = nil
-	}
-	if err != nil {
-		return "", createAccountError(err, o.NewPDS)
 	}
 	crashpoint.At("account-created")
 	m.st.AccountCreated = true
@@ -66,6 +42,39 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%s on %s (%s)", m.st.NewHandle, o.NewPDS, m.newAccountWords(ctx)), nil
+}
+
+// createAccount asks the old PDS (or the backup's temporary key) for a
+// service-auth token and creates the account with it; an account a run
+// that died created already is logged in to instead.
+func (m *Migrator) createAccount(ctx context.Context) error {
+	token, err := m.serviceAuthForCreate(ctx)
+	if err != nil {
+		return err
+	}
+	// From here the state dir belongs to this new PDS: a run that dies
+	// before it can record the account must not let a different
+	// --new-pds take the state dir over.
+	m.st.CreatingAccount = true
+	if err := m.save(); err != nil {
+		return err
+	}
+	m.new.SetServiceAuth(token)
+	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
+		DID:        m.did,
+		Handle:     m.st.NewHandle,
+		Email:      m.newEmail(),
+		Password:   m.opts.NewPassword,
+		InviteCode: m.opts.InviteCode,
+	})
+	if pds.ErrorName(err) == "AlreadyExists" {
+		// Created by a run that died before it could record it.
+		return m.loginNew(ctx)
+	}
+	if err != nil {
+		return createAccountError(err, m.opts.NewPDS)
+	}
+	return nil
 }
 
 // newAccountWords says what state the new PDS created the account in: the

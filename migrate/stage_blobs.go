@@ -2,7 +2,9 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
@@ -14,8 +16,12 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 		return "", skip("the DID already points at the new PDS")
 	}
 	blobs := m.blobCopy()
-	res, err := blobs.Copy(ctx)
-	if err != nil {
+	var res transfer.Result
+	effect := Effect{Stage: stage.Blobs, What: fmt.Sprintf("upload the blobs %s lacks (of %d, %s in all)", m.opts.NewPDS, len(m.blobList().Refs()), units.HumanBytes(m.st.Blobs.TotalBytes))}
+	if err := m.act.act(ctx, effect, func(ctx context.Context) (err error) {
+		res, err = blobs.Copy(ctx)
+		return err
+	}); err != nil {
 		return "", err
 	}
 	if res.Missing == 0 && m.st.Done(stage.Blobs) {
@@ -28,7 +34,7 @@ func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
 // blobList is the export's blob list, kept in the state dir.
 func (m *Migrator) blobList() *transfer.List {
 	if m.list == nil {
-		m.list = transfer.NewList(m.dir, m.journal())
+		m.list = transfer.NewList(m.files(), m.journal())
 	}
 	return m.list
 }
@@ -48,7 +54,7 @@ func (m *Migrator) blobCopy() *transfer.Blobs {
 	if m.blobs == nil {
 		_, fromBackup := m.src.(*backupSource)
 		m.blobs = transfer.NewBlobs(transfer.Config{
-			Dir: m.dir, DID: m.did, Source: m.src, New: m.new, NewPDS: m.opts.NewPDS,
+			Dir: m.files(), DiskDir: m.diskDir(), DID: m.did, Source: m.src, New: m.new, NewPDS: m.opts.NewPDS,
 			Concurrency: m.opts.Concurrency, DiskBudget: m.opts.DiskBudget, KeepData: m.opts.KeepData, FromBackup: fromBackup, Store: m.backupStore,
 			Limits: m.sizeLimits(), Journal: m.journal(), Progress: m.prog,
 		}, m.blobList())

@@ -80,13 +80,14 @@ func (m *Migrator) afterExport(ctx context.Context) error {
 		return err
 	}
 	if w := limits.ImportSizeWarning(m.st.Repo.Bytes); w != "" {
-		m.prog.Warn(w)
+		m.doubt(w)
 	}
 	blobs := m.blobCopy()
 	if err := blobs.CheckDiskRoom(m.st.BoundToTarget()); err != nil {
 		return err
 	}
-	if err := blobs.Start(ctx); err != nil {
+	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.blobList().Refs())), m.dir)}
+	if err := m.do(ctx, ahead, blobs.Start); err != nil {
 		m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
 	}
 	return nil
@@ -107,7 +108,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	if err != nil {
 		return // the export stage reports it
 	}
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+	if err := os.MkdirAll(m.files(), 0o700); err != nil {
 		return
 	}
 	src := &transfer.PDSSource{Client: m.srv.PDS(m.st.OldPDS, nil), DID: m.did}

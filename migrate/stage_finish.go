@@ -3,6 +3,7 @@ package migrate
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -23,7 +24,10 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	before, _ := m.new.GetRepoStatus(ctx, m.did) // only for the note
-	if err := m.new.ActivateAccount(ctx); err != nil {
+	effect := Effect{Stage: stage.Activate, What: "activate the account on " + m.opts.NewPDS}
+	if err := m.act.act(ctx, effect, m.new.ActivateAccount); errors.Is(err, errRecorded) {
+		return "", err
+	} else if err != nil {
 		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
@@ -72,7 +76,10 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
-	if err := m.old.DeactivateAccount(ctx); err != nil {
+	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.st.OldPDS}
+	if err := m.act.act(ctx, effect, m.old.DeactivateAccount); errors.Is(err, errRecorded) {
+		return "", err
+	} else if err != nil {
 		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.st.OldPDS, err),
 			Hint: "the migration itself is complete; run the same command again to retry, or deactivate the old account later"}
 	}

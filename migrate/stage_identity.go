@@ -2,9 +2,11 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -15,7 +17,12 @@ import (
 // stageIdentity points the DID at the new PDS (identity.Step), gated on
 // the new PDS holding every record and blob, and keeps what it saw.
 func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
-	out, err := m.identityStep().Run(ctx)
+	var out identity.Outcome
+	effect := Effect{Stage: stage.Identity, What: fmt.Sprintf("point %s at %s with a PLC operation %s", m.did, m.opts.NewPDS, m.signerWords())}
+	err := m.act.act(ctx, effect, func(ctx context.Context) (err error) {
+		out, err = m.identityStep().Run(ctx)
+		return err
+	})
 	if out.State != nil {
 		m.plcState = out.State
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
@@ -24,7 +25,8 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	if held.Held {
 		return "", skip("the new PDS already holds the exported repo (%s)", held)
 	}
-	if err := transfer.Import(ctx, m.new, m.prog, m.path("repo.car")); err != nil {
+	effect := Effect{Stage: stage.ImportRepo, What: fmt.Sprintf("import the repo (%s, rev %s) into %s", units.HumanBytes(m.st.Repo.Bytes), m.st.Repo.Rev, m.opts.NewPDS)}
+	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return transfer.Import(ctx, m.new, m.prog, m.path("repo.car")) }); err != nil {
 		if refused := m.sizeLimits().ImportRefused(err, m.st.Repo.Bytes); refused != nil {
 			return "", refused
 		}

@@ -3,6 +3,7 @@ package migrate
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -38,7 +39,9 @@ func (m *Migrator) prepare(ctx context.Context) error {
 		}
 		root = r
 	}
-	if err := checkpoint.EnsureWritableDir(root); err != nil {
+	if err := m.do(ctx, Effect{What: "create the state dir " + root}, func(context.Context) error {
+		return checkpoint.EnsureWritableDir(root)
+	}); err != nil {
 		return err
 	}
 
@@ -53,14 +56,28 @@ func (m *Migrator) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	unlock, err := checkpoint.Lock(m.dir)
-	if err != nil {
+	if err := m.do(ctx, Effect{What: "lock the state dir " + m.dir}, func(context.Context) error {
+		unlock, err := checkpoint.Lock(m.dir)
+		if err == nil {
+			m.unlock = unlock
+		}
+		return err
+	}); err != nil {
 		return err
 	}
-	m.unlock = unlock
 	if err := m.openState(); err != nil {
-		unlock()
+		m.unlock()
 		m.unlock = func() {}
+		return err
+	}
+	return nil
+}
+
+// do makes an effect that nothing after it reads back (taking the state
+// dir): a recorder's errRecorded is no stop for it.
+func (m *Migrator) do(ctx context.Context, e Effect, fn func(context.Context) error) error {
+	e.aside = true
+	if err := m.act.act(ctx, e, fn); !errors.Is(err, errRecorded) {
 		return err
 	}
 	return nil
@@ -82,7 +99,9 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 		m.st.Handle = m.plcState.Handle()
 	}
 	if o.FromBackup != "" {
-		return m.openBackupSource(ctx)
+		note, err := m.openBackupSource(ctx)
+		m.backupNote = note
+		return note, err
 	}
 
 	if m.plan.Runs(stage.ExportRepo) {

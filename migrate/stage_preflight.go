@@ -36,8 +36,9 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	if m.world.New.AccountUnknown() && !m.st.AccountCreated {
 		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
 	}
-	if pc := m.preflightChecks(ctx, info, !exists && !m.st.AccountCreated); len(pc.Problems) > 0 {
-		return "", pc.Problems[0]
+	m.preflight = m.preflightChecks(ctx, info, !exists && !m.st.AccountCreated)
+	if len(m.preflight.Problems) > 0 {
+		return "", m.preflight.Problems[0]
 	}
 	m.learnOldPDSKeys(ctx)
 	if err := m.save(); err != nil {

@@ -3,7 +3,10 @@ package migrate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
 // stagePreferences copies the preferences array as raw JSON: typed
@@ -19,10 +22,13 @@ func (m *Migrator) stagePreferences(ctx context.Context) (string, error) {
 	if len(prefs) == 0 {
 		prefs = json.RawMessage("[]")
 	}
-	if err := m.new.PutPreferences(ctx, prefs); err != nil {
-		return "", fmt.Errorf("write preferences to %s: %w", m.opts.NewPDS, err)
-	}
 	var n []json.RawMessage
 	_ = json.Unmarshal(prefs, &n)
+	effect := Effect{Stage: stage.Preferences, What: fmt.Sprintf("write %d preferences to %s", len(n), m.opts.NewPDS)}
+	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return m.new.PutPreferences(ctx, prefs) }); errors.Is(err, errRecorded) {
+		return "", err
+	} else if err != nil {
+		return "", fmt.Errorf("write preferences to %s: %w", m.opts.NewPDS, err)
+	}
 	return fmt.Sprintf("%d preferences", len(n)), nil
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +15,8 @@ import (
 )
 
 // runDryRun prints what a real run would do and whether it should succeed:
-// exit 0 when it should, 1 with the blockers when not.
+// exit 0 when it should, 1 when it would stop (with the blockers), 4 when
+// that cannot be told (with what is not known).
 func runDryRun(c *cli.Context, opts *migrate.Options) error {
 	rep, err := migrate.DryRun(c.Context, *opts)
 	if err != nil {
@@ -27,8 +30,11 @@ func runDryRun(c *cli.Context, opts *migrate.Options) error {
 	} else {
 		printDryRun(os.Stdout, rep)
 	}
-	if !rep.OK() {
+	switch rep.Verdict {
+	case migrate.VerdictStop:
 		return silentExit(exitFailed)
+	case migrate.VerdictCannotTell:
+		return silentExit(exitUnknown)
 	}
 	return nil
 }
@@ -86,19 +92,38 @@ func printDryRunEnd(w io.Writer, r *migrate.DryRunReport) {
 			}
 		}
 	}
+	if len(r.Effects) > 0 {
+		fmt.Fprintf(w, "\nWhat a real run would change, in order (the dry run changed none of it):\n")
+		for _, e := range r.Effects {
+			fmt.Fprintf(w, "  %-15s %s\n", cmp.Or(string(e.Stage), "-"), e.What)
+		}
+	}
+	fmt.Fprintln(w)
 	for _, x := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", x)
 	}
 	for _, x := range r.Unknown {
-		fmt.Fprintf(w, "not known: %s\n", x)
+		if !slices.Contains(r.CannotTell, x) {
+			fmt.Fprintf(w, "not known: %s\n", x)
+		}
 	}
-	if r.OK() {
+	switch r.Verdict {
+	case migrate.VerdictStop:
+		at := ""
+		if r.StopsAt != "" {
+			at = " at " + string(r.StopsAt)
+		}
+		fmt.Fprintf(w, "\nA real run would stop%s:\n", at)
+		for _, b := range r.Blockers {
+			fmt.Fprintf(w, "  - %s\n", b)
+		}
+	case migrate.VerdictCannotTell:
+		fmt.Fprintf(w, "\nWhether a real run succeeds cannot be told:\n")
+		for _, x := range r.CannotTell {
+			fmt.Fprintf(w, "  - %s\n", x)
+		}
+	default:
 		fmt.Fprintf(w, "\nA real run should succeed.\n")
-		return
-	}
-	fmt.Fprintf(w, "\nA real run would stop here:\n")
-	for _, b := range r.Blockers {
-		fmt.Fprintf(w, "  - %s\n", b)
 	}
 }
 
@@ -133,12 +158,15 @@ func rateLimitWords(rl migrate.DryRunRateLimits) string {
 
 // sayDryRun says the choices the report's words name as flags.
 func sayDryRun(r *migrate.DryRunReport) {
-	for _, list := range [][]string{r.Blockers, r.Warnings, r.Unknown} {
+	for _, list := range [][]string{r.Blockers, r.Warnings, r.Unknown, r.CannotTell} {
 		for i := range list {
 			list[i] = say(list[i])
 		}
 	}
 	for i := range r.Plan {
 		r.Plan[i].Reason = say(r.Plan[i].Reason)
+	}
+	for i := range r.Effects {
+		r.Effects[i].What = say(r.Effects[i].What)
 	}
 }

@@ -27,6 +27,7 @@ var exitDocs = map[string][]exitDoc{
 		{exitFailed, "failed for a reason that can pass (a server down, a full disk, a rate limit that resets later, another run of the same migration): the state is kept and the same command resumes; with --dry-run: a real run would stop (the blockers are listed)"},
 		exitDocUsage,
 		{exitPaused, "paused: the PLC email token was requested (or a did:web document must be published); the same command with --plc-token continues"},
+		{exitUnknown, "--dry-run only: whether a real run succeeds cannot be told (what is not known is listed)"},
 		exitDocInterrupted,
 	},
 	"batch": {

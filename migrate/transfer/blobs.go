@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -17,10 +18,12 @@ import (
 
 // Config is what the blob copy of one migration works with.
 type Config struct {
-	// Dir is the state dir: the blob store is its blobs/ folder.
-	Dir    string
-	DID    string
-	Source Source
+	// Dir holds the blob store, in its blobs/ folder: the state dir.
+	// DiskDir is where the disk the run fills is measured ("": Dir); the
+	// dry run keeps its files apart from the state dir it measures.
+	Dir, DiskDir string
+	DID          string
+	Source       Source
 	// New is the new PDS, logged in as the account; NewPDS its URL.
 	New    *pds.Client
 	NewPDS string
@@ -80,7 +83,7 @@ func (b *Blobs) Start(ctx context.Context) error {
 	f.recheck = !b.cfg.FromBackup
 	f.release = !b.cfg.FromBackup && !b.cfg.KeepData
 	if !b.cfg.FromBackup {
-		f.budget = newDiskBudget(DiskWindow(b.cfg.Dir, b.cfg.DiskBudget, b.floor()))
+		f.budget = newDiskBudget(DiskWindow(cmp.Or(b.cfg.DiskDir, b.cfg.Dir), b.cfg.DiskBudget, b.floor()))
 		if have, err := b.store.List(); err == nil {
 			for _, c := range have {
 				n, _ := b.store.Has(c)
@@ -137,13 +140,14 @@ func (b *Blobs) floor() int64 {
 // bound says whether the state dir already wrote to the new PDS (then the
 // refusal is a stop to resume, not bad input).
 func (b *Blobs) CheckDiskRoom(bound bool) error {
-	free, ok := fsutil.FreeBytes(b.cfg.Dir)
+	dir := cmp.Or(b.cfg.DiskDir, b.cfg.Dir)
+	free, ok := fsutil.FreeBytes(dir)
 	floor := b.floor()
 	if !ok || free >= floor {
 		return nil
 	}
 	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once ({blob-concurrency} %d of the largest blobs)",
-		b.cfg.Dir, units.MB(free), units.MB(floor), b.cfg.Concurrency)
+		dir, units.MB(free), units.MB(floor), b.cfg.Concurrency)
 	hint := "free some space there, or pass {state-dir} on a larger disk (a lower {blob-concurrency} needs less), then run the same command again"
 	if bound {
 		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}

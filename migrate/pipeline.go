@@ -1,0 +1,169 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/plan"
+	"github.com/atmigrate/atmigrate/migrate/servers"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+)
+
+type stageFunc func(ctx context.Context) (note string, err error)
+
+// errSkip marks a stage that had nothing to do; its note says why.
+type errSkip struct{ reason string }
+
+func (e errSkip) Error() string { return e.reason }
+
+func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format, args...)} }
+
+func (m *Migrator) run(ctx context.Context) error {
+	defer m.stopEarlyExport()
+	if err := m.prepare(ctx); err != nil {
+		return err
+	}
+	defer m.unlock()
+	w, err := m.observe(ctx)
+	if err != nil {
+		return err
+	}
+	p := plan.Decide(m.invocation(), w, m.st)
+	m.world, m.plan, m.planned = w, p, true
+	if p.Refusal != nil {
+		return p.Refusal
+	}
+	m.identityDone = w.Switched
+	if m.st.OldPDS == "" && w.Old.Known {
+		m.st.OldPDS = w.Old.URL
+	}
+	if m.st.Handle == "" && m.plcState != nil {
+		m.st.Handle = m.plcState.Handle()
+	}
+	m.new = m.srv.PDS(m.opts.NewPDS, m.opts.NewPDSHeaders)
+	if p.Done {
+		return failure.ErrAlreadyMigrated
+	}
+	fns := map[stage.Stage]stageFunc{
+		stage.Login:         m.stageLogin,
+		stage.Preflight:     m.stagePreflight,
+		stage.ExportRepo:    m.stageExportRepo,
+		stage.CreateAccount: m.stageCreateAccount,
+		stage.ImportRepo:    m.stageImportRepo,
+		stage.Blobs:         m.stageBlobs,
+		stage.Preferences:   m.stagePreferences,
+		stage.VerifyNew:     m.stageVerifyNew,
+		stage.CatchUp:       m.stageCatchUp,
+		stage.Identity:      m.stageIdentity,
+		stage.Activate:      m.stageActivate,
+		stage.DeactivateOld: m.stageDeactivateOld,
+		stage.FinalCheck:    m.stageFinalCheck,
+	}
+	defer m.stopBlobs()
+	for _, s := range stage.All {
+		step := p.Step(s)
+		if !step.Run {
+			if err := m.skipStage(s, step.Reason); err != nil {
+				return err
+			}
+			continue
+		}
+		if m.act.assumed() {
+			// A dry run past an effect it recorded: what this stage
+			// would do builds on it, so it is described, not walked.
+			_ = m.act.act(ctx, Effect{Stage: s, What: s.Description()}, nil)
+			continue
+		}
+		if err := m.runStage(ctx, s, fns[s]); err != nil {
+			return err
+		}
+	}
+	if p.Pending != nil {
+		return p.Pending
+	}
+	m.st.Completed = true
+	m.st.LastError, m.st.LastErrorStage, m.st.LastStop = "", "", checkpoint.StopCompleted
+	if err := m.save(); err != nil {
+		return err
+	}
+	if !m.opts.KeepData {
+		m.removeData()
+	}
+	return nil
+}
+
+// skipStage reports a stage the plan leaves out, keeping the note of the
+// run that did it.
+func (m *Migrator) skipStage(s stage.Stage, reason string) error {
+	m.prog.StageSkip(s, reason)
+	if prev := m.stageStatus(s); prev != nil && prev.Done {
+		return nil
+	}
+	return m.markDone(s, reason, time.Now())
+}
+
+func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.prog.StageStart(s)
+	m.current = s
+	crashpoint.AtStage("start", string(s))
+	start := time.Now()
+	note, err := fn(ctx)
+	m.timings[s] += time.Since(start)
+	if errors.Is(err, errRecorded) {
+		return nil // a dry run: the stage's effect is recorded, not made
+	}
+	var sk errSkip
+	if errors.As(err, &sk) {
+		m.prog.StageSkip(s, sk.reason)
+		note := sk.reason
+		if prev := m.stageStatus(s); prev != nil && prev.Done && prev.Note != "" {
+			note = prev.Note // keep what the stage did when it ran for real
+		}
+		return m.markDone(s, note, start)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se *failure.StageError
+		var ie *failure.InputError
+		var rl *failure.RateLimitError
+		if errors.As(err, &se) || errors.As(err, &ie) || errors.As(err, &rl) || errors.Is(err, failure.ErrPaused) || errors.Is(err, failure.ErrAlreadyMigrated) {
+			return err
+		}
+		if ae, ok := failure.RateLimited(err); ok {
+			return m.rateLimitError(ae, 0, "")
+		}
+		if failure.IsDiskFull(err) {
+			err = m.diskFullError(err)
+		}
+		return failure.Classify(s, err)
+	}
+	m.prog.StageDone(s, note)
+	crashpoint.AtStage("before-checkpoint", string(s))
+	if err := m.markDone(s, note, start); err != nil {
+		return err
+	}
+	crashpoint.AtStage("done", string(s))
+	return nil
+}
+
+func isBusy(err error) bool {
+	var be *checkpoint.BusyError
+	return errors.As(err, &be)
+}
+
+// rateLimitError turns a 429 the client would not wait for into a
+// failure.RateLimitError.
+func (m *Migrator) rateLimitError(ae *pds.APIError, left int, what string) *failure.RateLimitError {
+	return failure.RateLimit(ae, left, what, servers.SameURL(ae.Host, m.opts.NewPDS))
+}
