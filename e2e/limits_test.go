@@ -14,12 +14,14 @@ import (
 // blob larger than the new PDS accepts, and a new PDS whose rate limits
 // allow fewer uploads a day than the account has blobs. B runs PDS 0.5.35
 // with the installer's defaults that matter here: rate limits on, the
-// default 5 MiB upload limit (which 0.5.x reports in describeServer). A
-// accepts blobs up to 20 MiB, as a host with a raised limit would.
+// default 5 MiB upload limit (which 0.5.x reports in describeServer), and
+// the default import limit (PDS_MAX_REPO_IMPORT_SIZE unset: the upload
+// limit, not reported). A accepts blobs up to 20 MiB, as a host with a
+// raised limit would.
 
 func limitsNet(t *testing.T) *localnet.Network {
 	t.Helper()
-	return namedNet(t, "limits", localnet.Options{VersionB: localnet.Version05, RateLimitsB: true, BlobUploadLimitA: 20 << 20}, nil)
+	return namedNet(t, "limits", localnet.Options{VersionB: localnet.Version05, RateLimitsB: true, DefaultImportLimitB: true, BlobUploadLimitA: 20 << 20}, nil)
 }
 
 // TestBlobOverNewPDSLimit: a 6 MiB video-sized blob on an old PDS that

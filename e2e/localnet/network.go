@@ -36,6 +36,12 @@ type Options struct {
 	// limit in bytes (PDS_BLOB_UPLOAD_LIMIT); 0 keeps the PDS's default,
 	// 5 MiB. PDS 0.5.x reports it in describeServer, 0.4.x does not.
 	BlobUploadLimitA, BlobUploadLimitB int64
+	// DefaultImportLimitB makes PDS B keep the reference PDS's own repo
+	// import limit: PDS_MAX_REPO_IMPORT_SIZE unset, so the import limit is
+	// the blob upload limit (5 MiB by default), which no PDS reports.
+	// Otherwise every PDS here takes imports up to 1 GiB, so that large
+	// test repos move.
+	DefaultImportLimitB bool
 	// Stdout receives the servers' output, each line prefixed with the
 	// server's name. Nil discards it; it is always kept in Dir/<name>.log.
 	Stdout io.Writer
@@ -99,11 +105,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		return nil, err
 	}
 	n.PLCURL = fmt.Sprintf("http://localhost:%d", ports[0])
-	n.A, err = newPDS("pds-a", verA, ports[1], n.PLCURL, n.Dir, false, false, opts.BlobUploadLimitA)
+	n.A, err = newPDS("pds-a", verA, ports[1], n.PLCURL, n.Dir, false, false, opts.BlobUploadLimitA, false)
 	if err != nil {
 		return nil, err
 	}
-	n.B, err = newPDS("pds-b", verB, ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB, opts.BlobUploadLimitB)
+	n.B, err = newPDS("pds-b", verB, ports[2], n.PLCURL, n.Dir, opts.InviteRequiredB, opts.RateLimitsB, opts.BlobUploadLimitB, opts.DefaultImportLimitB)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +185,7 @@ func (n *Network) Close() {
 }
 
 // newPDS prepares a PDS's keys, secrets, data directory and config file.
-func newPDS(name, version string, port int, plcURL, workDir string, inviteRequired, rateLimits bool, blobLimit int64) (*PDS, error) {
+func newPDS(name, version string, port int, plcURL, workDir string, inviteRequired, rateLimits bool, blobLimit int64, defaultImportLimit bool) (*PDS, error) {
 	key, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		return nil, fmt.Errorf("localnet: generate rotation key: %w", err)
@@ -224,8 +230,17 @@ func newPDS(name, version string, port int, plcURL, workDir string, inviteRequir
 		"rateLimitsEnabled":  rateLimits,
 		"rateLimitBypassKey": p.RateLimitBypassKey,
 	}
+	extra := map[string]any{}
 	if blobLimit > 0 {
-		cfg["extra"] = map[string]any{"blobUploadLimit": blobLimit}
+		extra["blobUploadLimit"] = blobLimit
+	}
+	if defaultImportLimit {
+		// null overrides server.js's 1 GiB; the PDS's importRepo then
+		// falls back to its upload limit, as with the variable unset.
+		extra["maxImportSize"] = nil
+	}
+	if len(extra) > 0 {
+		cfg["extra"] = extra
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
