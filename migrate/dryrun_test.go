@@ -51,7 +51,7 @@ func wroteNothing(t *testing.T, f *fullMove, o Options, plcOps int) {
 	}
 }
 
-func TestCoverDryRunClean(t *testing.T) {
+func TestDryRunClean(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	o := f.opts(t)
 	ops := len(f.plc.Log(f.did))
@@ -139,7 +139,7 @@ func TestDryRunVerdicts(t *testing.T) {
 }
 
 // Every blocker of a real run is in the report, and nothing is written.
-func TestCoverDryRunBlockers(t *testing.T) {
+func TestDryRunBlockers(t *testing.T) {
 	cases := []struct {
 		name  string
 		optsB fakenet.PDSOptions
@@ -221,7 +221,7 @@ func TestCoverDryRunBlockers(t *testing.T) {
 }
 
 // What a real run would get past with a warning, or cannot know yet.
-func TestCoverDryRunWarnings(t *testing.T) {
+func TestDryRunWarnings(t *testing.T) {
 	t.Run("blob over the limit, skipped on request", func(t *testing.T) {
 		f := newFullMove(t, 10, 2, fakenet.PDSOptions{BlobUploadLimit: 1024})
 		o := f.withKey(t)
@@ -279,7 +279,7 @@ func TestCoverDryRunWarnings(t *testing.T) {
 }
 
 // A DID the directory does not know stops the dry run itself, as bad input.
-func TestCoverDryRunUnknownDID(t *testing.T) {
+func TestDryRunUnknownDID(t *testing.T) {
 	f := newFakeMove(t)
 	o := f.opts(t)
 	o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"

@@ -17,7 +17,7 @@ import (
 // resumed by the same command; a finished one is not taken over by
 // another move.
 
-func TestCoverInterruptedRunResumes(t *testing.T) {
+func TestInterruptedRunResumes(t *testing.T) {
 	f := newFullMove(t, 10, 3, fakenet.PDSOptions{})
 	o := f.withKey(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -43,7 +43,7 @@ func TestCoverInterruptedRunResumes(t *testing.T) {
 	}
 }
 
-func TestCoverFinishedStateDirRefusesAnotherMove(t *testing.T) {
+func TestFinishedStateDirRefusesAnotherMove(t *testing.T) {
 	f := newFullMove(t, 4, 1, fakenet.PDSOptions{})
 	o := f.withKey(t)
 	if _, err := Run(context.Background(), o); err != nil {
@@ -61,7 +61,7 @@ func TestCoverFinishedStateDirRefusesAnotherMove(t *testing.T) {
 
 // What `atmigrate watch` reads from a finished migration's state: the
 // operation to keep and both accounts, the old one to stay deactivated.
-func TestCoverWatchOptionsFromState(t *testing.T) {
+func TestWatchOptionsFromState(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -101,7 +101,7 @@ func TestCoverWatchOptionsFromState(t *testing.T) {
 
 // Without --state-dir the state goes under $XDG_STATE_HOME/atmigrate/<did>
 // (or ~/.local/state/atmigrate/<did>), where the next run finds it.
-func TestCoverDefaultStateDir(t *testing.T) {
+func TestDefaultStateDir(t *testing.T) {
 	for _, xdg := range []bool{true, false} {
 		root := t.TempDir()
 		want := filepath.Join(root, "atmigrate")

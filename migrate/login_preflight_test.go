@@ -15,7 +15,7 @@ import (
 // input (exit 2) that names what to change, and comes before anything is
 // written to the new PDS or the DID.
 
-func TestCoverLoginWrongPassword(t *testing.T) {
+func TestLoginWrongPassword(t *testing.T) {
 	f := newFakeMove(t)
 	o := f.opts(t)
 	o.OldPassword = "not the password"
@@ -28,7 +28,7 @@ func TestCoverLoginWrongPassword(t *testing.T) {
 
 // An old PDS with email 2FA: the run asks for the code, refuses a wrong
 // one, and goes on with the right one.
-func TestCoverLoginAuthFactorToken(t *testing.T) {
+func TestLoginAuthFactorToken(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.AuthFactorToken = "246810" })
 	o := f.opts(t)
@@ -48,7 +48,7 @@ func TestCoverLoginAuthFactorToken(t *testing.T) {
 
 // What createAccount would refuse is caught in preflight (or, when only
 // createAccount can tell, there), before anything is written.
-func TestCoverPreflightRefusals(t *testing.T) {
+func TestPreflightRefusals(t *testing.T) {
 	cases := []struct {
 		name  string
 		optsB fakenet.PDSOptions
@@ -96,7 +96,7 @@ func TestCoverPreflightRefusals(t *testing.T) {
 }
 
 // The right invite code moves the account, and is used up.
-func TestCoverInviteCodeAccepted(t *testing.T) {
+func TestInviteCodeAccepted(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{InviteCodeRequired: true, InviteCodes: []string{"fakenet-good"}})
 	o := f.withKey(t)
 	o.InviteCode = "fakenet-good"
@@ -109,7 +109,7 @@ func TestCoverInviteCodeAccepted(t *testing.T) {
 // An account already on the new PDS under this DID (an earlier tool, a
 // run whose state was lost) is taken over with the new password, never
 // created twice; the wrong password is bad input that says which one.
-func TestCoverCreateAccountTakeover(t *testing.T) {
+func TestCreateAccountTakeover(t *testing.T) {
 	f := newFullMove(t, 12, 3, fakenet.PDSOptions{})
 	f.b.AddAccount(fakenet.AccountSpec{DID: f.did, Handle: "alice.test", Password: "set by the other tool", Email: "alice@mail.test", Deactivated: true})
 	o := f.withKey(t)
@@ -140,7 +140,7 @@ func TestCoverCreateAccountTakeover(t *testing.T) {
 // never heard): the run stops resumable, with the state dir bound to the
 // new PDS; the next run finds the account there and takes it over
 // instead of creating it again.
-func TestCoverCreateAccountLostAnswer(t *testing.T) {
+func TestCreateAccountLostAnswer(t *testing.T) {
 	f := newFullMove(t, 8, 1, fakenet.PDSOptions{})
 	f.b.LoseResponse("com.atproto.server.createAccount", 1)
 	o := f.withKey(t)
@@ -169,7 +169,7 @@ func TestCoverCreateAccountLostAnswer(t *testing.T) {
 // A new PDS that does not answer once the account was created there is an
 // outage (exit 1, resumable), not a mistyped --new-pds: the same command
 // finishes when it is back.
-func TestCoverNewPDSDownAfterTheAccountWasCreated(t *testing.T) {
+func TestNewPDSDownAfterTheAccountWasCreated(t *testing.T) {
 	f := newFullMove(t, 8, 1, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)

@@ -70,7 +70,7 @@ func (w *webMove) webEndpoint(t *testing.T) string {
 	return st.Endpoint()
 }
 
-func TestCoverDIDWebMove(t *testing.T) {
+func TestDIDWebMove(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
 	_, err := Run(context.Background(), o)
@@ -118,7 +118,7 @@ func TestCoverDIDWebMove(t *testing.T) {
 
 // A rotation key has nothing to sign for a did:web: bad input, in the dry
 // run and the real one.
-func TestCoverDIDWebRotationKey(t *testing.T) {
+func TestDIDWebRotationKey(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
 	o.RotationKey = k256(t)
@@ -133,7 +133,7 @@ func TestCoverDIDWebRotationKey(t *testing.T) {
 
 // A did:web whose document cannot be read is bad input naming where it
 // must be published.
-func TestCoverDIDWebUnreadable(t *testing.T) {
+func TestDIDWebUnreadable(t *testing.T) {
 	w := newWebMove(t)
 	w.host.Publish([]byte("not json"))
 	_, err := Run(context.Background(), w.opts(t))
@@ -149,7 +149,7 @@ func TestCoverDIDWebUnreadable(t *testing.T) {
 // deactivate-old guard checks the DID's signing key against the new PDS's
 // (it once checked the endpoint and the new account only, and deactivated
 // the old account before the final check found the key differed).
-func TestCoverDIDWebWrongKeyPublished(t *testing.T) {
+func TestDIDWebWrongKeyPublished(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
 	if _, err := Run(context.Background(), o); !errors.Is(err, failure.ErrPaused) {

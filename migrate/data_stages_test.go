@@ -14,7 +14,7 @@ import (
 // stops resumable (exit 1), and the same command repairs it. Either way
 // the DID is not touched while the new PDS lacks anything.
 
-func TestCoverImportRefused(t *testing.T) {
+func TestImportRefused(t *testing.T) {
 	cases := []struct {
 		name         string
 		status       int
@@ -42,7 +42,7 @@ func TestCoverImportRefused(t *testing.T) {
 
 // A new PDS that keeps failing the import with 5xx: resumable, and the
 // next run imports once.
-func TestCoverImportOutageResumes(t *testing.T) {
+func TestImportOutageResumes(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.importRepo", stage.ImportRepo,
 		"down for maintenance", "run the same command again", func(*Result) { untouched(t, f.fakeMove) })
@@ -55,7 +55,7 @@ func TestCoverImportOutageResumes(t *testing.T) {
 // stage, as bad input naming the blobs; uploads that fail for now stop it
 // resumable, the state lists what is missing, and the next run uploads
 // just those.
-func TestCoverBlobUploadsRefused(t *testing.T) {
+func TestBlobUploadsRefused(t *testing.T) {
 	t.Run("for good", func(t *testing.T) {
 		f := newFullMove(t, 10, 3, fakenet.PDSOptions{})
 		f.b.Fail("com.atproto.repo.uploadBlob", 100, 400, "InvalidRequest", "unsupported blob")
@@ -89,7 +89,7 @@ func TestCoverBlobUploadsRefused(t *testing.T) {
 
 // Preferences are copied byte for byte (unknown entries included); an old
 // PDS that cannot serve them stops the run before the switch.
-func TestCoverPreferences(t *testing.T) {
+func TestPreferences(t *testing.T) {
 	prefs := `[{"$type":"app.bsky.actor.defs#adultContentPref","enabled":true},{"$type":"com.example.unknownPref","x":[1,2]}]`
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.Preferences = json.RawMessage(prefs) })
@@ -116,7 +116,7 @@ func TestCoverPreferences(t *testing.T) {
 // verify-new is the gate: a new PDS that no longer holds the imported
 // repo, or lacks a blob, stops the run before the identity stage, and the
 // next run repairs it.
-func TestCoverVerifyNewGate(t *testing.T) {
+func TestVerifyNewGate(t *testing.T) {
 	cases := []struct {
 		name   string
 		damage func(f *fullMove)

@@ -48,7 +48,7 @@ func catchUpMove(t *testing.T) *fullMove {
 
 // Posts made while the run waits for the token are imported, with their
 // blobs, and checked before the switch; the note says so.
-func TestCoverCatchUpWritesWhilePaused(t *testing.T) {
+func TestCatchUpWritesWhilePaused(t *testing.T) {
 	f := catchUpMove(t)
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -76,7 +76,7 @@ func TestCoverCatchUpWritesWhilePaused(t *testing.T) {
 }
 
 // A new PDS that refuses the difference gets the full repo instead.
-func TestCoverCatchUpDifferenceRefused(t *testing.T) {
+func TestCatchUpDifferenceRefused(t *testing.T) {
 	f := catchUpMove(t)
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -98,7 +98,7 @@ func TestCoverCatchUpDifferenceRefused(t *testing.T) {
 
 // An account that writes during every round is stopped before the switch,
 // resumable, with what to do.
-func TestCoverCatchUpNeverSettles(t *testing.T) {
+func TestCatchUpNeverSettles(t *testing.T) {
 	f := catchUpMove(t)
 	o := f.withKey(t)
 	// A post lands on the old PDS during every import.

@@ -13,7 +13,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
-// Helpers of the *_cover_test.go files: stage-level tests that drive the
+// Helpers of the stage-level tests, which drive the
 // exported API (Run, DryRun, Export, ...) against the fake network
 // and check what a user would see: the outcome, the exit class of the
 // error, the state left behind and what reached the servers.

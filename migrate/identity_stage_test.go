@@ -19,7 +19,7 @@ import (
 // A wrong token is bad input and forgets the token request, so that the
 // next run without a token has a new one emailed; the newest token then
 // finishes the move.
-func TestCoverWrongPLCToken(t *testing.T) {
+func TestWrongPLCToken(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -48,7 +48,7 @@ func TestCoverWrongPLCToken(t *testing.T) {
 
 // A run paused for the token asks for no second one within the token's
 // life: a resumed run without the token pauses again without a request.
-func TestCoverPausedRunDoesNotReRequest(t *testing.T) {
+func TestPausedRunDoesNotReRequest(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -69,7 +69,7 @@ func TestCoverPausedRunDoesNotReRequest(t *testing.T) {
 // On a terminal the token is typed at the prompt and the operation is
 // confirmed after seeing the diff: one run, no pause. Saying no stops
 // before anything is submitted.
-func TestCoverTokenAndConfirmationAtThePrompt(t *testing.T) {
+func TestTokenAndConfirmationAtThePrompt(t *testing.T) {
 	t.Run("yes", func(t *testing.T) {
 		f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 		ui := &scriptedUI{token: func() string { return f.a.PLCToken(f.did) }}
@@ -113,7 +113,7 @@ func TestCoverTokenAndConfirmationAtThePrompt(t *testing.T) {
 // A run that signed the operation with the email token but could not
 // submit it keeps the signed operation: the next run submits that one,
 // without a second token (which would need another email).
-func TestCoverSignedOpReusedAfterAFailedSubmit(t *testing.T) {
+func TestSignedOpReusedAfterAFailedSubmit(t *testing.T) {
 	f := newFullMove(t, 8, 2, fakenet.PDSOptions{})
 	o := f.opts(t)
 	paused(t, f.fakeMove, o)
@@ -152,7 +152,7 @@ func TestCoverSignedOpReusedAfterAFailedSubmit(t *testing.T) {
 
 // A submission whose answer is lost went through: the audit log says so,
 // and the run goes on without submitting again.
-func TestCoverSubmitAnswerLost(t *testing.T) {
+func TestSubmitAnswerLost(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	before := len(f.plc.Log(f.did))
 	f.b.LoseResponse("com.atproto.identity.submitPlcOperation", 1)
@@ -167,7 +167,7 @@ func TestCoverSubmitAnswerLost(t *testing.T) {
 
 // An activation the new PDS refuses after the switch is resumable, with
 // the old account left active; the next run activates.
-func TestCoverActivateFails(t *testing.T) {
+func TestActivateFails(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.server.activateAccount", stage.Activate,
 		"activate the account", "the DID already points at the new PDS", func(*Result) {
@@ -179,7 +179,7 @@ func TestCoverActivateFails(t *testing.T) {
 
 // The guard in front of deactivate-old reads the DID afresh: pointing
 // back at the old PDS, or at a third one, leaves the old account active.
-func TestCoverDeactivateGuard(t *testing.T) {
+func TestDeactivateGuard(t *testing.T) {
 	cases := []struct {
 		name     string
 		endpoint func(f *fullMove) string
@@ -219,7 +219,7 @@ func TestCoverDeactivateGuard(t *testing.T) {
 
 // The old PDS failing the deactivation: resumable, the migration itself
 // complete; the next run only deactivates.
-func TestCoverDeactivateFails(t *testing.T) {
+func TestDeactivateFails(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	imports := 0
 	failsThenResumes(t, f.fakeMove, f.withKey(t), f.a, "com.atproto.server.deactivateAccount", stage.DeactivateOld,
@@ -236,7 +236,7 @@ func TestCoverDeactivateFails(t *testing.T) {
 
 // The final check compares the two sides: preferences changed on the new
 // PDS between the copy and the check fail it, naming the check.
-func TestCoverFinalCheckDifference(t *testing.T) {
+func TestFinalCheckDifference(t *testing.T) {
 	f := newFullMove(t, 6, 1, fakenet.PDSOptions{})
 	f.a.Modify(f.did, func(a *fakenet.Account) { a.Preferences = []byte(`[{"$type":"app.bsky.actor.defs#savedFeedsPref"}]`) })
 	o := f.withKey(t)
