@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
@@ -55,7 +56,10 @@ type Blobs struct {
 
 // NewBlobs is the blob copy of cfg over list.
 func NewBlobs(cfg Config, list *List) *Blobs {
-	return &Blobs{cfg: cfg, list: list, confirmed: &confirmations{j: cfg.Journal}}
+	fetch := func(ctx context.Context, cid string, fn func(io.Reader, int64, string) error) error {
+		return cfg.New.FetchBlob(ctx, cfg.DID, cid, fn)
+	}
+	return &Blobs{cfg: cfg, list: list, confirmed: &confirmations{j: cfg.Journal, fetch: fetch, workers: cfg.Concurrency, prog: cfg.Progress}}
 }
 
 // Start opens the blob store and starts downloading, within the disk

@@ -10,6 +10,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
 
@@ -25,7 +26,13 @@ import (
 // confirmations is the set of blobs the new PDS is known to hold, loaded
 // from the state and recorded there as it grows.
 type confirmations struct {
-	j   *checkpoint.Journal
+	j *checkpoint.Journal
+	// fetch gets a blob back from the new PDS (fetchBack); workers is
+	// how many at once.
+	fetch   func(ctx context.Context, cid string, fn func(io.Reader, int64, string) error) error
+	workers int
+	prog    ui.Progress
+
 	mu  sync.Mutex
 	set map[string]bool // nil until first used
 }
@@ -79,15 +86,15 @@ func (c *confirmations) unconfirmed(refs []repo.BlobRef, missing []pds.MissingBl
 // fetchBack fetches each blob from the new PDS and hashes it, confirming
 // those that match. It returns the ones that could not be confirmed, with
 // why; an error is for what stops it altogether (a cancelled run).
-func (c *confirmations) fetchBack(ctx context.Context, b *Blobs, refs []repo.BlobRef) (map[string]error, error) {
+func (c *confirmations) fetchBack(ctx context.Context, refs []repo.BlobRef) (map[string]error, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	b.cfg.Progress.Info(fmt.Sprintf("fetching back %d blob(s) from the new PDS that no earlier run saw it confirm", len(refs)))
+	c.prog.Info(fmt.Sprintf("fetching back %d blob(s) from the new PDS that no earlier run saw it confirm", len(refs)))
 	var mu sync.Mutex
 	bad := map[string]error{}
-	workers.Each(ctx, refs, b.cfg.Concurrency, func(ref repo.BlobRef) {
-		err := b.cfg.New.FetchBlob(ctx, b.cfg.DID, ref.CID, func(body io.Reader, _ int64, _ string) error {
+	workers.Each(ctx, refs, c.workers, func(ref repo.BlobRef) {
+		err := c.fetch(ctx, ref.CID, func(body io.Reader, _ int64, _ string) error {
 			_, err := repo.CheckCID(ref.CID, body)
 			if errors.Is(err, repo.ErrBlobMismatch) {
 				return fmt.Errorf("%w: %v", pds.ErrCorruptBody, err)

@@ -51,7 +51,7 @@ func (b *Blobs) Copy(ctx context.Context) (Result, error) {
 	missing = limits.WithoutLeftBehind(missing)
 	// Blobs the new PDS does not list as missing are fetched back unless
 	// an upload already confirmed them; those it cannot serve go again.
-	bad, err := b.confirmed.fetchBack(ctx, b, b.confirmed.unconfirmed(limits.Movable(b.list.Refs()), missing))
+	bad, err := b.confirmed.fetchBack(ctx, b.confirmed.unconfirmed(limits.Movable(b.list.Refs()), missing))
 	if err != nil {
 		return Result{}, err
 	}
@@ -120,7 +120,7 @@ func (b *Blobs) Confirm(ctx context.Context) (int, error) {
 			Hint: "run the same command again to copy the missing blobs"}
 	}
 	movable := b.cfg.Limits.Movable(b.list.Refs())
-	bad, err := b.confirmed.fetchBack(ctx, b, b.confirmed.unconfirmed(movable, nil))
+	bad, err := b.confirmed.fetchBack(ctx, b.confirmed.unconfirmed(movable, nil))
 	if err != nil {
 		return 0, err
 	}
