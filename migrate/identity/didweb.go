@@ -8,11 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 
-	"github.com/atmigrate/atmigrate/internal/fsutil"
-	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	atprotoid "github.com/bluesky-social/indigo/atproto/identity"
@@ -99,40 +96,6 @@ func webState(did string, doc *atprotoid.DIDDocument) *plc.State {
 		op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: ep}
 	}
 	return &plc.State{DID: did, Op: op}
-}
-
-// web is the identity step for did:web: write the document to publish and
-// pause until it is published.
-func (s Step) web(ctx context.Context, st *plc.State, in plc.Intent) (Outcome, error) {
-	out := Outcome{State: st}
-	if matches(st, in) {
-		out.Switched, out.Note = true, fmt.Sprintf("%s's published document points at %s", s.DID, in.Endpoint)
-		return out, nil
-	}
-	// The gate holds for did:web too: nothing to publish before the new PDS
-	// has every record and blob.
-	if err := s.Gate(ctx); err != nil {
-		return out, err
-	}
-	raw, _, err := fetchWeb(ctx, s.Resolver.Servers, s.DID)
-	if err != nil {
-		return out, err
-	}
-	doc := nextWebDoc(raw, s.DID, in)
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return out, err
-	}
-	path := filepath.Join(s.Journal.Dir(), DIDWebFile)
-	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
-		return out, err
-	}
-	u, _ := webURL(s.DID)
-	s.Submitter.Progress.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
-	return out, &failure.PauseError{
-		Reason: fmt.Sprintf("waiting for the did:web document at %s to point at %s", u, in.Endpoint),
-		Hint:   fmt.Sprintf("publish %s at %s, then run the same command again", path, u),
-	}
 }
 
 // nextWebDoc keeps everything in the published document except the

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/did-method-plc/go-didplc/didplc"
@@ -51,26 +51,6 @@ func relayedApplied(ctx context.Context, pc *plc.Client, did, cid string, serr e
 	return ok, serr
 }
 
-// AwaitRecorded makes sure st is not older than the operation a state dir
-// recorded (rec): one the directory accepted (rec.Submitted is set) but st
-// does not list at all is waited for, as the run that submitted it did. A
-// re-run after a lagging replica must never take the DID for unchanged and
-// sign a second operation.
-func (sub Submitter) AwaitRecorded(ctx context.Context, did string, rec checkpoint.PLCInfo, st *plc.State) (*plc.State, error) {
-	if rec.OpCID == "" || rec.Submitted.IsZero() || len(rec.SignedOp) == 0 || logLists(st, rec.OpCID) {
-		return st, nil
-	}
-	op, err := plc.ParseOp(rec.SignedOp)
-	if err != nil {
-		return nil, fmt.Errorf("read the recorded PLC operation %s: %w", rec.OpCID, err)
-	}
-	if plc.OpCID(op) != rec.OpCID {
-		return st, nil // not the op that was submitted; the identity step decides
-	}
-	sub.Progress.Info(fmt.Sprintf("the PLC directory does not show operation %s yet; waiting for it", rec.OpCID))
-	return awaitOp(ctx, sub.PLC, did, op, stage.Identity)
-}
-
 // logLists reports whether cid is in the audit log at all, nullified or not.
 func logLists(st *plc.State, cid string) bool {
 	for _, e := range st.Log {
@@ -89,4 +69,13 @@ func Live(st *plc.State, cid string) bool {
 		}
 	}
 	return false
+}
+
+// stop is a submission's failure: a StageError inside a migration, an
+// error with its hint outside one.
+func stop(s stage.Stage, err error, hint string) error {
+	if s == "" {
+		return failure.WithHint(err, hint)
+	}
+	return &failure.StageError{Stage: s, Err: err, Hint: hint}
 }

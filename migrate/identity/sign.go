@@ -137,3 +137,9 @@ func tokenRefused(err error) error {
 	}
 	return nil
 }
+
+// recordPLC changes the state's PLC record through j and saves it.
+func recordPLC(j *checkpoint.Journal, fn func(p *checkpoint.PLCInfo)) error {
+	j.Update(func(st *checkpoint.State) { fn(&st.PLC) })
+	return j.Save()
+}

@@ -2,11 +2,15 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -129,6 +133,40 @@ func (s Step) Run(ctx context.Context) (Outcome, error) {
 	return out, nil
 }
 
+// web is the identity step for did:web: write the document to publish and
+// pause until it is published.
+func (s Step) web(ctx context.Context, st *plc.State, in plc.Intent) (Outcome, error) {
+	out := Outcome{State: st}
+	if matches(st, in) {
+		out.Switched, out.Note = true, fmt.Sprintf("%s's published document points at %s", s.DID, in.Endpoint)
+		return out, nil
+	}
+	// The gate holds for did:web too: nothing to publish before the new PDS
+	// has every record and blob.
+	if err := s.Gate(ctx); err != nil {
+		return out, err
+	}
+	raw, _, err := fetchWeb(ctx, s.Resolver.Servers, s.DID)
+	if err != nil {
+		return out, err
+	}
+	doc := nextWebDoc(raw, s.DID, in)
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return out, err
+	}
+	path := filepath.Join(s.Journal.Dir(), DIDWebFile)
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+		return out, err
+	}
+	u, _ := webURL(s.DID)
+	s.Submitter.Progress.Info(fmt.Sprintf("publish this document at %s (written to %s):\n%s", u, path, b))
+	return out, &failure.PauseError{
+		Reason: fmt.Sprintf("waiting for the did:web document at %s to point at %s", u, in.Endpoint),
+		Hint:   fmt.Sprintf("publish %s at %s, then run the same command again", path, u),
+	}
+}
+
 // reusableSignedOp returns the operation an interrupted run signed, if it
 // still fits: same intent, and still chained to the DID's latest operation.
 func (s Step) reusableSignedOp(st *plc.State, want *didplc.RegularOp) *didplc.RegularOp {
@@ -146,10 +184,4 @@ func (s Step) reusableSignedOp(st *plc.State, want *didplc.RegularOp) *didplc.Re
 	}
 	s.Submitter.Progress.Info("reusing the PLC operation signed by the interrupted run")
 	return op
-}
-
-// recordPLC changes the state's PLC record through j and saves it.
-func recordPLC(j *checkpoint.Journal, fn func(p *checkpoint.PLCInfo)) error {
-	j.Update(func(st *checkpoint.State) { fn(&st.PLC) })
-	return j.Save()
 }
