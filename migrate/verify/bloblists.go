@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 )
 
@@ -96,4 +97,22 @@ func setDifference(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// listAllBlobs is every blob CID c lists for did (sync.listBlobs), page
+// by page.
+func listAllBlobs(ctx context.Context, c *pds.Client, did string) ([]string, error) {
+	var all []string
+	cursor := ""
+	for {
+		cids, next, err := c.ListBlobs(ctx, did, cursor, 1000)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, cids...)
+		if next == "" || len(cids) == 0 {
+			return all, nil
+		}
+		cursor = next
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -85,22 +84,4 @@ func verifyBlobs(ctx context.Context, o Options, r *Report) error {
 	}
 	r.add("blobs", len(problems) == 0, "%s", detail)
 	return nil
-}
-
-// listAllBlobs is every blob CID c lists for did (sync.listBlobs), page
-// by page.
-func listAllBlobs(ctx context.Context, c *pds.Client, did string) ([]string, error) {
-	var all []string
-	cursor := ""
-	for {
-		cids, next, err := c.ListBlobs(ctx, did, cursor, 1000)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, cids...)
-		if next == "" || len(cids) == 0 {
-			return all, nil
-		}
-		cursor = next
-	}
 }
