@@ -1,13 +1,10 @@
 package migrate
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
-	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -147,7 +144,7 @@ func (r *DryRunReport) warn(format string, args ...any) {
 // the report's verdict.
 func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	m := newMigrator(opts)
-	r := &DryRunReport{NewPDS: m.opts.NewPDS, Effects: []Effect{}}
+	r := &DryRunReport{Effects: []Effect{}}
 	rec := &recorder{}
 	m.act, m.prog, m.ui = rec, reportProgress{r: r}, ui.NoPrompter{}
 	tmp, err := os.MkdirTemp("", "atmigrate-dryrun-")
@@ -161,12 +158,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 		return nil, err
 	}
 	r.Effects = append(r.Effects, rec.effects...)
-	m.stopErr = err
-	m.reportOutcome(r, err)
-	if r.Checked = m.plan.Refusal == nil && !m.plan.Done && !m.world.Switched; r.Checked {
-		m.reportChecks(r)
-	}
-	r.judge()
+	m.report(r, err)
 	return r, nil
 }
 
@@ -180,56 +172,3 @@ type reportProgress struct {
 
 func (p reportProgress) Warn(msg string)  { p.r.warn("%s", msg) }
 func (p reportProgress) Doubt(msg string) { p.r.doubt("%s", msg) }
-
-// reportOutcome says how the walk ended: the plan, and the stop a real
-// run would meet.
-func (m *Migrator) reportOutcome(r *DryRunReport, err error) {
-	r.DID, r.Handle = m.did, m.st.Handle
-	r.OldPDS, r.NewHandle = cmp.Or(m.st.OldPDS, m.world.Old.URL), m.st.NewHandle
-	r.Plan = append([]plan.Step(nil), m.plan.Steps...)
-	for i, s := range r.Plan {
-		if s.Run && m.st.Done(s.Stage) {
-			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
-		}
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, failure.ErrAlreadyMigrated):
-		r.warn("this migration is complete: a real run changes nothing")
-	case err == m.plan.Refusal:
-		r.block("%v%s", err, hintSuffix(err))
-	case err == m.plan.Pending:
-		r.warn("%v%s", err, hintSuffix(err))
-	default:
-		r.StopsAt = m.current
-		if m.current == stage.Preflight && len(m.preflight.Problems) > 1 {
-			for _, p := range m.preflight.Problems { // every problem, not just the first
-				r.block("%v%s", p, hintSuffix(p))
-			}
-			return
-		}
-		r.block("%s: %v%s", m.current, err, hintSuffix(err))
-	}
-	if m.world.Switched && !m.plan.Done {
-		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", m.opts.NewPDS)
-	}
-}
-
-// judge gives the verdict.
-func (r *DryRunReport) judge() {
-	switch {
-	case len(r.Blockers) > 0:
-		r.Verdict = VerdictStop
-	case len(r.CannotTell) > 0:
-		r.Verdict = VerdictCannotTell
-	default:
-		r.Verdict = VerdictSucceed
-	}
-}
-
-func hintSuffix(err error) string {
-	if h := failure.Hint(err); h != "" {
-		return " (" + h + ")"
-	}
-	return ""
-}

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/plc"
@@ -18,6 +20,69 @@ import (
 // the DID's state), and adds what only a forecast can say (the disk a
 // run fills, the operation it would sign, the uploads a rate limit
 // allows).
+
+// report fills r from the walk that ended with err, and gives the verdict.
+func (m *Migrator) report(r *DryRunReport, err error) {
+	m.stopErr = err
+	m.reportOutcome(r, err)
+	if r.Checked = m.plan.Refusal == nil && !m.plan.Done && !m.world.Switched; r.Checked {
+		m.reportChecks(r)
+	}
+	r.judge()
+}
+
+// reportOutcome says how the walk ended: the plan, and the stop a real
+// run would meet.
+func (m *Migrator) reportOutcome(r *DryRunReport, err error) {
+	r.DID, r.Handle, r.NewPDS = m.did, m.st.Handle, m.opts.NewPDS
+	r.OldPDS, r.NewHandle = cmp.Or(m.st.OldPDS, m.world.Old.URL), m.st.NewHandle
+	r.Plan = append([]plan.Step(nil), m.plan.Steps...)
+	for i, s := range r.Plan {
+		if s.Run && m.st.Done(s.Stage) {
+			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, failure.ErrAlreadyMigrated):
+		r.warn("this migration is complete: a real run changes nothing")
+	case err == m.plan.Refusal:
+		r.block("%v%s", err, hintSuffix(err))
+	case err == m.plan.Pending:
+		r.warn("%v%s", err, hintSuffix(err))
+	default:
+		r.StopsAt = m.current
+		if m.current == stage.Preflight && len(m.preflight.Problems) > 1 {
+			for _, p := range m.preflight.Problems { // every problem, not just the first
+				r.block("%v%s", p, hintSuffix(p))
+			}
+			return
+		}
+		r.block("%s: %v%s", m.current, err, hintSuffix(err))
+	}
+	if m.world.Switched && !m.plan.Done {
+		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", m.opts.NewPDS)
+	}
+}
+
+// judge gives the verdict.
+func (r *DryRunReport) judge() {
+	switch {
+	case len(r.Blockers) > 0:
+		r.Verdict = VerdictStop
+	case len(r.CannotTell) > 0:
+		r.Verdict = VerdictCannotTell
+	default:
+		r.Verdict = VerdictSucceed
+	}
+}
+
+func hintSuffix(err error) string {
+	if h := failure.Hint(err); h != "" {
+		return " (" + h + ")"
+	}
+	return ""
+}
 
 // reportChecks fills the parts of the report a walk that got past the
 // plan checked.

@@ -114,7 +114,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 // clients, before it has looked at any server.
 func newMigrator(opts Options) *Migrator {
 	opts.defaults()
-	srv := serversFor(opts)
-	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: resolverFor(opts, srv), act: performer{},
+	srv, ids, newPDS := opts.clients()
+	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, new: newPDS, act: performer{},
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -105,4 +106,16 @@ func (o *Options) target(did string) checkpoint.Target {
 // serversFor are the servers of a run with options o.
 func serversFor(o Options) servers.Clients {
 	return servers.New(o.HTTPClient, o.Retry, o.Requests, o.Progress)
+}
+
+// resolverFor is the identity reader of a run with options o.
+func resolverFor(o Options, srv servers.Clients) identity.Resolver {
+	return identity.Resolver{Servers: srv, PLC: srv.PLC(o.PLCURL), PLCURL: o.PLCURL, OldPDS: o.OldPDS, NewPDS: o.NewPDS, NewHeaders: o.NewPDSHeaders}
+}
+
+// clients are the client maker, the identity reader and the new PDS's
+// client of a run with options o.
+func (o Options) clients() (servers.Clients, identity.Resolver, *pds.Client) {
+	srv := serversFor(o)
+	return srv, resolverFor(o, srv), srv.PDS(o.NewPDS, o.NewPDSHeaders)
 }

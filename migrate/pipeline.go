@@ -46,7 +46,6 @@ func (m *Migrator) run(ctx context.Context) error {
 	if m.st.Handle == "" && m.plcState != nil {
 		m.st.Handle = m.plcState.Handle()
 	}
-	m.new = m.srv.PDS(m.opts.NewPDS, m.opts.NewPDSHeaders)
 	if p.Done {
 		return failure.ErrAlreadyMigrated
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/migrate/identity"
-	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -66,11 +65,6 @@ func (m *Migrator) identityTarget() identity.Target {
 // submitter is the migration's: every PLC operation it sends.
 func (m *Migrator) submitter() identity.Submitter {
 	return identity.Submitter{PLC: m.ids.PLC, UI: m.ui, Progress: m.prog, Yes: m.opts.Yes}
-}
-
-// resolverFor is the identity reader of a run with options o.
-func resolverFor(o Options, srv servers.Clients) identity.Resolver {
-	return identity.Resolver{Servers: srv, PLC: srv.PLC(o.PLCURL), PLCURL: o.PLCURL, OldPDS: o.OldPDS, NewPDS: o.NewPDS, NewHeaders: o.NewPDSHeaders}
 }
 
 // ResolveDID turns o.Account into a DID exactly as Run does: through
