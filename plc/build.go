@@ -142,7 +142,7 @@ func BuildAddRotationKey(s *State, didKey string) (*didplc.RegularOp, error) {
 // nextOp is a deep copy of the current document as an unsigned
 // plc_operation whose prev is the head.
 func nextOp(s *State) *didplc.RegularOp {
-	op := cloneOp(&s.Op)
+	op := CloneOp(&s.Op)
 	op.Type = "plc_operation"
 	op.Sig = nil
 	prev := s.Head.CID

@@ -195,7 +195,7 @@ func verifyAppended(s *State, op *didplc.RegularOp, now time.Time) error {
 	if headAt, err := parseCreatedAt(s.Head.CreatedAt); err == nil && !at.After(headAt) {
 		at = headAt.Add(time.Millisecond)
 	}
-	c := cloneOp(op)
+	c := CloneOp(op)
 	entries := append(slices.Clone(s.Log), didplc.LogEntry{
 		DID:       s.DID,
 		Operation: didplc.OpEnum{Regular: &c},
@@ -212,7 +212,7 @@ func signedSize(op *didplc.RegularOp) int {
 	if op.IsSigned() {
 		return len(op.SignedCBORBytes())
 	}
-	c := cloneOp(op)
+	c := CloneOp(op)
 	c.Sig = &placeholderSig
 	return len(c.SignedCBORBytes())
 }

@@ -14,7 +14,7 @@ import (
 // signedCopy returns a signed deep copy of op, after mut (if any).
 func signedCopy(t *testing.T, op *didplc.RegularOp, key atcrypto.PrivateKey, mut func(*didplc.RegularOp)) *didplc.RegularOp {
 	t.Helper()
-	c := cloneOp(op)
+	c := CloneOp(op)
 	if mut != nil {
 		mut(&c)
 	}
@@ -121,7 +121,7 @@ func TestCheckRejects(t *testing.T) {
 			return signedCopy(t, want, f.user, func(o *didplc.RegularOp) { o.Prev = nil })
 		}, false, []string{"prev is <none>"}},
 		{"wrong type", func() *didplc.RegularOp {
-			o := cloneOp(want)
+			o := CloneOp(want)
 			o.Type = "" // as didplc.NewAtproto leaves it
 			if err := o.Sign(f.user); err != nil {
 				t.Fatal(err)
@@ -153,7 +153,7 @@ func TestCheckRejects(t *testing.T) {
 			return signedCopy(t, want, f.user, func(o *didplc.RegularOp) { o.AlsoKnownAs = []string{"at://mallory.test"} })
 		}, false, []string{"alsoKnownAs differ"}},
 		{"more than 10 keys", func() *didplc.RegularOp {
-			w := cloneOp(want)
+			w := CloneOp(want)
 			w.RotationKeys = append(w.RotationKeys, manyKeys(9)...)
 			return signedCopy(t, &w, f.user, nil)
 		}, true, []string{"11 rotation keys"}},
@@ -174,7 +174,7 @@ func TestCheckRejects(t *testing.T) {
 			op := c.op()
 			w := want
 			if c.self {
-				u := cloneOp(op)
+				u := CloneOp(op)
 				u.Sig = nil
 				w = &u
 			}

@@ -267,7 +267,7 @@ func (r *Review) BuildNullify(key atcrypto.PrivateKey) (*didplc.RegularOp, error
 	if err := r.CanNullify(pub); err != nil {
 		return nil, err
 	}
-	op := cloneOp(r.Kept.Doc)
+	op := CloneOp(r.Kept.Doc)
 	op.Type = "plc_operation"
 	prev := r.Kept.CID
 	op.Prev = &prev
@@ -282,7 +282,7 @@ func (r *Review) BuildNullify(key atcrypto.PrivateKey) (*didplc.RegularOp, error
 	if head := r.Head().CreatedAt; !at.After(head) {
 		at = head.Add(time.Millisecond)
 	}
-	c := cloneOp(&op)
+	c := CloneOp(&op)
 	entries = append(entries, didplc.LogEntry{DID: r.DID, Operation: didplc.OpEnum{Regular: &c},
 		CID: c.CID().String(), CreatedAt: at.Format("2006-01-02T15:04:05.000Z")})
 	if err := didplc.VerifyOpLog(entries); err != nil {
@@ -317,10 +317,10 @@ func docOf(e didplc.LogEntry) *didplc.RegularOp {
 	var op didplc.RegularOp
 	switch o := e.Operation.AsOperation().(type) {
 	case *didplc.RegularOp:
-		op = cloneOp(o)
+		op = CloneOp(o)
 	case *didplc.LegacyOp:
 		r := o.RegularOp()
-		op = cloneOp(&r)
+		op = CloneOp(&r)
 		op.Type = "plc_operation"
 	default:
 		return nil

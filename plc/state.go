@@ -61,9 +61,9 @@ func StateFromLog(did string, log []didplc.LogEntry) (*State, error) {
 	return &State{DID: did, Log: slices.Clone(log), Head: head, Op: op}, nil
 }
 
-// cloneOp deep-copies op, turning nil slices and maps into empty ones so the
+// CloneOp deep-copies op, turning nil slices and maps into empty ones so the
 // JSON has [] and {} rather than null (the PLC refuses null).
-func cloneOp(op *didplc.RegularOp) didplc.RegularOp {
+func CloneOp(op *didplc.RegularOp) didplc.RegularOp {
 	out := didplc.RegularOp{
 		Type:                op.Type,
 		RotationKeys:        append([]string{}, op.RotationKeys...),

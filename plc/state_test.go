@@ -52,7 +52,7 @@ func TestStateFromLogErrors(t *testing.T) {
 
 	// A tampered entry must fail verification.
 	bad := append([]didplc.LogEntry{}, f.log...)
-	op := cloneOp(bad[1].Operation.Regular)
+	op := CloneOp(bad[1].Operation.Regular)
 	op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: "https://evil.example"}
 	bad[1] = didplc.LogEntry{DID: f.did, Operation: didplc.OpEnum{Regular: &op}, CID: op.CID().String(), CreatedAt: bad[1].CreatedAt}
 	if _, err := StateFromLog(f.did, bad); err == nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
@@ -498,29 +499,10 @@ func sortedValues(m map[string]string) []string {
 	return out
 }
 
+// cloneRegular deep-copies op, as the real directory keeps its own copy.
 func cloneRegular(op *didplc.RegularOp) *didplc.RegularOp {
-	out := &didplc.RegularOp{
-		Type:                op.Type,
-		RotationKeys:        append([]string{}, op.RotationKeys...),
-		VerificationMethods: map[string]string{},
-		AlsoKnownAs:         append([]string{}, op.AlsoKnownAs...),
-		Services:            map[string]didplc.OpService{},
-	}
-	for k, v := range op.VerificationMethods {
-		out.VerificationMethods[k] = v
-	}
-	for k, v := range op.Services {
-		out.Services[k] = v
-	}
-	if op.Prev != nil {
-		s := *op.Prev
-		out.Prev = &s
-	}
-	if op.Sig != nil {
-		s := *op.Sig
-		out.Sig = &s
-	}
-	return out
+	out := plc.CloneOp(op)
+	return &out
 }
 
 func cloneOpEnum(oe didplc.OpEnum) didplc.OpEnum {
