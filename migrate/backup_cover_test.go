@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
-// Export, VerifyBackup and a restore with FromBackup: a backup taken from
+// backup.Export, backup.Verify and a restore with FromBackup: a backup taken from
 // the old PDS moves the account once that PDS is gone, with the user's
 // own rotation key, and nothing reaches the old PDS.
 
@@ -25,14 +26,14 @@ func withPrefs(t *testing.T, records, blobs int) *fullMove {
 	return f
 }
 
-func (f *fullMove) exportOpts(t *testing.T, out string) ExportOptions {
+func (f *fullMove) exportOpts(t *testing.T, out string) backup.ExportOptions {
 	o := f.opts(t)
-	return ExportOptions{Account: f.did, Password: fakePassword, PLCURL: f.plc.URL, Out: out, Retry: o.Retry}
+	return backup.ExportOptions{Account: f.did, Password: fakePassword, PLCURL: f.plc.URL, Out: out, Retry: o.Retry}
 }
 
-func export(t *testing.T, o ExportOptions) *Manifest {
+func export(t *testing.T, o backup.ExportOptions) *backup.Manifest {
 	t.Helper()
-	man, err := Export(context.Background(), o)
+	man, err := backup.Export(context.Background(), o)
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
@@ -63,10 +64,10 @@ func TestCoverExportIsCompleteAndIncremental(t *testing.T) {
 	if man.Stats.BlobsFetched != 3 || man.Stats.Preferences != 1 || man.Stats.RepoUnchanged {
 		t.Errorf("stats %+v", man.Stats)
 	}
-	if b, _ := os.ReadFile(filepath.Join(out, BackupPrefsFile)); string(b) != backupPrefs {
+	if b, _ := os.ReadFile(filepath.Join(out, backup.PrefsFile)); string(b) != backupPrefs {
 		t.Errorf("preferences.json %s", b)
 	}
-	rep, err := VerifyBackup(context.Background(), out)
+	rep, err := backup.Verify(context.Background(), out)
 	if err != nil || len(rep.Lacks) != 0 || rep.Summary.Records != 12 {
 		t.Fatalf("the backup does not verify: %v %+v", err, rep)
 	}
@@ -80,7 +81,7 @@ func TestCoverExportIsCompleteAndIncremental(t *testing.T) {
 
 	// A damaged blob is fetched again; a changed repo is downloaded.
 	for c := range man.Blobs.Sizes {
-		if err := os.WriteFile(filepath.Join(out, BackupBlobDir, c), []byte("rot"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(out, backup.BlobDir, c), []byte("rot"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		break
@@ -90,7 +91,7 @@ func TestCoverExportIsCompleteAndIncremental(t *testing.T) {
 	if man.Stats.RepoUnchanged || man.Stats.BlobsFetched != 2 || man.Stats.BlobsKept != 2 || man.Repo.Commit != f.repo.CommitCID.String() {
 		t.Errorf("third export: %+v, commit %s", man.Stats, man.Repo.Commit)
 	}
-	if _, err := VerifyBackup(context.Background(), out); err != nil {
+	if _, err := backup.Verify(context.Background(), out); err != nil {
 		t.Fatalf("the updated backup does not verify: %v", err)
 	}
 }
@@ -112,16 +113,16 @@ func TestCoverExportRefusals(t *testing.T) {
 	otherDID := newFullMove(t, 1, 0, fakenet.PDSOptions{})
 	cases := []struct {
 		name   string
-		change func(o *ExportOptions)
+		change func(o *backup.ExportOptions)
 		want   string
 		hint   string
 	}{
-		{"no directory", func(o *ExportOptions) { o.Out = "" }, "no output directory", "{out}"},
-		{"no password", func(o *ExportOptions) { o.Password = "" }, "no password", "{old-password}"},
-		{"no account", func(o *ExportOptions) { o.Account = "" }, "no account given", "{account}"},
-		{"wrong password", func(o *ExportOptions) { o.Password = "nope" }, "refused the password", "{old-password}"},
-		{"unknown DID", func(o *ExportOptions) { o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa" }, "does not know", "{plc-url}"},
-		{"another account's backup", func(o *ExportOptions) {
+		{"no directory", func(o *backup.ExportOptions) { o.Out = "" }, "no output directory", "{out}"},
+		{"no password", func(o *backup.ExportOptions) { o.Password = "" }, "no password", "{old-password}"},
+		{"no account", func(o *backup.ExportOptions) { o.Account = "" }, "no account given", "{account}"},
+		{"wrong password", func(o *backup.ExportOptions) { o.Password = "nope" }, "refused the password", "{old-password}"},
+		{"unknown DID", func(o *backup.ExportOptions) { o.Account = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa" }, "does not know", "{plc-url}"},
+		{"another account's backup", func(o *backup.ExportOptions) {
 			*o = otherDID.exportOpts(t, other)
 		}, "holds a backup of " + f.did, "another {out}"},
 	}
@@ -129,7 +130,7 @@ func TestCoverExportRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			o := f.exportOpts(t, t.TempDir())
 			c.change(&o)
-			_, err := Export(context.Background(), o)
+			_, err := backup.Export(context.Background(), o)
 			wantInput(t, err, c.want)
 			wantHint(t, err, c.hint)
 		})
@@ -142,10 +143,10 @@ func TestCoverExportBlobUnavailable(t *testing.T) {
 	f := withPrefs(t, 5, 2)
 	out := t.TempDir()
 	f.a.Fail("com.atproto.sync.getBlob", 100, 500, "InternalServerError", "Internal Server Error")
-	_, err := Export(context.Background(), f.exportOpts(t, out))
+	_, err := backup.Export(context.Background(), f.exportOpts(t, out))
 	wantStage(t, err, stage.Blobs, "could not be downloaded")
 	wantHint(t, err, "run the same export again")
-	if _, err := ReadManifest(out); err == nil {
+	if _, err := backup.ReadManifest(out); err == nil {
 		t.Fatal("a manifest was written for an incomplete backup")
 	}
 	f.a.ClearFailures("com.atproto.sync.getBlob")
@@ -210,7 +211,7 @@ func TestCoverRestoreRefusals(t *testing.T) {
 	export(t, other.exportOpts(t, otherDir))
 	damaged := t.TempDir()
 	export(t, f.exportOpts(t, damaged))
-	if err := os.WriteFile(filepath.Join(damaged, BackupRepoFile), []byte("not a car"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(damaged, backup.RepoFile), []byte("not a car"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.a.Down()
