@@ -18,6 +18,8 @@ import (
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
+// backupFixture is a backup directory written directly (no PDS): the
+// tests of Verify and Source damage it in one way each.
 type backupFixture struct {
 	dir     string
 	did     string
@@ -27,6 +29,7 @@ type backupFixture struct {
 	log     []didplc.LogEntry
 }
 
+// k256 is a fresh key: a signing key, a user's or a PDS's rotation key.
 func k256(t *testing.T) *atcrypto.PrivateKeyK256 {
 	t.Helper()
 	k, err := plc.GenerateK256()
@@ -36,6 +39,7 @@ func k256(t *testing.T) *atcrypto.PrivateKeyK256 {
 	return k
 }
 
+// didKey is k's public did:key.
 func didKey(t *testing.T, k atcrypto.PrivateKey) string {
 	t.Helper()
 	d, err := plc.DIDKey(k)
@@ -45,6 +49,7 @@ func didKey(t *testing.T, k atcrypto.PrivateKey) string {
 	return d
 }
 
+// plcTS is t as the PLC directory writes createdAt.
 func plcTS(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // newBackupFixture writes a complete backup of a DID whose genesis op
@@ -117,6 +122,7 @@ func (f *backupFixture) write(t *testing.T, car []byte, withPrefs bool, oldKeys 
 	must(WriteManifest(f.dir, man))
 }
 
+// wantError asserts a verification failure naming file.
 func wantError(t *testing.T, err error, file string) {
 	t.Helper()
 	var be *Error
