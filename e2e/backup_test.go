@@ -17,7 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -68,7 +68,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("first export: want 21 blobs fetched, got %v", m)
 	}
 	mustContain(t, r, "downloaded)")
-	first, err := migrate.ReadManifest(mainDir)
+	first, err := backup.ReadManifest(mainDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestBackupRestore(t *testing.T) {
 	if strings.Contains(r.stderr, "unchanged") {
 		t.Errorf("third export, after a write, kept the old repo:\n%s", r.stderr)
 	}
-	man, err := migrate.ReadManifest(mainDir)
+	man, err := backup.ReadManifest(mainDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestBackupRestore(t *testing.T) {
 	if r.code != -1 {
 		t.Fatalf("export with a crash point: want the process killed\n%s", r)
 	}
-	if _, err := migrate.ReadManifest(crashDir); err == nil {
+	if _, err := backup.ReadManifest(crashDir); err == nil {
 		t.Fatal("a killed export left a manifest")
 	}
 	r = export(crashy, crashDir)
@@ -169,14 +169,14 @@ func TestBackupRestore(t *testing.T) {
 			{"record block removed from repo.car", func(t *testing.T, dir string) string {
 				removeRecordBlock(t, filepath.Join(dir, "repo.car"))
 				// Make the manifest agree, so the repo check itself must catch it.
-				rewriteManifest(t, dir, func(m *migrate.Manifest) {
+				rewriteManifest(t, dir, func(m *backup.Manifest) {
 					size, sum := fileSHA(t, filepath.Join(dir, "repo.car"))
-					m.Files["repo.car"] = migrate.ManifestFile{Size: size, SHA256: sum}
+					m.Files["repo.car"] = backup.FileSum{Size: size, SHA256: sum}
 				})
 				return "repo.car"
 			}},
 			{"manifest hash does not match", func(t *testing.T, dir string) string {
-				rewriteManifest(t, dir, func(m *migrate.Manifest) {
+				rewriteManifest(t, dir, func(m *backup.Manifest) {
 					f := m.Files["preferences.json"]
 					f.SHA256 = strings.Repeat("0", 64)
 					m.Files["preferences.json"] = f
@@ -356,14 +356,14 @@ func fileSHA(t *testing.T, p string) (int64, string) {
 	return int64(len(b)), sha256Hex(b)
 }
 
-func rewriteManifest(t *testing.T, dir string, fn func(*migrate.Manifest)) {
+func rewriteManifest(t *testing.T, dir string, fn func(*backup.Manifest)) {
 	t.Helper()
-	m, err := migrate.ReadManifest(dir)
+	m, err := backup.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fn(m)
-	if err := migrate.WriteManifest(dir, m); err != nil {
+	if err := backup.WriteManifest(dir, m); err != nil {
 		t.Fatal(err)
 	}
 }

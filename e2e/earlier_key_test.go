@@ -8,6 +8,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -60,14 +61,14 @@ func TestEarlierSigningKeyAfterMigration(t *testing.T) {
 	}
 	t.Logf("export from B:\n%s", r.stderr)
 	mustContain(t, r, note, net.B.URL+" has not written a new commit")
-	man, err := migrate.ReadManifest(fromB)
+	man, err := backup.ReadManifest(fromB)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if man.PDS != net.B.URL || man.SigningKey != oldKey || man.Repo.Commit != exported {
 		t.Errorf("manifest: PDS %s, signing key %s, commit %s; want %s, %s, %s", man.PDS, man.SigningKey, man.Repo.Commit, net.B.URL, oldKey, exported)
 	}
-	if _, err := migrate.VerifyBackup(ctxT(t), fromB); err != nil {
+	if _, err := backup.Verify(ctxT(t), fromB); err != nil {
 		t.Errorf("the backup from B does not verify: %v", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
@@ -52,7 +53,7 @@ func (m *Migrator) sizeLimits() *transfer.Limits {
 // are known.
 func (m *Migrator) blobCopy() *transfer.Blobs {
 	if m.blobs == nil {
-		_, fromBackup := m.src.(*backupSource)
+		_, fromBackup := m.src.(*backup.Source)
 		m.blobs = transfer.NewBlobs(transfer.Config{
 			Dir: m.files(), DiskDir: m.diskDir(), DID: m.did, Source: m.src, New: m.new, NewPDS: m.opts.NewPDS,
 			Concurrency: m.opts.Concurrency, DiskBudget: m.opts.DiskBudget, KeepData: m.opts.KeepData, FromBackup: fromBackup, Store: m.backupStore,

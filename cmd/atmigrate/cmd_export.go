@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
@@ -32,7 +32,7 @@ var cmdExport = &cli.Command{
 }
 
 func runExport(c *cli.Context) error {
-	o := migrate.ExportOptions{
+	o := backup.ExportOptions{
 		Account:         c.String("account"),
 		Out:             c.String("out"),
 		PDS:             c.String("old-pds"),
@@ -60,7 +60,7 @@ func runExport(c *cli.Context) error {
 	}
 	out := newOutput(os.Stderr)
 	o.Progress = out
-	man, err := migrate.Export(c.Context, o)
+	man, err := backup.Export(c.Context, o)
 	out.Close()
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func runExport(c *cli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "atmigrate: backup of %s (%s) in %s: %d records (rev %s, %s), %d blobs (%d fetched, %.1f MB; %d already there), %s, PLC log of %d bytes; took %s\n",
 		man.Handle, man.DID, o.Out, man.Repo.Records, man.Repo.Rev, repoNote, man.Blobs.Count, s.BlobsFetched, float64(s.BytesFetched)/1e6, s.BlobsKept,
-		prefs, man.Files[migrate.BackupPLCLogFile].Size, s.Duration.Round(10e6))
+		prefs, man.Files[backup.PLCLogFile].Size, s.Duration.Round(10e6))
 	return nil
 }
 
@@ -86,7 +86,7 @@ func backupAccount(account, dir string) string {
 	if account != "" || dir == "" {
 		return account
 	}
-	if m, err := migrate.ReadManifest(dir); err == nil {
+	if m, err := backup.ReadManifest(dir); err == nil {
 		return m.DID
 	}
 	return account

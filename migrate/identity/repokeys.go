@@ -13,7 +13,7 @@ import (
 // written to since the key changed, such as the new PDS's right after a
 // migration or an old, deactivated account, is still signed by an earlier
 // key); for a restore, the key that signed the backup (backupKey, which
-// VerifyBackup found; nil otherwise), since the DID's current key is by
+// backup.Verify found; nil otherwise), since the DID's current key is by
 // then the restore's temporary one.
 func RepoKeys(backupKey atcrypto.PublicKey, st *plc.State) plc.SigningKeys {
 	if backupKey != nil {

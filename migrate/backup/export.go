@@ -1,4 +1,4 @@
-package migrate
+package backup
 
 import (
 	"cmp"
@@ -51,6 +51,20 @@ type ExportOptions struct {
 	Progress   ui.Progress
 }
 
+// defaults fills in what the caller left zero with a migration's defaults.
+func (o *ExportOptions) defaults() {
+	o.PDS = servers.NormalURL(o.PDS)
+	if o.Concurrency <= 0 {
+		o.Concurrency = transfer.DefaultConcurrency
+	}
+	if o.PLCURL == "" {
+		o.PLCURL = servers.DefaultPLC
+	}
+	if o.Progress == nil {
+		o.Progress = ui.NopProgress{}
+	}
+}
+
 // ExportStats says what one Export run did.
 type ExportStats struct {
 	BlobsFetched int
@@ -81,14 +95,14 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if o.Password == "" {
 		return nil, failure.Input(nil, "pass {old-password}", "no password for the account")
 	}
-	base := Options{Account: o.Account, OldPDS: o.PDS, PLCURL: o.PLCURL, Concurrency: o.Concurrency, Retry: o.Retry, HTTPClient: o.HTTPClient, Progress: o.Progress}
-	base.defaults()
-	o.Concurrency, o.PLCURL, o.Progress = base.Concurrency, base.PLCURL, base.Progress
+	o.defaults()
 	if o.Account == "" {
 		return nil, failure.Input(nil, "pass {account} with a handle or a DID", "no account given")
 	}
-	srv := serversFor(base)
-	ids := resolverFor(base, srv)
+	// The same clients and resolver a migration of this account makes, so
+	// an export finds the account and its PDS exactly as a migrate would.
+	srv := servers.New(o.HTTPClient, o.Retry, nil, o.Progress)
+	ids := identity.Resolver{Servers: srv, PLC: srv.PLC(o.PLCURL), PLCURL: o.PLCURL, OldPDS: o.PDS}
 	did, err := ids.Resolve(ctx, o.Account)
 	if err != nil {
 		return nil, err
@@ -104,7 +118,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the DID's PLC audit log: %w", err)
 	}
-	host := base.OldPDS
+	host := o.PDS
 	if host == "" {
 		host = servers.NormalURL(st.Endpoint())
 	}
@@ -146,7 +160,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 	stagedCAR := filepath.Join(o.Out, ".repo.car.new")
 	defer os.Remove(stagedCAR)
-	sum, reused := reuseBackupRepo(ctx, c, did, o.Out, vo)
+	sum, reused := reuseRepo(ctx, c, did, o.Out, vo)
 	if reused {
 		prog.Info(fmt.Sprintf("repo: unchanged since the last backup (rev %s, %d records): verified again, not downloaded", sum.Rev, sum.Records))
 	} else {
@@ -160,7 +174,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	}
 
 	// 2. Blobs: only the ones not already there and intact.
-	store, err := repo.OpenBlobStore(filepath.Join(o.Out, BackupBlobDir))
+	store, err := repo.OpenBlobStore(filepath.Join(o.Out, BlobDir))
 	if err != nil {
 		return nil, err
 	}
@@ -209,24 +223,24 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 
 	// 4. Swap in: the old manifest goes first, so a crash in between leaves
 	// a directory that says it is incomplete rather than one that lies.
-	if err := os.Remove(filepath.Join(o.Out, BackupManifestFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(o.Out, ManifestFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	files := map[string]ManifestFile{}
-	swap := []struct{ staged, name string }{{stagedLog, BackupPLCLogFile}}
+	files := map[string]FileSum{}
+	swap := []struct{ staged, name string }{{stagedLog, PLCLogFile}}
 	if reused {
-		size, sha, err := hashFile(filepath.Join(o.Out, BackupRepoFile))
+		size, sha, err := hashFile(filepath.Join(o.Out, RepoFile))
 		if err != nil {
-			return nil, fmt.Errorf("hash %s: %w", BackupRepoFile, err)
+			return nil, fmt.Errorf("hash %s: %w", RepoFile, err)
 		}
-		files[BackupRepoFile] = ManifestFile{Size: size, SHA256: sha}
+		files[RepoFile] = FileSum{Size: size, SHA256: sha}
 	} else {
-		swap = append(swap, struct{ staged, name string }{stagedCAR, BackupRepoFile})
+		swap = append(swap, struct{ staged, name string }{stagedCAR, RepoFile})
 	}
 	if havePrefs {
-		swap = append(swap, struct{ staged, name string }{stagedPrefs, BackupPrefsFile})
+		swap = append(swap, struct{ staged, name string }{stagedPrefs, PrefsFile})
 	} else {
-		os.Remove(filepath.Join(o.Out, BackupPrefsFile))
+		os.Remove(filepath.Join(o.Out, PrefsFile))
 	}
 	for _, s := range swap {
 		size, sha, err := hashFile(s.staged)
@@ -236,7 +250,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 		if err := os.Rename(s.staged, filepath.Join(o.Out, s.name)); err != nil {
 			return nil, fmt.Errorf("replace %s: %w", s.name, err)
 		}
-		files[s.name] = ManifestFile{Size: size, SHA256: sha}
+		files[s.name] = FileSum{Size: size, SHA256: sha}
 	}
 	if err := store.Sync(); err != nil {
 		return nil, err
@@ -247,7 +261,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 
 	man := &Manifest{
 		DID: did, Handle: handle, Email: sess.Email, PDS: host,
-		Repo:  ManifestRepo{Rev: sum.Rev, Commit: sum.Commit, Records: sum.Records, Bytes: sum.Bytes, SHA256: files[BackupRepoFile].SHA256},
+		Repo:  ManifestRepo{Rev: sum.Rev, Commit: sum.Commit, Records: sum.Records, Bytes: sum.Bytes, SHA256: files[RepoFile].SHA256},
 		Blobs: ManifestBlobs{Count: len(sum.Blobs), MimeTypes: mimes, Sizes: map[string]int64{}},
 		Files: files, OldPDSRotationKeys: oldKeys, SigningKey: sum.SignedBy,
 		Tool: "atmigrate/" + servers.Version, Created: time.Now().UTC(),
@@ -267,13 +281,13 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	return man, nil
 }
 
-// reuseBackupRepo returns the summary of the backup's repo.car, verified
+// reuseRepo returns the summary of the backup's repo.car, verified
 // again against the DID's signing keys, when the PDS's latest commit is the
 // one it holds: an unchanged account's repo is not downloaded again (a
 // backup's CAR must be whole, so a changed one is). Any doubt (no
 // manifest, another commit, a file that no longer verifies) says no, and
 // the caller downloads.
-func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo repo.VerifyOptions) (*repo.Summary, bool) {
+func reuseRepo(ctx context.Context, c *pds.Client, did, dir string, vo repo.VerifyOptions) (*repo.Summary, bool) {
 	man, err := ReadManifest(dir)
 	if err != nil || man.DID != did || man.Repo.Commit == "" {
 		return nil, false
@@ -282,7 +296,7 @@ func reuseBackupRepo(ctx context.Context, c *pds.Client, did, dir string, vo rep
 	if err != nil || cid != man.Repo.Commit {
 		return nil, false
 	}
-	f, err := os.Open(filepath.Join(dir, BackupRepoFile))
+	f, err := os.Open(filepath.Join(dir, RepoFile))
 	if err != nil {
 		return nil, false
 	}

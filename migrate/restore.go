@@ -2,16 +2,15 @@ package migrate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/backup"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -24,92 +23,6 @@ import (
 // tempKeyFile holds the temporary signing key of a restore (0600, state dir).
 const tempKeyFile = "temp-signing-key"
 
-// backupSource reads a verified backup directory: the Source of a
-// migration that never contacts the old PDS.
-type backupSource struct {
-	dir string
-	man *Manifest
-	key atcrypto.PublicKey // the key that signed the backup's repo
-}
-
-func (s *backupSource) Name() string { return "backup " + s.dir }
-
-// ExportRepo copies repo.car to path (temp file and rename), through tee.
-func (s *backupSource) ExportRepo(ctx context.Context, since, path string, tee io.Writer, onBytes func(int64)) (int64, error) {
-	if since != "" {
-		return 0, fmt.Errorf("a backup holds one full repo, not changes since %s", since)
-	}
-	in, err := os.Open(filepath.Join(s.dir, BackupRepoFile))
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name())
-	var dst io.Writer = tmp
-	if tee != nil {
-		dst = io.MultiWriter(tmp, tee)
-	}
-	n, err := io.Copy(dst, &progressReader{r: in, ctx: ctx, on: onBytes})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, err
-	}
-	return n, os.Rename(tmp.Name(), path)
-}
-
-// LatestCommit is the backup's commit: nothing to catch up with.
-func (s *backupSource) LatestCommit(context.Context) (string, string, error) {
-	return s.man.Repo.Commit, s.man.Repo.Rev, nil
-}
-
-func (s *backupSource) FetchBlob(_ context.Context, cid string, fn func(io.Reader, int64, string) error) error {
-	store := &repo.BlobStore{Dir: filepath.Join(s.dir, BackupBlobDir)}
-	f, size, err := store.Open(cid)
-	if err != nil {
-		return fmt.Errorf("the backup has no blob %s: %w", cid, err)
-	}
-	defer f.Close()
-	return fn(f, size, s.man.Blobs.MimeTypes[cid])
-}
-
-// Preferences reads preferences.json; a backup without it gives [].
-func (s *backupSource) Preferences(context.Context) (json.RawMessage, error) {
-	if _, ok := s.man.Files[BackupPrefsFile]; !ok {
-		return json.RawMessage("[]"), nil
-	}
-	b, err := os.ReadFile(filepath.Join(s.dir, BackupPrefsFile))
-	if err != nil {
-		return nil, err
-	}
-	return json.RawMessage(b), nil
-}
-
-type progressReader struct {
-	r   io.Reader
-	ctx context.Context
-	on  func(int64)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	if err := p.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := p.r.Read(b)
-	if n > 0 && p.on != nil {
-		p.on(int64(n))
-	}
-	return n, err
-}
-
 // openBackupSource verifies the backup completely (before anything is
 // written anywhere), says how old it is and what it lacks, and makes it
 // the migration's source. The old PDS is never contacted.
@@ -120,9 +33,9 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 		return "", failure.Input(nil, "pass {rotation-key} with your own PLC rotation key (one listed in the DID's rotationKeys)",
 			"restoring from a backup needs your rotation key: without the old PDS only it can change the DID")
 	}
-	rep, err := VerifyBackup(ctx, dir)
+	rep, err := backup.Verify(ctx, dir)
 	if err != nil {
-		var be *BackupError
+		var be *backup.Error
 		if errors.As(err, &be) {
 			return "", failure.Input(err, "use another backup, or run `atmigrate export` again while the old PDS still answers; nothing was written anywhere", "the backup was refused")
 		}
@@ -133,7 +46,7 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 		return "", failure.Input(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, m.did)
 	}
 	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
-		dir, man.Created.Local().Format(time.RFC3339), describeAge(rep.Age(time.Now())), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), units.MB(man.Blobs.Bytes)))
+		dir, man.Created.Local().Format(time.RFC3339), rep.Ago(time.Now()), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), units.MB(man.Blobs.Bytes)))
 	if note := identity.EarlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
 		m.prog.Info("backup: " + note)
 	}
@@ -141,14 +54,13 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 		m.prog.Warn("the backup does not contain " + l)
 	}
 	if rep.Age(time.Now()) > 24*time.Hour {
-		m.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", describeAge(rep.Age(time.Now()))))
+		m.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", rep.Ago(time.Now())))
 	}
-	if !m.identityDone && m.plcState != nil && !logHasPrefix(m.plcState, rep) {
+	if !m.identityDone && m.plcState != nil && !rep.InLog(m.plcState) {
 		m.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
 	}
-	src := &backupSource{dir: dir, man: man, key: rep.Key}
-	m.src = src
-	store, err := repo.OpenBlobStore(filepath.Join(dir, BackupBlobDir))
+	m.src = backup.NewSource(rep)
+	store, err := repo.OpenBlobStore(filepath.Join(dir, backup.BlobDir))
 	if err != nil {
 		return "", err
 	}
@@ -168,30 +80,15 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	if err := m.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.st.Handle, m.did, dir, describeAge(rep.Age(time.Now())), m.st.OldPDS), nil
-}
-
-// logHasPrefix reports whether every live entry of the backup's log is in
-// the DID's current log.
-func logHasPrefix(st *plc.State, rep *BackupReport) bool {
-	have := map[string]bool{}
-	for _, e := range st.Log {
-		have[e.CID] = true
-	}
-	for _, e := range rep.Log {
-		if !e.Nullified && !have[e.CID] {
-			return false
-		}
-	}
-	return true
+	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.st.Handle, m.did, dir, rep.Ago(time.Now()), m.st.OldPDS), nil
 }
 
 // backupSigningKey is the key a backup's repo was signed with, when the
 // migration restores from a backup (the DID's current key is by then the
 // temporary one).
 func (m *Migrator) backupSigningKey() (atcrypto.PublicKey, bool) {
-	if s, ok := m.src.(*backupSource); ok {
-		return s.key, true
+	if s, ok := m.src.(*backup.Source); ok {
+		return s.Key(), true
 	}
 	return nil, false
 }
