@@ -37,3 +37,28 @@ func stateDirOf(c *cli.Context) (string, error) {
 	}
 	return checkpoint.DefaultDir(did)
 }
+
+// migrationState reads the migration state --state-dir or --account
+// names, for the commands that only look at a migration (status, watch):
+// without one there is nothing for them to show.
+func migrationState(c *cli.Context) (dir string, st *checkpoint.State, err error) {
+	dir, err = stateDirOf(c)
+	if err != nil {
+		return "", nil, err
+	}
+	st, err = loadState(dir, "check --state-dir (or --account)")
+	return dir, st, err
+}
+
+// loadState reads the migration state in dir. A dir without one is a
+// usage error, with hint naming the flags that chose it.
+func loadState(dir, hint string) (*checkpoint.State, error) {
+	st, err := checkpoint.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, usageError{"no migration state in " + dir, hint}
+	}
+	return st, nil
+}

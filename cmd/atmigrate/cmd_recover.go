@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 )
 
@@ -42,12 +41,9 @@ func runPLCRecover(c *cli.Context) error {
 	}
 	o := identity.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes")}
 	if dir := c.String("state-dir"); dir != "" {
-		st, err := checkpoint.Load(dir)
+		st, err := loadState(dir, "check --state-dir")
 		if err != nil {
 			return err
-		}
-		if st == nil {
-			return usageError{"no migration state in " + dir, "check --state-dir"}
 		}
 		o.DID = st.DID
 		if !c.IsSet("plc-url") && st.PLCURL != "" {

@@ -24,16 +24,9 @@ var cmdStatus = &cli.Command{
 }
 
 func runStatus(c *cli.Context) error {
-	dir, err := stateDirOf(c)
+	dir, st, err := migrationState(c)
 	if err != nil {
 		return err
-	}
-	st, err := checkpoint.Load(dir)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
 	pid, running := checkpoint.Running(dir)
 	v := newStatusView(dir, st, pid, running)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
@@ -36,16 +35,9 @@ var cmdWatch = &cli.Command{
 }
 
 func runWatch(c *cli.Context) error {
-	dir, err := stateDirOf(c)
+	dir, st, err := migrationState(c)
 	if err != nil {
 		return err
-	}
-	st, err := checkpoint.Load(dir)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return usageError{"no migration state in " + dir, "check --state-dir (or --account)"}
 	}
 	opts, err := identity.WatchOptionsFromState(st)
 	if err != nil {

@@ -96,13 +96,7 @@ func LoadStatus(dir string) (*Index, error) {
 	if err != nil || idx == nil {
 		return idx, err
 	}
-	running := false
-	if unlock, held, err := fsutil.TryLock(filepath.Join(dir, lockName)); err == nil {
-		running = held
-		if !held {
-			unlock()
-		}
-	}
+	running := batchRunning(dir)
 	for _, e := range idx.Accounts {
 		refreshEntry(dir, e)
 		if e.Status == Running && !running {
