@@ -23,7 +23,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 		return "", skip("the DID already points at the new PDS")
 	}
 	carPath := m.path("repo.car")
-	if m.st.Done(stage.ExportRepo) && fsutil.Exists(carPath) {
+	if m.exported(carPath) {
 		if err := m.blobList().Load(); err == nil {
 			vo, _, err := m.repoVerifyOptions(false)
 			if err != nil {
@@ -64,6 +64,11 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if err := m.blobList().Set(sum.Blobs); err != nil {
 		return "", err
 	}
+	// Recorded before the prefetch starts: a run killed from here on
+	// re-checks this copy instead of downloading the repo again.
+	if err := m.save(); err != nil {
+		return "", err
+	}
 	if err := m.afterExport(ctx); err != nil {
 		return "", err
 	}
@@ -100,10 +105,10 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	if m.early != nil || m.opts.FromBackup != "" || identity.PointsAt(m.plcState, m.newEndpoint()) {
 		return
 	}
-	carPath := m.path("repo.car")
-	if m.st.Done(stage.ExportRepo) && fsutil.Exists(carPath) {
+	if m.exported(m.path("repo.car")) {
 		return
 	}
+	carPath := m.path("repo.car")
 	vo, _, err := m.repoVerifyOptions(false)
 	if err != nil {
 		return // the export stage reports it
@@ -113,6 +118,13 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	}
 	src := &transfer.PDSSource{Client: m.srv.PDS(m.st.OldPDS, nil), DID: m.did}
 	m.early = transfer.StartEarly(ctx, src, m.prog, carPath, vo)
+}
+
+// exported reports whether an earlier run left a verified copy of the
+// repo at carPath: the state names the commit it exported, recorded once
+// the copy verified, and the file is there (to be re-checked).
+func (m *Migrator) exported(carPath string) bool {
+	return m.st.Repo.Commit != "" && fsutil.Exists(carPath)
 }
 
 // stopEarlyExport abandons a background export nobody took.
