@@ -76,6 +76,6 @@ func TestDryRun(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("dry run with blockers: want exit 1\n%s", r)
 	}
-	mustContain(t, r, "A real run would stop here", "not allowed", "'s current rotation keys")
+	mustContain(t, r, "A real run would stop at preflight:", "not allowed", "'s current rotation keys", "not checked: a real run stops before the export")
 	assertNothingWritten()
 }

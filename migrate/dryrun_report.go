@@ -137,6 +137,9 @@ func (m *Migrator) reportServer(r *DryRunReport) {
 
 // reportData says what the export found: the repo and its blobs.
 func (m *Migrator) reportData(r *DryRunReport) {
+	if m.keyNote != "" {
+		r.warn("%s", m.keyNote) // a real run says it in passing; a dry run's reader should see it
+	}
 	repo := m.st.Repo
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = repo.Bytes, repo.Records, repo.Rev, repo.Commit
 	refs := m.blobList().Refs()

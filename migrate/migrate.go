@@ -77,6 +77,8 @@ type Migrator struct {
 	preflight  preflightResult
 	backupNote string
 	stopErr    error
+	// keyNote says the exported commit is signed by the DID's earlier key.
+	keyNote string
 	// unlock releases the state dir's lock.
 	unlock func()
 

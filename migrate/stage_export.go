@@ -55,8 +55,8 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if note := identity.EarlierKeyNote(keys, sum, m.src.Name()); note != "" {
-		m.prog.Info(note)
+	if m.keyNote = identity.EarlierKeyNote(keys, sum, m.src.Name()); m.keyNote != "" {
+		m.prog.Info(m.keyNote)
 	}
 	m.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}

@@ -58,10 +58,14 @@ func printDryRun(w io.Writer, r *migrate.DryRunReport) {
 	fmt.Fprintf(w, "login         ok: %s, 2FA code needed: %s, account active: %s\n", yes(r.Login.OK), yes(r.Login.AuthFactorNeeded), yes(r.Login.Active))
 	fmt.Fprintf(w, "new PDS       %s, invite required: %s, handle domains: %s\n", r.Server.DID, yes(r.Server.InviteCodeRequired), strings.Join(r.Server.HandleDomains, " "))
 	fmt.Fprintf(w, "handle        allowed: %s, free: %s\n", yes(r.Server.HandleAllowed), yes(r.Server.HandleFree))
-	fmt.Fprintf(w, "repo          %d records, %.1f MB, rev %s\n", r.Repo.Records, float64(r.Repo.Bytes)/1e6, r.Repo.Rev)
-	fmt.Fprintf(w, "blobs         %d, %.1f MB, largest %.1f MB\n", r.Blobs.Count, float64(r.Blobs.Bytes)/1e6, float64(r.Blobs.Largest)/1e6)
-	fmt.Fprintf(w, "limits        %s\n", limitsWords(r.Limits))
-	fmt.Fprintf(w, "rate limits   %s\n", rateLimitWords(r.RateLimits))
+	if r.Repo.Commit == "" {
+		fmt.Fprintf(w, "repo          not checked: a real run stops before the export\n")
+	} else {
+		fmt.Fprintf(w, "repo          %d records, %.1f MB, rev %s\n", r.Repo.Records, float64(r.Repo.Bytes)/1e6, r.Repo.Rev)
+		fmt.Fprintf(w, "blobs         %d, %.1f MB, largest %.1f MB\n", r.Blobs.Count, float64(r.Blobs.Bytes)/1e6, float64(r.Blobs.Largest)/1e6)
+		fmt.Fprintf(w, "limits        %s\n", limitsWords(r.Limits))
+		fmt.Fprintf(w, "rate limits   %s\n", rateLimitWords(r.RateLimits))
+	}
 	if r.Disk.Dir != "" {
 		fmt.Fprintf(w, "disk          %.1f MB free in %s; the run holds at most %.1f MB there (repo, %.1f MB prefetch window, uploads in flight)\n",
 			float64(r.Disk.Free)/1e6, r.Disk.Dir, float64(r.Disk.Peak)/1e6, float64(r.Disk.Window)/1e6)
