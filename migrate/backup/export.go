@@ -65,20 +65,6 @@ func (o *ExportOptions) defaults() {
 	}
 }
 
-// ExportStats says what one Export run did.
-type ExportStats struct {
-	BlobsFetched int
-	BytesFetched int64
-	// BlobsKept were already in the directory and verified.
-	BlobsKept int
-	// RepoUnchanged: the account's latest commit was the backup's, so its
-	// repo.car was verified again instead of downloaded.
-	RepoUnchanged bool
-	Preferences   int
-	PrefsMissing  bool
-	Duration      time.Duration
-}
-
 // Export writes a verified, self-contained backup of an account to
 // o.Out: repo.car (verified while it streams: commit signed by one of the
 // DID's signing keys, complete MST, every record present), blobs/<cid>

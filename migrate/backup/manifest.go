@@ -138,3 +138,17 @@ func hashFile(path string) (int64, string, error) {
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// ExportStats says what one Export run did.
+type ExportStats struct {
+	BlobsFetched int
+	BytesFetched int64
+	// BlobsKept were already in the directory and verified.
+	BlobsKept int
+	// RepoUnchanged: the account's latest commit was the backup's, so its
+	// repo.car was verified again instead of downloaded.
+	RepoUnchanged bool
+	Preferences   int
+	PrefsMissing  bool
+	Duration      time.Duration
+}
