@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"net/http"
 	"sync/atomic"
 
@@ -76,17 +77,10 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	o.NewPDS = servers.NormalURL(o.NewPDS)
-	o.OldPDS = servers.NormalURL(o.OldPDS)
-	if o.Concurrency <= 0 {
-		o.Concurrency = transfer.DefaultConcurrency
-	}
-	if o.PLCURL == "" {
-		o.PLCURL = servers.DefaultPLC
-	}
-	if o.Progress == nil {
-		o.Progress = ui.NopProgress{}
-	}
+	o.NewPDS, o.OldPDS = servers.NormalURL(o.NewPDS), servers.NormalURL(o.OldPDS)
+	o.PLCURL = cmp.Or(o.PLCURL, servers.DefaultPLC)
+	o.Concurrency = transfer.ConcurrencyOr(o.Concurrency)
+	o.Progress = ui.OrNop(o.Progress)
 	if o.UI == nil {
 		o.UI = ui.NoPrompter{}
 	}

@@ -53,16 +53,9 @@ type ExportOptions struct {
 
 // defaults fills in what the caller left zero with a migration's defaults.
 func (o *ExportOptions) defaults() {
-	o.PDS = servers.NormalURL(o.PDS)
-	if o.Concurrency <= 0 {
-		o.Concurrency = transfer.DefaultConcurrency
-	}
-	if o.PLCURL == "" {
-		o.PLCURL = servers.DefaultPLC
-	}
-	if o.Progress == nil {
-		o.Progress = ui.NopProgress{}
-	}
+	o.PDS, o.PLCURL = servers.NormalURL(o.PDS), cmp.Or(o.PLCURL, servers.DefaultPLC)
+	o.Concurrency = transfer.ConcurrencyOr(o.Concurrency)
+	o.Progress = ui.OrNop(o.Progress)
 }
 
 // Export writes a verified, self-contained backup of an account to

@@ -49,9 +49,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 	if o.UI == nil {
 		o.UI = ui.NoPrompter{}
 	}
-	if o.Progress == nil {
-		o.Progress = ui.NopProgress{}
-	}
+	o.Progress = ui.OrNop(o.Progress)
 	if _, err := atcrypto.ParsePublicDIDKey(o.Key); err != nil {
 		return nil, failure.Input(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
 	}

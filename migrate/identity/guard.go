@@ -225,9 +225,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverResult, error) {
 	if o.UI == nil {
 		o.UI = ui.NoPrompter{}
 	}
-	if o.Progress == nil {
-		o.Progress = ui.NopProgress{}
-	}
+	o.Progress = ui.OrNop(o.Progress)
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()

@@ -27,10 +27,7 @@ type Clients struct {
 // default client, each call's own policy, no counting); prog nil reports
 // no retries.
 func New(hc *http.Client, retry *pds.RetryPolicy, requests *atomic.Int64, prog ui.Progress) Clients {
-	if prog == nil {
-		prog = ui.NopProgress{}
-	}
-	return Clients{HTTPClient: hc, retry: retry, requests: requests, prog: prog}
+	return Clients{HTTPClient: hc, retry: retry, requests: requests, prog: ui.OrNop(prog)}
 }
 
 // PDS is a client for the PDS at url with the run's policy, sending

@@ -17,6 +17,14 @@ import (
 // long-latency link more may help.
 const DefaultConcurrency = 4
 
+// ConcurrencyOr is n, or DefaultConcurrency when n is not positive.
+func ConcurrencyOr(n int) int {
+	if n <= 0 {
+		return DefaultConcurrency
+	}
+	return n
+}
+
 // DefaultDiskBudget bounds the blob bytes a migration keeps in its state
 // dir at once (--disk-budget). Once the new PDS confirms a blob its local
 // copy goes, so disk use follows this window, not the account's size. The

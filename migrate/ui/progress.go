@@ -42,6 +42,14 @@ const (
 	TransferBlobs        TransferKind = "blobs"
 )
 
+// OrNop is p, or NopProgress when p is nil.
+func OrNop(p Progress) Progress {
+	if p == nil {
+		return NopProgress{}
+	}
+	return p
+}
+
 // NopProgress ignores everything.
 type NopProgress struct{}
 
