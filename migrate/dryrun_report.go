@@ -37,11 +37,6 @@ func (m *Migrator) reportOutcome(r *DryRunReport, err error) {
 	r.DID, r.Handle, r.NewPDS = m.did, m.st.Handle, m.opts.NewPDS
 	r.OldPDS, r.NewHandle = cmp.Or(m.st.OldPDS, m.world.Old.URL), m.st.NewHandle
 	r.Plan = append([]plan.Step(nil), m.plan.Steps...)
-	for i, s := range r.Plan {
-		if s.Run && m.st.Done(s.Stage) {
-			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
-		}
-	}
 	switch {
 	case err == nil:
 	case errors.Is(err, failure.ErrAlreadyMigrated):
@@ -131,7 +126,9 @@ func (m *Migrator) reportServer(r *DryRunReport) {
 	pc := m.preflight
 	r.Server.HandleAllowed, r.Server.HandleFree = pc.HandleAllowed, pc.HandleFree
 	if pc.HandleUnknown != nil {
-		r.doubt("whether the handle %s is free on %s: resolveHandle answered %v (createAccount refuses a taken handle)", r.NewHandle, o.NewPDS, pc.HandleUnknown)
+		// Not a doubt: createAccount is the check, and a taken handle
+		// stops the run there as bad input, before anything is written.
+		r.unknown("whether the handle %s is free on %s: resolveHandle answered %v (createAccount refuses a taken handle)", r.NewHandle, o.NewPDS, pc.HandleUnknown)
 	}
 }
 

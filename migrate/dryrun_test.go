@@ -84,6 +84,11 @@ func TestDryRunClean(t *testing.T) {
 	if len(r.Plan) != len(stage.All) || !slices.ContainsFunc(r.Plan, func(s plan.Step) bool { return s.Stage == stage.Identity && s.Run }) {
 		t.Errorf("plan %+v", r.Plan)
 	}
+	for _, s := range r.Plan {
+		if s.Run && s.Reason != "" {
+			t.Errorf("a first run's plan says %s: %q", s.Stage, s.Reason)
+		}
+	}
 	if r.Verdict != VerdictSucceed || r.StopsAt != "" || len(r.CannotTell) > 0 {
 		t.Errorf("verdict %s at %q (cannot tell: %q)", r.Verdict, r.StopsAt, r.CannotTell)
 	}

@@ -35,6 +35,14 @@ func (m *Migrator) run(ctx context.Context) error {
 		return err
 	}
 	p := plan.Decide(m.invocation(), w, m.st)
+	for i, step := range p.Steps {
+		// Said of a stage that runs again (the dry run shows it): the
+		// walk marks stages done as it goes, an earlier run's are known
+		// only now.
+		if step.Run && m.st.Done(step.Stage) {
+			p.Steps[i].Reason = "done by an earlier run: re-checked against the servers"
+		}
+	}
 	m.world, m.plan, m.planned = w, p, true
 	if p.Refusal != nil {
 		return p.Refusal

@@ -104,7 +104,7 @@ func (w World) SameServer() bool {
 type Step struct {
 	Stage  stage.Stage `json:"stage"`
 	Run    bool        `json:"run"`
-	Reason string      `json:"reason,omitempty"` // why it is skipped
+	Reason string      `json:"reason,omitempty"` // why it is skipped (of one that runs: that an earlier run did it)
 }
 
 // Plan is the stages still to do.
