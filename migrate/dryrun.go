@@ -152,7 +152,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	m.dataDir = tmp
+	m.sd.dataDir, m.sd.dry = tmp, true
 	err = m.run(ctx)
 	if !m.planned {
 		return nil, err

@@ -34,11 +34,11 @@ func (m *Migrator) report(r *DryRunReport, err error) {
 // reportOutcome says how the walk ended: the plan, and the stop a real
 // run would meet.
 func (m *Migrator) reportOutcome(r *DryRunReport, err error) {
-	r.DID, r.Handle, r.NewPDS = m.did, m.st.Handle, m.opts.NewPDS
-	r.OldPDS, r.NewHandle = cmp.Or(m.st.OldPDS, m.world.Old.URL), m.st.NewHandle
+	r.DID, r.Handle, r.NewPDS = m.did, m.sd.st.Handle, m.opts.NewPDS
+	r.OldPDS, r.NewHandle = cmp.Or(m.sd.st.OldPDS, m.world.Old.URL), m.sd.st.NewHandle
 	r.Plan = append([]plan.Step(nil), m.plan.Steps...)
 	for i, s := range r.Plan {
-		if s.Run && m.st.Done(s.Stage) {
+		if s.Run && m.sd.st.Done(s.Stage) {
 			r.Plan[i].Reason = "done by an earlier run: re-checked against the servers"
 		}
 	}
@@ -89,7 +89,7 @@ func hintSuffix(err error) string {
 func (m *Migrator) reportChecks(r *DryRunReport) {
 	m.reportLogin(r)
 	m.reportServer(r)
-	if m.src != nil && m.st.Repo.Commit != "" {
+	if m.src != nil && m.sd.st.Repo.Commit != "" {
 		m.reportData(r)
 		m.reportDisk(r)
 		m.reportLimits(r)
@@ -140,7 +140,7 @@ func (m *Migrator) reportData(r *DryRunReport) {
 	if m.keyNote != "" {
 		r.warn("%s", m.keyNote) // a real run says it in passing; a dry run's reader should see it
 	}
-	repo := m.st.Repo
+	repo := m.sd.st.Repo
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = repo.Bytes, repo.Records, repo.Rev, repo.Commit
 	refs := m.blobList().Refs()
 	r.Blobs.Count = len(refs)
@@ -153,7 +153,7 @@ func (m *Migrator) reportData(r *DryRunReport) {
 // reportDisk works out the disk a real run needs, from the same floor and
 // window as the real run, measured where its state dir would be.
 func (m *Migrator) reportDisk(r *DryRunReport) {
-	dir := m.diskDir()
+	dir := m.sd.diskDir()
 	r.Disk.Dir = dir
 	free, ok := fsutil.FreeBytes(dir)
 	if !ok {

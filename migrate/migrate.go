@@ -38,11 +38,8 @@ type Migrator struct {
 
 	// act carries out the run's side effects (the dry run's records them).
 	act actor
-	// dir is the state dir; dataDir, when set, holds the data files
-	// instead (the dry run's temporary copy).
-	dir, dataDir string
-	st           *checkpoint.State
-	j            *checkpoint.Journal // the writer of st
+	// sd is the state dir: the state, its journal and the data files.
+	sd *stateDir
 
 	did      string
 	oldSess  *pds.Session
@@ -89,11 +86,11 @@ type Migrator struct {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	m := newMigrator(opts)
 	err := m.run(ctx)
-	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
+	res := &Result{DID: m.did, StateDir: m.sd.dir, State: m.sd.st, Timings: m.timings}
 	switch {
-	case err == nil, m.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
+	case err == nil, m.sd.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
-		m.recordError(checkpoint.StopInterrupted, errors.New("interrupted"))
+		m.sd.recordError(m.current, checkpoint.StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, failure.ErrPaused):
 		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token ({plc-token})"
 		if identity.IsDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
@@ -103,11 +100,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if errors.As(err, &pe) {
 			reason = pe.Reason
 		}
-		m.recordError(stop, errors.New(reason))
+		m.sd.recordError(m.current, stop, errors.New(reason))
 	case errors.As(err, new(*failure.InputError)):
-		m.recordError(checkpoint.StopFailedPermanent, err)
+		m.sd.recordError(m.current, checkpoint.StopFailedPermanent, err)
 	default:
-		m.recordError(checkpoint.StopFailed, err)
+		m.sd.recordError(m.current, checkpoint.StopFailed, err)
 	}
 	return res, err
 }
@@ -117,6 +114,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func newMigrator(opts Options) *Migrator {
 	opts.defaults()
 	srv, ids, newPDS := opts.clients()
-	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, new: newPDS, act: performer{},
+	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, new: newPDS, act: performer{}, sd: &stateDir{},
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
 }

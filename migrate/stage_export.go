@@ -22,14 +22,14 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	carPath := m.path("repo.car")
+	carPath := m.sd.path("repo.car")
 	if m.exported(carPath) {
 		if err := m.blobList().Load(); err == nil {
 			vo, _, err := m.repoVerifyOptions(false)
 			if err != nil {
 				return "", err
 			}
-			ok, err := transfer.LocalRepoGood(ctx, carPath, m.st.Repo.Commit, vo, m.prog)
+			ok, err := transfer.LocalRepoGood(ctx, carPath, m.sd.st.Repo.Commit, vo, m.prog)
 			if err != nil {
 				return "", err
 			}
@@ -37,7 +37,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 				if err := m.afterExport(ctx); err != nil {
 					return "", err
 				}
-				return "", skip("already exported (rev %s, the local copy re-checked)", m.st.Repo.Rev)
+				return "", skip("already exported (rev %s, the local copy re-checked)", m.sd.st.Repo.Rev)
 			}
 		}
 	}
@@ -58,7 +58,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if m.keyNote = identity.EarlierKeyNote(keys, sum, m.src.Name()); m.keyNote != "" {
 		m.prog.Info(m.keyNote)
 	}
-	m.journal().Update(func(st *checkpoint.State) {
+	m.sd.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	})
 	if err := m.blobList().Set(sum.Blobs); err != nil {
@@ -66,7 +66,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	}
 	// Recorded before the prefetch starts: a run killed from here on
 	// re-checks this copy instead of downloading the repo again.
-	if err := m.save(); err != nil {
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
 	if err := m.afterExport(ctx); err != nil {
@@ -84,14 +84,14 @@ func (m *Migrator) afterExport(ctx context.Context) error {
 	if err := limits.Check(m.blobList().Refs()); err != nil {
 		return err
 	}
-	if w := limits.ImportSizeWarning(m.st.Repo.Bytes); w != "" {
+	if w := limits.ImportSizeWarning(m.sd.st.Repo.Bytes); w != "" {
 		m.doubt(w)
 	}
 	blobs := m.blobCopy()
-	if err := blobs.CheckDiskRoom(m.st.BoundToTarget()); err != nil {
+	if err := blobs.CheckDiskRoom(m.sd.st.BoundToTarget()); err != nil {
 		return err
 	}
-	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.blobList().Refs())), m.dir)}
+	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.blobList().Refs())), m.sd.dir)}
 	if err := m.do(ctx, ahead, blobs.Start); err != nil {
 		m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
 	}
@@ -105,18 +105,18 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 	if m.early != nil || m.opts.FromBackup != "" || identity.PointsAt(m.plcState, m.newEndpoint()) {
 		return
 	}
-	if m.exported(m.path("repo.car")) {
+	if m.exported(m.sd.path("repo.car")) {
 		return
 	}
-	carPath := m.path("repo.car")
+	carPath := m.sd.path("repo.car")
 	vo, _, err := m.repoVerifyOptions(false)
 	if err != nil {
 		return // the export stage reports it
 	}
-	if err := os.MkdirAll(m.files(), 0o700); err != nil {
+	if err := os.MkdirAll(m.sd.files(), 0o700); err != nil {
 		return
 	}
-	src := &transfer.PDSSource{Client: m.srv.PDS(m.st.OldPDS, nil), DID: m.did}
+	src := &transfer.PDSSource{Client: m.srv.PDS(m.sd.st.OldPDS, nil), DID: m.did}
 	m.early = transfer.StartEarly(ctx, src, m.prog, carPath, vo)
 }
 
@@ -124,7 +124,7 @@ func (m *Migrator) startEarlyExport(ctx context.Context) {
 // repo at carPath: the state names the commit it exported, recorded once
 // the copy verified, and the file is there (to be re-checked).
 func (m *Migrator) exported(carPath string) bool {
-	return m.st.Repo.Commit != "" && fsutil.Exists(carPath)
+	return m.sd.st.Repo.Commit != "" && fsutil.Exists(carPath)
 }
 
 // stopEarlyExport abandons a background export nobody took.

@@ -76,14 +76,14 @@ func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
 		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
-	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.st.OldPDS}
+	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.sd.st.OldPDS}
 	if err := m.act.act(ctx, effect, m.old.DeactivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
-		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.st.OldPDS, err),
+		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.sd.st.OldPDS, err),
 			Hint: "the migration itself is complete; run the same command again to retry, or deactivate the old account later"}
 	}
-	return "deactivated on " + m.st.OldPDS, nil
+	return "deactivated on " + m.sd.st.OldPDS, nil
 }
 
 // requireMovedAway is the guard in front of deactivation: the DID must
@@ -100,12 +100,12 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
 	home := m.probeServer(ctx, st.Endpoint())
-	old := m.probeServer(ctx, m.st.OldPDS)
+	old := m.probeServer(ctx, m.sd.st.OldPDS)
 	switch {
 	case !home.Reachable:
 		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
 	case !old.Reachable:
-		return keep("the old PDS %s did not answer", m.st.OldPDS)
+		return keep("the old PDS %s did not answer", m.sd.st.OldPDS)
 	case home.ServiceDID == old.ServiceDID:
 		return keep("the DID still points at the old PDS (%s)", st.Endpoint())
 	case home.ServiceDID != m.world.New.ServiceDID:
@@ -131,7 +131,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	if st.SigningKey() != key.DIDKey() {
 		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"
 		if identity.IsDIDWeb(m.did) {
-			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(identity.DIDWebFile) + ") and run the same command again"
+			hint = "the old account was left active; publish the did.json the run wrote (" + m.sd.path(identity.DIDWebFile) + ") and run the same command again"
 		}
 		return &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
@@ -158,7 +158,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 		NewPDS:        m.newEndpoint(),
 		ExpectOldDown: !m.opts.NoDeactivateOld && m.old != nil,
 		Quick:         true,
-		LeftBehind:    m.st.Blobs.LeftBehind,
+		LeftBehind:    m.sd.st.Blobs.LeftBehind,
 	})
 	if err != nil {
 		return "", err

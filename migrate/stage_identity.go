@@ -38,7 +38,7 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 }
 
 func (m *Migrator) identityStep() identity.Step {
-	j := m.journal()
+	j := m.sd.journal()
 	email := ""
 	if m.oldSess != nil {
 		email = m.oldSess.Email
@@ -58,8 +58,8 @@ func (m *Migrator) identityStep() identity.Step {
 
 // identityTarget is what this run wants the DID document to say.
 func (m *Migrator) identityTarget() identity.Target {
-	return identity.Target{Endpoint: m.opts.NewPDS, Handle: m.st.NewHandle,
-		DropRotationKeys: m.st.OldPDSRotationKeys, AddRotationKeys: m.opts.AddRotationKeys}
+	return identity.Target{Endpoint: m.opts.NewPDS, Handle: m.sd.st.NewHandle,
+		DropRotationKeys: m.sd.st.OldPDSRotationKeys, AddRotationKeys: m.opts.AddRotationKeys}
 }
 
 // submitter is the migration's: every PLC operation it sends.

@@ -18,20 +18,20 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	held, err := m.newHoldsRepo(ctx, m.st.Repo)
+	held, err := m.newHoldsRepo(ctx, m.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}
 	if held.Held {
 		return "", skip("the new PDS already holds the exported repo (%s)", held)
 	}
-	effect := Effect{Stage: stage.ImportRepo, What: fmt.Sprintf("import the repo (%s, rev %s) into %s", units.HumanBytes(m.st.Repo.Bytes), m.st.Repo.Rev, m.opts.NewPDS)}
-	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return transfer.Import(ctx, m.new, m.prog, m.path("repo.car")) }); err != nil {
-		if refused := m.sizeLimits().ImportRefused(err, m.st.Repo.Bytes); refused != nil {
+	effect := Effect{Stage: stage.ImportRepo, What: fmt.Sprintf("import the repo (%s, rev %s) into %s", units.HumanBytes(m.sd.st.Repo.Bytes), m.sd.st.Repo.Rev, m.opts.NewPDS)}
+	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return transfer.Import(ctx, m.new, m.prog, m.sd.path("repo.car")) }); err != nil {
+		if refused := m.sizeLimits().ImportRefused(err, m.sd.st.Repo.Bytes); refused != nil {
 			return "", refused
 		}
 		return "", err
 	}
-	m.journal().Update(func(st *checkpoint.State) { st.Repo.ImportedCommit = st.Repo.Commit })
-	return fmt.Sprintf("%.1f MB imported", units.MB(m.st.Repo.Bytes)), nil
+	m.sd.journal().Update(func(st *checkpoint.State) { st.Repo.ImportedCommit = st.Repo.Commit })
+	return fmt.Sprintf("%.1f MB imported", units.MB(m.sd.st.Repo.Bytes)), nil
 }

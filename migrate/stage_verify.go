@@ -22,7 +22,7 @@ func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 // newHoldsRepo), every blob listed as present and confirmed (see
 // transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
 func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
-	held, err := m.newHoldsRepo(ctx, m.st.Repo)
+	held, err := m.newHoldsRepo(ctx, m.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}
