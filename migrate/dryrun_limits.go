@@ -50,7 +50,7 @@ const referenceUploadsPerDay = 1000
 // export (afterExport acted on them), and forecasts the uploads against
 // its rate limits.
 func (m *Migrator) reportLimits(r *DryRunReport) {
-	limits, refs := m.sizeLimits(), m.blobList().Refs()
+	limits, refs := m.data.sizeLimits(), m.data.blobList().Refs()
 	l := &r.Limits
 	l.BlobUploadLimit, l.RepoBytes = limits.Upload, r.Repo.Bytes
 	for _, b := range transfer.Oversized(refs, l.BlobUploadLimit) {

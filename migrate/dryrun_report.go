@@ -89,7 +89,7 @@ func hintSuffix(err error) string {
 func (m *Migrator) reportChecks(r *DryRunReport) {
 	m.reportLogin(r)
 	m.reportServer(r)
-	if m.src != nil && m.sd.st.Repo.Commit != "" {
+	if m.from.src != nil && m.sd.st.Repo.Commit != "" {
 		m.reportData(r)
 		m.reportDisk(r)
 		m.reportLimits(r)
@@ -103,7 +103,7 @@ func (m *Migrator) reportChecks(r *DryRunReport) {
 // reportLogin says what the login stage found: the session, or why none.
 func (m *Migrator) reportLogin(r *DryRunReport) {
 	r.Backup = m.backupNote
-	if s := m.oldSess; s != nil {
+	if s := m.from.sess; s != nil {
 		r.Login.OK, r.Login.Email, r.Login.Active = true, s.Email, s.Active
 	}
 	var ie *failure.InputError
@@ -113,7 +113,7 @@ func (m *Migrator) reportLogin(r *DryRunReport) {
 // reportServer says what the observation and the preflight found of the
 // new PDS.
 func (m *Migrator) reportServer(r *DryRunReport) {
-	info := m.newInfo
+	info := m.to.info
 	if info == nil {
 		return
 	}
@@ -142,7 +142,7 @@ func (m *Migrator) reportData(r *DryRunReport) {
 	}
 	repo := m.sd.st.Repo
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = repo.Bytes, repo.Records, repo.Rev, repo.Commit
-	refs := m.blobList().Refs()
+	refs := m.data.blobList().Refs()
 	r.Blobs.Count = len(refs)
 	for _, b := range refs {
 		r.Blobs.Bytes += max(b.Size, 0)
@@ -159,8 +159,8 @@ func (m *Migrator) reportDisk(r *DryRunReport) {
 	if !ok {
 		return
 	}
-	refs, repoBytes := m.blobList().Refs(), r.Repo.Bytes
-	floor := transfer.DiskFloor(m.sizeLimits().Movable(refs), m.opts.Concurrency)
+	refs, repoBytes := m.data.blobList().Refs(), r.Repo.Bytes
+	floor := transfer.DiskFloor(m.data.sizeLimits().Movable(refs), m.opts.Concurrency)
 	r.Disk.Free, r.Disk.Floor = free, repoBytes+floor
 	r.Disk.Window = max(min(m.opts.DiskBudget, free-repoBytes-floor), 0)
 	r.Disk.Peak = repoBytes + min(r.Blobs.Bytes, r.Disk.Window+floor)
@@ -195,7 +195,7 @@ func (m *Migrator) reportPLC(r *DryRunReport) {
 		key, err := plc.DIDKey(m.opts.RotationKey)
 		valid := err == nil && st.HasRotationKey(key)
 		r.PLC.RotationKey, r.PLC.RotationKeyValid = key, &valid // a problem is a preflight blocker
-	} else if m.old != nil && r.Login.Email == "" {
+	} else if m.from.pds != nil && r.Login.Email == "" {
 		r.block("the email token needs an email address on the old account")
 	}
 	p, err := m.identityTarget().Preview(st, now)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestNewEndpoint(t *testing.T) {
-	m := &Migrator{opts: Options{NewPDS: "http://127.0.0.1:9000"}, sd: &stateDir{}}
+	m := &Migrator{env: &env{opts: Options{NewPDS: "http://127.0.0.1:9000"}}, sd: &stateDir{}}
 	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
 		t.Errorf("without state: %q", got)
 	}

@@ -30,30 +30,17 @@ type Result struct {
 // Migrator runs the pipeline for one account. newMigrator makes it whole;
 // run (or the dry run) then fills in what the servers say.
 type Migrator struct {
-	opts Options
-	prog ui.Progress
-	ui   ui.Prompter
-	srv  servers.Clients
-	ids  identity.Resolver
-
-	// act carries out the run's side effects (the dry run's records them).
-	act actor
+	*env
 	// sd is the state dir: the state, its journal and the data files.
 	sd *stateDir
 
-	did      string
-	oldSess  *pds.Session
-	old      *pds.Client
-	new      *pds.Client
-	src      transfer.Source
+	// from is where the data comes from, to the new PDS, and data the
+	// copy of the repo and blobs between them.
+	from *origin
+	to   *destination
+	data *dataCopy
+	// plcState is the DID's state as the run last saw it.
 	plcState *plc.State
-	newInfo  *pds.ServerInfo
-	newKey   atcrypto.PublicKey // the key the new PDS signs the account's commits with
-	list     *transfer.List     // the export's blob list
-	blobs    *transfer.Blobs    // the blob copy
-	early    *transfer.Early    // the repo download started before the login
-	// backupStore is the blob store of the backup a restore reads.
-	backupStore *repo.BlobStore
 
 	// current is the stage running now, recorded with an interruption.
 	current stage.Stage
@@ -114,6 +101,39 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func newMigrator(opts Options) *Migrator {
 	opts.defaults()
 	srv, ids, newPDS := opts.clients()
-	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, new: newPDS, act: performer{}, sd: &stateDir{},
+	e := &env{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, act: performer{}}
+	sd, from, to := &stateDir{}, &origin{}, &destination{pds: newPDS}
+	return &Migrator{env: e, sd: sd, from: from, to: to, data: &dataCopy{env: e, sd: sd, from: from, to: to},
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
+}
+
+// env is what every part of one run reads: its options, progress and
+// prompter, its clients, its actor and the account's DID (set once the
+// run resolved it).
+type env struct {
+	opts Options
+	prog ui.Progress
+	ui   ui.Prompter
+	srv  servers.Clients
+	ids  identity.Resolver
+	// act carries out the run's side effects (the dry run's records them).
+	act actor
+	did string
+}
+
+// origin is where the account's data comes from: the old PDS and the
+// session on it, or, for a restore, the backup.
+type origin struct {
+	pds  *pds.Client
+	sess *pds.Session
+	src  transfer.Source
+	// store is the blob store of the backup a restore reads.
+	store *repo.BlobStore
+}
+
+// destination is the new PDS, as it described itself.
+type destination struct {
+	pds  *pds.Client
+	info *pds.ServerInfo
+	key  atcrypto.PublicKey // the key the new PDS signs the account's commits with
 }

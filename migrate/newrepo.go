@@ -48,7 +48,7 @@ func (h repoHeld) String() string {
 // commit want. Errors are only for a cancelled run; a server that does not
 // answer does not hold it, as far as this run can tell.
 func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (repoHeld, error) {
-	cid, _, err := m.new.GetLatestCommit(ctx, m.did)
+	cid, _, err := m.to.pds.GetLatestCommit(ctx, m.did)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
@@ -64,7 +64,7 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 		h.Why = fmt.Sprintf("the new PDS holds commit %s, the exported repo is %s", cid, want.Commit)
 		return h, nil
 	}
-	c, err := verify.FetchCommit(ctx, m.new, m.did, cid)
+	c, err := verify.FetchCommit(ctx, m.to.pds, m.did, cid)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
@@ -96,10 +96,10 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 // newSigningKey is the key the new PDS signs the account's commits with:
 // the atproto key it recommends for the DID document.
 func (m *Migrator) newSigningKey(ctx context.Context) (atcrypto.PublicKey, error) {
-	if m.newKey != nil {
-		return m.newKey, nil
+	if m.to.key != nil {
+		return m.to.key, nil
 	}
-	cred, err := m.new.GetRecommendedDidCredentials(ctx)
+	cred, err := m.to.pds.GetRecommendedDidCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +111,14 @@ func (m *Migrator) newSigningKey(ctx context.Context) (atcrypto.PublicKey, error
 	if err != nil {
 		return nil, fmt.Errorf("parse the new PDS's signing key %s: %w", dk, err)
 	}
-	m.newKey = k
+	m.to.key = k
 	return k, nil
 }
 
 // accountCounts is what the new PDS's checkAccountStatus says, for people:
 // the counts are another implementation's bookkeeping and decide nothing.
 func (m *Migrator) accountCounts(ctx context.Context) string {
-	st, err := m.new.CheckAccountStatus(ctx)
+	st, err := m.to.pds.CheckAccountStatus(ctx)
 	if err != nil {
 		return "the new PDS did not report its counts"
 	}

@@ -25,7 +25,7 @@ func (e errSkip) Error() string { return e.reason }
 func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format, args...)} }
 
 func (m *Migrator) run(ctx context.Context) error {
-	defer m.stopEarlyExport()
+	defer m.data.stopEarlyExport()
 	if err := m.prepare(ctx); err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		stage.DeactivateOld: m.stageDeactivateOld,
 		stage.FinalCheck:    m.stageFinalCheck,
 	}
-	defer m.stopBlobs()
+	defer m.data.stopBlobs()
 	for _, s := range stage.All {
 		step := p.Step(s)
 		if !step.Run {
@@ -143,7 +143,7 @@ func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) er
 			return m.rateLimitError(ae, 0, "")
 		}
 		if failure.IsDiskFull(err) {
-			err = m.sd.diskFullError(err, m.stillToDownload())
+			err = m.sd.diskFullError(err, m.data.stillToDownload())
 		}
 		return failure.Classify(s, err)
 	}

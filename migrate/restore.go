@@ -59,13 +59,13 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	if !m.identityDone && m.plcState != nil && !rep.InLog(m.plcState) {
 		m.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
 	}
-	m.src = backup.NewSource(rep)
+	m.from.src = backup.NewSource(rep)
 	store, err := repo.OpenBlobStore(filepath.Join(dir, backup.BlobDir))
 	if err != nil {
 		return "", err
 	}
-	m.backupStore = store // the backup's blobs are uploaded from where they are
-	if err := m.blobList().Set(rep.Summary.Blobs); err != nil {
+	m.from.store = store // the backup's blobs are uploaded from where they are
+	if err := m.data.blobList().Set(rep.Summary.Blobs); err != nil {
 		return "", err
 	}
 	if len(m.sd.st.OldPDSRotationKeys) == 0 {
@@ -87,7 +87,7 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 // migration restores from a backup (the DID's current key is by then the
 // temporary one).
 func (m *Migrator) backupSigningKey() (atcrypto.PublicKey, bool) {
-	if s, ok := m.src.(*backup.Source); ok {
+	if s, ok := m.from.src.(*backup.Source); ok {
 		return s.Key(), true
 	}
 	return nil, false
@@ -185,10 +185,10 @@ func (m *Migrator) localServiceAuth() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if m.newInfo == nil || m.newInfo.DID == "" {
+	if m.to.info == nil || m.to.info.DID == "" {
 		return "", fmt.Errorf("the new PDS's DID is unknown")
 	}
-	tok, err := plc.ServiceAuthToken(m.did, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
+	tok, err := plc.ServiceAuthToken(m.did, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
 	if err != nil {
 		return "", err
 	}

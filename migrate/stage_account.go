@@ -59,8 +59,8 @@ func (m *Migrator) createAccount(ctx context.Context) error {
 	if err := m.sd.save(); err != nil {
 		return err
 	}
-	m.new.SetServiceAuth(token)
-	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
+	m.to.pds.SetServiceAuth(token)
+	_, err = m.to.pds.CreateAccount(ctx, pds.CreateAccountInput{
 		DID:        m.did,
 		Handle:     m.sd.st.NewHandle,
 		Email:      m.newEmail(),
@@ -81,7 +81,7 @@ func (m *Migrator) createAccount(ctx context.Context) error {
 // reference PDS keeps a migrated account deactivated until the switch,
 // others create it active. Either way it is activated after the switch.
 func (m *Migrator) newAccountWords(ctx context.Context) string {
-	rs, err := m.new.GetRepoStatus(ctx, m.did)
+	rs, err := m.to.pds.GetRepoStatus(ctx, m.did)
 	switch {
 	case err != nil:
 		return "its status not reported; activated after the switch"
@@ -94,13 +94,13 @@ func (m *Migrator) newAccountWords(ctx context.Context) string {
 // serviceAuthForCreate asks the old PDS for a token that lets the new PDS
 // accept the DID.
 func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
-	if m.old == nil {
+	if m.from.pds == nil {
 		if err := m.installTempSigningKey(ctx); err != nil {
 			return "", err
 		}
 		return m.localServiceAuth()
 	}
-	tok, err := m.old.GetServiceAuth(ctx, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL)
+	tok, err := m.from.pds.GetServiceAuth(ctx, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL)
 	if err != nil {
 		return "", fmt.Errorf("get a service-auth token from %s: %w", m.sd.st.OldPDS, err)
 	}
@@ -109,11 +109,11 @@ func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
 
 // loginNew logs in to the account on the new PDS with the new password.
 func (m *Migrator) loginNew(ctx context.Context) error {
-	if m.new.DID() == m.did {
+	if m.to.pds.DID() == m.did {
 		return nil
 	}
 	_, err := identity.Login{DID: m.did, Handle: m.sd.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
-		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.new)
+		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.to.pds)
 	return err
 }
 

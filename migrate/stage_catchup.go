@@ -35,9 +35,9 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 	}
 	imported := false
 	for round := 0; ; round++ {
-		cid, rev, err := m.src.LatestCommit(ctx)
+		cid, rev, err := m.from.src.LatestCommit(ctx)
 		if err != nil {
-			return "", fmt.Errorf("read the latest commit from %s: %w", m.src.Name(), err)
+			return "", fmt.Errorf("read the latest commit from %s: %w", m.from.src.Name(), err)
 		}
 		if cid == m.sd.st.Repo.Commit {
 			break
@@ -101,7 +101,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		return 0, 0, err
 	}
 	records, blobs = sum.Records, len(sum.Blobs)
-	ierr := transfer.Import(ctx, m.new, m.prog, diffPath)
+	ierr := transfer.Import(ctx, m.to.pds, m.prog, diffPath)
 	if ierr != nil {
 		// The reference PDS refuses a diff whose new record repeats an
 		// older block (it reads records only from the uploaded CAR);
@@ -122,8 +122,8 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := transfer.Import(ctx, m.new, m.prog, next); err != nil {
-			if refused := m.sizeLimits().ImportRefused(err, full.Bytes); refused != nil {
+		if err := transfer.Import(ctx, m.to.pds, m.prog, next); err != nil {
+			if refused := m.data.sizeLimits().ImportRefused(err, full.Bytes); refused != nil {
 				return 0, 0, refused
 			}
 			return 0, 0, err
@@ -148,7 +148,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 	m.sd.journal().Update(func(*checkpoint.State) {
 		m.sd.st.Repo.Commit, m.sd.st.Repo.Rev, m.sd.st.Repo.Data, m.sd.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
 	})
-	if err := m.blobList().Add(sum.Blobs); err != nil {
+	if err := m.data.blobList().Add(sum.Blobs); err != nil {
 		return 0, 0, err
 	}
 	return records, blobs, m.sd.save()

@@ -23,9 +23,9 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	if err := m.loginNew(ctx); err != nil {
 		return "", err
 	}
-	before, _ := m.new.GetRepoStatus(ctx, m.did) // only for the note
+	before, _ := m.to.pds.GetRepoStatus(ctx, m.did) // only for the note
 	effect := Effect{Stage: stage.Activate, What: "activate the account on " + m.opts.NewPDS}
-	if err := m.act.act(ctx, effect, m.new.ActivateAccount); errors.Is(err, errRecorded) {
+	if err := m.act.act(ctx, effect, m.to.pds.ActivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
 		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
@@ -50,11 +50,11 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 // public and the same on every PDS, or, when its answer says nothing
 // (another implementation's 500), the account's own checkAccountStatus.
 func (m *Migrator) newAccountActive(ctx context.Context) (active bool, status string, err error) {
-	rs, err := m.new.GetRepoStatus(ctx, m.did)
+	rs, err := m.to.pds.GetRepoStatus(ctx, m.did)
 	if err == nil {
 		return rs.Active, rs.Status, nil
 	}
-	as, serr := m.new.CheckAccountStatus(ctx)
+	as, serr := m.to.pds.CheckAccountStatus(ctx)
 	if serr != nil {
 		return false, "", err
 	}
@@ -65,19 +65,19 @@ func (m *Migrator) newAccountActive(ctx context.Context) (active bool, status st
 // is seen, afresh, to resolve to a different server whose account is
 // active.
 func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
-	if m.old == nil || m.oldSess == nil {
+	if m.from.pds == nil || m.from.sess == nil {
 		return "", fmt.Errorf("no session on the old PDS to deactivate the account with")
 	}
 	if err := m.requireMovedAway(ctx); err != nil {
 		return "", err
 	}
-	rs, err := m.old.GetRepoStatus(ctx, m.did)
+	rs, err := m.from.pds.GetRepoStatus(ctx, m.did)
 	if err == nil && !rs.Active {
 		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
 	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.sd.st.OldPDS}
-	if err := m.act.act(ctx, effect, m.old.DeactivateAccount); errors.Is(err, errRecorded) {
+	if err := m.act.act(ctx, effect, m.from.pds.DeactivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
 		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.sd.st.OldPDS, err),
@@ -114,7 +114,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	case home.AccountUnknown():
 		// The public status said nothing either way; the account's own
 		// session says whether it is active.
-		if as, err := m.new.CheckAccountStatus(ctx); err != nil || !as.Activated {
+		if as, err := m.to.pds.CheckAccountStatus(ctx); err != nil || !as.Activated {
 			return keep("the account on %s is not known to be active (%s)", st.Endpoint(), home.AccountErr)
 		}
 	case !home.HasAccount || !home.Active:
@@ -153,10 +153,10 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	rep, err := verify.Run(ctx, verify.Options{
 		DID:           m.did,
 		Document:      m.ids.State,
-		Old:           m.old,
-		New:           m.new,
+		Old:           m.from.pds,
+		New:           m.to.pds,
 		NewPDS:        m.newEndpoint(),
-		ExpectOldDown: !m.opts.NoDeactivateOld && m.old != nil,
+		ExpectOldDown: !m.opts.NoDeactivateOld && m.from.pds != nil,
 		Quick:         true,
 		LeftBehind:    m.sd.st.Blobs.LeftBehind,
 	})

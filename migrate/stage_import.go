@@ -26,8 +26,8 @@ func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 		return "", skip("the new PDS already holds the exported repo (%s)", held)
 	}
 	effect := Effect{Stage: stage.ImportRepo, What: fmt.Sprintf("import the repo (%s, rev %s) into %s", units.HumanBytes(m.sd.st.Repo.Bytes), m.sd.st.Repo.Rev, m.opts.NewPDS)}
-	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return transfer.Import(ctx, m.new, m.prog, m.sd.path("repo.car")) }); err != nil {
-		if refused := m.sizeLimits().ImportRefused(err, m.sd.st.Repo.Bytes); refused != nil {
+	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return transfer.Import(ctx, m.to.pds, m.prog, m.sd.path("repo.car")) }); err != nil {
+		if refused := m.data.sizeLimits().ImportRefused(err, m.sd.st.Repo.Bytes); refused != nil {
 			return "", refused
 		}
 		return "", err

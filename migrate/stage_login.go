@@ -105,7 +105,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	}
 
 	if m.plan.Runs(stage.ExportRepo) {
-		m.startEarlyExport(ctx)
+		m.data.startEarlyExport(ctx, identity.PointsAt(m.plcState, m.newEndpoint()), m.repoVerifyOptions)
 	}
 	sess, err := m.logInOld(ctx)
 	if err != nil {
@@ -143,10 +143,10 @@ func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.old, m.oldSess = c, sess
+	m.from.pds, m.from.sess = c, sess
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
 		m.sd.st.Handle = sess.Handle
 	}
-	m.src = &transfer.PDSSource{Client: c, DID: m.did}
+	m.from.src = &transfer.PDSSource{Client: c, DID: m.did}
 	return sess, nil
 }

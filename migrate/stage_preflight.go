@@ -24,7 +24,7 @@ import (
 // stopping at the first.
 func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	o := &m.opts
-	info := m.newInfo
+	info := m.to.info
 	if info == nil {
 		return "", fmt.Errorf("%s did not describe itself", o.NewPDS)
 	}
@@ -111,10 +111,10 @@ func (m *Migrator) rotationKeyProblem() error {
 // learnOldPDSKeys asks the old PDS which rotation key is its own: the one
 // a migration drops (every other rotation key is the user's and is kept).
 func (m *Migrator) learnOldPDSKeys(ctx context.Context) {
-	if m.old == nil || len(m.sd.st.OldPDSRotationKeys) > 0 {
+	if m.from.pds == nil || len(m.sd.st.OldPDSRotationKeys) > 0 {
 		return
 	}
-	if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
+	if cred, err := m.from.pds.GetRecommendedDidCredentials(ctx); err == nil {
 		m.sd.st.OldPDSRotationKeys = cred.RotationKeys
 	} else {
 		m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
@@ -180,8 +180,8 @@ func (m *Migrator) newEmail() string {
 	if m.opts.NewEmail != "" {
 		return m.opts.NewEmail
 	}
-	if m.oldSess != nil {
-		return m.oldSess.Email
+	if m.from.sess != nil {
+		return m.from.sess.Email
 	}
 	return ""
 }

@@ -33,12 +33,12 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		}
 		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	moved, err := m.blobCopy().Confirm(ctx)
+	moved, err := m.data.blobCopy().Confirm(ctx)
 	if err != nil {
 		return "", err
 	}
 	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.accountCounts(ctx))
-	if n := len(m.sizeLimits().LeftBehind()); n > 0 {
+	if n := len(m.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}
 	return note, nil

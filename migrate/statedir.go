@@ -135,3 +135,10 @@ func (d *stateDir) diskDir() string {
 	}
 	return d.dir
 }
+
+// exported reports whether an earlier run left a verified copy of the
+// repo at carPath: the state names the commit it exported, recorded once
+// the copy verified, and the file is there (to be re-checked).
+func (d *stateDir) exported(carPath string) bool {
+	return d.st.Repo.Commit != "" && fsutil.Exists(carPath)
+}

@@ -120,7 +120,7 @@ func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
 		s.RateLimit = &rl
 	}
 	if servers.SameURL(url, m.opts.NewPDS) {
-		m.newInfo = info
+		m.to.info = info
 	}
 	rs, err := c.GetRepoStatus(ctx, m.did)
 	switch {
