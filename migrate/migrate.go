@@ -16,7 +16,6 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // Result summarises a finished (or stopped) migration.
@@ -129,11 +128,4 @@ type origin struct {
 	src  transfer.Source
 	// store is the blob store of the backup a restore reads.
 	store *repo.BlobStore
-}
-
-// destination is the new PDS, as it described itself.
-type destination struct {
-	pds  *pds.Client
-	info *pds.ServerInfo
-	key  atcrypto.PublicKey // the key the new PDS signs the account's commits with
 }

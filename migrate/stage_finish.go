@@ -31,7 +31,7 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
-	active, status, err := m.newAccountActive(ctx)
+	active, status, err := m.to.accountActive(ctx, m.did)
 	if err != nil {
 		return "", fmt.Errorf("read the account's status on %s after activating it: %w", m.opts.NewPDS, err)
 	}
@@ -44,21 +44,6 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 		return "active on " + m.opts.NewPDS + " (it already was; activated again so that it announces the account)", nil
 	}
 	return "active on " + m.opts.NewPDS, nil
-}
-
-// newAccountActive reads whether the new account is active: getRepoStatus,
-// public and the same on every PDS, or, when its answer says nothing
-// (another implementation's 500), the account's own checkAccountStatus.
-func (m *Migrator) newAccountActive(ctx context.Context) (active bool, status string, err error) {
-	rs, err := m.to.pds.GetRepoStatus(ctx, m.did)
-	if err == nil {
-		return rs.Active, rs.Status, nil
-	}
-	as, serr := m.to.pds.CheckAccountStatus(ctx)
-	if serr != nil {
-		return false, "", err
-	}
-	return as.Activated, "", nil
 }
 
 // stageDeactivateOld deactivates the old account, and only after the DID
@@ -124,7 +109,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	// key the new PDS signs the account's commits with, or nothing it
 	// writes verifies (a did.json edited by hand, an operation by another
 	// tool).
-	key, err := m.newSigningKey(ctx)
+	key, err := m.to.signingKey(ctx)
 	if err != nil {
 		return keep("the new PDS did not say which key it signs the account with (%v)", err)
 	}

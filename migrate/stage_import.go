@@ -11,14 +11,14 @@ import (
 )
 
 // stageImportRepo streams repo.car into the new PDS. Every run asks the new
-// PDS whether it already holds the exported repo (newHoldsRepo) instead of
-// trusting the checkpoint, so a repo already there, whoever put it there,
-// is not imported again.
+// PDS whether it already holds the exported repo (destination.holdsRepo)
+// instead of trusting the checkpoint, so a repo already there, whoever put
+// it there, is not imported again.
 func (m *Migrator) stageImportRepo(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	held, err := m.newHoldsRepo(ctx, m.sd.st.Repo)
+	held, err := m.to.holdsRepo(ctx, m.did, m.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}

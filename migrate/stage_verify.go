@@ -19,10 +19,10 @@ func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 }
 
 // checkNewHasEverything is the gate: the repo by the protocol's test (see
-// newHoldsRepo), every blob listed as present and confirmed (see
+// destination.holdsRepo), every blob listed as present and confirmed (see
 // transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
 func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
-	held, err := m.newHoldsRepo(ctx, m.sd.st.Repo)
+	held, err := m.to.holdsRepo(ctx, m.did, m.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}
@@ -37,7 +37,7 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.accountCounts(ctx))
+	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.to.counts(ctx))
 	if n := len(m.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}
