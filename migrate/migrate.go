@@ -54,14 +54,8 @@ type Migrator struct {
 	world   plan.World
 	plan    plan.Plan
 	planned bool
-	// preflight is what the preflight found, and backupNote what a
-	// restore's backup is; stopErr is what stopped a dry run's walk. The
-	// dry run's report reads them.
-	preflight  preflightResult
-	backupNote string
-	stopErr    error
-	// keyNote says the exported commit is signed by the DID's earlier key.
-	keyNote string
+	// found is what the stages found that only the dry run's report reads.
+	found findings
 	// unlock releases the state dir's lock.
 	unlock func()
 

@@ -52,8 +52,8 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if m.keyNote = identity.EarlierKeyNote(keys, sum, m.from.src.Name()); m.keyNote != "" {
-		m.prog.Info(m.keyNote)
+	if m.found.keyNote = identity.EarlierKeyNote(keys, sum, m.from.src.Name()); m.found.keyNote != "" {
+		m.prog.Info(m.found.keyNote)
 	}
 	m.sd.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}

@@ -100,7 +100,7 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	}
 	if o.FromBackup != "" {
 		note, err := m.openBackupSource(ctx)
-		m.backupNote = note
+		m.found.backupNote = note
 		return note, err
 	}
 

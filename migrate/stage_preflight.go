@@ -36,9 +36,9 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	if m.world.New.AccountUnknown() && !m.sd.st.AccountCreated {
 		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
 	}
-	m.preflight = m.preflightChecks(ctx, info, !exists && !m.sd.st.AccountCreated)
-	if len(m.preflight.Problems) > 0 {
-		return "", m.preflight.Problems[0]
+	m.found.preflight = m.preflightChecks(ctx, info, !exists && !m.sd.st.AccountCreated)
+	if len(m.found.preflight.Problems) > 0 {
+		return "", m.found.preflight.Problems[0]
 	}
 	m.learnOldPDSKeys(ctx)
 	if err := m.sd.save(); err != nil {
