@@ -152,13 +152,15 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	m.dataDir = tmp
+	m.sd.dataDir, m.sd.dry = tmp, true
 	err = m.run(ctx)
 	if !m.planned {
 		return nil, err
 	}
 	r.Effects = append(r.Effects, rec.effects...)
-	m.report(r, err)
+	rep := &reporter{env: m.env, sd: m.sd, from: m.from, data: m.data, info: m.to.info, plcState: m.plcState,
+		world: m.world, plan: m.plan, at: m.current, found: m.found, target: m.identityTarget(), stopErr: err}
+	rep.report(r)
 	return r, nil
 }
 

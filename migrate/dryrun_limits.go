@@ -49,23 +49,23 @@ const referenceUploadsPerDay = 1000
 // reportLimits gives the figures of the new PDS's limits against the
 // export (afterExport acted on them), and forecasts the uploads against
 // its rate limits.
-func (m *Migrator) reportLimits(r *DryRunReport) {
-	limits, refs := m.sizeLimits(), m.blobList().Refs()
+func (rep *reporter) reportLimits(r *DryRunReport) {
+	limits, refs := rep.data.sizeLimits(), rep.data.blobList().Refs()
 	l := &r.Limits
 	l.BlobUploadLimit, l.RepoBytes = limits.Upload, r.Repo.Bytes
 	for _, b := range transfer.Oversized(refs, l.BlobUploadLimit) {
 		l.Oversized = append(l.Oversized, checkpoint.LeftBlob{CID: b.CID, Size: b.Size, MimeType: b.MimeType, Limit: l.BlobUploadLimit})
 	}
 	if l.BlobUploadLimit == 0 && r.Blobs.Largest > 0 {
-		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", m.opts.NewPDS, units.HumanBytes(r.Blobs.Largest))
+		r.unknown("%s's blob upload limit: it does not report one (PDS 0.4.x never does); a blob it refuses as too large stops the run at the blobs stage (the largest here is %s)", rep.opts.NewPDS, units.HumanBytes(r.Blobs.Largest))
 	}
 
 	rl := &r.RateLimits
-	rl.BypassKey = m.opts.NewPDSHeaders.Get("X-Ratelimit-Bypass") != ""
+	rl.BypassKey = rep.opts.NewPDSHeaders.Get("X-Ratelimit-Bypass") != ""
 	rl.Uploads = len(limits.Movable(refs))
 	rl.UploadsPerDay = referenceUploadsPerDay
 	rl.Days = 1 + max(rl.Uploads-1, 0)/referenceUploadsPerDay
-	if g := m.world.New.RateLimit; g != nil {
+	if g := rep.world.New.RateLimit; g != nil {
 		rl.Seen = true
 		rl.Global = fmt.Sprintf("%d requests a %s per client (%d left)", g.Limit, failure.WindowWords(g.Window), g.Remaining)
 	}
@@ -74,9 +74,9 @@ func (m *Migrator) reportLimits(r *DryRunReport) {
 	case rl.BypassKey:
 	case rl.Seen:
 		r.warn("the move needs %d blob uploads, and %s has its rate limits on (the reference PDS allows %d uploads a day): the run will stop at the limit and the same command continues after each reset, about %d days in all, unless its admin's {ratelimit-bypass-key} is given",
-			rl.Uploads, m.opts.NewPDS, referenceUploadsPerDay, rl.Days)
+			rl.Uploads, rep.opts.NewPDS, referenceUploadsPerDay, rl.Days)
 	default:
 		r.unknown("whether %s limits blob uploads: it sent no rate-limit headers (its limits are off, or it does not say); with the reference PDS's limits on, %d uploads would take %d days (%d a day)",
-			m.opts.NewPDS, rl.Uploads, rl.Days, referenceUploadsPerDay)
+			rep.opts.NewPDS, rl.Uploads, rl.Days, referenceUploadsPerDay)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
+	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
@@ -21,42 +22,70 @@ import (
 // run fills, the operation it would sign, the uploads a rate limit
 // allows).
 
-// report fills r from the walk that ended with err, and gives the verdict.
-func (m *Migrator) report(r *DryRunReport, err error) {
-	m.stopErr = err
-	m.reportOutcome(r, err)
-	if r.Checked = m.plan.Refusal == nil && !m.plan.Done && !m.world.Switched; r.Checked {
-		m.reportChecks(r)
+// findings are what the stages found that only the dry run's report
+// reads: what the preflight found, what a restore's backup is, and that
+// the exported commit is signed by the DID's earlier key.
+type findings struct {
+	preflight  preflightResult
+	backupNote string
+	keyNote    string
+}
+
+// reporter writes the dry run's report from what its walk left: the
+// parts of the run it reads, and the walk's end.
+type reporter struct {
+	*env
+	sd       *stateDir
+	from     *origin
+	data     *dataCopy
+	info     *pds.ServerInfo // the new PDS's description
+	plcState *plc.State
+	world    plan.World
+	plan     plan.Plan
+	found    findings
+	// target is what the run wants the DID document to say.
+	target identity.Target
+	// at is the stage the walk was at, and stopErr what stopped it.
+	at      stage.Stage
+	stopErr error
+}
+
+// report fills r from the walk, and gives the verdict.
+func (rep *reporter) report(r *DryRunReport) {
+	err := rep.stopErr
+	rep.reportOutcome(r, err)
+	if r.Checked = rep.plan.Refusal == nil && !rep.plan.Done && !rep.world.Switched; r.Checked {
+		rep.reportChecks(r)
 	}
 	r.judge()
 }
 
 // reportOutcome says how the walk ended: the plan, and the stop a real
 // run would meet.
-func (m *Migrator) reportOutcome(r *DryRunReport, err error) {
-	r.DID, r.Handle, r.NewPDS = m.did, m.st.Handle, m.opts.NewPDS
-	r.OldPDS, r.NewHandle = cmp.Or(m.st.OldPDS, m.world.Old.URL), m.st.NewHandle
-	r.Plan = append([]plan.Step(nil), m.plan.Steps...)
+func (rep *reporter) reportOutcome(r *DryRunReport, err error) {
+	r.DID, r.Handle, r.NewPDS = rep.did, rep.sd.st.Handle, rep.opts.NewPDS
+	r.OldPDS, r.NewHandle = cmp.Or(rep.sd.st.OldPDS, rep.world.Old.URL), rep.sd.st.NewHandle
+	r.Plan = append([]plan.Step(nil), rep.plan.Steps...)
 	switch {
 	case err == nil:
 	case errors.Is(err, failure.ErrAlreadyMigrated):
 		r.warn("this migration is complete: a real run changes nothing")
-	case err == m.plan.Refusal:
+	case err == rep.plan.Refusal:
 		r.block("%v%s", err, hintSuffix(err))
-	case err == m.plan.Pending:
+	case err == rep.plan.Pending:
 		r.warn("%v%s", err, hintSuffix(err))
 	default:
-		r.StopsAt = m.current
-		if m.current == stage.Preflight && len(m.preflight.Problems) > 1 {
-			for _, p := range m.preflight.Problems { // every problem, not just the first
+		r.StopsAt = rep.at
+		if rep.at == stage.Preflight && len(rep.found.preflight.Problems) > 1 {
+			for _, p := range rep.found.preflight.Problems { // every problem, not just the first
 				r.block("%v%s", p, hintSuffix(p))
 			}
 			return
 		}
-		r.block("%s: %v%s", m.current, err, hintSuffix(err))
+		r.block("%s: %v%s", rep.at, err, hintSuffix(err))
 	}
-	if m.world.Switched && !m.plan.Done {
-		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", m.opts.NewPDS)
+	if rep.world.Switched && !rep.plan.Done {
+		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", rep.opts.NewPDS)
 	}
 }
 
@@ -81,49 +110,49 @@ func hintSuffix(err error) string {
 
 // reportChecks fills the parts of the report a walk that got past the
 // plan checked.
-func (m *Migrator) reportChecks(r *DryRunReport) {
-	m.reportLogin(r)
-	m.reportServer(r)
-	if m.src != nil && m.st.Repo.Commit != "" {
-		m.reportData(r)
-		m.reportDisk(r)
-		m.reportLimits(r)
+func (rep *reporter) reportChecks(r *DryRunReport) {
+	rep.reportLogin(r)
+	rep.reportServer(r)
+	if rep.from.src != nil && rep.sd.st.Repo.Commit != "" {
+		rep.reportData(r)
+		rep.reportDisk(r)
+		rep.reportLimits(r)
 	}
-	if m.plcState != nil {
-		m.reportPLC(r)
+	if rep.plcState != nil {
+		rep.reportPLC(r)
 	}
 	r.EstimateSeconds = estimateSeconds(r.Repo.Bytes, r.Blobs.Bytes)
 }
 
 // reportLogin says what the login stage found: the session, or why none.
-func (m *Migrator) reportLogin(r *DryRunReport) {
-	r.Backup = m.backupNote
-	if s := m.oldSess; s != nil {
+func (rep *reporter) reportLogin(r *DryRunReport) {
+	r.Backup = rep.found.backupNote
+	if s := rep.from.sess; s != nil {
 		r.Login.OK, r.Login.Email, r.Login.Active = true, s.Email, s.Active
 	}
 	var ie *failure.InputError
-	r.Login.AuthFactorNeeded = r.StopsAt == stage.Login && errors.As(m.stopErr, &ie) && ie.Code == failure.CodeSignInCode
+	r.Login.AuthFactorNeeded = r.StopsAt == stage.Login && errors.As(rep.stopErr, &ie) && ie.Code == failure.CodeSignInCode
 }
 
 // reportServer says what the observation and the preflight found of the
 // new PDS.
-func (m *Migrator) reportServer(r *DryRunReport) {
-	info := m.newInfo
+func (rep *reporter) reportServer(r *DryRunReport) {
+	info := rep.info
 	if info == nil {
 		return
 	}
-	o := &m.opts
+	o := &rep.opts
 	r.Server.DID = info.DID
 	r.Server.InviteCodeRequired = info.InviteCodeRequired
 	r.Server.HandleDomains = info.AvailableUserDomains
-	if m.world.New.HasAccount {
+	if rep.world.New.HasAccount {
 		r.Server.AccountExists = true
 		r.warn("an account for this DID already exists on %s: a real run takes it over (it needs the password that account has)", o.NewPDS)
 	}
-	if m.world.New.AccountUnknown() {
-		r.unknown("whether %s already hosts the account: it answered %s (a real run creates the account, and an existing one is taken over)", o.NewPDS, m.world.New.AccountErr)
+	if rep.world.New.AccountUnknown() {
+		r.unknown("whether %s already hosts the account: it answered %s (a real run creates the account, and an existing one is taken over)", o.NewPDS, rep.world.New.AccountErr)
 	}
-	pc := m.preflight
+	pc := rep.found.preflight
 	r.Server.HandleAllowed, r.Server.HandleFree = pc.HandleAllowed, pc.HandleFree
 	if pc.HandleUnknown != nil {
 		// Not a doubt: createAccount is the check, and a taken handle
@@ -133,13 +162,13 @@ func (m *Migrator) reportServer(r *DryRunReport) {
 }
 
 // reportData says what the export found: the repo and its blobs.
-func (m *Migrator) reportData(r *DryRunReport) {
-	if m.keyNote != "" {
-		r.warn("%s", m.keyNote) // a real run says it in passing; a dry run's reader should see it
+func (rep *reporter) reportData(r *DryRunReport) {
+	if rep.found.keyNote != "" {
+		r.warn("%s", rep.found.keyNote) // a real run says it in passing; a dry run's reader should see it
 	}
-	repo := m.st.Repo
+	repo := rep.sd.st.Repo
 	r.Repo.Bytes, r.Repo.Records, r.Repo.Rev, r.Repo.Commit = repo.Bytes, repo.Records, repo.Rev, repo.Commit
-	refs := m.blobList().Refs()
+	refs := rep.data.blobList().Refs()
 	r.Blobs.Count = len(refs)
 	for _, b := range refs {
 		r.Blobs.Bytes += max(b.Size, 0)
@@ -149,26 +178,26 @@ func (m *Migrator) reportData(r *DryRunReport) {
 
 // reportDisk works out the disk a real run needs, from the same floor and
 // window as the real run, measured where its state dir would be.
-func (m *Migrator) reportDisk(r *DryRunReport) {
-	dir := m.diskDir()
+func (rep *reporter) reportDisk(r *DryRunReport) {
+	dir := rep.sd.diskDir()
 	r.Disk.Dir = dir
 	free, ok := fsutil.FreeBytes(dir)
 	if !ok {
 		return
 	}
-	refs, repoBytes := m.blobList().Refs(), r.Repo.Bytes
-	floor := transfer.DiskFloor(m.sizeLimits().Movable(refs), m.opts.Concurrency)
+	refs, repoBytes := rep.data.blobList().Refs(), r.Repo.Bytes
+	floor := transfer.DiskFloor(rep.data.sizeLimits().Movable(refs), rep.opts.Concurrency)
 	r.Disk.Free, r.Disk.Floor = free, repoBytes+floor
-	r.Disk.Window = max(min(m.opts.DiskBudget, free-repoBytes-floor), 0)
+	r.Disk.Window = max(min(rep.opts.DiskBudget, free-repoBytes-floor), 0)
 	r.Disk.Peak = repoBytes + min(r.Blobs.Bytes, r.Disk.Window+floor)
-	if m.opts.KeepData {
+	if rep.opts.KeepData {
 		r.Disk.Peak = repoBytes + r.Blobs.Bytes
 	}
 	switch {
 	case free < r.Disk.Floor:
 		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and {blob-concurrency} %d of the largest blobs)",
-			dir, units.MB(free), units.MB(r.Disk.Floor), m.opts.Concurrency)
-	case m.opts.KeepData && free < r.Disk.Peak:
+			dir, units.MB(free), units.MB(r.Disk.Floor), rep.opts.Concurrency)
+	case rep.opts.KeepData && free < r.Disk.Peak:
 		r.block("the disk holding %s has %.1f MB free; with {keep-data} a run keeps every blob there, %.1f MB in all", dir, units.MB(free), units.MB(r.Disk.Peak))
 	}
 }
@@ -176,26 +205,26 @@ func (m *Migrator) reportDisk(r *DryRunReport) {
 // reportPLC reports the DID's keys and recent operations, how a real run
 // would sign, and its operation as identity.Target.Preview builds and
 // checks it.
-func (m *Migrator) reportPLC(r *DryRunReport) {
-	st := m.plcState
+func (rep *reporter) reportPLC(r *DryRunReport) {
+	st := rep.plcState
 	r.PLC.CurrentKeys = st.RotationKeys()
 	now := time.Now()
 	r.PLC.OpsLastHour, r.PLC.OpsLastDay = st.OpsSince(now.Add(-time.Hour)), st.OpsSince(now.Add(-24*time.Hour))
 	r.PLC.Method = "email-token"
-	if identity.IsDIDWeb(m.did) {
+	if identity.IsDIDWeb(rep.did) {
 		r.PLC.Method = "did-web"
-		r.warn("%s is a did:web identity: the run writes the did.json to publish and waits for it before switching", m.did)
+		r.warn("%s is a did:web identity: the run writes the did.json to publish and waits for it before switching", rep.did)
 		return
 	}
-	if m.opts.RotationKey != nil {
+	if rep.opts.RotationKey != nil {
 		r.PLC.Method = "rotation-key"
-		key, err := plc.DIDKey(m.opts.RotationKey)
+		key, err := plc.DIDKey(rep.opts.RotationKey)
 		valid := err == nil && st.HasRotationKey(key)
 		r.PLC.RotationKey, r.PLC.RotationKeyValid = key, &valid // a problem is a preflight blocker
-	} else if m.old != nil && r.Login.Email == "" {
+	} else if rep.from.pds != nil && r.Login.Email == "" {
 		r.block("the email token needs an email address on the old account")
 	}
-	p, err := m.identityTarget().Preview(st, now)
+	p, err := rep.target.Preview(st, now)
 	if err != nil {
 		r.block("%v", err)
 		return

@@ -32,8 +32,6 @@ type Effect struct {
 type actor interface {
 	// act makes the effect e by calling do, or records it.
 	act(ctx context.Context, e Effect, do func(context.Context) error) error
-	// recording reports whether effects are recorded instead of made.
-	recording() bool
 	// assumed reports whether an effect that later stages build on was
 	// recorded, not made: from then on a stage can only be described.
 	assumed() bool
@@ -45,8 +43,6 @@ type performer struct{}
 func (performer) act(ctx context.Context, _ Effect, do func(context.Context) error) error {
 	return do(ctx)
 }
-
-func (performer) recording() bool { return false }
 
 func (performer) assumed() bool { return false }
 
@@ -66,8 +62,6 @@ func (r *recorder) act(_ context.Context, e Effect, _ func(context.Context) erro
 	return errRecorded
 }
 
-func (r *recorder) recording() bool { return true }
-
 func (r *recorder) assumed() bool { return r.built }
 
 // doubt is what a real run warns of and goes on past, though it may stop
@@ -86,7 +80,7 @@ func (m *Migrator) sourceName() string {
 	if m.opts.FromBackup != "" {
 		return "the backup's temporary signing key"
 	}
-	return cmp.Or(m.st.OldPDS, "the old PDS")
+	return cmp.Or(m.sd.st.OldPDS, "the old PDS")
 }
 
 // signerWords says who signs the PLC operation, for the effects' words.
@@ -97,5 +91,5 @@ func (m *Migrator) signerWords() string {
 	case m.opts.RotationKey != nil:
 		return "signed with your rotation key"
 	}
-	return "signed by " + cmp.Or(m.st.OldPDS, "the old PDS") + " with the token it emails"
+	return "signed by " + cmp.Or(m.sd.st.OldPDS, "the old PDS") + " with the token it emails"
 }

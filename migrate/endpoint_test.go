@@ -8,11 +8,11 @@ import (
 )
 
 func TestNewEndpoint(t *testing.T) {
-	m := &Migrator{opts: Options{NewPDS: "http://127.0.0.1:9000"}}
+	m := &Migrator{env: &env{opts: Options{NewPDS: "http://127.0.0.1:9000"}}, sd: &stateDir{}}
 	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
 		t.Errorf("without state: %q", got)
 	}
-	m.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
+	m.sd.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
 	if got := m.newEndpoint(); got != "https://pds.example.com" {
 		t.Errorf("with the recommended endpoint: %q", got)
 	}

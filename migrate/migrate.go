@@ -16,7 +16,6 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // Result summarises a finished (or stopped) migration.
@@ -30,33 +29,17 @@ type Result struct {
 // Migrator runs the pipeline for one account. newMigrator makes it whole;
 // run (or the dry run) then fills in what the servers say.
 type Migrator struct {
-	opts Options
-	prog ui.Progress
-	ui   ui.Prompter
-	srv  servers.Clients
-	ids  identity.Resolver
+	*env
+	// sd is the state dir: the state, its journal and the data files.
+	sd *stateDir
 
-	// act carries out the run's side effects (the dry run's records them).
-	act actor
-	// dir is the state dir; dataDir, when set, holds the data files
-	// instead (the dry run's temporary copy).
-	dir, dataDir string
-	st           *checkpoint.State
-	j            *checkpoint.Journal // the writer of st
-
-	did      string
-	oldSess  *pds.Session
-	old      *pds.Client
-	new      *pds.Client
-	src      transfer.Source
+	// from is where the data comes from, to the new PDS, and data the
+	// copy of the repo and blobs between them.
+	from *origin
+	to   *destination
+	data *dataCopy
+	// plcState is the DID's state as the run last saw it.
 	plcState *plc.State
-	newInfo  *pds.ServerInfo
-	newKey   atcrypto.PublicKey // the key the new PDS signs the account's commits with
-	list     *transfer.List     // the export's blob list
-	blobs    *transfer.Blobs    // the blob copy
-	early    *transfer.Early    // the repo download started before the login
-	// backupStore is the blob store of the backup a restore reads.
-	backupStore *repo.BlobStore
 
 	// current is the stage running now, recorded with an interruption.
 	current stage.Stage
@@ -71,14 +54,8 @@ type Migrator struct {
 	world   plan.World
 	plan    plan.Plan
 	planned bool
-	// preflight is what the preflight found, and backupNote what a
-	// restore's backup is; stopErr is what stopped a dry run's walk. The
-	// dry run's report reads them.
-	preflight  preflightResult
-	backupNote string
-	stopErr    error
-	// keyNote says the exported commit is signed by the DID's earlier key.
-	keyNote string
+	// found is what the stages found that only the dry run's report reads.
+	found findings
 	// unlock releases the state dir's lock.
 	unlock func()
 
@@ -89,11 +66,11 @@ type Migrator struct {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	m := newMigrator(opts)
 	err := m.run(ctx)
-	res := &Result{DID: m.did, StateDir: m.dir, State: m.st, Timings: m.timings}
+	res := &Result{DID: m.did, StateDir: m.sd.dir, State: m.sd.st, Timings: m.timings}
 	switch {
-	case err == nil, m.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
+	case err == nil, m.sd.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):
-		m.recordError(checkpoint.StopInterrupted, errors.New("interrupted"))
+		m.sd.recordError(m.current, checkpoint.StopInterrupted, errors.New("interrupted"))
 	case errors.Is(err, failure.ErrPaused):
 		stop, reason := checkpoint.StopPausedToken, "waiting for the PLC email token ({plc-token})"
 		if identity.IsDIDWeb(m.did) { // a did:web has no PLC token: it waits for its document
@@ -103,11 +80,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if errors.As(err, &pe) {
 			reason = pe.Reason
 		}
-		m.recordError(stop, errors.New(reason))
+		m.sd.recordError(m.current, stop, errors.New(reason))
 	case errors.As(err, new(*failure.InputError)):
-		m.recordError(checkpoint.StopFailedPermanent, err)
+		m.sd.recordError(m.current, checkpoint.StopFailedPermanent, err)
 	default:
-		m.recordError(checkpoint.StopFailed, err)
+		m.sd.recordError(m.current, checkpoint.StopFailed, err)
 	}
 	return res, err
 }
@@ -117,6 +94,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 func newMigrator(opts Options) *Migrator {
 	opts.defaults()
 	srv, ids, newPDS := opts.clients()
-	return &Migrator{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, new: newPDS, act: performer{},
+	e := &env{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, act: performer{}}
+	sd, from, to := &stateDir{}, &origin{}, &destination{pds: newPDS}
+	return &Migrator{env: e, sd: sd, from: from, to: to, data: &dataCopy{env: e, sd: sd, from: from, to: to},
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
+}
+
+// env is what every part of one run reads: its options, progress and
+// prompter, its clients, its actor and the account's DID (set once the
+// run resolved it).
+type env struct {
+	opts Options
+	prog ui.Progress
+	ui   ui.Prompter
+	srv  servers.Clients
+	ids  identity.Resolver
+	// act carries out the run's side effects (the dry run's records them).
+	act actor
+	did string
+}
+
+// origin is where the account's data comes from: the old PDS and the
+// session on it, or, for a restore, the backup.
+type origin struct {
+	pds  *pds.Client
+	sess *pds.Session
+	src  transfer.Source
+	// store is the blob store of the backup a restore reads.
+	store *repo.BlobStore
 }

@@ -25,7 +25,7 @@ func (e errSkip) Error() string { return e.reason }
 func skip(format string, args ...any) error { return errSkip{fmt.Sprintf(format, args...)} }
 
 func (m *Migrator) run(ctx context.Context) error {
-	defer m.stopEarlyExport()
+	defer m.data.stopEarlyExport()
 	if err := m.prepare(ctx); err != nil {
 		return err
 	}
@@ -34,12 +34,12 @@ func (m *Migrator) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p := plan.Decide(m.invocation(), w, m.st)
+	p := plan.Decide(m.invocation(), w, m.sd.st)
 	for i, step := range p.Steps {
 		// Said of a stage that runs again (the dry run shows it): the
 		// walk marks stages done as it goes, an earlier run's are known
 		// only now.
-		if step.Run && m.st.Done(step.Stage) {
+		if step.Run && m.sd.st.Done(step.Stage) {
 			p.Steps[i].Reason = "done by an earlier run: re-checked against the servers"
 		}
 	}
@@ -48,11 +48,11 @@ func (m *Migrator) run(ctx context.Context) error {
 		return p.Refusal
 	}
 	m.identityDone = w.Switched
-	if m.st.OldPDS == "" && w.Old.Known {
-		m.st.OldPDS = w.Old.URL
+	if m.sd.st.OldPDS == "" && w.Old.Known {
+		m.sd.st.OldPDS = w.Old.URL
 	}
-	if m.st.Handle == "" && m.plcState != nil {
-		m.st.Handle = m.plcState.Handle()
+	if m.sd.st.Handle == "" && m.plcState != nil {
+		m.sd.st.Handle = m.plcState.Handle()
 	}
 	if p.Done {
 		return failure.ErrAlreadyMigrated
@@ -72,7 +72,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		stage.DeactivateOld: m.stageDeactivateOld,
 		stage.FinalCheck:    m.stageFinalCheck,
 	}
-	defer m.stopBlobs()
+	defer m.data.stopBlobs()
 	for _, s := range stage.All {
 		step := p.Step(s)
 		if !step.Run {
@@ -94,13 +94,13 @@ func (m *Migrator) run(ctx context.Context) error {
 	if p.Pending != nil {
 		return p.Pending
 	}
-	m.st.Completed = true
-	m.st.LastError, m.st.LastErrorStage, m.st.LastStop = "", "", checkpoint.StopCompleted
-	if err := m.save(); err != nil {
+	m.sd.st.Completed = true
+	m.sd.st.LastError, m.sd.st.LastErrorStage, m.sd.st.LastStop = "", "", checkpoint.StopCompleted
+	if err := m.sd.save(); err != nil {
 		return err
 	}
 	if !m.opts.KeepData {
-		m.removeData()
+		m.sd.removeData(m.prog)
 	}
 	return nil
 }
@@ -109,10 +109,10 @@ func (m *Migrator) run(ctx context.Context) error {
 // run that did it.
 func (m *Migrator) skipStage(s stage.Stage, reason string) error {
 	m.prog.StageSkip(s, reason)
-	if prev := m.stageStatus(s); prev != nil && prev.Done {
+	if prev := m.sd.stageStatus(s); prev != nil && prev.Done {
 		return nil
 	}
-	return m.markDone(s, reason, time.Now())
+	return m.sd.markDone(s, reason, time.Now())
 }
 
 func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) error {
@@ -132,10 +132,10 @@ func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) er
 	if errors.As(err, &sk) {
 		m.prog.StageSkip(s, sk.reason)
 		note := sk.reason
-		if prev := m.stageStatus(s); prev != nil && prev.Done && prev.Note != "" {
+		if prev := m.sd.stageStatus(s); prev != nil && prev.Done && prev.Note != "" {
 			note = prev.Note // keep what the stage did when it ran for real
 		}
-		return m.markDone(s, note, start)
+		return m.sd.markDone(s, note, start)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -151,13 +151,13 @@ func (m *Migrator) runStage(ctx context.Context, s stage.Stage, fn stageFunc) er
 			return m.rateLimitError(ae, 0, "")
 		}
 		if failure.IsDiskFull(err) {
-			err = m.diskFullError(err)
+			err = m.sd.diskFullError(err, m.data.stillToDownload())
 		}
 		return failure.Classify(s, err)
 	}
 	m.prog.StageDone(s, note)
 	crashpoint.AtStage("before-checkpoint", string(s))
-	if err := m.markDone(s, note, start); err != nil {
+	if err := m.sd.markDone(s, note, start); err != nil {
 		return err
 	}
 	crashpoint.AtStage("done", string(s))

@@ -59,35 +59,35 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 	if !m.identityDone && m.plcState != nil && !rep.InLog(m.plcState) {
 		m.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
 	}
-	m.src = backup.NewSource(rep)
+	m.from.src = backup.NewSource(rep)
 	store, err := repo.OpenBlobStore(filepath.Join(dir, backup.BlobDir))
 	if err != nil {
 		return "", err
 	}
-	m.backupStore = store // the backup's blobs are uploaded from where they are
-	if err := m.blobList().Set(rep.Summary.Blobs); err != nil {
+	m.from.store = store // the backup's blobs are uploaded from where they are
+	if err := m.data.blobList().Set(rep.Summary.Blobs); err != nil {
 		return "", err
 	}
-	if len(m.st.OldPDSRotationKeys) == 0 {
-		m.st.OldPDSRotationKeys = man.OldPDSRotationKeys
+	if len(m.sd.st.OldPDSRotationKeys) == 0 {
+		m.sd.st.OldPDSRotationKeys = man.OldPDSRotationKeys
 	}
 	if o.NewEmail == "" {
 		o.NewEmail = man.Email
 	}
-	if m.st.Handle == "" || m.st.Handle == "handle.invalid" {
-		m.st.Handle = man.Handle
+	if m.sd.st.Handle == "" || m.sd.st.Handle == "handle.invalid" {
+		m.sd.st.Handle = man.Handle
 	}
-	if err := m.save(); err != nil {
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.st.Handle, m.did, dir, rep.Ago(time.Now()), m.st.OldPDS), nil
+	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.sd.st.Handle, m.did, dir, rep.Ago(time.Now()), m.sd.st.OldPDS), nil
 }
 
 // backupSigningKey is the key a backup's repo was signed with, when the
 // migration restores from a backup (the DID's current key is by then the
 // temporary one).
 func (m *Migrator) backupSigningKey() (atcrypto.PublicKey, bool) {
-	if s, ok := m.src.(*backup.Source); ok {
+	if s, ok := m.from.src.(*backup.Source); ok {
 		return s.Key(), true
 	}
 	return nil, false
@@ -116,7 +116,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	if st.SigningKey() == didKey {
 		return nil // done by an earlier run
 	}
-	if cid := m.st.PLC.TempSigningKeyOpCID; cid != "" {
+	if cid := m.sd.st.PLC.TempSigningKeyOpCID; cid != "" {
 		ok, err := m.ids.PLC.Applied(ctx, m.did, cid)
 		if err != nil {
 			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
@@ -135,7 +135,7 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		return fmt.Errorf("sign the temporary-key operation: %w", err)
 	}
 	details := "The old PDS is not used. To let the new PDS accept the account, the DID's signing key is\n" +
-		"replaced by a temporary key held in " + m.path(tempKeyFile) + " (a second operation then points the DID at\n" +
+		"replaced by a temporary key held in " + m.sd.path(tempKeyFile) + " (a second operation then points the DID at\n" +
 		"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
 	// The new PDS's createAccount checks the service auth against the
 	// DID's key: Submit waits until the directory shows the temporary key.
@@ -143,21 +143,21 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		DID: m.did, State: st, Op: &op, Want: want, Check: identity.OpChecks(2),
 		Ask: ui.Confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
 			What: "the PLC operation", IfNo: "run again when ready"},
-		Record: func(cid string) error { m.st.PLC.TempSigningKeyOpCID = cid; return m.save() },
+		Record: func(cid string) error { m.sd.st.PLC.TempSigningKeyOpCID = cid; return m.sd.save() },
 		Crash:  "backup-tempkey", Stage: stage.CreateAccount,
 	})
 	if err != nil {
 		return err
 	}
 	m.plcState = shown
-	m.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", m.st.PLC.TempSigningKeyOpCID))
+	m.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", m.sd.st.PLC.TempSigningKeyOpCID))
 	return nil
 }
 
 // tempKey loads the restore's temporary key, creating it when create is
 // set and there is none.
 func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
-	p := m.path(tempKeyFile)
+	p := m.sd.path(tempKeyFile)
 	k, err := plc.LoadPrivateKeyFile(p, "k256")
 	if err == nil {
 		return k, nil
@@ -169,7 +169,7 @@ func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+	if err := os.MkdirAll(m.sd.dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := plc.WriteKeyFile(p, nk); err != nil {
@@ -185,10 +185,10 @@ func (m *Migrator) localServiceAuth() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if m.newInfo == nil || m.newInfo.DID == "" {
+	if m.to.info == nil || m.to.info.DID == "" {
 		return "", fmt.Errorf("the new PDS's DID is unknown")
 	}
-	tok, err := plc.ServiceAuthToken(m.did, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
+	tok, err := plc.ServiceAuthToken(m.did, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
 	if err != nil {
 		return "", err
 	}

@@ -18,7 +18,7 @@ import (
 // never an error.
 func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 	o := &m.opts
-	if m.st.AccountCreated || m.identityDone {
+	if m.sd.st.AccountCreated || m.identityDone {
 		if err := m.loginNew(ctx); err != nil {
 			return "", err
 		}
@@ -29,19 +29,19 @@ func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
 		if err := m.loginNew(ctx); err != nil {
 			return "", err
 		}
-		m.st.AccountCreated = true
-		return "an account for this DID was already there: taken over", m.save()
+		m.sd.st.AccountCreated = true
+		return "an account for this DID was already there: taken over", m.sd.save()
 	}
-	effect := Effect{Stage: stage.CreateAccount, What: fmt.Sprintf("create the account %s (%s) on %s, with a service-auth token from %s", m.st.NewHandle, m.did, o.NewPDS, m.sourceName())}
+	effect := Effect{Stage: stage.CreateAccount, What: fmt.Sprintf("create the account %s (%s) on %s, with a service-auth token from %s", m.sd.st.NewHandle, m.did, o.NewPDS, m.sourceName())}
 	if err := m.act.act(ctx, effect, m.createAccount); err != nil {
 		return "", err
 	}
 	crashpoint.At("account-created")
-	m.st.AccountCreated = true
-	if err := m.save(); err != nil {
+	m.sd.st.AccountCreated = true
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s on %s (%s)", m.st.NewHandle, o.NewPDS, m.newAccountWords(ctx)), nil
+	return fmt.Sprintf("%s on %s (%s)", m.sd.st.NewHandle, o.NewPDS, m.newAccountWords(ctx)), nil
 }
 
 // createAccount asks the old PDS (or the backup's temporary key) for a
@@ -55,14 +55,14 @@ func (m *Migrator) createAccount(ctx context.Context) error {
 	// From here the state dir belongs to this new PDS: a run that dies
 	// before it can record the account must not let a different
 	// --new-pds take the state dir over.
-	m.st.CreatingAccount = true
-	if err := m.save(); err != nil {
+	m.sd.st.CreatingAccount = true
+	if err := m.sd.save(); err != nil {
 		return err
 	}
-	m.new.SetServiceAuth(token)
-	_, err = m.new.CreateAccount(ctx, pds.CreateAccountInput{
+	m.to.pds.SetServiceAuth(token)
+	_, err = m.to.pds.CreateAccount(ctx, pds.CreateAccountInput{
 		DID:        m.did,
-		Handle:     m.st.NewHandle,
+		Handle:     m.sd.st.NewHandle,
 		Email:      m.newEmail(),
 		Password:   m.opts.NewPassword,
 		InviteCode: m.opts.InviteCode,
@@ -81,7 +81,7 @@ func (m *Migrator) createAccount(ctx context.Context) error {
 // reference PDS keeps a migrated account deactivated until the switch,
 // others create it active. Either way it is activated after the switch.
 func (m *Migrator) newAccountWords(ctx context.Context) string {
-	rs, err := m.new.GetRepoStatus(ctx, m.did)
+	rs, err := m.to.pds.GetRepoStatus(ctx, m.did)
 	switch {
 	case err != nil:
 		return "its status not reported; activated after the switch"
@@ -94,26 +94,26 @@ func (m *Migrator) newAccountWords(ctx context.Context) string {
 // serviceAuthForCreate asks the old PDS for a token that lets the new PDS
 // accept the DID.
 func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
-	if m.old == nil {
+	if m.from.pds == nil {
 		if err := m.installTempSigningKey(ctx); err != nil {
 			return "", err
 		}
 		return m.localServiceAuth()
 	}
-	tok, err := m.old.GetServiceAuth(ctx, m.newInfo.DID, "com.atproto.server.createAccount", serviceAuthTTL)
+	tok, err := m.from.pds.GetServiceAuth(ctx, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL)
 	if err != nil {
-		return "", fmt.Errorf("get a service-auth token from %s: %w", m.st.OldPDS, err)
+		return "", fmt.Errorf("get a service-auth token from %s: %w", m.sd.st.OldPDS, err)
 	}
 	return tok, nil
 }
 
 // loginNew logs in to the account on the new PDS with the new password.
 func (m *Migrator) loginNew(ctx context.Context) error {
-	if m.new.DID() == m.did {
+	if m.to.pds.DID() == m.did {
 		return nil
 	}
-	_, err := identity.Login{DID: m.did, Handle: m.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
-		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.new)
+	_, err := identity.Login{DID: m.did, Handle: m.sd.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
+		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.to.pds)
 	return err
 }
 

@@ -29,17 +29,17 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	cu := &m.st.CatchUp
+	cu := &m.sd.st.CatchUp
 	if cu.FromRev == "" {
-		cu.FromRev = m.st.Repo.Rev
+		cu.FromRev = m.sd.st.Repo.Rev
 	}
 	imported := false
 	for round := 0; ; round++ {
-		cid, rev, err := m.src.LatestCommit(ctx)
+		cid, rev, err := m.from.src.LatestCommit(ctx)
 		if err != nil {
-			return "", fmt.Errorf("read the latest commit from %s: %w", m.src.Name(), err)
+			return "", fmt.Errorf("read the latest commit from %s: %w", m.from.src.Name(), err)
 		}
-		if cid == m.st.Repo.Commit {
+		if cid == m.sd.st.Repo.Commit {
 			break
 		}
 		if round == maxCatchUpRounds {
@@ -47,7 +47,7 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 				Err:  fmt.Errorf("the account wrote during each of %d catch-up rounds (now at rev %s)", round, rev),
 				Hint: "pause the apps that post to this account, then run the same command again"}
 		}
-		m.prog.Info(fmt.Sprintf("the old repo moved on (rev %s -> %s): importing the difference", m.st.Repo.Rev, rev))
+		m.prog.Info(fmt.Sprintf("the old repo moved on (rev %s -> %s): importing the difference", m.sd.st.Repo.Rev, rev))
 		records, blobs, err := m.catchUpOnce(ctx)
 		if err != nil {
 			return "", err
@@ -56,13 +56,13 @@ func (m *Migrator) stageCatchUp(ctx context.Context) (string, error) {
 		if _, err := m.stageBlobs(ctx); err != nil && !errors.As(err, &sk) {
 			return "", err
 		}
-		m.journal().Update(func(*checkpoint.State) {
+		m.sd.journal().Update(func(*checkpoint.State) {
 			cu.Rounds++
 			cu.Records += records
 			cu.Blobs += blobs
-			cu.ToRev = m.st.Repo.Rev
+			cu.ToRev = m.sd.st.Repo.Rev
 		})
-		if err := m.save(); err != nil {
+		if err := m.sd.save(); err != nil {
 			return "", err
 		}
 		imported = true
@@ -94,14 +94,14 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	diffPath := m.path("diff-" + m.st.Repo.Rev + ".car")
+	diffPath := m.sd.path("diff-" + m.sd.st.Repo.Rev + ".car")
 	defer os.Remove(diffPath)
-	sum, err := m.exportAndVerify(ctx, m.st.Repo.Rev, diffPath, vo)
+	sum, err := m.exportAndVerify(ctx, m.sd.st.Repo.Rev, diffPath, vo)
 	if err != nil {
 		return 0, 0, err
 	}
 	records, blobs = sum.Records, len(sum.Blobs)
-	ierr := transfer.Import(ctx, m.new, m.prog, diffPath)
+	ierr := transfer.Import(ctx, m.to.pds, m.prog, diffPath)
 	if ierr != nil {
 		// The reference PDS refuses a diff whose new record repeats an
 		// older block (it reads records only from the uploaded CAR);
@@ -114,7 +114,7 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		// names its commit: a kill at any point leaves repo.car and the
 		// state agreeing (the old pair or the new one), and a later run
 		// re-checks repo.car against the state anyway.
-		next := m.path("repo-next.car")
+		next := m.sd.path("repo-next.car")
 		defer os.Remove(next)
 		whole := vo
 		whole.Partial = false
@@ -122,34 +122,34 @@ func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err err
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := transfer.Import(ctx, m.new, m.prog, next); err != nil {
-			if refused := m.sizeLimits().ImportRefused(err, full.Bytes); refused != nil {
+		if err := transfer.Import(ctx, m.to.pds, m.prog, next); err != nil {
+			if refused := m.data.sizeLimits().ImportRefused(err, full.Bytes); refused != nil {
 				return 0, 0, refused
 			}
 			return 0, 0, err
 		}
 		crashpoint.At("catchup-full-imported")
-		m.journal().Update(func(*checkpoint.State) {
-			m.st.Repo = checkpoint.RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
+		m.sd.journal().Update(func(*checkpoint.State) {
+			m.sd.st.Repo = checkpoint.RepoInfo{Commit: full.Commit, Rev: full.Rev, Data: full.Data, ImportedCommit: full.Commit, Bytes: full.Bytes, Records: full.Records}
 		})
-		if err := m.save(); err != nil {
+		if err := m.sd.save(); err != nil {
 			return 0, 0, err
 		}
 		crashpoint.At("catchup-state-saved")
-		if err := os.Rename(next, m.path("repo.car")); err != nil {
+		if err := os.Rename(next, m.sd.path("repo.car")); err != nil {
 			return 0, 0, err
 		}
 		sum = full
 	} else {
-		m.journal().Update(func(*checkpoint.State) {
-			m.st.Repo.Records = 0 // unknown after a diff; the new PDS's count is reported
+		m.sd.journal().Update(func(*checkpoint.State) {
+			m.sd.st.Repo.Records = 0 // unknown after a diff; the new PDS's count is reported
 		})
 	}
-	m.journal().Update(func(*checkpoint.State) {
-		m.st.Repo.Commit, m.st.Repo.Rev, m.st.Repo.Data, m.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
+	m.sd.journal().Update(func(*checkpoint.State) {
+		m.sd.st.Repo.Commit, m.sd.st.Repo.Rev, m.sd.st.Repo.Data, m.sd.st.Repo.ImportedCommit = sum.Commit, sum.Rev, sum.Data, sum.Commit
 	})
-	if err := m.blobList().Add(sum.Blobs); err != nil {
+	if err := m.data.blobList().Add(sum.Blobs); err != nil {
 		return 0, 0, err
 	}
-	return records, blobs, m.save()
+	return records, blobs, m.sd.save()
 }

@@ -3,9 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"os"
 
-	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/identity"
@@ -22,14 +20,14 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	carPath := m.path("repo.car")
-	if m.exported(carPath) {
-		if err := m.blobList().Load(); err == nil {
+	carPath := m.sd.path("repo.car")
+	if m.sd.exported(carPath) {
+		if err := m.data.blobList().Load(); err == nil {
 			vo, _, err := m.repoVerifyOptions(false)
 			if err != nil {
 				return "", err
 			}
-			ok, err := transfer.LocalRepoGood(ctx, carPath, m.st.Repo.Commit, vo, m.prog)
+			ok, err := transfer.LocalRepoGood(ctx, carPath, m.sd.st.Repo.Commit, vo, m.prog)
 			if err != nil {
 				return "", err
 			}
@@ -37,12 +35,11 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 				if err := m.afterExport(ctx); err != nil {
 					return "", err
 				}
-				return "", skip("already exported (rev %s, the local copy re-checked)", m.st.Repo.Rev)
+				return "", skip("already exported (rev %s, the local copy re-checked)", m.sd.st.Repo.Rev)
 			}
 		}
 	}
-	sum, ok, err := m.early.Take(ctx)
-	m.early = nil
+	sum, ok, err := m.data.takeEarly(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -51,22 +48,22 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !ok {
-		if sum, err = transfer.ExportAndVerify(ctx, m.src, m.prog, "", carPath, vo); err != nil {
+		if sum, err = transfer.ExportAndVerify(ctx, m.from.src, m.prog, "", carPath, vo); err != nil {
 			return "", err
 		}
 	}
-	if m.keyNote = identity.EarlierKeyNote(keys, sum, m.src.Name()); m.keyNote != "" {
-		m.prog.Info(m.keyNote)
+	if m.found.keyNote = identity.EarlierKeyNote(keys, sum, m.from.src.Name()); m.found.keyNote != "" {
+		m.prog.Info(m.found.keyNote)
 	}
-	m.journal().Update(func(st *checkpoint.State) {
+	m.sd.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	})
-	if err := m.blobList().Set(sum.Blobs); err != nil {
+	if err := m.data.blobList().Set(sum.Blobs); err != nil {
 		return "", err
 	}
 	// Recorded before the prefetch starts: a run killed from here on
 	// re-checks this copy instead of downloading the repo again.
-	if err := m.save(); err != nil {
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
 	if err := m.afterExport(ctx); err != nil {
@@ -80,61 +77,26 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 // new PDS's upload limit (or the user chose to move without those that do
 // not), the disk can hold the uploads in flight, and the prefetch starts.
 func (m *Migrator) afterExport(ctx context.Context) error {
-	limits := m.sizeLimits()
-	if err := limits.Check(m.blobList().Refs()); err != nil {
+	limits := m.data.sizeLimits()
+	if err := limits.Check(m.data.blobList().Refs()); err != nil {
 		return err
 	}
-	if w := limits.ImportSizeWarning(m.st.Repo.Bytes); w != "" {
+	if w := limits.ImportSizeWarning(m.sd.st.Repo.Bytes); w != "" {
 		m.doubt(w)
 	}
-	blobs := m.blobCopy()
-	if err := blobs.CheckDiskRoom(m.st.BoundToTarget()); err != nil {
+	blobs := m.data.blobCopy()
+	if err := blobs.CheckDiskRoom(m.sd.st.BoundToTarget()); err != nil {
 		return err
 	}
-	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.blobList().Refs())), m.dir)}
+	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.data.blobList().Refs())), m.sd.dir)}
 	if err := m.do(ctx, ahead, blobs.Start); err != nil {
 		m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
 	}
 	return nil
 }
 
-// startEarlyExport begins the background export when the export stage will
-// need one: a PDS source, no verified copy on disk yet, and a DID that does
-// not already point at the new PDS.
-func (m *Migrator) startEarlyExport(ctx context.Context) {
-	if m.early != nil || m.opts.FromBackup != "" || identity.PointsAt(m.plcState, m.newEndpoint()) {
-		return
-	}
-	if m.exported(m.path("repo.car")) {
-		return
-	}
-	carPath := m.path("repo.car")
-	vo, _, err := m.repoVerifyOptions(false)
-	if err != nil {
-		return // the export stage reports it
-	}
-	if err := os.MkdirAll(m.files(), 0o700); err != nil {
-		return
-	}
-	src := &transfer.PDSSource{Client: m.srv.PDS(m.st.OldPDS, nil), DID: m.did}
-	m.early = transfer.StartEarly(ctx, src, m.prog, carPath, vo)
-}
-
-// exported reports whether an earlier run left a verified copy of the
-// repo at carPath: the state names the commit it exported, recorded once
-// the copy verified, and the file is there (to be re-checked).
-func (m *Migrator) exported(carPath string) bool {
-	return m.st.Repo.Commit != "" && fsutil.Exists(carPath)
-}
-
-// stopEarlyExport abandons a background export nobody took.
-func (m *Migrator) stopEarlyExport() {
-	m.early.Stop()
-	m.early = nil
-}
-
 // exportAndVerify downloads the repo (or the diff since a rev) from the
 // run's source, verified as it arrives.
 func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
-	return transfer.ExportAndVerify(ctx, m.src, m.prog, since, path, vo)
+	return transfer.ExportAndVerify(ctx, m.from.src, m.prog, since, path, vo)
 }

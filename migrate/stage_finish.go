@@ -23,15 +23,15 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	if err := m.loginNew(ctx); err != nil {
 		return "", err
 	}
-	before, _ := m.new.GetRepoStatus(ctx, m.did) // only for the note
+	before, _ := m.to.pds.GetRepoStatus(ctx, m.did) // only for the note
 	effect := Effect{Stage: stage.Activate, What: "activate the account on " + m.opts.NewPDS}
-	if err := m.act.act(ctx, effect, m.new.ActivateAccount); errors.Is(err, errRecorded) {
+	if err := m.act.act(ctx, effect, m.to.pds.ActivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
 		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
-	active, status, err := m.newAccountActive(ctx)
+	active, status, err := m.to.accountActive(ctx, m.did)
 	if err != nil {
 		return "", fmt.Errorf("read the account's status on %s after activating it: %w", m.opts.NewPDS, err)
 	}
@@ -46,44 +46,29 @@ func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
 	return "active on " + m.opts.NewPDS, nil
 }
 
-// newAccountActive reads whether the new account is active: getRepoStatus,
-// public and the same on every PDS, or, when its answer says nothing
-// (another implementation's 500), the account's own checkAccountStatus.
-func (m *Migrator) newAccountActive(ctx context.Context) (active bool, status string, err error) {
-	rs, err := m.new.GetRepoStatus(ctx, m.did)
-	if err == nil {
-		return rs.Active, rs.Status, nil
-	}
-	as, serr := m.new.CheckAccountStatus(ctx)
-	if serr != nil {
-		return false, "", err
-	}
-	return as.Activated, "", nil
-}
-
 // stageDeactivateOld deactivates the old account, and only after the DID
 // is seen, afresh, to resolve to a different server whose account is
 // active.
 func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
-	if m.old == nil || m.oldSess == nil {
+	if m.from.pds == nil || m.from.sess == nil {
 		return "", fmt.Errorf("no session on the old PDS to deactivate the account with")
 	}
 	if err := m.requireMovedAway(ctx); err != nil {
 		return "", err
 	}
-	rs, err := m.old.GetRepoStatus(ctx, m.did)
+	rs, err := m.from.pds.GetRepoStatus(ctx, m.did)
 	if err == nil && !rs.Active {
 		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
-	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.st.OldPDS}
-	if err := m.act.act(ctx, effect, m.old.DeactivateAccount); errors.Is(err, errRecorded) {
+	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.sd.st.OldPDS}
+	if err := m.act.act(ctx, effect, m.from.pds.DeactivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
-		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.st.OldPDS, err),
+		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.sd.st.OldPDS, err),
 			Hint: "the migration itself is complete; run the same command again to retry, or deactivate the old account later"}
 	}
-	return "deactivated on " + m.st.OldPDS, nil
+	return "deactivated on " + m.sd.st.OldPDS, nil
 }
 
 // requireMovedAway is the guard in front of deactivation: the DID must
@@ -100,12 +85,12 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
 	home := m.probeServer(ctx, st.Endpoint())
-	old := m.probeServer(ctx, m.st.OldPDS)
+	old := m.probeServer(ctx, m.sd.st.OldPDS)
 	switch {
 	case !home.Reachable:
 		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
 	case !old.Reachable:
-		return keep("the old PDS %s did not answer", m.st.OldPDS)
+		return keep("the old PDS %s did not answer", m.sd.st.OldPDS)
 	case home.ServiceDID == old.ServiceDID:
 		return keep("the DID still points at the old PDS (%s)", st.Endpoint())
 	case home.ServiceDID != m.world.New.ServiceDID:
@@ -114,7 +99,7 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	case home.AccountUnknown():
 		// The public status said nothing either way; the account's own
 		// session says whether it is active.
-		if as, err := m.new.CheckAccountStatus(ctx); err != nil || !as.Activated {
+		if as, err := m.to.pds.CheckAccountStatus(ctx); err != nil || !as.Activated {
 			return keep("the account on %s is not known to be active (%s)", st.Endpoint(), home.AccountErr)
 		}
 	case !home.HasAccount || !home.Active:
@@ -124,14 +109,14 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	// key the new PDS signs the account's commits with, or nothing it
 	// writes verifies (a did.json edited by hand, an operation by another
 	// tool).
-	key, err := m.newSigningKey(ctx)
+	key, err := m.to.signingKey(ctx)
 	if err != nil {
 		return keep("the new PDS did not say which key it signs the account with (%v)", err)
 	}
 	if st.SigningKey() != key.DIDKey() {
 		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"
 		if identity.IsDIDWeb(m.did) {
-			hint = "the old account was left active; publish the did.json the run wrote (" + m.path(identity.DIDWebFile) + ") and run the same command again"
+			hint = "the old account was left active; publish the did.json the run wrote (" + m.sd.path(identity.DIDWebFile) + ") and run the same command again"
 		}
 		return &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
@@ -153,12 +138,12 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	rep, err := verify.Run(ctx, verify.Options{
 		DID:           m.did,
 		Document:      m.ids.State,
-		Old:           m.old,
-		New:           m.new,
+		Old:           m.from.pds,
+		New:           m.to.pds,
 		NewPDS:        m.newEndpoint(),
-		ExpectOldDown: !m.opts.NoDeactivateOld && m.old != nil,
+		ExpectOldDown: !m.opts.NoDeactivateOld && m.from.pds != nil,
 		Quick:         true,
-		LeftBehind:    m.st.Blobs.LeftBehind,
+		LeftBehind:    m.sd.st.Blobs.LeftBehind,
 	})
 	if err != nil {
 		return "", err

@@ -38,15 +38,15 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 }
 
 func (m *Migrator) identityStep() identity.Step {
-	j := m.journal()
+	j := m.sd.journal()
 	email := ""
-	if m.oldSess != nil {
-		email = m.oldSess.Email
+	if m.from.sess != nil {
+		email = m.from.sess.Email
 	}
 	return identity.Step{
-		DID: m.did, New: m.new, Target: m.identityTarget(),
+		DID: m.did, New: m.to.pds, Target: m.identityTarget(),
 		Resolver: m.ids, Submitter: m.submitter(),
-		Signer: identity.Signer{RotationKey: m.opts.RotationKey, Old: m.old, Email: email, Token: m.opts.PLCToken,
+		Signer: identity.Signer{RotationKey: m.opts.RotationKey, Old: m.from.pds, Email: email, Token: m.opts.PLCToken,
 			Journal: j, UI: m.ui, Progress: m.prog},
 		Journal: j,
 		Gate: func(ctx context.Context) error {
@@ -58,8 +58,8 @@ func (m *Migrator) identityStep() identity.Step {
 
 // identityTarget is what this run wants the DID document to say.
 func (m *Migrator) identityTarget() identity.Target {
-	return identity.Target{Endpoint: m.opts.NewPDS, Handle: m.st.NewHandle,
-		DropRotationKeys: m.st.OldPDSRotationKeys, AddRotationKeys: m.opts.AddRotationKeys}
+	return identity.Target{Endpoint: m.opts.NewPDS, Handle: m.sd.st.NewHandle,
+		DropRotationKeys: m.sd.st.OldPDSRotationKeys, AddRotationKeys: m.opts.AddRotationKeys}
 }
 
 // submitter is the migration's: every PLC operation it sends.

@@ -50,14 +50,14 @@ func (m *Migrator) prepare(ctx context.Context) error {
 		return err
 	}
 	m.did = did
-	m.dir = o.StateDir
-	if m.dir == "" {
-		if m.dir, err = checkpoint.DefaultDir(did); err != nil {
+	m.sd.dir = o.StateDir
+	if m.sd.dir == "" {
+		if m.sd.dir, err = checkpoint.DefaultDir(did); err != nil {
 			return err
 		}
 	}
-	if err := m.do(ctx, Effect{What: "lock the state dir " + m.dir}, func(context.Context) error {
-		unlock, err := checkpoint.Lock(m.dir)
+	if err := m.do(ctx, Effect{What: "lock the state dir " + m.sd.dir}, func(context.Context) error {
+		unlock, err := checkpoint.Lock(m.sd.dir)
 		if err == nil {
 			m.unlock = unlock
 		}
@@ -89,32 +89,32 @@ func (m *Migrator) do(ctx context.Context, e Effect, fn func(context.Context) er
 func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	o := &m.opts
 	did := m.did
-	if m.st.OldPDS == "" {
-		m.st.OldPDS = m.world.Old.URL
+	if m.sd.st.OldPDS == "" {
+		m.sd.st.OldPDS = m.world.Old.URL
 	}
-	if m.st.OldPDS == "" && o.FromBackup == "" {
+	if m.sd.st.OldPDS == "" && o.FromBackup == "" {
 		return "", failure.Input(nil, "pass {old-pds} with the old PDS's URL", "cannot tell which PDS the account is moving from")
 	}
-	if m.st.Handle == "" && m.plcState != nil {
-		m.st.Handle = m.plcState.Handle()
+	if m.sd.st.Handle == "" && m.plcState != nil {
+		m.sd.st.Handle = m.plcState.Handle()
 	}
 	if o.FromBackup != "" {
 		note, err := m.openBackupSource(ctx)
-		m.backupNote = note
+		m.found.backupNote = note
 		return note, err
 	}
 
 	if m.plan.Runs(stage.ExportRepo) {
-		m.startEarlyExport(ctx)
+		m.data.startEarlyExport(ctx, identity.PointsAt(m.plcState, m.newEndpoint()), m.repoVerifyOptions)
 	}
 	sess, err := m.logInOld(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := m.save(); err != nil {
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
-	note := fmt.Sprintf("%s (%s) on %s", m.st.Handle, did, m.st.OldPDS)
+	note := fmt.Sprintf("%s (%s) on %s", m.sd.st.Handle, did, m.sd.st.OldPDS)
 	if !sess.Active {
 		note += fmt.Sprintf(", old account %s", cmp.Or(sess.Status, "inactive"))
 	}
@@ -123,30 +123,30 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 
 // openState loads or creates the state for m.did (see loadRunState).
 func (m *Migrator) openState() error {
-	st, forgot, err := checkpoint.LoadForRun(m.dir, m.opts.target(m.did))
+	st, forgot, err := checkpoint.LoadForRun(m.sd.dir, m.opts.target(m.did))
 	if err != nil {
 		return err
 	}
 	if forgot != "" {
 		m.prog.Info(fmt.Sprintf("the state dir was for %s, where nothing was written: starting over for %s", forgot, m.opts.NewPDS))
 	}
-	m.st = st
+	m.sd.st = st
 	return nil
 }
 
 // logInOld opens the session on the old PDS that the stages, and the dry
 // run, read and sign with.
 func (m *Migrator) logInOld(ctx context.Context) (*pds.Session, error) {
-	c := m.srv.PDS(m.st.OldPDS, nil)
-	sess, err := identity.Login{DID: m.did, Handle: m.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
+	c := m.srv.PDS(m.sd.st.OldPDS, nil)
+	sess, err := identity.Login{DID: m.did, Handle: m.sd.st.Handle, Password: m.opts.OldPassword, AuthFactorToken: m.opts.AuthFactorToken,
 		PasswordChoice: failure.ChoiceOldPassword}.Open(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	m.old, m.oldSess = c, sess
+	m.from.pds, m.from.sess = c, sess
 	if sess.Handle != "" && sess.Handle != "handle.invalid" {
-		m.st.Handle = sess.Handle
+		m.sd.st.Handle = sess.Handle
 	}
-	m.src = &transfer.PDSSource{Client: c, DID: m.did}
+	m.from.src = &transfer.PDSSource{Client: c, DID: m.did}
 	return sess, nil
 }

@@ -24,24 +24,24 @@ import (
 // stopping at the first.
 func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 	o := &m.opts
-	info := m.newInfo
+	info := m.to.info
 	if info == nil {
 		return "", fmt.Errorf("%s did not describe itself", o.NewPDS)
 	}
-	m.st.NewPDSDID = info.DID
+	m.sd.st.NewPDSDID = info.DID
 	m.chooseNewHandle()
 	// The run observed the new PDS a moment ago; create-account asks
 	// again right before it writes.
 	exists := m.world.New.HasAccount
-	if m.world.New.AccountUnknown() && !m.st.AccountCreated {
+	if m.world.New.AccountUnknown() && !m.sd.st.AccountCreated {
 		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
 	}
-	m.preflight = m.preflightChecks(ctx, info, !exists && !m.st.AccountCreated)
-	if len(m.preflight.Problems) > 0 {
-		return "", m.preflight.Problems[0]
+	m.found.preflight = m.preflightChecks(ctx, info, !exists && !m.sd.st.AccountCreated)
+	if len(m.found.preflight.Problems) > 0 {
+		return "", m.found.preflight.Problems[0]
 	}
 	m.learnOldPDSKeys(ctx)
-	if err := m.save(); err != nil {
+	if err := m.sd.save(); err != nil {
 		return "", err
 	}
 	note := fmt.Sprintf("new PDS %s (%s)", o.NewPDS, info.DID)
@@ -54,14 +54,14 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 // chooseNewHandle fixes the handle the account gets on the new PDS: the
 // one asked for, else the current one.
 func (m *Migrator) chooseNewHandle() {
-	if m.st.NewHandle != "" {
+	if m.sd.st.NewHandle != "" {
 		return
 	}
 	h := m.opts.NewHandle
 	if h == "" {
-		h = m.st.Handle
+		h = m.sd.st.Handle
 	}
-	m.st.NewHandle = strings.ToLower(h)
+	m.sd.st.NewHandle = strings.ToLower(h)
 }
 
 // preflightResult is what the preflight found.
@@ -111,11 +111,11 @@ func (m *Migrator) rotationKeyProblem() error {
 // learnOldPDSKeys asks the old PDS which rotation key is its own: the one
 // a migration drops (every other rotation key is the user's and is kept).
 func (m *Migrator) learnOldPDSKeys(ctx context.Context) {
-	if m.old == nil || len(m.st.OldPDSRotationKeys) > 0 {
+	if m.from.pds == nil || len(m.sd.st.OldPDSRotationKeys) > 0 {
 		return
 	}
-	if cred, err := m.old.GetRecommendedDidCredentials(ctx); err == nil {
-		m.st.OldPDSRotationKeys = cred.RotationKeys
+	if cred, err := m.from.pds.GetRecommendedDidCredentials(ctx); err == nil {
+		m.sd.st.OldPDSRotationKeys = cred.RotationKeys
 	} else {
 		m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
 	}
@@ -147,7 +147,7 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 	if info.PhoneVerificationRequired {
 		m.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
 	}
-	h := m.st.NewHandle
+	h := m.sd.st.NewHandle
 	if !handleAllowed(h, info.AvailableUserDomains) && !m.handleResolvesToDID(ctx, h) {
 		r.HandleAllowed = false
 		add(failure.Input(nil, fmt.Sprintf("pass {new-handle} with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
@@ -180,8 +180,8 @@ func (m *Migrator) newEmail() string {
 	if m.opts.NewEmail != "" {
 		return m.opts.NewEmail
 	}
-	if m.oldSess != nil {
-		return m.oldSess.Email
+	if m.from.sess != nil {
+		return m.from.sess.Email
 	}
 	return ""
 }
@@ -204,8 +204,8 @@ func handleAllowed(h string, domains []string) bool {
 
 // newEndpoint is the new PDS's URL as the DID document must name it.
 func (m *Migrator) newEndpoint() string {
-	if m.st != nil && m.st.NewPDSEndpoint != "" {
-		return m.st.NewPDSEndpoint
+	if m.sd.st != nil && m.sd.st.NewPDSEndpoint != "" {
+		return m.sd.st.NewPDSEndpoint
 	}
 	return m.opts.NewPDS
 }

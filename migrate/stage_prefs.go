@@ -15,9 +15,9 @@ func (m *Migrator) stagePreferences(ctx context.Context) (string, error) {
 	if m.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	prefs, err := m.src.Preferences(ctx)
+	prefs, err := m.from.src.Preferences(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read preferences from %s: %w", m.src.Name(), err)
+		return "", fmt.Errorf("read preferences from %s: %w", m.from.src.Name(), err)
 	}
 	if len(prefs) == 0 {
 		prefs = json.RawMessage("[]")
@@ -25,7 +25,7 @@ func (m *Migrator) stagePreferences(ctx context.Context) (string, error) {
 	var n []json.RawMessage
 	_ = json.Unmarshal(prefs, &n)
 	effect := Effect{Stage: stage.Preferences, What: fmt.Sprintf("write %d preferences to %s", len(n), m.opts.NewPDS)}
-	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return m.new.PutPreferences(ctx, prefs) }); errors.Is(err, errRecorded) {
+	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return m.to.pds.PutPreferences(ctx, prefs) }); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
 		return "", fmt.Errorf("write preferences to %s: %w", m.opts.NewPDS, err)

@@ -19,10 +19,10 @@ func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
 }
 
 // checkNewHasEverything is the gate: the repo by the protocol's test (see
-// newHoldsRepo), every blob listed as present and confirmed (see
+// destination.holdsRepo), every blob listed as present and confirmed (see
 // transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
 func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
-	held, err := m.newHoldsRepo(ctx, m.st.Repo)
+	held, err := m.to.holdsRepo(ctx, m.did, m.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}
@@ -33,12 +33,12 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		}
 		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	moved, err := m.blobCopy().Confirm(ctx)
+	moved, err := m.data.blobCopy().Confirm(ctx)
 	if err != nil {
 		return "", err
 	}
-	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.accountCounts(ctx))
-	if n := len(m.sizeLimits().LeftBehind()); n > 0 {
+	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.to.counts(ctx))
+	if n := len(m.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}
 	return note, nil

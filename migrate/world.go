@@ -41,18 +41,18 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	if err != nil {
 		return w, m.ids.ReadError(m.did, err)
 	}
-	if st, err = m.submitter().AwaitRecorded(ctx, m.did, m.st.PLC, st); err != nil {
+	if st, err = m.submitter().AwaitRecorded(ctx, m.did, m.sd.st.PLC, st); err != nil {
 		return w, err
 	}
 	m.plcState = st
 	w.Endpoint = servers.NormalURL(st.Endpoint())
-	if m.st.PLC.OpCID != "" {
-		w.OurOpApplied = identity.Live(st, m.st.PLC.OpCID)
+	if m.sd.st.PLC.OpCID != "" {
+		w.OurOpApplied = identity.Live(st, m.sd.st.PLC.OpCID)
 	}
 
 	w.New = m.probeServer(ctx, m.opts.NewPDS)
 	if w.New.Reachable {
-		m.st.NewPDSDID = w.New.ServiceDID
+		m.sd.st.NewPDSDID = w.New.ServiceDID
 	}
 
 	// Where does the DID point? The new PDS's service DID decides, not
@@ -60,20 +60,20 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	var home plan.Server
 	switch {
 	case w.Endpoint == "":
-	case servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.st.NewPDSEndpoint):
+	case servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.sd.st.NewPDSEndpoint):
 		home = w.New
 	default:
 		home = m.probeServer(ctx, w.Endpoint)
 	}
 	w.Switched = w.Endpoint != "" && w.New.Reachable &&
-		(servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.st.NewPDSEndpoint) ||
+		(servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.sd.st.NewPDSEndpoint) ||
 			(home.ServiceDID != "" && home.ServiceDID == w.New.ServiceDID))
 
 	// Which server is the old one: the one the user named, the one this
 	// state dir moved from, or, before the switch, where the DID points.
 	oldURL := m.opts.OldPDS
 	if oldURL == "" {
-		oldURL = m.st.OldPDS
+		oldURL = m.sd.st.OldPDS
 	}
 	if oldURL == "" && !w.Switched {
 		oldURL = w.Endpoint
@@ -120,7 +120,7 @@ func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
 		s.RateLimit = &rl
 	}
 	if servers.SameURL(url, m.opts.NewPDS) {
-		m.newInfo = info
+		m.to.info = info
 	}
 	rs, err := c.GetRepoStatus(ctx, m.did)
 	switch {

@@ -5,10 +5,18 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/verify"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
+
+// destination is the new PDS, as it described itself.
+type destination struct {
+	pds  *pds.Client
+	info *pds.ServerInfo
+	key  atcrypto.PublicKey // the key the new PDS signs the account's commits with
+}
 
 // Whether the new PDS holds the exported repo is decided from what the
 // protocol guarantees, not from one implementation's bookkeeping: its
@@ -44,11 +52,11 @@ func (h repoHeld) String() string {
 	return "commit " + h.Commit
 }
 
-// newHoldsRepo asks the new PDS whether it holds the data of the exported
+// holdsRepo asks the new PDS whether it holds the data of the exported
 // commit want. Errors are only for a cancelled run; a server that does not
 // answer does not hold it, as far as this run can tell.
-func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (repoHeld, error) {
-	cid, _, err := m.new.GetLatestCommit(ctx, m.did)
+func (t *destination) holdsRepo(ctx context.Context, did string, want checkpoint.RepoInfo) (repoHeld, error) {
+	cid, _, err := t.pds.GetLatestCommit(ctx, did)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
@@ -64,7 +72,7 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 		h.Why = fmt.Sprintf("the new PDS holds commit %s, the exported repo is %s", cid, want.Commit)
 		return h, nil
 	}
-	c, err := verify.FetchCommit(ctx, m.new, m.did, cid)
+	c, err := verify.FetchCommit(ctx, t.pds, did, cid)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
@@ -76,7 +84,7 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 		h.Why = fmt.Sprintf("the new PDS holds commit %s over data %s; the exported repo's data is %s", cid, c.Data, want.Data)
 		return h, nil
 	}
-	key, err := m.newSigningKey(ctx)
+	key, err := t.signingKey(ctx)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return repoHeld{}, cerr
@@ -93,13 +101,13 @@ func (m *Migrator) newHoldsRepo(ctx context.Context, want checkpoint.RepoInfo) (
 	return h, nil
 }
 
-// newSigningKey is the key the new PDS signs the account's commits with:
+// signingKey is the key the new PDS signs the account's commits with:
 // the atproto key it recommends for the DID document.
-func (m *Migrator) newSigningKey(ctx context.Context) (atcrypto.PublicKey, error) {
-	if m.newKey != nil {
-		return m.newKey, nil
+func (t *destination) signingKey(ctx context.Context) (atcrypto.PublicKey, error) {
+	if t.key != nil {
+		return t.key, nil
 	}
-	cred, err := m.new.GetRecommendedDidCredentials(ctx)
+	cred, err := t.pds.GetRecommendedDidCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -111,16 +119,31 @@ func (m *Migrator) newSigningKey(ctx context.Context) (atcrypto.PublicKey, error
 	if err != nil {
 		return nil, fmt.Errorf("parse the new PDS's signing key %s: %w", dk, err)
 	}
-	m.newKey = k
+	t.key = k
 	return k, nil
 }
 
-// accountCounts is what the new PDS's checkAccountStatus says, for people:
+// counts is what the new PDS's checkAccountStatus says, for people:
 // the counts are another implementation's bookkeeping and decide nothing.
-func (m *Migrator) accountCounts(ctx context.Context) string {
-	st, err := m.new.CheckAccountStatus(ctx)
+func (t *destination) counts(ctx context.Context) string {
+	st, err := t.pds.CheckAccountStatus(ctx)
 	if err != nil {
 		return "the new PDS did not report its counts"
 	}
 	return fmt.Sprintf("the new PDS counts %d records and %d/%d blobs", st.IndexedRecords, st.ImportedBlobs, st.ExpectedBlobs)
+}
+
+// accountActive reads whether the new account is active: getRepoStatus,
+// public and the same on every PDS, or, when its answer says nothing
+// (another implementation's 500), the account's own checkAccountStatus.
+func (t *destination) accountActive(ctx context.Context, did string) (active bool, status string, err error) {
+	rs, err := t.pds.GetRepoStatus(ctx, did)
+	if err == nil {
+		return rs.Active, rs.Status, nil
+	}
+	as, serr := t.pds.CheckAccountStatus(ctx)
+	if serr != nil {
+		return false, "", err
+	}
+	return as.Activated, "", nil
 }
