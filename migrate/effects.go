@@ -64,15 +64,25 @@ func (r *recorder) act(_ context.Context, e Effect, _ func(context.Context) erro
 
 func (r *recorder) assumed() bool { return r.built }
 
+// do makes an effect that nothing after it reads back (taking the state
+// dir): a recorder's errRecorded is no stop for it.
+func (e *env) do(ctx context.Context, eff Effect, fn func(context.Context) error) error {
+	eff.aside = true
+	if err := e.act.act(ctx, eff, fn); !errors.Is(err, errRecorded) {
+		return err
+	}
+	return nil
+}
+
 // doubt is what a real run warns of and goes on past, though it may stop
 // the run later (a repo over the new PDS's default import limit): a dry
 // run cannot tell whether it will.
-func (m *Migrator) doubt(msg string) {
-	if d, ok := m.prog.(interface{ Doubt(string) }); ok {
+func (e *env) doubt(msg string) {
+	if d, ok := e.prog.(interface{ Doubt(string) }); ok {
 		d.Doubt(msg)
 		return
 	}
-	m.prog.Warn(msg)
+	e.prog.Warn(msg)
 }
 
 // sourceName names where the data comes from, for the effects' words.

@@ -8,12 +8,11 @@ import (
 )
 
 func TestNewEndpoint(t *testing.T) {
-	m := &Migrator{env: &env{opts: Options{NewPDS: "http://127.0.0.1:9000"}}, sd: &stateDir{}}
-	if got := m.newEndpoint(); got != "http://127.0.0.1:9000" {
+	if got := newEndpoint(nil, "http://127.0.0.1:9000"); got != "http://127.0.0.1:9000" {
 		t.Errorf("without state: %q", got)
 	}
-	m.sd.st = &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
-	if got := m.newEndpoint(); got != "https://pds.example.com" {
+	st := &checkpoint.State{NewPDSEndpoint: "https://pds.example.com"}
+	if got := newEndpoint(st, "http://127.0.0.1:9000"); got != "https://pds.example.com" {
 		t.Errorf("with the recommended endpoint: %q", got)
 	}
 	if identity.PointsAt(nil, "https://pds.example.com") {

@@ -38,22 +38,11 @@ type Migrator struct {
 	from *origin
 	to   *destination
 	data *dataCopy
-	// plcState is the DID's state as the run last saw it.
-	plcState *plc.State
+	*facts
 
 	// current is the stage running now, recorded with an interruption.
 	current stage.Stage
 
-	// identityDone is true once the PLC directory points at the new PDS:
-	// from then on the new PDS is the account's home and nothing may be
-	// imported into it again.
-	identityDone bool
-
-	// world and plan are what this run observed at its start and what it
-	// decided to do from that; planned is set once it decided.
-	world   plan.World
-	plan    plan.Plan
-	planned bool
 	// found is what the stages found that only the dry run's report reads.
 	found findings
 	// unlock releases the state dir's lock.
@@ -96,8 +85,27 @@ func newMigrator(opts Options) *Migrator {
 	srv, ids, newPDS := opts.clients()
 	e := &env{opts: opts, prog: opts.Progress, ui: opts.UI, srv: srv, ids: ids, act: performer{}}
 	sd, from, to := &stateDir{}, &origin{}, &destination{pds: newPDS}
-	return &Migrator{env: e, sd: sd, from: from, to: to, data: &dataCopy{env: e, sd: sd, from: from, to: to},
+	return &Migrator{env: e, facts: &facts{}, sd: sd, from: from, to: to, data: &dataCopy{env: e, sd: sd, from: from, to: to},
 		timings: map[stage.Stage]time.Duration{}, unlock: func() {}}
+}
+
+// facts are what the run learns of the account and decides as it goes,
+// read and written by the stages: they have this one owner, and every
+// stage that needs one holds a pointer to it.
+type facts struct {
+	// plcState is the DID's state as the run last saw it.
+	plcState *plc.State
+
+	// identityDone is true once the PLC directory points at the new PDS:
+	// from then on the new PDS is the account's home and nothing may be
+	// imported into it again.
+	identityDone bool
+
+	// world and plan are what this run observed at its start and what it
+	// decided to do from that; planned is set once it decided.
+	world   plan.World
+	plan    plan.Plan
+	planned bool
 }
 
 // env is what every part of one run reads: its options, progress and

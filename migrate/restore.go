@@ -86,8 +86,8 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 // backupSigningKey is the key a backup's repo was signed with, when the
 // migration restores from a backup (the DID's current key is by then the
 // temporary one).
-func (m *Migrator) backupSigningKey() (atcrypto.PublicKey, bool) {
-	if s, ok := m.from.src.(*backup.Source); ok {
+func (o *origin) backupSigningKey() (atcrypto.PublicKey, bool) {
+	if s, ok := o.src.(*backup.Source); ok {
 		return s.Key(), true
 	}
 	return nil, false

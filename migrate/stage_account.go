@@ -63,7 +63,7 @@ func (m *Migrator) createAccount(ctx context.Context) error {
 	_, err = m.to.pds.CreateAccount(ctx, pds.CreateAccountInput{
 		DID:        m.did,
 		Handle:     m.sd.st.NewHandle,
-		Email:      m.newEmail(),
+		Email:      m.from.newEmail(m.opts.NewEmail),
 		Password:   m.opts.NewPassword,
 		InviteCode: m.opts.InviteCode,
 	})

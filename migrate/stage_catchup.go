@@ -90,7 +90,7 @@ func catchUpNote(cu checkpoint.CatchUpInfo) string {
 // catchUpOnce imports one difference and returns how many records and
 // blobs it carried.
 func (m *Migrator) catchUpOnce(ctx context.Context) (records, blobs int, err error) {
-	vo, _, err := m.repoVerifyOptions(true)
+	vo, _, err := m.from.repoVerifyOptions(m.did, m.plcState, true)
 	if err != nil {
 		return 0, 0, err
 	}

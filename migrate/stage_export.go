@@ -23,7 +23,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	carPath := m.sd.path("repo.car")
 	if m.sd.exported(carPath) {
 		if err := m.data.blobList().Load(); err == nil {
-			vo, _, err := m.repoVerifyOptions(false)
+			vo, _, err := m.from.repoVerifyOptions(m.did, m.plcState, false)
 			if err != nil {
 				return "", err
 			}
@@ -43,7 +43,7 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vo, keys, err := m.repoVerifyOptions(false)
+	vo, keys, err := m.from.repoVerifyOptions(m.did, m.plcState, false)
 	if err != nil {
 		return "", err
 	}

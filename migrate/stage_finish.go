@@ -84,8 +84,8 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
-	home := m.probeServer(ctx, st.Endpoint())
-	old := m.probeServer(ctx, m.sd.st.OldPDS)
+	home := m.probeServer(ctx, st.Endpoint(), m.to)
+	old := m.probeServer(ctx, m.sd.st.OldPDS, m.to)
 	switch {
 	case !home.Reachable:
 		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
@@ -140,7 +140,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 		Document:      m.ids.State,
 		Old:           m.from.pds,
 		New:           m.to.pds,
-		NewPDS:        m.newEndpoint(),
+		NewPDS:        newEndpoint(m.sd.st, m.opts.NewPDS),
 		ExpectOldDown: !m.opts.NoDeactivateOld && m.from.pds != nil,
 		Quick:         true,
 		LeftBehind:    m.sd.st.Blobs.LeftBehind,

@@ -63,8 +63,8 @@ func (m *Migrator) identityTarget() identity.Target {
 }
 
 // submitter is the migration's: every PLC operation it sends.
-func (m *Migrator) submitter() identity.Submitter {
-	return identity.Submitter{PLC: m.ids.PLC, UI: m.ui, Progress: m.prog, Yes: m.opts.Yes}
+func (e *env) submitter() identity.Submitter {
+	return identity.Submitter{PLC: e.ids.PLC, UI: e.ui, Progress: e.prog, Yes: e.opts.Yes}
 }
 
 // ResolveDID turns o.Account into a DID exactly as Run does: through
@@ -74,10 +74,10 @@ func ResolveDID(ctx context.Context, o Options) (string, error) {
 	return resolverFor(o, serversFor(o)).Resolve(ctx, o.Account)
 }
 
-// repoVerifyOptions checks a repo of this DID (partial: a `since` diff)
+// repoVerifyOptions checks a repo of did (its state st) (partial: a `since` diff)
 // against identity.RepoKeys (the backup's key in a restore), which it also
 // returns for identity.EarlierKeyNote.
-func (m *Migrator) repoVerifyOptions(partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
-	k, _ := m.backupSigningKey()
-	return identity.RepoVerifyOptions(m.did, identity.RepoKeys(k, m.plcState), partial)
+func (o *origin) repoVerifyOptions(did string, st *plc.State, partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
+	k, _ := o.backupSigningKey()
+	return identity.RepoVerifyOptions(did, identity.RepoKeys(k, st), partial)
 }

@@ -3,7 +3,6 @@ package migrate
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -12,6 +11,8 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
+	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/repo"
 )
 
 // prepare does what every run does before it looks at any server's
@@ -73,16 +74,6 @@ func (m *Migrator) prepare(ctx context.Context) error {
 	return nil
 }
 
-// do makes an effect that nothing after it reads back (taking the state
-// dir): a recorder's errRecorded is no stop for it.
-func (m *Migrator) do(ctx context.Context, e Effect, fn func(context.Context) error) error {
-	e.aside = true
-	if err := m.act.act(ctx, e, fn); !errors.Is(err, errRecorded) {
-		return err
-	}
-	return nil
-}
-
 // stageLogin logs in to the old PDS (or opens the backup). The DID
 // document and both servers were observed before; this stage only opens
 // the session the later stages need.
@@ -105,7 +96,10 @@ func (m *Migrator) stageLogin(ctx context.Context) (string, error) {
 	}
 
 	if m.plan.Runs(stage.ExportRepo) {
-		m.data.startEarlyExport(ctx, identity.PointsAt(m.plcState, m.newEndpoint()), m.repoVerifyOptions)
+		verifyOptions := func(partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
+			return m.from.repoVerifyOptions(m.did, m.plcState, partial)
+		}
+		m.data.startEarlyExport(ctx, identity.PointsAt(m.plcState, newEndpoint(m.sd.st, m.opts.NewPDS)), verifyOptions)
 	}
 	sess, err := m.logInOld(ctx)
 	if err != nil {

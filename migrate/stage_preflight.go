@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
@@ -126,7 +127,7 @@ func (m *Migrator) learnOldPDSKeys(ctx context.Context) {
 // answers for a DID it does not host): the caller goes on as the state
 // file says, and createAccount (AlreadyExists) or a login settles it.
 func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown string) {
-	s := m.probeServer(ctx, m.opts.NewPDS)
+	s := m.probeServer(ctx, m.opts.NewPDS, m.to)
 	switch {
 	case !s.Reachable:
 		return false, s.Err
@@ -162,7 +163,7 @@ func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerIn
 	case err != nil && !handleUnknownErr(err):
 		r.HandleUnknown = err
 	}
-	if m.newEmail() == "" {
+	if m.from.newEmail(m.opts.NewEmail) == "" {
 		add(failure.Input(nil, "pass {new-email}", "the new PDS needs an email address and the old account has none we can read"))
 	}
 	if o.NewPassword == "" {
@@ -176,12 +177,14 @@ func handleUnknownErr(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
-func (m *Migrator) newEmail() string {
-	if m.opts.NewEmail != "" {
-		return m.opts.NewEmail
+// newEmail is the new account's email: the one given, else the old
+// account's.
+func (o *origin) newEmail(given string) string {
+	if given != "" {
+		return given
 	}
-	if m.from.sess != nil {
-		return m.from.sess.Email
+	if o.sess != nil {
+		return o.sess.Email
 	}
 	return ""
 }
@@ -202,12 +205,13 @@ func handleAllowed(h string, domains []string) bool {
 	return false
 }
 
-// newEndpoint is the new PDS's URL as the DID document must name it.
-func (m *Migrator) newEndpoint() string {
-	if m.sd.st != nil && m.sd.st.NewPDSEndpoint != "" {
-		return m.sd.st.NewPDSEndpoint
+// newEndpoint is the new PDS's URL as the DID document must name it:
+// the one the state recorded (st may be nil), else the one given.
+func newEndpoint(st *checkpoint.State, given string) string {
+	if st != nil && st.NewPDSEndpoint != "" {
+		return st.NewPDSEndpoint
 	}
-	return m.opts.NewPDS
+	return given
 }
 
 // handleResolvesToDID reports whether a custom-domain handle already points

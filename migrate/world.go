@@ -15,17 +15,17 @@ import (
 
 // advisoryResolveHandle asks the PDS at url for handle's DID, as an
 // advisory call.
-func (m *Migrator) advisoryResolveHandle(ctx context.Context, url, handle string) (string, error) {
+func (e *env) advisoryResolveHandle(ctx context.Context, url, handle string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, servers.AdvisoryTimeout)
 	defer cancel()
-	return m.srv.Advisory(url, m.headersFor(url)).ResolveHandle(ctx, handle)
+	return e.srv.Advisory(url, e.headersFor(url)).ResolveHandle(ctx, handle)
 }
 
 // headersFor is what to send to the server at url: the new PDS gets its
 // admin's bypass header, no other server ever does.
-func (m *Migrator) headersFor(url string) http.Header {
-	if servers.SameURL(url, m.opts.NewPDS) {
-		return m.opts.NewPDSHeaders
+func (e *env) headersFor(url string) http.Header {
+	if servers.SameURL(url, e.opts.NewPDS) {
+		return e.opts.NewPDSHeaders
 	}
 	return nil
 }
@@ -50,7 +50,7 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 		w.OurOpApplied = identity.Live(st, m.sd.st.PLC.OpCID)
 	}
 
-	w.New = m.probeServer(ctx, m.opts.NewPDS)
+	w.New = m.probeServer(ctx, m.opts.NewPDS, m.to)
 	if w.New.Reachable {
 		m.sd.st.NewPDSDID = w.New.ServiceDID
 	}
@@ -63,7 +63,7 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	case servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.sd.st.NewPDSEndpoint):
 		home = w.New
 	default:
-		home = m.probeServer(ctx, w.Endpoint)
+		home = m.probeServer(ctx, w.Endpoint, m.to)
 	}
 	w.Switched = w.Endpoint != "" && w.New.Reachable &&
 		(servers.SameURL(w.Endpoint, m.opts.NewPDS) || servers.SameURL(w.Endpoint, m.sd.st.NewPDSEndpoint) ||
@@ -86,7 +86,7 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 		// (then there is nothing left but to check). An old account still
 		// active there is not deactivated on the log's word alone.
 		if prev := previousEndpoint(st); prev != "" {
-			p := m.probeServer(ctx, prev)
+			p := m.probeServer(ctx, prev, m.to)
 			if (w.New.HasAccount && !w.New.Active) || (p.HasAccount && !p.Active) {
 				w.Old = p
 				return w, nil
@@ -98,31 +98,32 @@ func (m *Migrator) observe(ctx context.Context) (plan.World, error) {
 	case servers.SameURL(oldURL, w.Endpoint) && !w.Switched:
 		w.Old = home
 	default:
-		w.Old = m.probeServer(ctx, oldURL)
+		w.Old = m.probeServer(ctx, oldURL, m.to)
 	}
 	return w, nil
 }
 
-// probeServer asks one PDS who it is and what it knows of the account.
-func (m *Migrator) probeServer(ctx context.Context, url string) plan.Server {
+// probeServer asks one PDS who it is and what it knows of the account;
+// the new PDS's description is kept in to.
+func (e *env) probeServer(ctx context.Context, url string, to *destination) plan.Server {
 	s := plan.Server{Known: url != "", URL: servers.NormalURL(url)}
 	if !s.Known {
 		return s
 	}
-	c := m.srv.Probe(s.URL, m.headersFor(url))
+	c := e.srv.Probe(s.URL, e.headersFor(url))
 	info, err := c.DescribeServer(ctx)
 	if err != nil {
 		s.Err = err.Error()
 		return s
 	}
 	s.Reachable, s.ServiceDID = true, info.DID
-	if rl, ok := c.RateLimit("com.atproto.server.describeServer"); ok {
+	if rl, ok := c.RateLimit("coe.atproto.server.describeServer"); ok {
 		s.RateLimit = &rl
 	}
-	if servers.SameURL(url, m.opts.NewPDS) {
-		m.to.info = info
+	if servers.SameURL(url, e.opts.NewPDS) {
+		to.info = info
 	}
-	rs, err := c.GetRepoStatus(ctx, m.did)
+	rs, err := c.GetRepoStatus(ctx, e.did)
 	switch {
 	case err == nil:
 		s.HasAccount, s.Active, s.Status = true, rs.Active, rs.Status
