@@ -57,21 +57,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if p.Done {
 		return failure.ErrAlreadyMigrated
 	}
-	fns := map[stage.Stage]stageFunc{
-		stage.Login:         m.stageLogin,
-		stage.Preflight:     m.stagePreflight,
-		stage.ExportRepo:    m.stageExportRepo,
-		stage.CreateAccount: m.stageCreateAccount,
-		stage.ImportRepo:    m.stageImportRepo,
-		stage.Blobs:         m.stageBlobs,
-		stage.Preferences:   m.stagePreferences,
-		stage.VerifyNew:     m.stageVerifyNew,
-		stage.CatchUp:       m.stageCatchUp,
-		stage.Identity:      m.stageIdentity,
-		stage.Activate:      m.stageActivate,
-		stage.DeactivateOld: m.stageDeactivateOld,
-		stage.FinalCheck:    m.stageFinalCheck,
-	}
+	fns := m.stageTable()
 	defer m.data.stopBlobs()
 	for _, s := range stage.All {
 		step := p.Step(s)
@@ -103,6 +89,28 @@ func (m *Migrator) run(ctx context.Context) error {
 		m.sd.removeData(m.prog)
 	}
 	return nil
+}
+
+// stageTable is the step of each stage: a method of the part of the run
+// it belongs to, which holds only what the stage reads.
+func (m *Migrator) stageTable() map[stage.Stage]stageFunc {
+	pf := &preflight{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, found: &m.found}
+	old := &login{env: m.env, facts: m.facts, sd: m.sd, from: m.from, data: m.data, found: &m.found}
+	return map[stage.Stage]stageFunc{
+		stage.Login:         old.run,
+		stage.Preflight:     pf.run,
+		stage.ExportRepo:    m.stageExportRepo,
+		stage.CreateAccount: m.stageCreateAccount,
+		stage.ImportRepo:    m.stageImportRepo,
+		stage.Blobs:         m.stageBlobs,
+		stage.Preferences:   m.stagePreferences,
+		stage.VerifyNew:     m.stageVerifyNew,
+		stage.CatchUp:       m.stageCatchUp,
+		stage.Identity:      m.stageIdentity,
+		stage.Activate:      m.stageActivate,
+		stage.DeactivateOld: m.stageDeactivateOld,
+		stage.FinalCheck:    m.stageFinalCheck,
+	}
 }
 
 // skipStage reports a stage the plan leaves out, keeping the note of the

@@ -23,11 +23,11 @@ import (
 // tempKeyFile holds the temporary signing key of a restore (0600, state dir).
 const tempKeyFile = "temp-signing-key"
 
-// openBackupSource verifies the backup completely (before anything is
+// openBackup verifies the backup completely (before anything is
 // written anywhere), says how old it is and what it lacks, and makes it
 // the migration's source. The old PDS is never contacted.
-func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
-	o := &m.opts
+func (lg *login) openBackup(ctx context.Context) (string, error) {
+	o := &lg.opts
 	dir := o.FromBackup
 	if o.RotationKey == nil {
 		return "", failure.Input(nil, "pass {rotation-key} with your own PLC rotation key (one listed in the DID's rotationKeys)",
@@ -42,45 +42,45 @@ func (m *Migrator) openBackupSource(ctx context.Context) (string, error) {
 		return "", err
 	}
 	man := rep.Manifest
-	if man.DID != m.did {
-		return "", failure.Input(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, m.did)
+	if man.DID != lg.did {
+		return "", failure.Input(nil, "pass the backup of this account, or the account this backup is of", "the backup in %s is of %s, not %s", dir, man.DID, lg.did)
 	}
-	m.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
+	lg.prog.Info(fmt.Sprintf("backup %s: taken %s (%s) from %s; %d records, rev %s, %d blobs (%.1f MB), all verified",
 		dir, man.Created.Local().Format(time.RFC3339), rep.Ago(time.Now()), man.PDS, rep.Summary.Records, man.Repo.Rev, len(rep.Summary.Blobs), units.MB(man.Blobs.Bytes)))
 	if note := identity.EarlierKeyNote(rep.Keys, rep.Summary, man.PDS); note != "" {
-		m.prog.Info("backup: " + note)
+		lg.prog.Info("backup: " + note)
 	}
 	for _, l := range rep.Lacks {
-		m.prog.Warn("the backup does not contain " + l)
+		lg.prog.Warn("the backup does not contain " + l)
 	}
 	if rep.Age(time.Now()) > 24*time.Hour {
-		m.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", rep.Ago(time.Now())))
+		lg.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", rep.Ago(time.Now())))
 	}
-	if !m.identityDone && m.plcState != nil && !rep.InLog(m.plcState) {
-		m.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
+	if !lg.identityDone && lg.plcState != nil && !rep.InLog(lg.plcState) {
+		lg.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
 	}
-	m.from.src = backup.NewSource(rep)
+	lg.from.src = backup.NewSource(rep)
 	store, err := repo.OpenBlobStore(filepath.Join(dir, backup.BlobDir))
 	if err != nil {
 		return "", err
 	}
-	m.from.store = store // the backup's blobs are uploaded from where they are
-	if err := m.data.blobList().Set(rep.Summary.Blobs); err != nil {
+	lg.from.store = store // the backup's blobs are uploaded from where they are
+	if err := lg.data.blobList().Set(rep.Summary.Blobs); err != nil {
 		return "", err
 	}
-	if len(m.sd.st.OldPDSRotationKeys) == 0 {
-		m.sd.st.OldPDSRotationKeys = man.OldPDSRotationKeys
+	if len(lg.sd.st.OldPDSRotationKeys) == 0 {
+		lg.sd.st.OldPDSRotationKeys = man.OldPDSRotationKeys
 	}
 	if o.NewEmail == "" {
 		o.NewEmail = man.Email
 	}
-	if m.sd.st.Handle == "" || m.sd.st.Handle == "handle.invalid" {
-		m.sd.st.Handle = man.Handle
+	if lg.sd.st.Handle == "" || lg.sd.st.Handle == "handle.invalid" {
+		lg.sd.st.Handle = man.Handle
 	}
-	if err := m.sd.save(); err != nil {
+	if err := lg.sd.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", m.sd.st.Handle, m.did, dir, rep.Ago(time.Now()), m.sd.st.OldPDS), nil
+	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", lg.sd.st.Handle, lg.did, dir, rep.Ago(time.Now()), lg.sd.st.OldPDS), nil
 }
 
 // backupSigningKey is the key a backup's repo was signed with, when the
@@ -93,14 +93,23 @@ func (o *origin) backupSigningKey() (atcrypto.PublicKey, bool) {
 	return nil, false
 }
 
-// installTempSigningKey makes the DID's atproto key one this run holds, so
+// tempKey is a restore's temporary signing key: with the old PDS gone, the
+// run signs the new PDS's createAccount service auth itself.
+type tempKey struct {
+	*env
+	*facts
+	sd *stateDir
+	to *destination
+}
+
+// install makes the DID's atproto key one this run holds, so
 // it can sign the new PDS's createAccount service auth while the old PDS is
 // gone: a fresh K-256 key (0600 in the state dir), put in the DID document
 // by an operation signed with the user's rotation key and posted straight
 // to the PLC directory. It happens once: the operation's CID is recorded
 // before the submission, and a re-run checks the directory first.
-func (m *Migrator) installTempSigningKey(ctx context.Context) error {
-	key, err := m.tempKey(true)
+func (tk *tempKey) install(ctx context.Context) error {
+	key, err := tk.load(true)
 	if err != nil {
 		return err
 	}
@@ -108,16 +117,16 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := m.ids.PLC.State(ctx, m.did)
+	st, err := tk.ids.PLC.State(ctx, tk.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's PLC audit log: %w", err)
 	}
-	m.plcState = st
+	tk.plcState = st
 	if st.SigningKey() == didKey {
 		return nil // done by an earlier run
 	}
-	if cid := m.sd.st.PLC.TempSigningKeyOpCID; cid != "" {
-		ok, err := m.ids.PLC.Applied(ctx, m.did, cid)
+	if cid := tk.sd.st.PLC.TempSigningKeyOpCID; cid != "" {
+		ok, err := tk.ids.PLC.Applied(ctx, tk.did, cid)
 		if err != nil {
 			return fmt.Errorf("check whether the temporary-key operation %s went through: %w", cid, err)
 		}
@@ -131,33 +140,33 @@ func (m *Migrator) installTempSigningKey(ctx context.Context) error {
 		return err
 	}
 	op := *want
-	if err := plc.Sign(&op, m.opts.RotationKey); err != nil {
+	if err := plc.Sign(&op, tk.opts.RotationKey); err != nil {
 		return fmt.Errorf("sign the temporary-key operation: %w", err)
 	}
 	details := "The old PDS is not used. To let the new PDS accept the account, the DID's signing key is\n" +
-		"replaced by a temporary key held in " + m.sd.path(tempKeyFile) + " (a second operation then points the DID at\n" +
+		"replaced by a temporary key held in " + tk.sd.path(tempKeyFile) + " (a second operation then points the DID at\n" +
 		"the new PDS). From now on the old PDS's copy of the repo no longer verifies.\n" + plc.DiffDoc(&st.Op, &op)
 	// The new PDS's createAccount checks the service auth against the
 	// DID's key: Submit waits until the directory shows the temporary key.
-	shown, err := m.submitter().Submit(ctx, identity.Submission{
-		DID: m.did, State: st, Op: &op, Want: want, Check: identity.OpChecks(2),
-		Ask: ui.Confirmation{Question: "Change " + m.did + "'s signing key to a temporary key?", Details: details,
+	shown, err := tk.submitter().Submit(ctx, identity.Submission{
+		DID: tk.did, State: st, Op: &op, Want: want, Check: identity.OpChecks(2),
+		Ask: ui.Confirmation{Question: "Change " + tk.did + "'s signing key to a temporary key?", Details: details,
 			What: "the PLC operation", IfNo: "run again when ready"},
-		Record: func(cid string) error { m.sd.st.PLC.TempSigningKeyOpCID = cid; return m.sd.save() },
+		Record: func(cid string) error { tk.sd.st.PLC.TempSigningKeyOpCID = cid; return tk.sd.save() },
 		Crash:  "backup-tempkey", Stage: stage.CreateAccount,
 	})
 	if err != nil {
 		return err
 	}
-	m.plcState = shown
-	m.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", m.sd.st.PLC.TempSigningKeyOpCID))
+	tk.plcState = shown
+	tk.prog.Info(fmt.Sprintf("the DID's signing key is now a temporary key (op %s)", tk.sd.st.PLC.TempSigningKeyOpCID))
 	return nil
 }
 
-// tempKey loads the restore's temporary key, creating it when create is
+// load loads the restore's temporary key, creating it when create is
 // set and there is none.
-func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
-	p := m.sd.path(tempKeyFile)
+func (tk *tempKey) load(create bool) (atcrypto.PrivateKey, error) {
+	p := tk.sd.path(tempKeyFile)
 	k, err := plc.LoadPrivateKeyFile(p, "k256")
 	if err == nil {
 		return k, nil
@@ -169,7 +178,7 @@ func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(m.sd.dir, 0o700); err != nil {
+	if err := os.MkdirAll(tk.sd.dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := plc.WriteKeyFile(p, nk); err != nil {
@@ -178,17 +187,17 @@ func (m *Migrator) tempKey(create bool) (atcrypto.PrivateKey, error) {
 	return nk, nil
 }
 
-// localServiceAuth signs the createAccount service-auth token with the
-// temporary key that installTempSigningKey put in the DID document.
-func (m *Migrator) localServiceAuth() (string, error) {
-	key, err := m.tempKey(false)
+// serviceAuth signs the createAccount service-auth token with the
+// temporary key that install put in the DID document.
+func (tk *tempKey) serviceAuth() (string, error) {
+	key, err := tk.load(false)
 	if err != nil {
 		return "", err
 	}
-	if m.to.info == nil || m.to.info.DID == "" {
+	if tk.to.info == nil || tk.to.info.DID == "" {
 		return "", fmt.Errorf("the new PDS's DID is unknown")
 	}
-	tok, err := plc.ServiceAuthToken(m.did, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
+	tok, err := plc.ServiceAuthToken(tk.did, tk.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL, key)
 	if err != nil {
 		return "", err
 	}

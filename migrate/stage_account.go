@@ -95,10 +95,11 @@ func (m *Migrator) newAccountWords(ctx context.Context) string {
 // accept the DID.
 func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
 	if m.from.pds == nil {
-		if err := m.installTempSigningKey(ctx); err != nil {
+		k := &tempKey{env: m.env, facts: m.facts, sd: m.sd, to: m.to}
+		if err := k.install(ctx); err != nil {
 			return "", err
 		}
-		return m.localServiceAuth()
+		return k.serviceAuth()
 	}
 	tok, err := m.from.pds.GetServiceAuth(ctx, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL)
 	if err != nil {
@@ -115,6 +116,21 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 	_, err := identity.Login{DID: m.did, Handle: m.sd.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
 		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.to.pds)
 	return err
+}
+
+// accountOnNew asks the new PDS whether it already hosts the DID. unknown
+// is why it could not tell (a 500, say, which another implementation
+// answers for a DID it does not host): the caller goes on as the state
+// file says, and createAccount (AlreadyExists) or a login settles it.
+func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown string) {
+	s := m.probeServer(ctx, m.opts.NewPDS, m.to)
+	switch {
+	case !s.Reachable:
+		return false, s.Err
+	case s.AccountUnknown():
+		return false, s.AccountErr
+	}
+	return s.HasAccount, ""
 }
 
 func createAccountError(err error, host string) error {

@@ -18,31 +18,42 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// stagePreflight checks everything about the new PDS and the identity that
+// preflight is the preflight stage: what it checks of the new PDS and the
+// DID before anything is written, and what it records of them.
+type preflight struct {
+	*env
+	*facts
+	sd    *stateDir
+	from  *origin
+	to    *destination
+	found *findings
+}
+
+// run checks everything about the new PDS and the identity that
 // can be checked before anything is written: the new PDS answers as a PDS,
 // invites, the handle, and the user's rotation key. The dry run makes the
-// same checks (preflightChecks) and reports every problem instead of
+// same checks (checks) and reports every problem instead of
 // stopping at the first.
-func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
-	o := &m.opts
-	info := m.to.info
+func (pf *preflight) run(ctx context.Context) (string, error) {
+	o := &pf.opts
+	info := pf.to.info
 	if info == nil {
 		return "", fmt.Errorf("%s did not describe itself", o.NewPDS)
 	}
-	m.sd.st.NewPDSDID = info.DID
-	m.chooseNewHandle()
+	pf.sd.st.NewPDSDID = info.DID
+	pf.chooseNewHandle()
 	// The run observed the new PDS a moment ago; create-account asks
 	// again right before it writes.
-	exists := m.world.New.HasAccount
-	if m.world.New.AccountUnknown() && !m.sd.st.AccountCreated {
-		m.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, m.world.New.AccountErr))
+	exists := pf.world.New.HasAccount
+	if pf.world.New.AccountUnknown() && !pf.sd.st.AccountCreated {
+		pf.prog.Info(fmt.Sprintf("%s did not say whether it hosts the account (%s): creating it will tell", o.NewPDS, pf.world.New.AccountErr))
 	}
-	m.found.preflight = m.preflightChecks(ctx, info, !exists && !m.sd.st.AccountCreated)
-	if len(m.found.preflight.Problems) > 0 {
-		return "", m.found.preflight.Problems[0]
+	pf.found.preflight = pf.checks(ctx, info, !exists && !pf.sd.st.AccountCreated)
+	if len(pf.found.preflight.Problems) > 0 {
+		return "", pf.found.preflight.Problems[0]
 	}
-	m.learnOldPDSKeys(ctx)
-	if err := m.sd.save(); err != nil {
+	pf.learnOldPDSKeys(ctx)
+	if err := pf.sd.save(); err != nil {
 		return "", err
 	}
 	note := fmt.Sprintf("new PDS %s (%s)", o.NewPDS, info.DID)
@@ -54,15 +65,15 @@ func (m *Migrator) stagePreflight(ctx context.Context) (string, error) {
 
 // chooseNewHandle fixes the handle the account gets on the new PDS: the
 // one asked for, else the current one.
-func (m *Migrator) chooseNewHandle() {
-	if m.sd.st.NewHandle != "" {
+func (pf *preflight) chooseNewHandle() {
+	if pf.sd.st.NewHandle != "" {
 		return
 	}
-	h := m.opts.NewHandle
+	h := pf.opts.NewHandle
 	if h == "" {
-		h = m.sd.st.Handle
+		h = pf.sd.st.Handle
 	}
-	m.sd.st.NewHandle = strings.ToLower(h)
+	pf.sd.st.NewHandle = strings.ToLower(h)
 }
 
 // preflightResult is what the preflight found.
@@ -75,15 +86,15 @@ type preflightResult struct {
 	Problems []error
 }
 
-// preflightChecks finds what createAccount would refuse (when newAccount:
+// checks finds what createAccount would refuse (when newAccount:
 // the account is still to be created) and a rotation key the DID does not
 // list.
-func (m *Migrator) preflightChecks(ctx context.Context, info *pds.ServerInfo, newAccount bool) preflightResult {
+func (pf *preflight) checks(ctx context.Context, info *pds.ServerInfo, newAccount bool) preflightResult {
 	r := preflightResult{HandleAllowed: true, HandleFree: true}
 	if newAccount {
-		m.checkNewAccountInputs(ctx, info, &r)
+		pf.checkNewAccountInputs(ctx, info, &r)
 	}
-	if err := m.rotationKeyProblem(); err != nil {
+	if err := pf.rotationKeyProblem(); err != nil {
 		r.Problems = append(r.Problems, err)
 	}
 	return r
@@ -91,79 +102,64 @@ func (m *Migrator) preflightChecks(ctx context.Context, info *pds.ServerInfo, ne
 
 // rotationKeyProblem is a --rotation-key that cannot sign this DID's
 // operation.
-func (m *Migrator) rotationKeyProblem() error {
-	if m.opts.RotationKey == nil {
+func (pf *preflight) rotationKeyProblem() error {
+	if pf.opts.RotationKey == nil {
 		return nil
 	}
-	if identity.IsDIDWeb(m.did) {
+	if identity.IsDIDWeb(pf.did) {
 		return failure.Input(identity.ErrDIDWebNoRotation, "drop {rotation-key}: a did:web document is changed by publishing it", "{rotation-key}")
 	}
-	key, err := plc.DIDKey(m.opts.RotationKey)
+	key, err := plc.DIDKey(pf.opts.RotationKey)
 	if err != nil {
 		return failure.Input(err, "check {rotation-key}", "cannot read the rotation key")
 	}
-	if !m.plcState.HasRotationKey(key) {
+	if !pf.plcState.HasRotationKey(key) {
 		return failure.Input(nil, "use a key that is listed in the DID's rotationKeys (`atmigrate plc log` shows them), or drop {rotation-key} to use the email token",
-			"the rotation key %s is not one of %s's current rotation keys", key, m.did)
+			"the rotation key %s is not one of %s's current rotation keys", key, pf.did)
 	}
 	return nil
 }
 
 // learnOldPDSKeys asks the old PDS which rotation key is its own: the one
 // a migration drops (every other rotation key is the user's and is kept).
-func (m *Migrator) learnOldPDSKeys(ctx context.Context) {
-	if m.from.pds == nil || len(m.sd.st.OldPDSRotationKeys) > 0 {
+func (pf *preflight) learnOldPDSKeys(ctx context.Context) {
+	if pf.from.pds == nil || len(pf.sd.st.OldPDSRotationKeys) > 0 {
 		return
 	}
-	if cred, err := m.from.pds.GetRecommendedDidCredentials(ctx); err == nil {
-		m.sd.st.OldPDSRotationKeys = cred.RotationKeys
+	if cred, err := pf.from.pds.GetRecommendedDidCredentials(ctx); err == nil {
+		pf.sd.st.OldPDSRotationKeys = cred.RotationKeys
 	} else {
-		m.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
+		pf.prog.Warn(fmt.Sprintf("the old PDS did not say which rotation key is its own (%v); every current rotation key will be kept", err))
 	}
-}
-
-// accountOnNew asks the new PDS whether it already hosts the DID. unknown
-// is why it could not tell (a 500, say, which another implementation
-// answers for a DID it does not host): the caller goes on as the state
-// file says, and createAccount (AlreadyExists) or a login settles it.
-func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown string) {
-	s := m.probeServer(ctx, m.opts.NewPDS, m.to)
-	switch {
-	case !s.Reachable:
-		return false, s.Err
-	case s.AccountUnknown():
-		return false, s.AccountErr
-	}
-	return s.HasAccount, ""
 }
 
 // checkNewAccountInputs adds to r what createAccount would refuse, before
 // anything is written to the new PDS.
-func (m *Migrator) checkNewAccountInputs(ctx context.Context, info *pds.ServerInfo, r *preflightResult) {
-	o := &m.opts
+func (pf *preflight) checkNewAccountInputs(ctx context.Context, info *pds.ServerInfo, r *preflightResult) {
+	o := &pf.opts
 	add := func(err error) { r.Problems = append(r.Problems, err) }
 	if info.InviteCodeRequired && o.InviteCode == "" {
 		add(failure.Input(nil, "ask the new PDS's admin for an invite code and pass {invite-code}", "%s requires an invite code", o.NewPDS))
 	}
 	if info.PhoneVerificationRequired {
-		m.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
+		pf.prog.Warn(o.NewPDS + " requires phone verification for new accounts; the account creation may be refused")
 	}
-	h := m.sd.st.NewHandle
-	if !handleAllowed(h, info.AvailableUserDomains) && !m.handleResolvesToDID(ctx, h) {
+	h := pf.sd.st.NewHandle
+	if !handleAllowed(h, info.AvailableUserDomains) && !pf.handleResolvesToDID(ctx, h) {
 		r.HandleAllowed = false
 		add(failure.Input(nil, fmt.Sprintf("pass {new-handle} with a handle under %s", strings.Join(info.AvailableUserDomains, ", ")),
 			"the handle %s is not allowed on %s", h, o.NewPDS))
 	}
 	// Advisory: createAccount refuses a taken handle anyway.
-	did, err := m.advisoryResolveHandle(ctx, o.NewPDS, h)
+	did, err := pf.advisoryResolveHandle(ctx, o.NewPDS, h)
 	switch {
-	case err == nil && did != m.did:
+	case err == nil && did != pf.did:
 		r.HandleFree = false
 		add(failure.Input(nil, "pass {new-handle} with a free handle", "the handle %s is taken on %s", h, o.NewPDS))
 	case err != nil && !handleUnknownErr(err):
 		r.HandleUnknown = err
 	}
-	if m.from.newEmail(m.opts.NewEmail) == "" {
+	if pf.from.newEmail(pf.opts.NewEmail) == "" {
 		add(failure.Input(nil, "pass {new-email}", "the new PDS needs an email address and the old account has none we can read"))
 	}
 	if o.NewPassword == "" {
@@ -216,14 +212,14 @@ func newEndpoint(st *checkpoint.State, given string) string {
 
 // handleResolvesToDID reports whether a custom-domain handle already points
 // at the DID (DNS or well-known), which is what the new PDS checks.
-func (m *Migrator) handleResolvesToDID(ctx context.Context, h string) bool {
+func (pf *preflight) handleResolvesToDID(ctx context.Context, h string) bool {
 	handle, err := syntax.ParseHandle(h)
 	if err != nil {
 		return false
 	}
-	dir := &atprotoid.BaseDirectory{PLCURL: m.opts.PLCURL, UserAgent: "atmigrate/" + servers.Version}
+	dir := &atprotoid.BaseDirectory{PLCURL: pf.opts.PLCURL, UserAgent: "atmigrate/" + servers.Version}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	did, err := dir.ResolveHandle(rctx, handle)
-	return err == nil && did.String() == m.did
+	return err == nil && did.String() == pf.did
 }
