@@ -85,14 +85,6 @@ func (e *env) doubt(msg string) {
 	e.prog.Warn(msg)
 }
 
-// sourceName names where the data comes from, for the effects' words.
-func (m *Migrator) sourceName() string {
-	if m.opts.FromBackup != "" {
-		return "the backup's temporary signing key"
-	}
-	return cmp.Or(m.sd.st.OldPDS, "the old PDS")
-}
-
 // signerWords says who signs the PLC operation, for the effects' words.
 func (m *Migrator) signerWords() string {
 	switch {

@@ -96,20 +96,22 @@ func (m *Migrator) run(ctx context.Context) error {
 func (m *Migrator) stageTable() map[stage.Stage]stageFunc {
 	pf := &preflight{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, found: &m.found}
 	old := &login{env: m.env, facts: m.facts, sd: m.sd, from: m.from, data: m.data, found: &m.found}
+	acct := &newAccount{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to}
+	fin := &finish{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, acct: acct}
 	return map[stage.Stage]stageFunc{
 		stage.Login:         old.run,
 		stage.Preflight:     pf.run,
 		stage.ExportRepo:    m.stageExportRepo,
-		stage.CreateAccount: m.stageCreateAccount,
+		stage.CreateAccount: acct.create,
 		stage.ImportRepo:    m.stageImportRepo,
 		stage.Blobs:         m.stageBlobs,
 		stage.Preferences:   m.stagePreferences,
 		stage.VerifyNew:     m.stageVerifyNew,
 		stage.CatchUp:       m.stageCatchUp,
 		stage.Identity:      m.stageIdentity,
-		stage.Activate:      m.stageActivate,
-		stage.DeactivateOld: m.stageDeactivateOld,
-		stage.FinalCheck:    m.stageFinalCheck,
+		stage.Activate:      acct.activate,
+		stage.DeactivateOld: fin.deactivateOld,
+		stage.FinalCheck:    fin.finalCheck,
 	}
 }
 

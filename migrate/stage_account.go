@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -12,76 +13,94 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
-// stageCreateAccount creates the account on the new PDS under the same DID,
+// newAccount is the account on the new PDS: the stages that create it
+// and activate it, and the login to it the later stages use.
+type newAccount struct {
+	*env
+	*facts
+	sd   *stateDir
+	from *origin
+	to   *destination
+}
+
+// create creates the account on the new PDS under the same DID,
 // authorised by a service-auth token from the old PDS. An account that is
 // already there (an earlier run, another tool) is taken over by logging in,
 // never an error.
-func (m *Migrator) stageCreateAccount(ctx context.Context) (string, error) {
-	o := &m.opts
-	if m.sd.st.AccountCreated || m.identityDone {
-		if err := m.loginNew(ctx); err != nil {
+func (a *newAccount) create(ctx context.Context) (string, error) {
+	o := &a.opts
+	if a.sd.st.AccountCreated || a.identityDone {
+		if err := a.loginNew(ctx); err != nil {
 			return "", err
 		}
 		return "", skip("the account exists on the new PDS")
 	}
-	exists, _ := m.accountOnNew(ctx)
+	exists, _ := a.accountOnNew(ctx)
 	if exists {
-		if err := m.loginNew(ctx); err != nil {
+		if err := a.loginNew(ctx); err != nil {
 			return "", err
 		}
-		m.sd.st.AccountCreated = true
-		return "an account for this DID was already there: taken over", m.sd.save()
+		a.sd.st.AccountCreated = true
+		return "an account for this DID was already there: taken over", a.sd.save()
 	}
-	effect := Effect{Stage: stage.CreateAccount, What: fmt.Sprintf("create the account %s (%s) on %s, with a service-auth token from %s", m.sd.st.NewHandle, m.did, o.NewPDS, m.sourceName())}
-	if err := m.act.act(ctx, effect, m.createAccount); err != nil {
+	effect := Effect{Stage: stage.CreateAccount, What: fmt.Sprintf("create the account %s (%s) on %s, with a service-auth token from %s", a.sd.st.NewHandle, a.did, o.NewPDS, a.sourceName())}
+	if err := a.act.act(ctx, effect, a.createAccount); err != nil {
 		return "", err
 	}
 	crashpoint.At("account-created")
-	m.sd.st.AccountCreated = true
-	if err := m.sd.save(); err != nil {
+	a.sd.st.AccountCreated = true
+	if err := a.sd.save(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s on %s (%s)", m.sd.st.NewHandle, o.NewPDS, m.newAccountWords(ctx)), nil
+	return fmt.Sprintf("%s on %s (%s)", a.sd.st.NewHandle, o.NewPDS, a.newAccountWords(ctx)), nil
 }
 
 // createAccount asks the old PDS (or the backup's temporary key) for a
 // service-auth token and creates the account with it; an account a run
 // that died created already is logged in to instead.
-func (m *Migrator) createAccount(ctx context.Context) error {
-	token, err := m.serviceAuthForCreate(ctx)
+func (a *newAccount) createAccount(ctx context.Context) error {
+	token, err := a.serviceAuthForCreate(ctx)
 	if err != nil {
 		return err
 	}
 	// From here the state dir belongs to this new PDS: a run that dies
 	// before it can record the account must not let a different
 	// --new-pds take the state dir over.
-	m.sd.st.CreatingAccount = true
-	if err := m.sd.save(); err != nil {
+	a.sd.st.CreatingAccount = true
+	if err := a.sd.save(); err != nil {
 		return err
 	}
-	m.to.pds.SetServiceAuth(token)
-	_, err = m.to.pds.CreateAccount(ctx, pds.CreateAccountInput{
-		DID:        m.did,
-		Handle:     m.sd.st.NewHandle,
-		Email:      m.from.newEmail(m.opts.NewEmail),
-		Password:   m.opts.NewPassword,
-		InviteCode: m.opts.InviteCode,
+	a.to.pds.SetServiceAuth(token)
+	_, err = a.to.pds.CreateAccount(ctx, pds.CreateAccountInput{
+		DID:        a.did,
+		Handle:     a.sd.st.NewHandle,
+		Email:      a.from.newEmail(a.opts.NewEmail),
+		Password:   a.opts.NewPassword,
+		InviteCode: a.opts.InviteCode,
 	})
 	if pds.ErrorName(err) == "AlreadyExists" {
 		// Created by a run that died before it could record it.
-		return m.loginNew(ctx)
+		return a.loginNew(ctx)
 	}
 	if err != nil {
-		return createAccountError(err, m.opts.NewPDS)
+		return createAccountError(err, a.opts.NewPDS)
 	}
 	return nil
+}
+
+// sourceName names where the data comes from, for the effects' words.
+func (a *newAccount) sourceName() string {
+	if a.opts.FromBackup != "" {
+		return "the backup's temporary signing key"
+	}
+	return cmp.Or(a.sd.st.OldPDS, "the old PDS")
 }
 
 // newAccountWords says what state the new PDS created the account in: the
 // reference PDS keeps a migrated account deactivated until the switch,
 // others create it active. Either way it is activated after the switch.
-func (m *Migrator) newAccountWords(ctx context.Context) string {
-	rs, err := m.to.pds.GetRepoStatus(ctx, m.did)
+func (a *newAccount) newAccountWords(ctx context.Context) string {
+	rs, err := a.to.pds.GetRepoStatus(ctx, a.did)
 	switch {
 	case err != nil:
 		return "its status not reported; activated after the switch"
@@ -93,28 +112,28 @@ func (m *Migrator) newAccountWords(ctx context.Context) string {
 
 // serviceAuthForCreate asks the old PDS for a token that lets the new PDS
 // accept the DID.
-func (m *Migrator) serviceAuthForCreate(ctx context.Context) (string, error) {
-	if m.from.pds == nil {
-		k := &tempKey{env: m.env, facts: m.facts, sd: m.sd, to: m.to}
+func (a *newAccount) serviceAuthForCreate(ctx context.Context) (string, error) {
+	if a.from.pds == nil {
+		k := &tempKey{env: a.env, facts: a.facts, sd: a.sd, to: a.to}
 		if err := k.install(ctx); err != nil {
 			return "", err
 		}
 		return k.serviceAuth()
 	}
-	tok, err := m.from.pds.GetServiceAuth(ctx, m.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL)
+	tok, err := a.from.pds.GetServiceAuth(ctx, a.to.info.DID, "com.atproto.server.createAccount", serviceAuthTTL)
 	if err != nil {
-		return "", fmt.Errorf("get a service-auth token from %s: %w", m.sd.st.OldPDS, err)
+		return "", fmt.Errorf("get a service-auth token from %s: %w", a.sd.st.OldPDS, err)
 	}
 	return tok, nil
 }
 
 // loginNew logs in to the account on the new PDS with the new password.
-func (m *Migrator) loginNew(ctx context.Context) error {
-	if m.to.pds.DID() == m.did {
+func (a *newAccount) loginNew(ctx context.Context) error {
+	if a.to.pds.DID() == a.did {
 		return nil
 	}
-	_, err := identity.Login{DID: m.did, Handle: m.sd.st.NewHandle, Password: m.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
-		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", m.did, m.opts.NewPDS)}.Open(ctx, m.to.pds)
+	_, err := identity.Login{DID: a.did, Handle: a.sd.st.NewHandle, Password: a.opts.NewPassword, PasswordChoice: failure.ChoiceNewPassword,
+		Refused: fmt.Sprintf("an account for %s exists on %s but the new password does not open it", a.did, a.opts.NewPDS)}.Open(ctx, a.to.pds)
 	return err
 }
 
@@ -122,8 +141,8 @@ func (m *Migrator) loginNew(ctx context.Context) error {
 // is why it could not tell (a 500, say, which another implementation
 // answers for a DID it does not host): the caller goes on as the state
 // file says, and createAccount (AlreadyExists) or a login settles it.
-func (m *Migrator) accountOnNew(ctx context.Context) (exists bool, unknown string) {
-	s := m.probeServer(ctx, m.opts.NewPDS, m.to)
+func (a *newAccount) accountOnNew(ctx context.Context) (exists bool, unknown string) {
+	s := a.probeServer(ctx, a.opts.NewPDS, a.to)
 	switch {
 	case !s.Reachable:
 		return false, s.Err

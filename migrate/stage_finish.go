@@ -14,92 +14,104 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
-// stageActivate activates the new account once the DID points at it. It
+// activate activates the new account once the DID points at it. It
 // always calls activateAccount, which is idempotent: an implementation
 // that creates a migrated account active (cocoon does) still needs the
 // call to announce the account to relays. The account's state is read
 // from getRepoStatus, before and after.
-func (m *Migrator) stageActivate(ctx context.Context) (string, error) {
-	if err := m.loginNew(ctx); err != nil {
+func (a *newAccount) activate(ctx context.Context) (string, error) {
+	if err := a.loginNew(ctx); err != nil {
 		return "", err
 	}
-	before, _ := m.to.pds.GetRepoStatus(ctx, m.did) // only for the note
-	effect := Effect{Stage: stage.Activate, What: "activate the account on " + m.opts.NewPDS}
-	if err := m.act.act(ctx, effect, m.to.pds.ActivateAccount); errors.Is(err, errRecorded) {
+	before, _ := a.to.pds.GetRepoStatus(ctx, a.did) // only for the note
+	effect := Effect{Stage: stage.Activate, What: "activate the account on " + a.opts.NewPDS}
+	if err := a.act.act(ctx, effect, a.to.pds.ActivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
-		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", m.opts.NewPDS, err),
+		return "", &failure.StageError{Stage: stage.Activate, Err: fmt.Errorf("activate the account on %s: %w", a.opts.NewPDS, err),
 			Hint: "the DID already points at the new PDS; run the same command again to retry the activation"}
 	}
-	active, status, err := m.to.accountActive(ctx, m.did)
+	active, status, err := a.to.accountActive(ctx, a.did)
 	if err != nil {
-		return "", fmt.Errorf("read the account's status on %s after activating it: %w", m.opts.NewPDS, err)
+		return "", fmt.Errorf("read the account's status on %s after activating it: %w", a.opts.NewPDS, err)
 	}
 	if !active {
 		return "", &failure.StageError{Stage: stage.Activate,
-			Err:  fmt.Errorf("%s accepted the activation but reports the account %s", m.opts.NewPDS, cmp.Or(status, "inactive")),
+			Err:  fmt.Errorf("%s accepted the activation but reports the account %s", a.opts.NewPDS, cmp.Or(status, "inactive")),
 			Hint: "run the same command again to retry the activation; if it persists, ask the new PDS's admin"}
 	}
 	if before != nil && before.Active {
-		return "active on " + m.opts.NewPDS + " (it already was; activated again so that it announces the account)", nil
+		return "active on " + a.opts.NewPDS + " (it already was; activated again so that it announces the account)", nil
 	}
-	return "active on " + m.opts.NewPDS, nil
+	return "active on " + a.opts.NewPDS, nil
 }
 
-// stageDeactivateOld deactivates the old account, and only after the DID
+// finish is the end of the move: the old account deactivated once the
+// DID is seen to have moved away, and the final check.
+type finish struct {
+	*env
+	*facts
+	sd   *stateDir
+	from *origin
+	to   *destination
+	// acct logs in to the new account.
+	acct *newAccount
+}
+
+// deactivateOld deactivates the old account, and only after the DID
 // is seen, afresh, to resolve to a different server whose account is
 // active.
-func (m *Migrator) stageDeactivateOld(ctx context.Context) (string, error) {
-	if m.from.pds == nil || m.from.sess == nil {
+func (f *finish) deactivateOld(ctx context.Context) (string, error) {
+	if f.from.pds == nil || f.from.sess == nil {
 		return "", fmt.Errorf("no session on the old PDS to deactivate the account with")
 	}
-	if err := m.requireMovedAway(ctx); err != nil {
+	if err := f.requireMovedAway(ctx); err != nil {
 		return "", err
 	}
-	rs, err := m.from.pds.GetRepoStatus(ctx, m.did)
+	rs, err := f.from.pds.GetRepoStatus(ctx, f.did)
 	if err == nil && !rs.Active {
 		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
-	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + m.sd.st.OldPDS}
-	if err := m.act.act(ctx, effect, m.from.pds.DeactivateAccount); errors.Is(err, errRecorded) {
+	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + f.sd.st.OldPDS}
+	if err := f.act.act(ctx, effect, f.from.pds.DeactivateAccount); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
-		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", m.sd.st.OldPDS, err),
+		return "", &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("deactivate the account on %s: %w", f.sd.st.OldPDS, err),
 			Hint: "the migration itself is complete; run the same command again to retry, or deactivate the old account later"}
 	}
-	return "deactivated on " + m.sd.st.OldPDS, nil
+	return "deactivated on " + f.sd.st.OldPDS, nil
 }
 
 // requireMovedAway is the guard in front of deactivation: the DID must
 // resolve to a server other than the old one (told apart by service DID,
 // not by the URL typed), that server must be the new PDS, and the account
 // there must be active.
-func (m *Migrator) requireMovedAway(ctx context.Context) error {
+func (f *finish) requireMovedAway(ctx context.Context) error {
 	keep := func(format string, args ...any) error {
 		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf(format, args...),
 			Hint: "the old account was left active; run the same command again"}
 	}
-	st, err := m.ids.State(ctx, m.did)
+	st, err := f.ids.State(ctx, f.did)
 	if err != nil {
 		return fmt.Errorf("read the DID's current document: %w", err)
 	}
-	home := m.probeServer(ctx, st.Endpoint(), m.to)
-	old := m.probeServer(ctx, m.sd.st.OldPDS, m.to)
+	home := f.probeServer(ctx, st.Endpoint(), f.to)
+	old := f.probeServer(ctx, f.sd.st.OldPDS, f.to)
 	switch {
 	case !home.Reachable:
 		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
 	case !old.Reachable:
-		return keep("the old PDS %s did not answer", m.sd.st.OldPDS)
+		return keep("the old PDS %s did not answer", f.sd.st.OldPDS)
 	case home.ServiceDID == old.ServiceDID:
 		return keep("the DID still points at the old PDS (%s)", st.Endpoint())
-	case home.ServiceDID != m.world.New.ServiceDID:
+	case home.ServiceDID != f.world.New.ServiceDID:
 		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf("the DID points at %s (%s), which is not the new PDS", st.Endpoint(), home.ServiceDID),
 			Hint: "someone changed the DID; check `atmigrate plc log`. The old account was left active"}
 	case home.AccountUnknown():
 		// The public status said nothing either way; the account's own
 		// session says whether it is active.
-		if as, err := m.to.pds.CheckAccountStatus(ctx); err != nil || !as.Activated {
+		if as, err := f.to.pds.CheckAccountStatus(ctx); err != nil || !as.Activated {
 			return keep("the account on %s is not known to be active (%s)", st.Endpoint(), home.AccountErr)
 		}
 	case !home.HasAccount || !home.Active:
@@ -109,14 +121,14 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	// key the new PDS signs the account's commits with, or nothing it
 	// writes verifies (a did.json edited by hand, an operation by another
 	// tool).
-	key, err := m.to.signingKey(ctx)
+	key, err := f.to.signingKey(ctx)
 	if err != nil {
 		return keep("the new PDS did not say which key it signs the account with (%v)", err)
 	}
 	if st.SigningKey() != key.DIDKey() {
 		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"
-		if identity.IsDIDWeb(m.did) {
-			hint = "the old account was left active; publish the did.json the run wrote (" + m.sd.path(identity.DIDWebFile) + ") and run the same command again"
+		if identity.IsDIDWeb(f.did) {
+			hint = "the old account was left active; publish the did.json the run wrote (" + f.sd.path(identity.DIDWebFile) + ") and run the same command again"
 		}
 		return &failure.StageError{Stage: stage.DeactivateOld,
 			Err:  fmt.Errorf("the DID points at %s but names the signing key %s, not the new PDS's key for the account (%s): the switch is not finished", st.Endpoint(), st.SigningKey(), key.DIDKey()),
@@ -125,25 +137,25 @@ func (m *Migrator) requireMovedAway(ctx context.Context) error {
 	return nil
 }
 
-// stageFinalCheck runs the same checks as `atmigrate verify`, in its quick
+// finalCheck runs the same checks as `atmigrate verify`, in its quick
 // form (commit CIDs rather than a second download of both repos; both
 // blob lists compared, without fetching each blob back). A check that
 // warns does not fail the stage, but its note and a warning say what
 // differs, so the run never reports every check passed while the two
 // PDSes differ.
-func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
-	if err := m.loginNew(ctx); err != nil {
+func (f *finish) finalCheck(ctx context.Context) (string, error) {
+	if err := f.acct.loginNew(ctx); err != nil {
 		return "", err
 	}
 	rep, err := verify.Run(ctx, verify.Options{
-		DID:           m.did,
-		Document:      m.ids.State,
-		Old:           m.from.pds,
-		New:           m.to.pds,
-		NewPDS:        newEndpoint(m.sd.st, m.opts.NewPDS),
-		ExpectOldDown: !m.opts.NoDeactivateOld && m.from.pds != nil,
+		DID:           f.did,
+		Document:      f.ids.State,
+		Old:           f.from.pds,
+		New:           f.to.pds,
+		NewPDS:        newEndpoint(f.sd.st, f.opts.NewPDS),
+		ExpectOldDown: !f.opts.NoDeactivateOld && f.from.pds != nil,
 		Quick:         true,
-		LeftBehind:    m.sd.st.Blobs.LeftBehind,
+		LeftBehind:    f.sd.st.Blobs.LeftBehind,
 	})
 	if err != nil {
 		return "", err
@@ -156,7 +168,7 @@ func (m *Migrator) stageFinalCheck(ctx context.Context) (string, error) {
 	var details []string
 	for _, w := range rep.Warnings() {
 		details = append(details, w.Detail)
-		m.prog.Warn(w.Message())
+		f.prog.Warn(w.Message())
 	}
 	if len(details) > 0 {
 		note += ": " + strings.Join(details, "; ")
