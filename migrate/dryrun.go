@@ -159,7 +159,7 @@ func DryRun(ctx context.Context, opts Options) (*DryRunReport, error) {
 	}
 	r.Effects = append(r.Effects, rec.effects...)
 	rep := &reporter{env: m.env, sd: m.sd, from: m.from, data: m.data, info: m.to.info, plcState: m.plcState,
-		world: m.world, plan: m.plan, at: m.current, found: m.found, target: m.identityTarget(), stopErr: err}
+		world: m.world, plan: m.plan, at: m.current, found: m.found, target: identityTarget(&m.opts, m.sd.st), stopErr: err}
 	rep.report(r)
 	return r, nil
 }

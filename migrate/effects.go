@@ -1,11 +1,9 @@
 package migrate
 
 import (
-	"cmp"
 	"context"
 	"errors"
 
-	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -83,15 +81,4 @@ func (e *env) doubt(msg string) {
 		return
 	}
 	e.prog.Warn(msg)
-}
-
-// signerWords says who signs the PLC operation, for the effects' words.
-func (m *Migrator) signerWords() string {
-	switch {
-	case identity.IsDIDWeb(m.did):
-		return "(a did:web: the did.json to publish is written to the state dir)"
-	case m.opts.RotationKey != nil:
-		return "signed with your rotation key"
-	}
-	return "signed by " + cmp.Or(m.sd.st.OldPDS, "the old PDS") + " with the token it emails"
 }

@@ -98,17 +98,20 @@ func (m *Migrator) stageTable() map[stage.Stage]stageFunc {
 	old := &login{env: m.env, facts: m.facts, sd: m.sd, from: m.from, data: m.data, found: &m.found}
 	acct := &newAccount{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to}
 	fin := &finish{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, acct: acct}
+	cp := &copyStages{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, data: m.data, found: &m.found}
+	ck := &checkStages{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, data: m.data, copy: cp}
+	id := &identityStage{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, check: ck}
 	return map[stage.Stage]stageFunc{
 		stage.Login:         old.run,
 		stage.Preflight:     pf.run,
-		stage.ExportRepo:    m.stageExportRepo,
+		stage.ExportRepo:    cp.exportRepo,
 		stage.CreateAccount: acct.create,
-		stage.ImportRepo:    m.stageImportRepo,
-		stage.Blobs:         m.stageBlobs,
-		stage.Preferences:   m.stagePreferences,
-		stage.VerifyNew:     m.stageVerifyNew,
-		stage.CatchUp:       m.stageCatchUp,
-		stage.Identity:      m.stageIdentity,
+		stage.ImportRepo:    cp.importRepo,
+		stage.Blobs:         cp.blobs,
+		stage.Preferences:   cp.preferences,
+		stage.VerifyNew:     ck.verifyNew,
+		stage.CatchUp:       ck.catchUp,
+		stage.Identity:      id.run,
 		stage.Activate:      acct.activate,
 		stage.DeactivateOld: fin.deactivateOld,
 		stage.FinalCheck:    fin.finalCheck,

@@ -9,24 +9,24 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 )
 
-// stageBlobs copies every blob the new PDS lacks (transfer.Blobs.Copy): a
+// blobs copies every blob the new PDS lacks (transfer.Blobs.Copy): a
 // blob that cannot be moved stops the migration before the identity stage.
-func (m *Migrator) stageBlobs(ctx context.Context) (string, error) {
-	if m.identityDone {
+func (c *copyStages) blobs(ctx context.Context) (string, error) {
+	if c.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	blobs := m.data.blobCopy()
+	blobs := c.data.blobCopy()
 	var res transfer.Result
-	effect := Effect{Stage: stage.Blobs, What: fmt.Sprintf("upload the blobs %s lacks (of %d, %s in all)", m.opts.NewPDS, len(m.data.blobList().Refs()), units.HumanBytes(m.sd.st.Blobs.TotalBytes))}
-	if err := m.act.act(ctx, effect, func(ctx context.Context) (err error) {
+	effect := Effect{Stage: stage.Blobs, What: fmt.Sprintf("upload the blobs %s lacks (of %d, %s in all)", c.opts.NewPDS, len(c.data.blobList().Refs()), units.HumanBytes(c.sd.st.Blobs.TotalBytes))}
+	if err := c.act.act(ctx, effect, func(ctx context.Context) (err error) {
 		res, err = blobs.Copy(ctx)
 		return err
 	}); err != nil {
 		return "", err
 	}
-	if res.Missing == 0 && m.sd.st.Done(stage.Blobs) {
+	if res.Missing == 0 && c.sd.st.Done(stage.Blobs) {
 		// A resumed run: keep the note of the run that uploaded them.
-		return "", skip("all %d blobs on the new PDS", len(m.data.blobList().Refs()))
+		return "", skip("all %d blobs on the new PDS", len(c.data.blobList().Refs()))
 	}
 	return blobs.Note(res), nil
 }

@@ -9,64 +9,75 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
-	"github.com/atmigrate/atmigrate/repo"
 )
 
-// stageExportRepo streams the repo to repo.car and verifies it in the same
+// copyStages copy the account's data from the origin to the new PDS:
+// the repo exported and imported, the blobs, the preferences.
+type copyStages struct {
+	*env
+	*facts
+	sd    *stateDir
+	from  *origin
+	to    *destination
+	data  *dataCopy
+	found *findings
+}
+
+// exportRepo streams the repo to repo.car and verifies it in the same
 // pass (commit signature, complete MST, every record present). Blob
 // downloads start as soon as the blob list is known, so the old PDS serves
 // them while the new one creates the account and imports.
-func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
-	if m.identityDone {
+func (c *copyStages) exportRepo(ctx context.Context) (string, error) {
+	if c.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	carPath := m.sd.path("repo.car")
-	if m.sd.exported(carPath) {
-		if err := m.data.blobList().Load(); err == nil {
-			vo, _, err := m.from.repoVerifyOptions(m.did, m.plcState, false)
+	carPath := c.sd.path("repo.car")
+	if c.sd.exported(carPath) {
+		if err := c.data.blobList().Load(); err == nil {
+			vo, _, err := c.from.repoVerifyOptions(c.did, c.plcState, false)
 			if err != nil {
 				return "", err
 			}
-			ok, err := transfer.LocalRepoGood(ctx, carPath, m.sd.st.Repo.Commit, vo, m.prog)
+			ok, err := transfer.LocalRepoGood(ctx, carPath, c.sd.st.Repo.Commit, vo, c.prog)
 			if err != nil {
 				return "", err
 			}
 			if ok {
-				if err := m.afterExport(ctx); err != nil {
+				if err := c.afterExport(ctx); err != nil {
 					return "", err
 				}
-				return "", skip("already exported (rev %s, the local copy re-checked)", m.sd.st.Repo.Rev)
+				return "", skip("already exported (rev %s, the local copy re-checked)", c.sd.st.Repo.Rev)
 			}
 		}
 	}
-	sum, ok, err := m.data.takeEarly(ctx)
+	sum, ok, err := c.data.takeEarly(ctx)
 	if err != nil {
 		return "", err
 	}
-	vo, keys, err := m.from.repoVerifyOptions(m.did, m.plcState, false)
+	vo, keys, err := c.from.repoVerifyOptions(c.did, c.plcState, false)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		if sum, err = transfer.ExportAndVerify(ctx, m.from.src, m.prog, "", carPath, vo); err != nil {
+		if sum, err = transfer.ExportAndVerify(ctx, c.from.src, c.prog, "", carPath, vo); err != nil {
 			return "", err
 		}
 	}
-	if m.found.keyNote = identity.EarlierKeyNote(keys, sum, m.from.src.Name()); m.found.keyNote != "" {
-		m.prog.Info(m.found.keyNote)
+	if c.found.keyNote = identity.EarlierKeyNote(keys, sum, c.from.src.Name()); c.found.keyNote != "" {
+		c.prog.Info(c.found.keyNote)
 	}
-	m.sd.journal().Update(func(st *checkpoint.State) {
+	c.sd.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	})
-	if err := m.data.blobList().Set(sum.Blobs); err != nil {
+	if err := c.data.blobList().Set(sum.Blobs); err != nil {
 		return "", err
 	}
 	// Recorded before the prefetch starts: a run killed from here on
 	// re-checks this copy instead of downloading the repo again.
-	if err := m.sd.save(); err != nil {
+	if err := c.sd.save(); err != nil {
 		return "", err
 	}
-	if err := m.afterExport(ctx); err != nil {
+	if err := c.afterExport(ctx); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%d records, %.1f MB, rev %s, %d blobs", sum.Records, units.MB(sum.Bytes), sum.Rev, len(sum.Blobs)), nil
@@ -76,27 +87,21 @@ func (m *Migrator) stageExportRepo(ctx context.Context) (string, error) {
 // known, before anything is written to the new PDS: every blob fits the
 // new PDS's upload limit (or the user chose to move without those that do
 // not), the disk can hold the uploads in flight, and the prefetch starts.
-func (m *Migrator) afterExport(ctx context.Context) error {
-	limits := m.data.sizeLimits()
-	if err := limits.Check(m.data.blobList().Refs()); err != nil {
+func (c *copyStages) afterExport(ctx context.Context) error {
+	limits := c.data.sizeLimits()
+	if err := limits.Check(c.data.blobList().Refs()); err != nil {
 		return err
 	}
-	if w := limits.ImportSizeWarning(m.sd.st.Repo.Bytes); w != "" {
-		m.doubt(w)
+	if w := limits.ImportSizeWarning(c.sd.st.Repo.Bytes); w != "" {
+		c.doubt(w)
 	}
-	blobs := m.data.blobCopy()
-	if err := blobs.CheckDiskRoom(m.sd.st.BoundToTarget()); err != nil {
+	blobs := c.data.blobCopy()
+	if err := blobs.CheckDiskRoom(c.sd.st.BoundToTarget()); err != nil {
 		return err
 	}
-	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(m.data.blobList().Refs())), m.sd.dir)}
-	if err := m.do(ctx, ahead, blobs.Start); err != nil {
-		m.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
+	ahead := Effect{Stage: stage.ExportRepo, What: fmt.Sprintf("download the %d blobs to move into %s, ahead of the uploads", len(limits.Movable(c.data.blobList().Refs())), c.sd.dir)}
+	if err := c.do(ctx, ahead, blobs.Start); err != nil {
+		c.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
 	}
 	return nil
-}
-
-// exportAndVerify downloads the repo (or the diff since a rev) from the
-// run's source, verified as it arrives.
-func (m *Migrator) exportAndVerify(ctx context.Context, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
-	return transfer.ExportAndVerify(ctx, m.from.src, m.prog, since, path, vo)
 }

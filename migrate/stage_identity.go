@@ -1,9 +1,11 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
+	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/plc"
@@ -11,22 +13,34 @@ import (
 )
 
 // The identity stage and what the rest of the run uses of package
-// identity, built from the Migrator's fields: the step itself lives there.
+// identity, built from the run's parts: the step itself lives there.
 
-// stageIdentity points the DID at the new PDS (identity.Step), gated on
+// identityStage is the identity stage: it holds what identity.Step is
+// built from.
+type identityStage struct {
+	*env
+	*facts
+	sd   *stateDir
+	from *origin
+	to   *destination
+	// check is the gate: the new PDS holds everything.
+	check *checkStages
+}
+
+// run points the DID at the new PDS (identity.Step), gated on
 // the new PDS holding every record and blob, and keeps what it saw.
-func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
+func (is *identityStage) run(ctx context.Context) (string, error) {
 	var out identity.Outcome
-	effect := Effect{Stage: stage.Identity, What: fmt.Sprintf("point %s at %s with a PLC operation %s", m.did, m.opts.NewPDS, m.signerWords())}
-	err := m.act.act(ctx, effect, func(ctx context.Context) (err error) {
-		out, err = m.identityStep().Run(ctx)
+	effect := Effect{Stage: stage.Identity, What: fmt.Sprintf("point %s at %s with a PLC operation %s", is.did, is.opts.NewPDS, is.signerWords())}
+	err := is.act.act(ctx, effect, func(ctx context.Context) (err error) {
+		out, err = is.step().Run(ctx)
 		return err
 	})
 	if out.State != nil {
-		m.plcState = out.State
+		is.plcState = out.State
 	}
 	if out.Switched {
-		m.identityDone = true
+		is.identityDone = true
 	}
 	switch {
 	case err != nil:
@@ -37,29 +51,40 @@ func (m *Migrator) stageIdentity(ctx context.Context) (string, error) {
 	return out.Note, nil
 }
 
-func (m *Migrator) identityStep() identity.Step {
-	j := m.sd.journal()
+func (is *identityStage) step() identity.Step {
+	j := is.sd.journal()
 	email := ""
-	if m.from.sess != nil {
-		email = m.from.sess.Email
+	if is.from.sess != nil {
+		email = is.from.sess.Email
 	}
 	return identity.Step{
-		DID: m.did, New: m.to.pds, Target: m.identityTarget(),
-		Resolver: m.ids, Submitter: m.submitter(),
-		Signer: identity.Signer{RotationKey: m.opts.RotationKey, Old: m.from.pds, Email: email, Token: m.opts.PLCToken,
-			Journal: j, UI: m.ui, Progress: m.prog},
+		DID: is.did, New: is.to.pds, Target: identityTarget(&is.opts, is.sd.st),
+		Resolver: is.ids, Submitter: is.submitter(),
+		Signer: identity.Signer{RotationKey: is.opts.RotationKey, Old: is.from.pds, Email: email, Token: is.opts.PLCToken,
+			Journal: j, UI: is.ui, Progress: is.prog},
 		Journal: j,
 		Gate: func(ctx context.Context) error {
-			_, err := m.checkNewHasEverything(ctx)
+			_, err := is.check.checkNewHasEverything(ctx)
 			return err
 		},
 	}
 }
 
+// signerWords says who signs the PLC operation, for the effects' words.
+func (is *identityStage) signerWords() string {
+	switch {
+	case identity.IsDIDWeb(is.did):
+		return "(a did:web: the did.json to publish is written to the state dir)"
+	case is.opts.RotationKey != nil:
+		return "signed with your rotation key"
+	}
+	return "signed by " + cmp.Or(is.sd.st.OldPDS, "the old PDS") + " with the token it emails"
+}
+
 // identityTarget is what this run wants the DID document to say.
-func (m *Migrator) identityTarget() identity.Target {
-	return identity.Target{Endpoint: m.opts.NewPDS, Handle: m.sd.st.NewHandle,
-		DropRotationKeys: m.sd.st.OldPDSRotationKeys, AddRotationKeys: m.opts.AddRotationKeys}
+func identityTarget(o *Options, st *checkpoint.State) identity.Target {
+	return identity.Target{Endpoint: o.NewPDS, Handle: st.NewHandle,
+		DropRotationKeys: st.OldPDSRotationKeys, AddRotationKeys: o.AddRotationKeys}
 }
 
 // submitter is the migration's: every PLC operation it sends.

@@ -9,26 +9,26 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
-// stagePreferences copies the preferences array as raw JSON: typed
+// preferences copies the preferences array as raw JSON: typed
 // preferences drop unknown entries, so only the untyped call is lossless.
-func (m *Migrator) stagePreferences(ctx context.Context) (string, error) {
-	if m.identityDone {
+func (c *copyStages) preferences(ctx context.Context) (string, error) {
+	if c.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	prefs, err := m.from.src.Preferences(ctx)
+	prefs, err := c.from.src.Preferences(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read preferences from %s: %w", m.from.src.Name(), err)
+		return "", fmt.Errorf("read preferences from %s: %w", c.from.src.Name(), err)
 	}
 	if len(prefs) == 0 {
 		prefs = json.RawMessage("[]")
 	}
 	var n []json.RawMessage
 	_ = json.Unmarshal(prefs, &n)
-	effect := Effect{Stage: stage.Preferences, What: fmt.Sprintf("write %d preferences to %s", len(n), m.opts.NewPDS)}
-	if err := m.act.act(ctx, effect, func(ctx context.Context) error { return m.to.pds.PutPreferences(ctx, prefs) }); errors.Is(err, errRecorded) {
+	effect := Effect{Stage: stage.Preferences, What: fmt.Sprintf("write %d preferences to %s", len(n), c.opts.NewPDS)}
+	if err := c.act.act(ctx, effect, func(ctx context.Context) error { return c.to.pds.PutPreferences(ctx, prefs) }); errors.Is(err, errRecorded) {
 		return "", err
 	} else if err != nil {
-		return "", fmt.Errorf("write preferences to %s: %w", m.opts.NewPDS, err)
+		return "", fmt.Errorf("write preferences to %s: %w", c.opts.NewPDS, err)
 	}
 	return fmt.Sprintf("%d preferences", len(n)), nil
 }

@@ -8,21 +8,34 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
-// stageVerifyNew checks, from the new PDS's own answers, that it holds the
+// checkStages check that the new PDS holds everything, and catch up
+// with what the account wrote meanwhile.
+type checkStages struct {
+	*env
+	*facts
+	sd   *stateDir
+	from *origin
+	to   *destination
+	data *dataCopy
+	// copy uploads the blobs a catch-up brings.
+	copy *copyStages
+}
+
+// verifyNew checks, from the new PDS's own answers, that it holds the
 // exported repo and every blob. It is the gate in front of the identity
 // stage.
-func (m *Migrator) stageVerifyNew(ctx context.Context) (string, error) {
-	if m.identityDone {
+func (ck *checkStages) verifyNew(ctx context.Context) (string, error) {
+	if ck.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	return m.checkNewHasEverything(ctx)
+	return ck.checkNewHasEverything(ctx)
 }
 
 // checkNewHasEverything is the gate: the repo by the protocol's test (see
 // destination.holdsRepo), every blob listed as present and confirmed (see
 // transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
-func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
-	held, err := m.to.holdsRepo(ctx, m.did, m.sd.st.Repo)
+func (ck *checkStages) checkNewHasEverything(ctx context.Context) (string, error) {
+	held, err := ck.to.holdsRepo(ctx, ck.did, ck.sd.st.Repo)
 	if err != nil {
 		return "", err
 	}
@@ -33,12 +46,12 @@ func (m *Migrator) checkNewHasEverything(ctx context.Context) (string, error) {
 		}
 		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	moved, err := m.data.blobCopy().Confirm(ctx)
+	moved, err := ck.data.blobCopy().Confirm(ctx)
 	if err != nil {
 		return "", err
 	}
-	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, m.to.counts(ctx))
-	if n := len(m.data.sizeLimits().LeftBehind()); n > 0 {
+	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, ck.to.counts(ctx))
+	if n := len(ck.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}
 	return note, nil
