@@ -5,17 +5,14 @@ import (
 	"errors"
 	"time"
 
-	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
-	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
-	"github.com/atmigrate/atmigrate/repo"
 )
 
 // Result summarises a finished (or stopped) migration.
@@ -120,14 +117,4 @@ type env struct {
 	// act carries out the run's side effects (the dry run's records them).
 	act actor
 	did string
-}
-
-// origin is where the account's data comes from: the old PDS and the
-// session on it, or, for a restore, the backup.
-type origin struct {
-	pds  *pds.Client
-	sess *pds.Session
-	src  transfer.Source
-	// store is the blob store of the backup a restore reads.
-	store *repo.BlobStore
 }

@@ -83,16 +83,6 @@ func (lg *login) openBackup(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s (%s) from backup %s (%s), old PDS %s not contacted", lg.sd.st.Handle, lg.did, dir, rep.Ago(time.Now()), lg.sd.st.OldPDS), nil
 }
 
-// backupSigningKey is the key a backup's repo was signed with, when the
-// migration restores from a backup (the DID's current key is by then the
-// temporary one).
-func (o *origin) backupSigningKey() (atcrypto.PublicKey, bool) {
-	if s, ok := o.src.(*backup.Source); ok {
-		return s.Key(), true
-	}
-	return nil, false
-}
-
 // tempKey is a restore's temporary signing key: with the old PDS gone, the
 // run signs the new PDS's createAccount service auth itself.
 type tempKey struct {

@@ -8,8 +8,6 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/stage"
-	"github.com/atmigrate/atmigrate/plc"
-	"github.com/atmigrate/atmigrate/repo"
 )
 
 // The identity stage and what the rest of the run uses of package
@@ -99,10 +97,11 @@ func ResolveDID(ctx context.Context, o Options) (string, error) {
 	return resolverFor(o, serversFor(o)).Resolve(ctx, o.Account)
 }
 
-// repoVerifyOptions checks a repo of did (its state st) (partial: a `since` diff)
-// against identity.RepoKeys (the backup's key in a restore), which it also
-// returns for identity.EarlierKeyNote.
-func (o *origin) repoVerifyOptions(did string, st *plc.State, partial bool) (repo.VerifyOptions, plc.SigningKeys, error) {
-	k, _ := o.backupSigningKey()
-	return identity.RepoVerifyOptions(did, identity.RepoKeys(k, st), partial)
+// newEndpoint is the new PDS's URL as the DID document must name it:
+// the one the state recorded (st may be nil), else the one given.
+func newEndpoint(st *checkpoint.State, given string) string {
+	if st != nil && st.NewPDSEndpoint != "" {
+		return st.NewPDSEndpoint
+	}
+	return given
 }

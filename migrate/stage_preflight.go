@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/servers"
@@ -173,18 +172,6 @@ func handleUnknownErr(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
-// newEmail is the new account's email: the one given, else the old
-// account's.
-func (o *origin) newEmail(given string) string {
-	if given != "" {
-		return given
-	}
-	if o.sess != nil {
-		return o.sess.Email
-	}
-	return ""
-}
-
 // handleAllowed reports whether the PDS can host handle h. A handle outside
 // its domains would need its own DNS or well-known record pointing at the
 // DID before createAccount; we do not try that.
@@ -199,15 +186,6 @@ func handleAllowed(h string, domains []string) bool {
 		}
 	}
 	return false
-}
-
-// newEndpoint is the new PDS's URL as the DID document must name it:
-// the one the state recorded (st may be nil), else the one given.
-func newEndpoint(st *checkpoint.State, given string) string {
-	if st != nil && st.NewPDSEndpoint != "" {
-		return st.NewPDSEndpoint
-	}
-	return given
 }
 
 // handleResolvesToDID reports whether a custom-domain handle already points
