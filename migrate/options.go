@@ -79,8 +79,12 @@ type Options struct {
 func (o *Options) defaults() {
 	o.NewPDS, o.OldPDS = servers.NormalURL(o.NewPDS), servers.NormalURL(o.OldPDS)
 	o.PLCURL = cmp.Or(o.PLCURL, servers.DefaultPLC)
-	o.Concurrency = transfer.ConcurrencyOr(o.Concurrency)
-	o.Progress = ui.OrNop(o.Progress)
+	if o.Concurrency <= 0 {
+		o.Concurrency = transfer.DefaultConcurrency
+	}
+	if o.Progress == nil {
+		o.Progress = ui.NopProgress{}
+	}
 	if o.UI == nil {
 		o.UI = ui.NoPrompter{}
 	}
