@@ -117,7 +117,7 @@ func (e *env) probeServer(ctx context.Context, url string, to *destination) plan
 		return s
 	}
 	s.Reachable, s.ServiceDID = true, info.DID
-	if rl, ok := c.RateLimit("coe.atproto.server.describeServer"); ok {
+	if rl, ok := c.RateLimit("com.atproto.server.describeServer"); ok {
 		s.RateLimit = &rl
 	}
 	if servers.SameURL(url, e.opts.NewPDS) {
