@@ -82,7 +82,7 @@ func (rep *reporter) reportOutcome(r *DryRunReport, err error) {
 			}
 			return
 		}
-		r.block("%s: %v%s", rep.at, err, hintSuffix(err))
+		r.block("%v%s", err, hintSuffix(err)) // stopsAt names the stage
 	}
 	if rep.world.Switched && !rep.plan.Done {
 		r.warn("the DID already points at %s: a real run only finishes the steps listed in the plan", rep.opts.NewPDS)

@@ -126,7 +126,7 @@ func TestDryRunVerdicts(t *testing.T) {
 		o := f.opts(t)
 		o.OldPassword = "nope"
 		r := dryRun(t, o)
-		if r.Verdict != VerdictStop || r.StopsAt != stage.Login || !listed(r.Blockers, "login: ") {
+		if r.Verdict != VerdictStop || r.StopsAt != stage.Login || !listed(r.Blockers, "refused the password") {
 			t.Errorf("verdict %s at %q, blockers %q", r.Verdict, r.StopsAt, r.Blockers)
 		}
 	})

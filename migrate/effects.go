@@ -18,7 +18,7 @@ import (
 // Effect is one side effect a run makes: the stage that makes it, and what
 // it does, in words.
 type Effect struct {
-	Stage stage.Stage `json:"stage,omitempty"`
+	Stage stage.Stage `json:"stage"` // "" before the first stage (the state dir)
 	What  string      `json:"what"`
 	// aside marks an effect nothing after it reads back (the state dir
 	// taken, blobs downloaded ahead of the uploads): recording it does not

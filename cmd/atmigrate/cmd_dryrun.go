@@ -102,7 +102,9 @@ func printDryRunEnd(w io.Writer, r *migrate.DryRunReport) {
 			fmt.Fprintf(w, "  %-15s %s\n", cmp.Or(string(e.Stage), "-"), e.What)
 		}
 	}
-	fmt.Fprintln(w)
+	if len(r.Warnings)+len(r.Unknown) > len(r.CannotTell) {
+		fmt.Fprintln(w)
+	}
 	for _, x := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", x)
 	}

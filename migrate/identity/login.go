@@ -59,7 +59,7 @@ func loginError(err error, host, flag, factorFlag string) error {
 		e.Code = failure.CodeSignInCode
 		return e
 	case "AuthenticationRequired", "InvalidPassword":
-		return failure.Input(nil, "check "+flag+" (an app password does not work: use the account password)",
+		return failure.Input(nil, "check "+flag+": an app password does not work, use the account password",
 			"%s refused the password", host)
 	case "AccountTakedown":
 		return failure.Input(err, "the old PDS has taken the account down; a backup and your own rotation key are the way out (atmigrate migrate {from-backup})", "login refused")
