@@ -236,24 +236,6 @@ func (r *Review) CanNullify(key string) error {
 	return nil
 }
 
-// AlsoNullified lists the later operations, after the first, signed by
-// key or a key above it in Kept's rotation keys: the directory only weighs
-// the first one, so these fall with it although key could not have
-// overridden them on their own (they may be the user's own).
-func (r *Review) AlsoNullified(key string) []Signed {
-	if r.Kept.Doc == nil || len(r.Later) < 2 {
-		return nil
-	}
-	idx := slices.Index(r.Kept.Doc.RotationKeys, key)
-	var out []Signed
-	for _, l := range r.Later[1:] {
-		if j := slices.Index(r.Kept.Doc.RotationKeys, l.Signer); j >= 0 && j <= idx {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // BuildNullify returns the operation that puts the document back to
 // Kept's and nullifies every operation after it: prev = Kept, the same
 // document, signed by key. It refuses (CanNullify) before signing, and

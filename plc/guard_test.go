@@ -3,7 +3,6 @@ package plc
 import (
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -195,23 +194,5 @@ func TestReviewErrors(t *testing.T) {
 	// could nullify it until 72 hours after it.
 	if !slices.Equal(r.Kept.Overriders, []string{pubDID(t, f.user)}) || !r.Kept.WindowEnds.Equal(base.Add(73*time.Hour)) {
 		t.Errorf("overriders %v until %s", r.Kept.Overriders, r.Kept.WindowEnds)
-	}
-}
-
-// TestAlsoNullified: an op the user signed after the hostile one falls
-// with it; the directory weighs only the first.
-func TestAlsoNullified(t *testing.T) {
-	f, mig, _ := guardFixture(t)
-	f.appendOp(func(op *didplc.RegularOp) { op.AlsoKnownAs[0] = "at://alice3.test" }, f.user, base.Add(2*time.Hour))
-	r := review(t, f, mig, base.Add(3*time.Hour))
-	also := r.AlsoNullified(pubDID(t, f.user))
-	if len(r.Later) != 2 || len(also) != 1 || also[0].CID != f.log[4].CID || also[0].SignerIndex != 0 {
-		t.Fatalf("later %d, also %+v", len(r.Later), also)
-	}
-	if _, err := r.BuildNullify(f.user); err != nil {
-		t.Errorf("recovery over both: %v", err)
-	}
-	if !strings.HasPrefix(r.Later[1].Changes[0], "alsoKnownAs: ") {
-		t.Errorf("changes %q", r.Later[1].Changes)
 	}
 }

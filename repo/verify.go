@@ -138,47 +138,6 @@ func RecordIndex(ctx context.Context, r io.Reader) (map[string]string, *Summary,
 	return idx, sum, nil
 }
 
-// ReadCommit returns the root commit of the CAR file at path, reading only
-// up to the commit block (PDS exports put it first). The commit's structure
-// is checked; its signature is not.
-func ReadCommit(ctx context.Context, path string) (rev string, commitCID string, did string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", "", fmt.Errorf("open CAR: %w", err)
-	}
-	defer f.Close()
-	it, err := newBlockIter(f)
-	if err != nil {
-		return "", "", "", err
-	}
-	root := it.Roots[0]
-	for n := 0; ; n++ {
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return "", "", "", err
-			}
-		}
-		c, data, err := it.next()
-		if err == io.EOF {
-			return "", "", "", verifyErr(nil, fmt.Sprintf("commit block %s missing from CAR", root))
-		}
-		if err != nil {
-			return "", "", "", err
-		}
-		if !c.Equals(root) {
-			continue
-		}
-		commit, err := decodeCommit(c, data)
-		if err != nil {
-			return "", "", "", err
-		}
-		if err := commit.VerifyStructure(); err != nil {
-			return "", "", "", verifyErr(err, fmt.Sprintf("commit %s is malformed", root))
-		}
-		return commit.Rev, root.String(), commit.DID, nil
-	}
-}
-
 func decodeCommit(c cid.Cid, data []byte) (*indigorepo.Commit, error) {
 	var commit indigorepo.Commit
 	if err := commit.UnmarshalCBOR(bytes.NewReader(data)); err != nil {

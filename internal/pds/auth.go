@@ -127,17 +127,6 @@ func (c *Client) hasSession() bool {
 	return c.access != ""
 }
 
-// Refresh replaces the token pair using the refresh token
-// (com.atproto.server.refreshSession). Calls refresh by themselves when
-// the server says the access token expired; this is for callers that want
-// a fresh token before a long operation.
-func (c *Client) Refresh(ctx context.Context) error {
-	c.mu.RLock()
-	gen := c.gen
-	c.mu.RUnlock()
-	return c.refreshAfter(ctx, gen)
-}
-
 // refreshAfter refreshes the session unless the access token of generation
 // gen has already been replaced by another goroutine meanwhile: concurrent
 // requests that hit an expired token share one refresh.
