@@ -17,7 +17,7 @@ NODE22_STAMP := $(LOCALNET)/node22/node_modules/.localnet-installed
 PDS05_STAMP  := $(LOCALNET)/pds05/node_modules/.localnet-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help build localnet-install test test-unit demo bench fmt vet clean distclean
+.PHONY: help build localnet-install test test-unit demo bench fuzz fmt vet clean distclean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -69,6 +69,18 @@ export BENCH BENCH_PDS
 BENCH_NEEDS := $(if $(filter memory,$(BENCH)),,localnet-install)
 bench: build $(BENCH_NEEDS) ## Run the benchmark (BENCH=S,M,L,XL sizes; BENCH_PDS=0.5: B on PDS 0.5.35; BENCH=memory: the memory settings, no Node)
 	$(GO) run ./e2e/bench
+
+# The fuzz targets of the parsers of outside input; `make test` runs their
+# seeds, as go test does. FUZZTIME is each target's time.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := repo:FuzzVerifyCAR migrate/batch:FuzzParseAccounts migrate/batch:FuzzParseTokens \
+	plc:FuzzParseOp plc:FuzzParsePrivateKey internal/pds:FuzzParseRateLimit
+fuzz: ## Fuzz each parser of outside input for FUZZTIME (default 30s)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "--- $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 fmt: ## Format the Go code
 	$(GO) fmt ./...

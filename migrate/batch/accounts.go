@@ -170,10 +170,10 @@ func parseCSV(r io.Reader) ([]rawAccount, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, err
+			return nil, err // a csv.ParseError names the line
 		}
+		line, _ := cr.FieldPos(0) // only after a record was read: it panics otherwise
 		if len(rec) > len(cols) {
 			return nil, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(cols))
 		}

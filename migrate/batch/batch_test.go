@@ -281,3 +281,12 @@ func TestPacer(t *testing.T) {
 		t.Errorf("cancelled wait: %v after %s", err, time.Since(start))
 	}
 }
+
+// An accounts file with an unclosed quote is refused with its line, not a
+// panic (found by FuzzParseAccounts).
+func TestParseAccountsUnclosedQuote(t *testing.T) {
+	_, err := ParseAccounts(strings.NewReader("account,old_password\n\"unclosed,pw\n"), t.TempDir(), func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "line") {
+		t.Fatalf("want an error naming the line, got %v", err)
+	}
+}
