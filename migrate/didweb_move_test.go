@@ -34,7 +34,7 @@ func newWebMove(t *testing.T) *webMove {
 	f := &fakeMove{plc: fakenet.NewPLC(t), did: host.DID}
 	f.a = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
 	f.b = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
-	sig := k256(t)
+	sig := fakenet.Key(t)
 	car, r, err := repotest.BuildCAR(8, 2, sig, f.did)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func newWebMove(t *testing.T) *webMove {
 		"id":          f.did,
 		"alsoKnownAs": []string{"at://web.test"},
 		"verificationMethod": []any{map[string]any{"id": f.did + "#atproto", "type": "Multikey", "controller": f.did,
-			"publicKeyMultibase": strings.TrimPrefix(didKey(t, sig), "did:key:")}},
+			"publicKeyMultibase": strings.TrimPrefix(fakenet.DIDKey(t, sig), "did:key:")}},
 		"service": []any{
 			map[string]any{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": f.a.PublicURL()},
 			map[string]any{"id": "#mine", "type": "Something", "serviceEndpoint": "https://mine.example"},
@@ -121,7 +121,7 @@ func TestDIDWebMove(t *testing.T) {
 func TestDIDWebRotationKey(t *testing.T) {
 	w := newWebMove(t)
 	o := w.opts(t)
-	o.RotationKey = k256(t)
+	o.RotationKey = fakenet.Key(t)
 	r, err := DryRun(context.Background(), o)
 	if err != nil || r.OK() || !listed(r.Blockers, "a did:web identity has no rotation keys") || r.PLC.Method != "did-web" {
 		t.Fatalf("dry run: %+v %v", r, err)

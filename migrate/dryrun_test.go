@@ -185,7 +185,7 @@ func TestDryRunBlockers(t *testing.T) {
 		{"no email", fakenet.PDSOptions{}, func(_ *testing.T, f *fullMove, _ *Options) {
 			f.a.Modify(f.did, func(a *fakenet.Account) { a.Email = "" })
 		}, "none we can read", nil},
-		{"rotation key not listed", fakenet.PDSOptions{}, func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = k256(t) },
+		{"rotation key not listed", fakenet.PDSOptions{}, func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = fakenet.Key(t) },
 			"'s current rotation keys", func(t *testing.T, r *DryRunReport) {
 				if r.PLC.Method != "rotation-key" || r.PLC.RotationKeyValid == nil || *r.PLC.RotationKeyValid {
 					t.Errorf("PLC %+v", r.PLC)

@@ -34,10 +34,10 @@ func newFullMove(t *testing.T, records, blobs int, optsB fakenet.PDSOptions) *fu
 	t.Helper()
 	f := &fakeMove{plc: fakenet.NewPLC(t)}
 	f.a = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
-	f.userKey = k256(t)
-	sig := k256(t)
+	f.userKey = fakenet.Key(t)
+	sig := fakenet.Key(t)
 	f.did = f.a.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: fakePassword, Email: "alice@mail.test",
-		RecoveryKey: didKey(t, f.userKey), SigningKey: sig})
+		RecoveryKey: fakenet.DIDKey(t, f.userKey), SigningKey: sig})
 	car, r, err := repotest.BuildCAR(records, blobs, sig, f.did)
 	if err != nil {
 		t.Fatal(err)

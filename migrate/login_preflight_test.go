@@ -76,7 +76,7 @@ func TestPreflightRefusals(t *testing.T) {
 			},
 			[]string{"needs an email address"}, "{new-email}"},
 		{"rotation key not listed", fakenet.PDSOptions{},
-			func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = k256(t) }, []string{"is not one of", "current rotation keys"}, "rotationKeys"},
+			func(t *testing.T, _ *fullMove, o *Options) { o.RotationKey = fakenet.Key(t) }, []string{"is not one of", "current rotation keys"}, "rotationKeys"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

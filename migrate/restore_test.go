@@ -81,7 +81,7 @@ func TestRestoreFromBackup(t *testing.T) {
 		t.Errorf("new account: commit %s, %d blobs, prefs %s, email %s", b.CommitCID, len(b.Blobs), b.Preferences, b.Email)
 	}
 	data, _ := f.plc.Data(f.did)
-	if data.VerificationMethods["atproto"] != b.SigningKey || slices.Contains(data.RotationKeys, f.a.RotationKey()) || data.RotationKeys[0] != didKey(t, f.userKey) {
+	if data.VerificationMethods["atproto"] != b.SigningKey || slices.Contains(data.RotationKeys, f.a.RotationKey()) || data.RotationKeys[0] != fakenet.DIDKey(t, f.userKey) {
 		t.Errorf("DID document after the restore: %+v (new signing key %s)", data, b.SigningKey)
 	}
 	if res.State.PLC.TempSigningKeyOpCID == "" || res.State.PLC.Method != "rotation-key" {

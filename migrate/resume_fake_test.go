@@ -46,7 +46,7 @@ func newFakeMove(t *testing.T) *fakeMove {
 	}
 	f.userKey = k
 	f.did = f.a.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: fakePassword, Email: "alice@mail.test",
-		RecoveryKey: didKey(t, k), AppPasswords: []fakenet.AppPassword{{Name: "app", Password: "abcd-efgh-ijkl-mnop"}}})
+		RecoveryKey: fakenet.DIDKey(t, k), AppPasswords: []fakenet.AppPassword{{Name: "app", Password: "abcd-efgh-ijkl-mnop"}}})
 	return f
 }
 
@@ -64,7 +64,7 @@ func (f *fakeMove) switchToB(t *testing.T) {
 	f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) {
 		op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: f.b.PublicURL()}
 		op.VerificationMethods["atproto"] = signing.DIDKey()
-		op.RotationKeys = []string{didKey(t, f.userKey), f.b.RotationKey()}
+		op.RotationKeys = []string{fakenet.DIDKey(t, f.userKey), f.b.RotationKey()}
 	})
 }
 

@@ -23,24 +23,6 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-func newKey(t *testing.T) *atcrypto.PrivateKeyK256 {
-	t.Helper()
-	k, err := atcrypto.GeneratePrivateKeyK256()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func didKey(t *testing.T, k atcrypto.PrivateKey) string {
-	t.Helper()
-	d, err := plc.DIDKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // recorder is a transport that remembers the Authorization header of the
 // last request to each path, so tests can look inside the tokens the real
 // client actually sends.
@@ -101,7 +83,7 @@ const (
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{plc: fakenet.NewPLC(t), userKey: newKey(t)}
+	w := &world{plc: fakenet.NewPLC(t), userKey: fakenet.Key(t)}
 	w.old = fakenet.NewPDS(t, w.plc, fakenet.PDSOptions{})
 	w.new = fakenet.NewPDS(t, w.plc, fakenet.PDSOptions{})
 	w.did = w.old.AddAccount(fakenet.AccountSpec{
@@ -109,7 +91,7 @@ func newWorld(t *testing.T) *world {
 		Email:        "alice@mail.test",
 		Password:     alicePassword,
 		AppPasswords: []fakenet.AppPassword{{Name: "cli", Password: aliceAppPass}},
-		RecoveryKey:  didKey(t, w.userKey),
+		RecoveryKey:  fakenet.DIDKey(t, w.userKey),
 	})
 	return w
 }
@@ -353,8 +335,8 @@ func TestPLCUpdateThroughSubmitPlcOperation(t *testing.T) {
 		t.Fatalf("Applied = %v %v", ok, err)
 	}
 	st := mustState(t, pc, w.did) // verifies the whole log with didplc.VerifyOpLog
-	if st.Endpoint() != w.new.PublicURL() || st.SigningKey() != didKey(t, w.new.SigningKeyFor(w.did)) ||
-		st.RotationKeys()[0] != didKey(t, w.userKey) || !st.HasRotationKey(w.new.RotationKey()) || st.HasRotationKey(w.old.RotationKey()) {
+	if st.Endpoint() != w.new.PublicURL() || st.SigningKey() != fakenet.DIDKey(t, w.new.SigningKeyFor(w.did)) ||
+		st.RotationKeys()[0] != fakenet.DIDKey(t, w.userKey) || !st.HasRotationKey(w.new.RotationKey()) || st.HasRotationKey(w.old.RotationKey()) {
 		t.Fatalf("state after update: %+v", st.Op)
 	}
 	if fl := w.plc.Log(w.did); len(fl) != 2 || fl[1].CID != log[1].CID {
@@ -426,7 +408,7 @@ func TestPLCRefusals(t *testing.T) {
 	w := newWorld(t)
 	pc := plc.NewClient(w.plc.URL, nil)
 	st := mustState(t, pc, w.did)
-	stranger := newKey(t)
+	stranger := fakenet.Key(t)
 
 	t.Run("bad signature, straight to the PLC", func(t *testing.T) {
 		op := signingKeyUpdate(t, st, stranger, stranger)
@@ -455,7 +437,7 @@ func TestPLCRefusals(t *testing.T) {
 	})
 
 	t.Run("unknown prev", func(t *testing.T) {
-		op, _ := plc.BuildSigningKeyUpdate(st, didKey(t, stranger))
+		op, _ := plc.BuildSigningKeyUpdate(st, fakenet.DIDKey(t, stranger))
 		bogus := "bafyreib2rxk3rybk3aobmv5cjuql3bm2twh4jo5uxdgeqqfz7tjw4dhsbe"
 		op.Prev = &bogus
 		_ = plc.Sign(op, w.userKey)
@@ -510,7 +492,7 @@ func TestPLCNullification(t *testing.T) {
 	// ...and the user key (first) overrides it from the op before.
 	log := w.plc.Log(w.did)
 	now = now.Add(time.Hour)
-	op, err := plc.BuildSigningKeyUpdate(&plc.State{DID: w.did, Head: log[0], Op: *log[0].Operation.Regular}, didKey(t, newKey(t)))
+	op, err := plc.BuildSigningKeyUpdate(&plc.State{DID: w.did, Head: log[0], Op: *log[0].Operation.Regular}, fakenet.DIDKey(t, fakenet.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +515,7 @@ func TestPLCNullification(t *testing.T) {
 	w.plc.Update(w.did, w.old.RotationPrivateKey(), nil)
 	now = now.Add(73 * time.Hour)
 	log = w.plc.Log(w.did)
-	late, _ := plc.BuildAddRotationKey(&plc.State{DID: w.did, Head: log[2], Op: *log[2].Operation.Regular}, didKey(t, newKey(t)))
+	late, _ := plc.BuildAddRotationKey(&plc.State{DID: w.did, Head: log[2], Op: *log[2].Operation.Regular}, fakenet.DIDKey(t, fakenet.Key(t)))
 	late.Sig = nil
 	_ = plc.Sign(late, w.userKey)
 	var pe *fakenet.PLCError
@@ -689,7 +671,7 @@ func TestCreateAccountServiceAuth(t *testing.T) {
 	if err := create(""); pds.ErrorName(err) != "AuthenticationRequired" || !strings.Contains(err.Error(), "Missing auth to create account with did") {
 		t.Fatalf("no token: %v", err)
 	}
-	tok, err := plc.ServiceAuthToken(w.did, w.new.ServiceDID(), "com.atproto.server.createAccount", time.Minute, newKey(t))
+	tok, err := plc.ServiceAuthToken(w.did, w.new.ServiceDID(), "com.atproto.server.createAccount", time.Minute, fakenet.Key(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -703,8 +685,8 @@ func TestCreateAccountServiceAuth(t *testing.T) {
 
 	// Restore flow: the user key installs a temporary signing key, which
 	// then signs the service auth.
-	temp := newKey(t)
-	w.plc.Update(w.did, w.userKey, func(op *didplc.RegularOp) { op.VerificationMethods["atproto"] = didKey(t, temp) })
+	temp := fakenet.Key(t)
+	w.plc.Update(w.did, w.userKey, func(op *didplc.RegularOp) { op.VerificationMethods["atproto"] = fakenet.DIDKey(t, temp) })
 	tok, _ = plc.ServiceAuthToken(w.did, w.new.ServiceDID(), "com.atproto.server.createAccount", time.Minute, temp)
 	if err := create(tok); err != nil {
 		t.Fatalf("temp key: %v", err)
@@ -718,7 +700,7 @@ func TestCreateAccountServiceAuth(t *testing.T) {
 	}
 
 	// Without a DID, the PDS makes a did:plc with the recovery key first.
-	rk := didKey(t, newKey(t))
+	rk := fakenet.DIDKey(t, fakenet.Key(t))
 	c := pds.New(w.new.URL, pds.Options{})
 	s, err := c.CreateAccount(ctx, pds.CreateAccountInput{Handle: "carol.test", Email: "carol@mail.test", Password: "pw", RecoveryKey: rk})
 	if err != nil || !s.Active || !strings.HasPrefix(s.DID, "did:plc:") {
@@ -744,7 +726,7 @@ func TestEmailTokenFlow(t *testing.T) {
 	if token == "" {
 		t.Fatal("no PLC token")
 	}
-	creds.RotationKeys = append([]string{didKey(t, w.userKey)}, creds.RotationKeys...)
+	creds.RotationKeys = append([]string{fakenet.DIDKey(t, w.userKey)}, creds.RotationKeys...)
 	raw, err := oldC.SignPlcOperation(ctx, token, creds)
 	if err != nil {
 		t.Fatal(err)
@@ -812,7 +794,7 @@ func TestLoseResponse(t *testing.T) {
 
 	// The same on the directory itself: the op is applied, and the client,
 	// finding it in the audit log, reports success without posting again.
-	op2, _ := plc.BuildAddRotationKey(mustState(t, pc, w.did), didKey(t, newKey(t)))
+	op2, _ := plc.BuildAddRotationKey(mustState(t, pc, w.did), fakenet.DIDKey(t, fakenet.Key(t)))
 	_ = plc.Sign(op2, w.userKey)
 	w.plc.LoseResponse("POST /{did}", 1)
 	posts := w.plc.Calls("POST /{did}")
@@ -883,7 +865,7 @@ func moveTo(t *testing.T, w *world, st *plc.State, creds *pds.Credentials, drop 
 // signingKeyUpdate is an update of st to signing key k, signed by signer.
 func signingKeyUpdate(t *testing.T, st *plc.State, k, signer atcrypto.PrivateKey) *didplc.RegularOp {
 	t.Helper()
-	op, err := plc.BuildSigningKeyUpdate(st, didKey(t, k))
+	op, err := plc.BuildSigningKeyUpdate(st, fakenet.DIDKey(t, k))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,9 @@ func newExportAccount(t *testing.T, records, blobs int) *exportAccount {
 	t.Helper()
 	f := &exportAccount{plc: fakenet.NewPLC(t)}
 	f.pds = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
-	sig := k256(t)
+	sig := fakenet.Key(t)
 	f.did = f.pds.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: exportPassword, Email: "alice@mail.test",
-		RecoveryKey: didKey(t, k256(t)), SigningKey: sig})
+		RecoveryKey: fakenet.DIDKey(t, fakenet.Key(t)), SigningKey: sig})
 	car, r, err := repotest.BuildCAR(records, blobs, sig, f.did)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
 
-	"github.com/atmigrate/atmigrate/plc"
+	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/repo"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
@@ -29,26 +29,6 @@ type backupFixture struct {
 	log     []didplc.LogEntry
 }
 
-// k256 is a fresh key: a signing key, a user's or a PDS's rotation key.
-func k256(t *testing.T) *atcrypto.PrivateKeyK256 {
-	t.Helper()
-	k, err := plc.GenerateK256()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// didKey is k's public did:key.
-func didKey(t *testing.T, k atcrypto.PrivateKey) string {
-	t.Helper()
-	d, err := plc.DIDKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // plcTS is t as the PLC directory writes createdAt.
 func plcTS(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
@@ -56,12 +36,12 @@ func plcTS(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 // names sigKey, with a repo of 30 records and 5 blobs signed by it.
 func newBackupFixture(t *testing.T, withPrefs bool) *backupFixture {
 	t.Helper()
-	f := &backupFixture{dir: t.TempDir(), sigKey: k256(t), userKey: k256(t)}
-	pdsKey := k256(t)
+	f := &backupFixture{dir: t.TempDir(), sigKey: fakenet.Key(t), userKey: fakenet.Key(t)}
+	pdsKey := fakenet.Key(t)
 	gen := didplc.RegularOp{
 		Type:                "plc_operation",
-		RotationKeys:        []string{didKey(t, f.userKey), didKey(t, pdsKey)},
-		VerificationMethods: map[string]string{"atproto": didKey(t, f.sigKey)},
+		RotationKeys:        []string{fakenet.DIDKey(t, f.userKey), fakenet.DIDKey(t, pdsKey)},
+		VerificationMethods: map[string]string{"atproto": fakenet.DIDKey(t, f.sigKey)},
 		AlsoKnownAs:         []string{"at://alice.test"},
 		Services:            map[string]didplc.OpService{"atproto_pds": {Type: "AtprotoPersonalDataServer", Endpoint: "https://old.example"}},
 	}
@@ -80,7 +60,7 @@ func newBackupFixture(t *testing.T, withPrefs bool) *backupFixture {
 		t.Fatal(err)
 	}
 	f.r = r
-	f.write(t, car, withPrefs, []string{didKey(t, pdsKey)})
+	f.write(t, car, withPrefs, []string{fakenet.DIDKey(t, pdsKey)})
 	return f
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fakenet"
 )
 
 func TestSourceExportRepo(t *testing.T) {
@@ -15,7 +17,7 @@ func TestSourceExportRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := NewSource(rep)
-	if src.Key().DIDKey() != didKey(t, f.sigKey) {
+	if src.Key().DIDKey() != fakenet.DIDKey(t, f.sigKey) {
 		t.Fatalf("source key %s, want the repo's signer", src.Key().DIDKey())
 	}
 	out := filepath.Join(t.TempDir(), "repo.car")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/did-method-plc/go-didplc/didplc"
 
+	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
@@ -25,7 +26,7 @@ func TestVerifyOK(t *testing.T) {
 	if rep.Summary.Records != 30 || len(rep.Summary.Blobs) != 5 || len(rep.Lacks) != 0 {
 		t.Fatalf("report: %+v lacks %v", rep.Summary, rep.Lacks)
 	}
-	if rep.Key.DIDKey() != didKey(t, f.sigKey) {
+	if rep.Key.DIDKey() != fakenet.DIDKey(t, f.sigKey) {
 		t.Fatalf("key %s", rep.Key.DIDKey())
 	}
 }
@@ -49,7 +50,7 @@ func TestVerifyKeyOfItsTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := plc.BuildSigningKeyUpdate(st, didKey(t, k256(t)))
+	op, err := plc.BuildSigningKeyUpdate(st, fakenet.DIDKey(t, fakenet.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestVerifyKeyOfItsTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Key.DIDKey() != didKey(t, f.sigKey) {
+	if rep.Key.DIDKey() != fakenet.DIDKey(t, f.sigKey) {
 		t.Fatalf("verified with %s, want the key of the backup's time", rep.Key.DIDKey())
 	}
 	if k, ok := rep.Keys.Earlier(rep.Key.DIDKey()); !ok || len(rep.Keys) != 2 {
@@ -109,7 +110,7 @@ func TestVerifyCorrupted(t *testing.T) {
 			return RepoFile
 		}},
 		{"repo signed by another key", func(t *testing.T, f *backupFixture) string {
-			car, r, err := repotest.BuildCAR(5, 0, k256(t), f.did)
+			car, r, err := repotest.BuildCAR(5, 0, fakenet.Key(t), f.did)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +172,7 @@ func TestReportInLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := plc.BuildSigningKeyUpdate(st, didKey(t, k256(t)))
+	op, err := plc.BuildSigningKeyUpdate(st, fakenet.DIDKey(t, fakenet.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
@@ -30,7 +31,7 @@ func (f *fakeNet) rotationKeys(t *testing.T) []string {
 // others stay, and adding it again changes nothing.
 func TestAddRotationKeyLocally(t *testing.T) {
 	f := newFakeNet(t)
-	added := didKey(t, k256(t))
+	added := fakenet.DIDKey(t, fakenet.Key(t))
 	before := f.rotationKeys(t)
 	o := f.addKeyOpts(added)
 	o.RotationKey, o.Password = f.userKey, ""
@@ -56,7 +57,7 @@ func TestAddRotationKeyLocally(t *testing.T) {
 // one with the token adds the key through the PDS's submitPlcOperation.
 func TestAddRotationKeyThroughThePDS(t *testing.T) {
 	f := newFakeNet(t)
-	added := didKey(t, k256(t))
+	added := fakenet.DIDKey(t, fakenet.Key(t))
 	o := f.addKeyOpts(added)
 	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("without a token: want paused (exit 3), got %v", err)
@@ -79,7 +80,7 @@ func TestAddRotationKeyThroughThePDS(t *testing.T) {
 
 func TestAddRotationKeyRefusals(t *testing.T) {
 	f := newFakeNet(t)
-	added := didKey(t, k256(t))
+	added := fakenet.DIDKey(t, fakenet.Key(t))
 	cases := []struct {
 		name   string
 		change func(o *AddKeyOptions)
@@ -87,7 +88,7 @@ func TestAddRotationKeyRefusals(t *testing.T) {
 		hint   string
 	}{
 		{"not a did:key", func(o *AddKeyOptions) { o.Key = "zQ3shnot" }, "is not a did:key", "keygen"},
-		{"signer not a rotation key", func(o *AddKeyOptions) { o.RotationKey = k256(t) }, "is not a rotation key of", "one of the DID's rotation keys"},
+		{"signer not a rotation key", func(o *AddKeyOptions) { o.RotationKey = fakenet.Key(t) }, "is not a rotation key of", "one of the DID's rotation keys"},
 		{"wrong password", func(o *AddKeyOptions) { o.Password = "nope" }, "refused the password", "{old-password}"},
 		{"no terminal to confirm", func(o *AddKeyOptions) { o.RotationKey, o.Yes = f.userKey, false }, "needs confirmation", "{yes}"},
 		{"the user says no", func(o *AddKeyOptions) {
@@ -115,7 +116,7 @@ func TestAddRotationKeyRefusals(t *testing.T) {
 // returned the refusal as a plain error, exit 1 without a hint).
 func TestAddRotationKeyWrongToken(t *testing.T) {
 	f := newFakeNet(t)
-	o := f.addKeyOpts(didKey(t, k256(t)))
+	o := f.addKeyOpts(fakenet.DIDKey(t, fakenet.Key(t)))
 	if _, err := AddRotationKey(context.Background(), o); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("without a token: %v", err)
 	}

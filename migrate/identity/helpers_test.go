@@ -9,7 +9,6 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/ui"
-	"github.com/atmigrate/atmigrate/plc"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
 )
@@ -34,9 +33,9 @@ func newFakeNet(t *testing.T) *fakeNet {
 	f := &fakeNet{plc: fakenet.NewPLC(t)}
 	f.a = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
 	f.b = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
-	f.userKey = k256(t)
+	f.userKey = fakenet.Key(t)
 	f.did = f.a.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: fakePassword, Email: "alice@mail.test",
-		RecoveryKey: didKey(t, f.userKey)})
+		RecoveryKey: fakenet.DIDKey(t, f.userKey)})
 	return f
 }
 
@@ -61,26 +60,8 @@ func (f *fakeNet) switchToB(t *testing.T) {
 	f.plc.Update(f.did, f.userKey, func(op *didplc.RegularOp) {
 		op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: f.b.PublicURL()}
 		op.VerificationMethods["atproto"] = signing.DIDKey()
-		op.RotationKeys = []string{didKey(t, f.userKey), f.b.RotationKey()}
+		op.RotationKeys = []string{fakenet.DIDKey(t, f.userKey), f.b.RotationKey()}
 	})
-}
-
-func k256(t *testing.T) *atcrypto.PrivateKeyK256 {
-	t.Helper()
-	k, err := plc.GenerateK256()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func didKey(t *testing.T, k atcrypto.PrivateKey) string {
-	t.Helper()
-	d, err := plc.DIDKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // wantInput asserts a bad-input error (exit 2) whose message contains

@@ -241,13 +241,13 @@ func TestStepDIDWeb(t *testing.T) {
 	f := &fakeNet{plc: fakenet.NewPLC(t), did: host.DID}
 	f.a = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
 	f.b = fakenet.NewPDS(t, f.plc, fakenet.PDSOptions{})
-	sig := k256(t)
+	sig := fakenet.Key(t)
 	f.a.AddAccount(fakenet.AccountSpec{DID: f.did, Handle: "web.test", Password: fakePassword, SigningKey: sig})
 	f.b.AddAccount(fakenet.AccountSpec{DID: f.did, Handle: "web.test", Password: fakePassword, Deactivated: true})
 	doc, _ := json.Marshal(map[string]any{
 		"id": f.did, "alsoKnownAs": []string{"at://web.test"},
 		"verificationMethod": []any{map[string]any{"id": f.did + "#atproto", "type": "Multikey", "controller": f.did,
-			"publicKeyMultibase": strings.TrimPrefix(didKey(t, sig), "did:key:")}},
+			"publicKeyMultibase": strings.TrimPrefix(fakenet.DIDKey(t, sig), "did:key:")}},
 		"service": []any{map[string]any{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": f.a.PublicURL()}},
 	})
 	host.Publish(doc)

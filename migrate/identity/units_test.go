@@ -47,7 +47,7 @@ func TestRepoKeys(t *testing.T) {
 	if got := RepoKeys(nil, st); len(got) != 1 || got[0].DIDKey != st.SigningKey() {
 		t.Errorf("history: %+v", got)
 	}
-	backup, _ := k256(t).PublicKey()
+	backup, _ := fakenet.Key(t).PublicKey()
 	keys := RepoKeys(backup, st)
 	if len(keys) != 1 || keys[0].DIDKey != backup.DIDKey() {
 		t.Errorf("restore: %+v", keys)
@@ -187,12 +187,12 @@ func TestSubmitRefusalsAndRelayFailures(t *testing.T) {
 	r := plcRig(t)
 	ctx := context.Background()
 	st, _ := r.step.Resolver.State(ctx, r.did)
-	want, err := plc.BuildAddRotationKey(st, didKey(t, k256(t)))
+	want, err := plc.BuildAddRotationKey(st, fakenet.DIDKey(t, fakenet.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	op := *want
-	if err := plc.Sign(&op, k256(t)); err != nil { // not a rotation key of the DID
+	if err := plc.Sign(&op, fakenet.Key(t)); err != nil { // not a rotation key of the DID
 		t.Fatal(err)
 	}
 	sub := r.step.Submitter

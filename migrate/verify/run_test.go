@@ -110,10 +110,10 @@ func TestRunEachCheckFails(t *testing.T) {
 			op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: "https://elsewhere.example"}
 		}), "did-endpoint", "elsewhere.example"},
 		{"signing key replaced", true, plcUpdate(func(f *world, op *didplc.RegularOp) {
-			op.VerificationMethods["atproto"] = didKey(t, k256(t))
+			op.VerificationMethods["atproto"] = fakenet.DIDKey(t, fakenet.Key(t))
 		}), "did-signing-key", "the new PDS signs with"},
 		{"new PDS's rotation key dropped", true, plcUpdate(func(f *world, op *didplc.RegularOp) {
-			op.RotationKeys = []string{didKey(t, f.userKey)}
+			op.RotationKeys = []string{fakenet.DIDKey(t, f.userKey)}
 		}), "did-rotation-keys", "missing: 1"},
 		{"other records, full", false, otherRepo, "records", "difference(s)"},
 		{"other records, quick", true, otherRepo, "records", "over data"},

@@ -8,7 +8,6 @@ import (
 	"github.com/did-method-plc/go-didplc/didplc"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
-	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
@@ -31,10 +30,10 @@ const password = "correct horse"
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{plc: fakenet.NewPLC(t), userKey: k256(t)}
+	w := &world{plc: fakenet.NewPLC(t), userKey: fakenet.Key(t)}
 	w.a = fakenet.NewPDS(t, w.plc, fakenet.PDSOptions{})
 	w.b = fakenet.NewPDS(t, w.plc, fakenet.PDSOptions{})
-	w.did = w.a.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: password, RecoveryKey: didKey(t, w.userKey)})
+	w.did = w.a.AddAccount(fakenet.AccountSpec{Handle: "alice.test", Password: password, RecoveryKey: fakenet.DIDKey(t, w.userKey)})
 	w.b.AddAccount(fakenet.AccountSpec{DID: w.did, Handle: "alice.test", Password: password})
 	signing, err := w.b.SigningKeyFor(w.did).PublicKey()
 	if err != nil {
@@ -43,7 +42,7 @@ func newWorld(t *testing.T) *world {
 	w.plc.Update(w.did, w.userKey, func(op *didplc.RegularOp) {
 		op.Services["atproto_pds"] = didplc.OpService{Type: "AtprotoPersonalDataServer", Endpoint: w.b.PublicURL()}
 		op.VerificationMethods["atproto"] = signing.DIDKey()
-		op.RotationKeys = []string{didKey(t, w.userKey), w.b.RotationKey()}
+		op.RotationKeys = []string{fakenet.DIDKey(t, w.userKey), w.b.RotationKey()}
 	})
 	return w
 }
@@ -70,24 +69,6 @@ func moved(t *testing.T) *world {
 	}
 	w.a.SetActive(w.did, false)
 	return w
-}
-
-func k256(t *testing.T) *atcrypto.PrivateKeyK256 {
-	t.Helper()
-	k, err := plc.GenerateK256()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func didKey(t *testing.T, k atcrypto.PrivateKey) string {
-	t.Helper()
-	d, err := plc.DIDKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // checkNamed is the check of r named name; the test fails without one.
