@@ -54,7 +54,7 @@ func (lg *login) openBackup(ctx context.Context) (string, error) {
 		lg.prog.Warn("the backup does not contain " + l)
 	}
 	if rep.Age(time.Now()) > 24*time.Hour {
-		lg.prog.Warn(fmt.Sprintf("the backup is %s old: anything written after it is not in it", rep.Ago(time.Now())))
+		lg.prog.Warn(fmt.Sprintf("the backup was taken %s: anything written after it is not in it", rep.Ago(time.Now())))
 	}
 	if !lg.identityDone && lg.plcState != nil && !rep.InLog(lg.plcState) {
 		lg.prog.Warn("the DID's audit log does not start with the backup's plc-log.json: the identity changed in a way the backup does not know")
