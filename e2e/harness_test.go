@@ -177,6 +177,9 @@ func atmigrate(t *testing.T, env map[string]string, args ...string) run {
 
 func baseEnv(t *testing.T, env map[string]string) []string {
 	e := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "XDG_STATE_HOME=" + t.TempDir()}
+	// No test reaches a host outside loopback: the default relay and
+	// AppView are off unless env names local ones (the later entry wins).
+	e = append(e, "ATMIGRATE_RELAY=none", "ATMIGRATE_APPVIEW=none")
 	for k, v := range env {
 		e = append(e, k+"="+v)
 	}

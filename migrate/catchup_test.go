@@ -57,7 +57,7 @@ func TestCatchUpWritesWhilePaused(t *testing.T) {
 
 	res, prog := withToken(t, f.fakeMove, o)
 	b, _ := f.b.Account(f.did)
-	if b.CommitCID != f.repo.CommitCID.String() {
+	if b.Imported != f.repo.CommitCID.String() {
 		t.Errorf("new PDS holds %s, want the latest commit %s", b.CommitCID, f.repo.CommitCID)
 	}
 	if len(b.Blobs) != 3 || len(b.MissingBlobs()) != 0 {
@@ -88,7 +88,7 @@ func TestCatchUpDifferenceRefused(t *testing.T) {
 	if !prog.said("refused the difference", true) {
 		t.Errorf("no warning about the refused difference: %q", prog.warns)
 	}
-	if b, _ := f.b.Account(f.did); b.CommitCID != f.repo.CommitCID.String() || len(b.MissingBlobs()) != 0 {
+	if b, _ := f.b.Account(f.did); b.Imported != f.repo.CommitCID.String() || len(b.MissingBlobs()) != 0 {
 		t.Errorf("new PDS: commit %s (want %s), missing %v", b.CommitCID, f.repo.CommitCID, b.MissingBlobs())
 	}
 	if res.State.Repo.Commit != f.repo.CommitCID.String() || res.State.Repo.Records != 12 {
@@ -118,7 +118,7 @@ func TestCatchUpNeverSettles(t *testing.T) {
 		t.Fatal(err)
 	}
 	finished(t, f.fakeMove)
-	if b, _ := f.b.Account(f.did); b.CommitCID != f.repo.CommitCID.String() {
+	if b, _ := f.b.Account(f.did); b.Imported != f.repo.CommitCID.String() {
 		t.Errorf("new PDS holds %s, want %s", b.CommitCID, f.repo.CommitCID)
 	}
 }

@@ -46,7 +46,7 @@ func TestImportOutageResumes(t *testing.T) {
 	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
 	failsThenResumes(t, f.fakeMove, f.withKey(t), f.b, "com.atproto.repo.importRepo", stage.ImportRepo,
 		"down for maintenance", "run the same command again", func(*Result) { untouched(t, f.fakeMove) })
-	if b, _ := f.b.Account(f.did); b.Imports != 1 || b.CommitCID != f.repo.CommitCID.String() {
+	if b, _ := f.b.Account(f.did); b.Imports != 1 || b.Imported != f.repo.CommitCID.String() {
 		t.Errorf("new PDS: %d imports, commit %s (want %s)", b.Imports, b.CommitCID, f.repo.CommitCID)
 	}
 }
@@ -159,7 +159,7 @@ func TestVerifyNewGate(t *testing.T) {
 			}
 			finished(t, f.fakeMove)
 			b, _ := f.b.Account(f.did)
-			if b.CommitCID != f.repo.CommitCID.String() || len(b.MissingBlobs()) != 0 {
+			if b.Imported != f.repo.CommitCID.String() || len(b.MissingBlobs()) != 0 {
 				t.Errorf("new PDS after the repair: commit %s, missing %v", b.CommitCID, b.MissingBlobs())
 			}
 		})

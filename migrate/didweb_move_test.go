@@ -108,7 +108,7 @@ func TestDIDWebMove(t *testing.T) {
 	if w.webEndpoint(t) != w.b.PublicURL() || !active(t, w.b, w.did) || active(t, w.a, w.did) {
 		t.Fatal("want the new account active and the old one deactivated")
 	}
-	if b, _ = w.b.Account(w.did); b.CommitCID != w.repo.CommitCID.String() || len(b.Blobs) != 2 {
+	if b, _ = w.b.Account(w.did); b.Imported != w.repo.CommitCID.String() || len(b.Blobs) != 2 {
 		t.Errorf("new account: commit %s, %d blobs", b.CommitCID, len(b.Blobs))
 	}
 	if note := res.State.Stages[stage.Identity].Note; !strings.Contains(note, "already points at the new PDS") {

@@ -104,7 +104,7 @@ func TestDryRunClean(t *testing.T) {
 		}
 	}
 	want := []stage.Stage{stage.ExportRepo, stage.CreateAccount, stage.ImportRepo, stage.Blobs, stage.Preferences, stage.VerifyNew,
-		stage.CatchUp, stage.Identity, stage.Activate, stage.DeactivateOld, stage.FinalCheck}
+		stage.CatchUp, stage.Identity, stage.Activate, stage.SignCommit, stage.DeactivateOld, stage.FinalCheck}
 	if !slices.Equal(stages, want) {
 		t.Errorf("effects by stage %v, want %v", stages, want)
 	}

@@ -90,7 +90,7 @@ func TestMovePassesFullVerify(t *testing.T) {
 			t.Errorf("%+v", c)
 		}
 	}
-	if len(r.Checks) != 10 {
-		t.Errorf("%d checks, want the 10 of a full verify: %+v", len(r.Checks), r.Checks)
+	if len(r.Checks) != 11 {
+		t.Errorf("%d checks, want the 11 of a full verify: %+v", len(r.Checks), r.Checks)
 	}
 }

@@ -88,8 +88,11 @@ func TestFakeResignedImportIsDone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	if b, _ := f.b.Account(f.did); b.Imports != 1 {
-		t.Errorf("imported %d times, want 1", b.Imports)
+	if b, _ := f.b.Account(f.did); b.Imports != 1 || b.Writes != 0 {
+		t.Errorf("imported %d times, want 1; %d commits made after, want none: the import was signed by the new PDS", b.Imports, b.Writes)
+	}
+	if note := res.State.Stages[stage.SignCommit].Note; !strings.Contains(note, "is signed by the DID's key") {
+		t.Errorf("sign-commit note %q does not say the commit was already signed", note)
 	}
 	if note := res.State.Stages[stage.VerifyNew].Note; !strings.Contains(note, "re-signed by the new PDS") {
 		t.Errorf("verify-new note %q does not say the import was re-signed", note)

@@ -8,6 +8,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -21,6 +22,9 @@ type Result struct {
 	StateDir string
 	State    *checkpoint.State
 	Timings  map[stage.Stage]time.Duration
+	// Network is what the relays and the AppView showed at the end (empty
+	// when the run did not get there, or asked none).
+	Network network.Seen
 }
 
 // Migrator runs the pipeline for one account. newMigrator makes it whole;
@@ -42,6 +46,8 @@ type Migrator struct {
 
 	// found is what the stages found that only the dry run's report reads.
 	found findings
+	// seen is what the relays and the AppView showed.
+	seen network.Seen
 	// unlock releases the state dir's lock.
 	unlock func()
 
@@ -52,7 +58,7 @@ type Migrator struct {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	m := newMigrator(opts)
 	err := m.run(ctx)
-	res := &Result{DID: m.did, StateDir: m.sd.dir, State: m.sd.st, Timings: m.timings}
+	res := &Result{DID: m.did, StateDir: m.sd.dir, State: m.sd.st, Timings: m.timings, Network: m.seen}
 	switch {
 	case err == nil, m.sd.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):
 	case errors.Is(err, context.Canceled):

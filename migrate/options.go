@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
@@ -62,6 +63,15 @@ type Options struct {
 	// are recorded in the state, and the final check and verify list them.
 	SkipOversizedBlobs bool
 
+	// Relays are the relays asked, after the switch, to crawl the new
+	// PDS and whether they see the account active at its latest commit;
+	// AppView is the AppView asked which handle it shows. None (empty)
+	// turns the network stage off. RelayWait bounds the wait for each
+	// relay to catch up (0: DefaultRelayWait).
+	Relays    []string
+	AppView   string
+	RelayWait time.Duration
+
 	// NewPDSHeaders are sent to the new PDS on every request (for example
 	// the rate-limit bypass header).
 	NewPDSHeaders http.Header
@@ -91,10 +101,18 @@ func (o *Options) defaults() {
 	if o.NewPassword == "" {
 		o.NewPassword = o.OldPassword
 	}
+	if o.RelayWait <= 0 {
+		o.RelayWait = DefaultRelayWait
+	}
 	if o.DiskBudget <= 0 {
 		o.DiskBudget = transfer.DefaultDiskBudget
 	}
 }
+
+// DefaultRelayWait is how long a run waits for each relay to show the
+// account at the new PDS's latest commit before it warns that the relay
+// lags: a relay that follows the PDS shows it within seconds.
+const DefaultRelayWait = 60 * time.Second
 
 // target is what the run's state dir is for.
 func (o *Options) target(did string) checkpoint.Target {

@@ -101,6 +101,7 @@ func (m *Migrator) stageTable() map[stage.Stage]stageFunc {
 	cp := &copyStages{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, data: m.data, found: &m.found}
 	ck := &checkStages{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, data: m.data, copy: cp}
 	id := &identityStage{env: m.env, facts: m.facts, sd: m.sd, from: m.from, to: m.to, check: ck}
+	net := &downstream{env: m.env, sd: m.sd, to: m.to, acct: acct, seen: &m.seen}
 	return map[stage.Stage]stageFunc{
 		stage.Login:         old.run,
 		stage.Preflight:     pf.run,
@@ -113,8 +114,10 @@ func (m *Migrator) stageTable() map[stage.Stage]stageFunc {
 		stage.CatchUp:       ck.catchUp,
 		stage.Identity:      id.run,
 		stage.Activate:      acct.activate,
+		stage.SignCommit:    acct.signCommit,
 		stage.DeactivateOld: fin.deactivateOld,
 		stage.FinalCheck:    fin.finalCheck,
+		stage.Network:       net.run,
 	}
 }
 

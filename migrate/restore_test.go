@@ -77,7 +77,7 @@ func TestRestoreFromBackup(t *testing.T) {
 		t.Fatalf("the DID points at %s; new account active: %v", ep, active(t, f.b, f.did))
 	}
 	b, _ := f.b.Account(f.did)
-	if b.CommitCID != f.repo.CommitCID.String() || len(b.Blobs) != 3 || string(b.Preferences) != backupPrefs || b.Email != "alice@mail.test" {
+	if b.Imported != f.repo.CommitCID.String() || len(b.Blobs) != 3 || string(b.Preferences) != backupPrefs || b.Email != "alice@mail.test" {
 		t.Errorf("new account: commit %s, %d blobs, prefs %s, email %s", b.CommitCID, len(b.Blobs), b.Preferences, b.Email)
 	}
 	data, _ := f.plc.Data(f.did)

@@ -56,7 +56,7 @@ func (f *fakeMove) switchToB(t *testing.T) {
 	t.Helper()
 	old, _ := f.a.Account(f.did)
 	f.b.AddAccount(fakenet.AccountSpec{DID: f.did, Handle: "alice.test", Password: fakePassword, Email: "alice@mail.test", Deactivated: true,
-		CommitCID: old.CommitCID, Rev: old.Rev})
+		CommitCID: old.CommitCID, Rev: old.Rev, Blocks: old.Blocks})
 	signing, err := f.b.SigningKeyFor(f.did).PublicKey()
 	if err != nil {
 		t.Fatal(err)

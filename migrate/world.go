@@ -137,7 +137,8 @@ func (e *env) probeServer(ctx context.Context, url string, to *destination) plan
 // invocation is how this run was started, for the planner.
 func (m *Migrator) invocation() plan.Invocation {
 	inv := plan.Invocation{Source: plan.SourcePDS, Signer: plan.SignEmailToken, NoDeactivateOld: m.opts.NoDeactivateOld,
-		OldPDSGiven: m.opts.OldPDS != "", ByHandle: !strings.HasPrefix(m.opts.Account, "did:")}
+		OldPDSGiven: m.opts.OldPDS != "", ByHandle: !strings.HasPrefix(m.opts.Account, "did:"),
+		Network: len(m.opts.Relays) > 0 || m.opts.AppView != ""}
 	if m.opts.FromBackup != "" {
 		inv.Source = plan.SourceBackup
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/atmigrate/atmigrate/plc"
 )
 
-var migrateFlags = []cli.Flag{
+var migrateFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "account", Usage: "handle or DID of the account to move", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 	&cli.StringFlag{Name: "old-password", Usage: "the old account's password (prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_OLD_PASSWORD"}},
 	&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (default: resolved from the DID)"},
@@ -44,7 +44,7 @@ var migrateFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move without the blobs larger than the new PDS accepts (listed at the end and by verify) instead of refusing to start"},
 	bypassKeyFlag("the new PDS"),
 	oldInt("concurrency", "blob-concurrency"),
-}
+}, networkFlags(true)...)
 
 // bypassKeyFlag is --ratelimit-bypass-key: the rate-limit bypass key of
 // the PDS a command writes to or reads from most (whose admin holds it),
@@ -155,6 +155,15 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		return nil, usageError{fmt.Sprintf("--disk-budget %q is not a size", c.String("disk-budget")), "give a size like 256MB, 1GB or 500000000"}
 	}
 	o.DiskBudget = budget
+	if o.Relays, err = relaysFrom(c); err != nil {
+		return nil, err
+	}
+	if o.AppView, err = appViewFrom(c); err != nil {
+		return nil, err
+	}
+	if o.RelayWait, err = relayWaitFrom(c); err != nil {
+		return nil, err
+	}
 	key, err := rotationKey(c)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -23,14 +24,14 @@ var cmdWatch = &cli.Command{
 		"--once checks once; each later operation is printed with the command that undoes it. Without --once\n"+
 		"it checks every --interval until 72 hours after the migration's operation, one line per check, and\n"+
 		"exits 1 at the first change: run it under systemd or cron to be alerted.", "watch"),
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory"},
 		&cli.StringFlag{Name: "account", Usage: "handle or DID: watch the migration in its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle (the watch itself uses the migration's)", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "once", Usage: "check once and exit (0 nothing changed, 1 changed, 4 could not check)"},
 		&cli.DurationFlag{Name: "interval", Usage: "time between checks", Value: 5 * time.Minute},
 		&cli.BoolFlag{Name: "json", Usage: "print each check as one JSON object per line"},
-	},
+	}, networkFlags(false)...),
 	Action: runWatch,
 }
 
@@ -51,6 +52,14 @@ func runWatch(c *cli.Context) error {
 		if c.Context.Err() != nil {
 			return c.Context.Err()
 		}
+		// What the relays and the AppView show is said with each check;
+		// a relay that lags is a warning, not a change to the DID.
+		var seen *network.Seen
+		if err == nil {
+			if nerr := lookAtNetwork(c, st, &seen); nerr != nil {
+				return nerr
+			}
+		}
 		switch {
 		case err != nil && c.Bool("once"):
 			printError(fmt.Errorf("check %s: %w", opts.DID, err))
@@ -58,13 +67,20 @@ func runWatch(c *cli.Context) error {
 		case err != nil:
 			fmt.Fprintf(os.Stderr, "%s  check failed: %v; trying again in %s\n", stamp(time.Now()), err, c.Duration("interval"))
 		case c.Bool("json"):
-			if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
+			out := struct {
+				*identity.WatchReport
+				Network *network.Seen `json:"network,omitempty"`
+			}{rep, seen}
+			if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 				return err
 			}
 		case c.Bool("once") || rep.Changed():
 			printWatch(os.Stdout, dir, rep)
+			if seen != nil {
+				printSeen(os.Stdout, *seen)
+			}
 		default:
-			fmt.Printf("%s  no change: %s\n", stamp(rep.Checked), watchLine(rep))
+			fmt.Printf("%s  no change: %s%s\n", stamp(rep.Checked), watchLine(rep), seenLine(seen))
 		}
 		if err == nil && rep.Changed() {
 			return silentExit(exitChanged)
@@ -138,6 +154,31 @@ func watchLine(rep *identity.WatchReport) string {
 		parts = append(parts, "old PDS "+accountLine(rep.Old))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// seenLine sums up what the relays and the AppView show, for the one
+// line of a check; "" when none was asked.
+func seenLine(seen *network.Seen) string {
+	if seen == nil {
+		return ""
+	}
+	var parts []string
+	if n := len(seen.Relays); n > 0 {
+		ok := 0
+		for _, r := range seen.Relays {
+			if r.OK() {
+				ok++
+			}
+		}
+		parts = append(parts, fmt.Sprintf("relays: %d of %d show the new PDS's latest commit", ok, n))
+	}
+	if seen.AppView != nil {
+		parts = append(parts, "appview: "+seen.AppView.Summary())
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
 }
 
 func accountLine(a *identity.AccountCheck) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -35,6 +36,10 @@ type statusView struct {
 	// LastError is the error the last run stopped with (or the reason it
 	// paused).
 	LastError *errorView `json:"lastError,omitempty"`
+	// Network is what the relays and the AppView show now, once the DID
+	// points at the new PDS (read live; absent with --relay none and
+	// --appview none).
+	Network *network.Seen `json:"network,omitempty"`
 }
 
 type stageView struct {
@@ -176,5 +181,25 @@ func (v statusView) print(w io.Writer) {
 	}
 	if v.LastError != nil {
 		fmt.Fprintf(w, "error     %s: %s\n", v.LastError.Stage, v.LastError.Message)
+	}
+	if v.Network != nil {
+		printSeen(w, *v.Network)
+	}
+}
+
+// printSeen prints what the relays and the AppView show, a line each,
+// with each warning under its line.
+func printSeen(w io.Writer, seen network.Seen) {
+	for _, r := range seen.Relays {
+		fmt.Fprintf(w, "relay     %s\n", r.Line())
+		if !r.OK() && r.Warning() != "" {
+			fmt.Fprintf(w, "          warning: %s\n", say(r.Warning()))
+		}
+	}
+	if a := seen.AppView; a != nil {
+		fmt.Fprintf(w, "appview   %s\n", a.Line())
+		if !a.OK() && a.Warning() != "" {
+			fmt.Fprintf(w, "          warning: %s\n", say(a.Warning()))
+		}
 	}
 }

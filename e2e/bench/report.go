@@ -117,8 +117,8 @@ var stageAbbrev = map[stage.Stage]string{
 	stage.Login: "login", stage.Preflight: "pre", stage.ExportRepo: "export",
 	stage.CreateAccount: "account", stage.ImportRepo: "import", stage.Blobs: "blobs",
 	stage.Preferences: "prefs", stage.VerifyNew: "verify", stage.CatchUp: "catchup",
-	stage.Identity: "identity", stage.Activate: "activate", stage.DeactivateOld: "deact",
-	stage.FinalCheck: "final",
+	stage.Identity: "identity", stage.Activate: "activate", stage.SignCommit: "sign", stage.DeactivateOld: "deact",
+	stage.FinalCheck: "final", stage.Network: "network",
 }
 
 func printTable(w io.Writer, r *Report) {

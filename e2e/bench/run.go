@@ -259,6 +259,9 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 		"ATMIGRATE_PLC_URL=" + b.net.PLCURL,
 		"ATMIGRATE_PLC_TOKEN=" + token,
 		"ATMIGRATE_BENCH_REQUESTS_FILE=" + reqFile,
+		// Loopback only: no relay or AppView (the floor asks none either).
+		"ATMIGRATE_RELAY=none",
+		"ATMIGRATE_APPVIEW=none",
 	}
 
 	var stderr bytes.Buffer

@@ -66,6 +66,9 @@ func run() error {
 		"ATMIGRATE_OLD_PASSWORD="+acct.Password,
 		"ATMIGRATE_NEW_PDS="+net.B.URL,
 		"ATMIGRATE_PLC_URL="+net.PLCURL,
+		// Loopback only: no public relay or AppView.
+		"ATMIGRATE_RELAY=none",
+		"ATMIGRATE_APPVIEW=none",
 	)
 	say("atmigrate migrate --account " + acct.DID + " --new-pds " + net.B.URL + " --yes")
 	fmt.Println("    (no --plc-token: the data moves first, then the run pauses for the emailed token, exit 3)")

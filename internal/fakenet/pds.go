@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/did-method-plc/go-didplc/didplc"
+	"github.com/ipfs/go-cid"
 )
 
 // Access-token scopes the reference PDS puts in its session JWTs.
@@ -77,6 +79,13 @@ type PDSOptions struct {
 	// account's own signing key, as cocoon does: the head is a new commit
 	// (another CID and rev) over the same data, served by getBlocks.
 	ResignImports bool
+	// RefuseEmptyWrites makes applyWrites refuse an empty list of writes,
+	// like a PDS that needs at least one; RefuseRecordWrites makes it
+	// refuse a record's create or delete; FailDeletes fails that many
+	// deletes with a 500 first.
+	RefuseEmptyWrites  bool
+	RefuseRecordWrites bool
+	FailDeletes        int
 	// UnknownRepo500 makes getRepoStatus for a DID the PDS does not host
 	// answer 500, as cocoon does, instead of 400 RepoNotFound.
 	UnknownRepo500 bool
@@ -137,6 +146,13 @@ type Account struct {
 	AuthFactorToken string
 	// Imports counts the importRepo calls that succeeded.
 	Imports int
+	// Imported is the commit the last import carried (CommitCID moves on
+	// when the PDS signs a commit of its own).
+	Imported string
+	// Writes counts the commits applyWrites made, and Records holds the
+	// records it created (path to the commit data before the create).
+	Writes  int
+	Records map[string]string
 	// SigningKey is the did:key of the account's signing key (read only).
 	SigningKey string
 	// Blocks are extra blocks getBlocks serves besides RepoCAR's (the
@@ -168,6 +184,8 @@ func (a *Account) clone() Account {
 		c.Blobs[k] = Blob{Data: slices.Clone(b.Data), MimeType: b.MimeType}
 	}
 	c.Preferences = slices.Clone(a.Preferences)
+	c.Records = maps.Clone(a.Records)
+	c.Blocks = maps.Clone(a.Blocks)
 	return c
 }
 
@@ -189,6 +207,7 @@ type AccountSpec struct {
 	RepoBlocks      int64
 	IndexedRecords  int64
 	RepoCAR         []byte
+	Blocks          map[string][]byte // served by getBlocks besides RepoCAR's
 	ExpectedBlobs   map[string]string
 	Blobs           []Blob // stored under BlobCID(Data)
 	Preferences     json.RawMessage
@@ -441,9 +460,17 @@ func (p *PDS) AddAccount(spec AccountSpec) string {
 	if p.accounts[did] != nil {
 		p.t.Fatalf("fakenet: account %s already exists", did)
 	}
+	if spec.Blocks != nil {
+		a.Blocks = maps.Clone(spec.Blocks)
+	}
 	if a.CommitCID == "" {
+		// A commit signed by the account's key over made-up data: enough
+		// for getLatestCommit and getBlocks, no records behind it.
 		a.Rev = p.tids.Next().String()
-		a.CommitCID = fakeCommitCID(did + a.Rev)
+		data, _ := cid.Decode(fakeCommitCID(did + a.Rev))
+		if err := p.resignLocked(a, &repo.Commit{DID: did, Version: 3, Data: data}); err != nil {
+			p.t.Fatalf("fakenet: made-up commit: %v", err)
+		}
 	}
 	p.accounts[did] = a
 	return did

@@ -54,6 +54,8 @@ func (p *PDS) buildRoutes() map[string]route {
 		"com.atproto.repo.importRepo":                       proc(p.importRepo),
 		"com.atproto.repo.uploadBlob":                       proc(p.uploadBlob),
 		"com.atproto.repo.listMissingBlobs":                 q(p.listMissingBlobs),
+		"com.atproto.repo.applyWrites":                      proc(p.applyWrites),
+		"com.atproto.repo.getRecord":                        q(p.getRecord),
 		"app.bsky.actor.getPreferences":                     q(p.getPreferences),
 		"app.bsky.actor.putPreferences":                     proc(p.putPreferences),
 	}
@@ -1284,7 +1286,7 @@ func (p *PDS) importRepo(w http.ResponseWriter, r *http.Request) error {
 			maps.Copy(a.ExpectedBlobs, refs)
 		}
 		if perr == nil && root != nil {
-			a.CommitCID = root.String()
+			a.CommitCID, a.Imported = root.String(), root.String()
 			a.Rev = p.tids.Next().String()
 			if p.opts.ResignImports {
 				if err := p.resignLocked(a, commit); err != nil {

@@ -38,6 +38,10 @@ const (
 	ChoiceFromBackup         Choice = "from-backup"
 	ChoiceRateLimitBypassKey Choice = "ratelimit-bypass-key"
 	ChoiceOut                Choice = "out"
+	// After the move: who is asked what the network sees.
+	ChoiceRelay     Choice = "relay"
+	ChoiceRelayWait Choice = "relay-wait"
+	ChoiceAppView   Choice = "appview"
 	// A batch's own.
 	ChoiceAccounts         Choice = "accounts"
 	ChoiceTokens           Choice = "tokens"
@@ -53,6 +57,7 @@ var Choices = []Choice{
 	ChoiceNewEmail, ChoiceNewPassword, ChoiceInviteCode, ChoicePLCToken, ChoicePLCURL, ChoiceRotationKey,
 	ChoiceStateDir, ChoiceYes, ChoiceNoDeactivateOld, ChoiceSkipOversizedBlobs, ChoiceBlobConcurrency,
 	ChoiceDiskBudget, ChoiceKeepData, ChoiceFromBackup, ChoiceRateLimitBypassKey, ChoiceOut,
+	ChoiceRelay, ChoiceRelayWait, ChoiceAppView,
 	ChoiceAccounts, ChoiceTokens, ChoiceRetryFailed, ChoiceBatchRotationKey, ChoiceAdminPassword,
 }
 

@@ -48,6 +48,9 @@ type Invocation struct {
 	// not depend on them, and the dry run shows them.
 	ByHandle bool
 	Batch    bool
+	// Network is true when there is a relay or an AppView to ask what it
+	// sees of the account after the move.
+	Network bool
 }
 
 // Server is what one PDS said about itself and about the account.
@@ -202,8 +205,10 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 			run(s)
 		}
 		run(stage.Activate)
+		run(stage.SignCommit)
 		decideDeactivate(&p, inv, w, false)
 		run(stage.FinalCheck)
+		decideNetwork(&p, inv, false)
 		return p
 	}
 
@@ -230,19 +235,42 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 	// the account: it is called on every run after the switch until the
 	// migration is complete, even when the account already reads as
 	// active (some PDSes create it active).
+	// A complete migration is checked again only downstream: the commit
+	// signed by the new PDS and the network's view, which a re-run
+	// repairs (it nudges relays; it never touches the identity or data).
 	if done {
 		skip(stage.Activate, "already migrated")
 	} else {
 		run(stage.Activate)
 	}
+	if done && !inv.Network {
+		skip(stage.SignCommit, "already migrated")
+	} else {
+		run(stage.SignCommit)
+	}
 	p.Steps = append(p.Steps, steps...)
 	if done {
-		p.Done = true
 		skip(stage.FinalCheck, "already migrated")
+		decideNetwork(&p, inv, true)
+		p.Done = !inv.Network
 		return p
 	}
 	run(stage.FinalCheck)
+	decideNetwork(&p, inv, false)
 	return p
+}
+
+// decideNetwork adds the network step: asking the relays and the AppView
+// what they see, which repairs their view on a re-run (repair).
+func decideNetwork(p *Plan, inv Invocation, repair bool) {
+	s := Step{Stage: stage.Network, Run: inv.Network}
+	switch {
+	case !inv.Network:
+		s.Reason = "no relay or AppView to ask ({relay} none, {appview} none)"
+	case repair:
+		s.Reason = "already migrated: check what the network sees, and nudge a relay that lags"
+	}
+	p.Steps = append(p.Steps, s)
 }
 
 // decideDeactivate adds the deactivate-old step and reports whether it

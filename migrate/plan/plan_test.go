@@ -169,13 +169,54 @@ func expect(mode planMode, situation string) expectedPlan {
 	panic("unknown situation " + situation)
 }
 
+// withSignCommit is e with the sign-commit stage after each activation:
+// the activated account's repo gets a commit signed by the new PDS.
+func withSignCommit(e expectedPlan) expectedPlan {
+	var run []stage.Stage
+	for _, s := range e.run {
+		run = append(run, s)
+		if s == stage.Activate {
+			run = append(run, stage.SignCommit)
+		}
+	}
+	e.run = run
+	return e
+}
+
+// With a relay or an AppView to ask, every plan ends with the network
+// stage, and a complete migration is not done: it re-checks the signed
+// commit and the network's view (the repair), and nothing else.
+func TestPlanNetwork(t *testing.T) {
+	inv := Invocation{Source: SourcePDS, Signer: SignEmailToken, Network: true}
+	for _, sit := range planSituations {
+		p := Decide(inv, sit.world(false), sit.state())
+		got := p.Running()
+		if len(got) == 0 || got[len(got)-1] != stage.Network {
+			t.Errorf("%s: runs %v, want the network stage last", sit.name, got)
+		}
+		if sit.name == "done" {
+			if want := []stage.Stage{stage.SignCommit, stage.Network}; !slices.Equal(got, want) || p.Done {
+				t.Errorf("done: runs %v (done %v), want %v and not done", got, p.Done, want)
+			}
+			if r := p.Step(stage.Network).Reason; !strings.Contains(r, "already migrated") {
+				t.Errorf("done: the network step says %q", r)
+			}
+		}
+	}
+	// Without one, the stage is skipped and says how to turn it on.
+	p := Decide(Invocation{Source: SourcePDS, Signer: SignEmailToken}, planSituations[0].world(false), planSituations[0].state())
+	if st := p.Step(stage.Network); st.Run || !strings.Contains(st.Reason, "{relay}") {
+		t.Errorf("no relay: network step %+v", st)
+	}
+}
+
 func TestPlanTable(t *testing.T) {
 	for _, mode := range planModes {
 		for _, sit := range planSituations {
 			t.Run(mode.name+"/"+sit.name, func(t *testing.T) {
 				w := sit.world(mode.inv.Source == SourceBackup)
 				p := Decide(mode.inv, w, sit.state())
-				want := expect(mode, sit.name)
+				want := withSignCommit(expect(mode, sit.name))
 				if p.Refusal != nil {
 					t.Fatalf("refused: %v", p.Refusal)
 				}
@@ -276,7 +317,7 @@ func TestPlanNoDeactivateOld(t *testing.T) {
 	// The old PDS being down no longer matters then.
 	down := planSituations[4]
 	p := Decide(inv, down.world(false), down.state())
-	if got := p.Running(); !slices.Equal(got, []stage.Stage{stage.Activate, stage.FinalCheck}) {
+	if got := p.Running(); !slices.Equal(got, []stage.Stage{stage.Activate, stage.SignCommit, stage.FinalCheck}) {
 		t.Errorf("old PDS down with --no-deactivate-old: runs %v", got)
 	}
 }

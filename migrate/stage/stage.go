@@ -17,16 +17,18 @@ const (
 	CatchUp       Stage = "catch-up"
 	Identity      Stage = "identity"
 	Activate      Stage = "activate"
+	SignCommit    Stage = "sign-commit"
 	DeactivateOld Stage = "deactivate-old"
 	FinalCheck    Stage = "final-check"
+	Network       Stage = "network"
 )
 
 // Stages lists every stage in pipeline order.
 var All = []Stage{
 	Login, Preflight, ExportRepo, CreateAccount,
 	ImportRepo, Blobs, Preferences, VerifyNew,
-	CatchUp, Identity, Activate, DeactivateOld,
-	FinalCheck,
+	CatchUp, Identity, Activate, SignCommit,
+	DeactivateOld, FinalCheck, Network,
 }
 
 var stageDescriptions = map[Stage]string{
@@ -41,8 +43,10 @@ var stageDescriptions = map[Stage]string{
 	CatchUp:       "import writes made on the old PDS since the export",
 	Identity:      "point the DID at the new PDS (PLC operation)",
 	Activate:      "activate the new account",
+	SignCommit:    "have the new PDS sign a commit of its own (no record changes)",
 	DeactivateOld: "deactivate the old account",
 	FinalCheck:    "final check",
+	Network:       "ask the relays and the AppView what they see of the account",
 }
 
 // Description says in a few words what the stage does.

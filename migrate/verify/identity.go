@@ -20,6 +20,7 @@ func verifyIdentity(ctx context.Context, o Options, r *Report) error {
 	}
 	endpoint := servers.NormalURL(st.Endpoint())
 	r.add("did-endpoint", endpoint == servers.NormalURL(o.NewPDS), "atproto_pds is %s (want %s)", cmp.Or(endpoint, "(none)"), o.NewPDS)
+	checkSignedCommit(ctx, o, st, r)
 	if !loggedIn(o.New, o.DID) {
 		r.skip("did-signing-key", "needs the new account's password")
 		r.skip("did-rotation-keys", "needs the new account's password")

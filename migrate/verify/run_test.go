@@ -50,7 +50,7 @@ func TestRunGoodMove(t *testing.T) {
 		if !r.OK() || len(r.Warnings()) != 0 {
 			t.Fatalf("quick %v: %s %+v", quick, r.Problems(), r.Checks)
 		}
-		want := []string{"did-endpoint", "did-signing-key", "did-rotation-keys", "records", "blobs-missing", checkBlobsListed, "preferences", "new-active", "old-deactivated"}
+		want := []string{"did-endpoint", "commit-signature", "did-signing-key", "did-rotation-keys", "records", "blobs-missing", checkBlobsListed, "preferences", "new-active", "old-deactivated"}
 		if !quick {
 			want = append(want, "blobs")
 		}
@@ -170,5 +170,34 @@ func TestRunDirectoryDown(t *testing.T) {
 	f.plc.Down()
 	if r, err := Run(context.Background(), o); err == nil {
 		t.Fatalf("verify with the directory down: %+v", r)
+	}
+}
+
+// The imported commit, signed by the old PDS's key, loses no data but is
+// refused by relays once the DID names the new PDS's key: a warning that
+// says how to fix it. Once the new PDS signed a commit, the check passes.
+func TestSignedCommitCheck(t *testing.T) {
+	f := imported(t)
+	c := checkNamed(t, run(t, f.verifyOpts(t, false, true)), "commit-signature")
+	if !c.OK || !c.Warn || !strings.Contains(c.Detail, "earlier key") || !strings.Contains(c.Hint, "atmigrate migrate") {
+		t.Errorf("imported commit: %+v", c)
+	}
+	f.b.SignOwnCommit(f.did)
+	c = checkNamed(t, run(t, f.verifyOpts(t, false, true)), "commit-signature")
+	if !c.OK || c.Warn || !strings.Contains(c.Detail, "signed by the DID's key") {
+		t.Errorf("after the new PDS signed: %+v", c)
+	}
+	// A commit no key of the DID signed fails.
+	stranger := fakenet.Key(t)
+	car, r, err := repotest.BuildCAR(2, 0, stranger, f.did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.b.Modify(f.did, func(a *fakenet.Account) {
+		a.RepoCAR, a.CommitCID, a.Rev, a.Blocks = car, r.CommitCID.String(), r.Rev, nil
+	})
+	c = checkNamed(t, run(t, f.verifyOpts(t, false, true)), "commit-signature")
+	if c.OK || c.Skipped {
+		t.Errorf("commit signed by a stranger: %+v", c)
 	}
 }

@@ -49,8 +49,18 @@ func newWorld(t *testing.T) *world {
 
 // moved is a finished move of 12 records and 3 blobs, with preferences:
 // the same repo, blobs and preferences on both sides, the old account
-// deactivated, and the new PDS expecting the blobs the records reference.
+// deactivated, the new PDS expecting the blobs the records reference, and
+// its latest commit one of its own over the same data.
 func moved(t *testing.T) *world {
+	t.Helper()
+	w := imported(t)
+	w.b.SignOwnCommit(w.did)
+	return w
+}
+
+// imported is moved before the new PDS signed a commit: its latest commit
+// is the imported one, signed by the old PDS's key.
+func imported(t *testing.T) *world {
 	t.Helper()
 	w := newWorld(t)
 	car, r, err := repotest.BuildCAR(12, 3, w.a.SigningKeyFor(w.did), w.did)
