@@ -35,12 +35,13 @@ func LookAtNetwork(ctx context.Context, st *checkpoint.State, o LookOptions) (se
 	exp, err := d.expect(ctx)
 	if err != nil {
 		// The new PDS did not say its latest commit: the relays' view is
-		// read against nothing newer than the run's own.
-		exp = network.Expect{DID: st.DID, Host: hostOf(st.NewPDS)}
+		// read against no rev, their host and status still tell.
+		host, _ := network.Hostname(st.NewPDS)
+		exp = network.Expect{DID: st.DID, Host: host}
 	}
-	seen.Relays = d.relays(ctx, exp, network.RelayOptions{HTTPClient: o.HTTPClient})
+	seen.Relays = network.CheckRelays(ctx, o.Relays, exp, network.RelayOptions{Options: srv.Network()})
 	if o.AppView != "" {
-		v := network.CheckAppView(ctx, o.AppView, exp, network.AppViewOptions{HTTPClient: o.HTTPClient})
+		v := network.CheckAppView(ctx, o.AppView, exp, srv.Network())
 		seen.AppView = &v
 	}
 	return seen, true

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 
@@ -33,8 +32,8 @@ func (d *downstream) run(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	o := network.RelayOptions{HTTPClient: d.opts.HTTPClient}
-	views := d.relays(ctx, exp, o)
+	o := network.RelayOptions{Options: d.srv.Network()}
+	views := network.CheckRelays(ctx, d.opts.Relays, exp, o)
 	if lagging(views) && d.sd.st.Completed {
 		// A complete migration run again: the new PDS announces the
 		// account again (activateAccount emits its #identity, #account
@@ -50,7 +49,7 @@ func (d *downstream) run(ctx context.Context) (string, error) {
 	views = d.catchUp(ctx, exp, views, o)
 	var app *network.AppViewView
 	if d.opts.AppView != "" {
-		v := network.CheckAppView(ctx, d.opts.AppView, exp, network.AppViewOptions{HTTPClient: d.opts.HTTPClient})
+		v := network.CheckAppView(ctx, d.opts.AppView, exp, d.srv.Network())
 		app = &v
 	}
 	*d.seen = network.Seen{Relays: views, AppView: app}
@@ -64,18 +63,15 @@ func (d *downstream) expect(ctx context.Context) (network.Expect, error) {
 	if err != nil {
 		return network.Expect{}, fmt.Errorf("read the latest commit on %s: %w", d.opts.NewPDS, err)
 	}
-	exp := network.Expect{DID: d.did, Host: hostOf(d.opts.NewPDS), Rev: rev}
+	host, err := network.Hostname(d.opts.NewPDS)
+	if err != nil {
+		return network.Expect{}, err
+	}
+	exp := network.Expect{DID: d.did, Host: host, Rev: rev}
 	if st, err := d.ids.State(ctx, d.did); err == nil {
 		exp.Handle = st.Handle()
 	}
 	return exp, nil
-}
-
-// relays reads each relay's view as it is, touching nothing.
-func (d *downstream) relays(ctx context.Context, exp network.Expect, o network.RelayOptions) []network.RelayView {
-	return eachRelay(d.opts.Relays, func(r string) network.RelayView {
-		return network.CheckRelay(ctx, r, exp, o)
-	})
 }
 
 // catchUp asks each relay whose view is not the new PDS's to crawl the
@@ -153,29 +149,4 @@ func lagging(views []network.RelayView) bool {
 		}
 	}
 	return false
-}
-
-// eachRelay runs fn for each relay at once, answers in order.
-func eachRelay(relays []string, fn func(string) network.RelayView) []network.RelayView {
-	out := make([]network.RelayView, len(relays))
-	var wg sync.WaitGroup
-	for i, r := range relays {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = fn(r)
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// hostOf is a PDS URL's host as relays name it: the hostname, with the
-// port when there is one.
-func hostOf(pdsURL string) string {
-	u, err := url.Parse(pdsURL)
-	if err != nil || u.Host == "" {
-		return pdsURL
-	}
-	return strings.ToLower(u.Host)
 }

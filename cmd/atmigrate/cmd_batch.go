@@ -16,6 +16,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/batch"
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
@@ -42,7 +43,7 @@ checkpoints.
 Statuses: pending, running, migrated, failed (retried on the next run),
 failed-permanent (bad input: retried with --retry-failed), awaiting-token (data
 on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "accounts", Usage: "accounts file (CSV with a header row, or JSON Lines)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
 		&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory (batch.json, reports, one dir per DID)"},
@@ -59,7 +60,8 @@ on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
 		&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move each account without its blobs larger than the new PDS accepts instead of failing it"},
 		&cli.BoolFlag{Name: "retry-failed", Usage: "also run accounts that failed with a non-transient error, and re-request expired tokens"},
 		oldInt("concurrency", "parallel-accounts"),
-	},
+		&cli.Int64Flag{Name: "relay-host-limit", Usage: "the account limit each relay gives the new PDS's host, for the warning before the start (a relay gives a new host 100)", Value: network.DefaultAccountLimit},
+	}, networkFlags(true)...),
 	Action: runBatch,
 	Subcommands: []*cli.Command{{
 		Name:  "status",
@@ -91,6 +93,21 @@ func runBatch(c *cli.Context) error {
 	if blobs < 1 || blobs > 128 {
 		return usageError{"--blob-concurrency must be between 1 and 128", ""}
 	}
+	if c.Int64("relay-host-limit") < 1 {
+		return usageError{"--relay-host-limit must be at least 1", "give the account limit the relay's operator set for the new PDS's host"}
+	}
+	relays, err := relaysFrom(c)
+	if err != nil {
+		return err
+	}
+	appView, err := appViewFrom(c)
+	if err != nil {
+		return err
+	}
+	relayWait, err := relayWaitFrom(c)
+	if err != nil {
+		return err
+	}
 	af, err := batch.ReadAccountsFile(c.String("accounts"))
 	if err != nil {
 		return err
@@ -112,11 +129,16 @@ func runBatch(c *cli.Context) error {
 		NewPDSAdminPassword: c.String("new-pds-admin-password"),
 		RetryFailed:         c.Bool("retry-failed"),
 		Base: migrate.Options{
-			NewPDS: c.String("new-pds"),
-			OldPDS: c.String("old-pds"),
-			PLCURL: c.String("plc-url"),
-			Yes:    true,
+			NewPDS:    c.String("new-pds"),
+			OldPDS:    c.String("old-pds"),
+			PLCURL:    c.String("plc-url"),
+			Yes:       true,
+			Relays:    relays,
+			AppView:   appView,
+			RelayWait: relayWait,
 		},
+		RelayHostLimit:  c.Int64("relay-host-limit"),
+		Warn:            func(w string) { out.line("", "warning: "+w) },
 		AccountProgress: out.account,
 		OnUpdate:        out.update,
 	}
@@ -194,7 +216,7 @@ func runBatchStatus(c *cli.Context) error {
 		return usageError{"no batch in " + dir, "check --state-dir (it holds " + batch.IndexFile + ")"}
 	}
 	if c.Bool("json") {
-		return printJSON(batch.Report{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), Accounts: idx.Accounts})
+		return printJSON(batch.Report{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), RelayHosts: idx.RelayHosts, Accounts: idx.Accounts})
 	}
 	fmt.Fprintf(os.Stdout, "batch to %s (%s)\n\n", idx.NewPDS, dir)
 	batch.WriteTable(os.Stdout, idx.Accounts)

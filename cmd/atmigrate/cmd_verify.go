@@ -20,7 +20,7 @@ var cmdVerify = &cli.Command{
 	Name:        "verify",
 	Usage:       "check a migrated account independently: records, blobs, preferences, DID document, account status",
 	Description: withExitCodes("--json prints the report on stdout: every check (ok, warn, skip or fail), the summary and the problems.", "verify"),
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "account", Usage: "handle or DID of the account (a handle is resolved through --old-pds, then --new-pds)", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL (to compare with)"},
 		&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
@@ -34,7 +34,7 @@ var cmdVerify = &cli.Command{
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
 		bypassKeyFlag("the new PDS"),
-	},
+	}, networkFlags(false)...),
 	Action: runVerify,
 }
 
@@ -49,6 +49,14 @@ func runVerify(c *cli.Context) error {
 	oldURL := servers.NormalURL(c.String("old-pds"))
 	if n := c.Int("blob-concurrency"); n < 1 || n > 64 {
 		return usageError{"--blob-concurrency must be between 1 and 64", ""}
+	}
+	relays, err := relaysFrom(c)
+	if err != nil {
+		return err
+	}
+	appView, err := appViewFrom(c)
+	if err != nil {
+		return err
 	}
 	ctx := c.Context
 	did, err := accountDID(c, oldURL, newURL)
@@ -86,6 +94,9 @@ func runVerify(c *cli.Context) error {
 		ExpectOldDown: !c.Bool("no-deactivate-old"),
 		LeftBehind:    left,
 		Concurrency:   c.Int("blob-concurrency"),
+		Relays:        relays,
+		AppView:       appView,
+		Network:       srv.Network(),
 	})
 	if err != nil {
 		return err

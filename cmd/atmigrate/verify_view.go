@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/verify"
 )
 
@@ -17,6 +18,9 @@ type verifyView struct {
 	Checks   []checkView `json:"checks"`
 	Problems []string    `json:"problems"` // the failed checks, "name: detail"
 	Warnings []string    `json:"warnings"` // the checks that warn, with their hint
+	// Relays and AppView are what the network showed (--relay, --appview).
+	Relays  []network.RelayView  `json:"relays,omitempty"`
+	AppView *network.AppViewView `json:"appview,omitempty"`
 }
 
 // checkView is one check with its result in one word, as the text shows it.
@@ -26,7 +30,7 @@ type checkView struct {
 }
 
 func newVerifyView(rep *verify.Report) verifyView {
-	v := verifyView{DID: rep.DID, OK: rep.OK(), Summary: rep.Summary(), Checks: []checkView{}, Problems: []string{}, Warnings: []string{}}
+	v := verifyView{DID: rep.DID, OK: rep.OK(), Summary: rep.Summary(), Checks: []checkView{}, Problems: []string{}, Warnings: []string{}, Relays: rep.Relays, AppView: rep.AppView}
 	for _, ch := range rep.Checks {
 		ch.Detail, ch.Hint = say(ch.Detail), say(ch.Hint)
 		cv := checkView{Result: "ok", Check: ch}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -50,8 +51,13 @@ type Entry struct {
 	Runs    int         `json:"runs"`
 	// PLCMethod is how the PLC operation was signed: rotation-key or
 	// email-token.
-	PLCMethod string    `json:"plcMethod,omitempty"`
-	Updated   time.Time `json:"updated"`
+	PLCMethod string `json:"plcMethod,omitempty"`
+	// Relays is what each relay showed of the account at the end of its
+	// last run; Throttled names the relays that held it throttled (past
+	// the host's account limit).
+	Relays    []network.RelayView `json:"relays,omitempty"`
+	Throttled []string            `json:"throttledBy,omitempty"`
+	Updated   time.Time           `json:"updated"`
 }
 
 // Index is batch.json: every account the state dir has seen.
@@ -59,6 +65,9 @@ type Index struct {
 	Version  int      `json:"version"`
 	NewPDS   string   `json:"newPds"`
 	Accounts []*Entry `json:"accounts"`
+	// RelayHosts is how each relay saw the new PDS's host before the
+	// last run started.
+	RelayHosts []network.HostView `json:"relayHosts,omitempty"`
 }
 
 // Summary counts accounts by status.
@@ -71,6 +80,8 @@ type Summary struct {
 	Pending         int   `json:"pending"`
 	Running         int   `json:"running"`
 	Bytes           int64 `json:"bytes"`
+	// Throttled counts the migrated accounts a relay holds throttled.
+	Throttled int `json:"throttled,omitempty"`
 }
 
 // Done counts the accounts that reached a status of their own (everything
@@ -87,6 +98,9 @@ func summarize(entries []*Entry) Summary {
 		case Migrated:
 			s.Migrated++
 			s.Bytes += e.Bytes
+			if len(e.Throttled) > 0 {
+				s.Throttled++
+			}
 		case Failed:
 			s.Failed++
 		case FailedPermanent:

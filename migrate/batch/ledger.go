@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate/failure"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
@@ -99,4 +100,13 @@ func (l *ledger) close() (*Index, error) {
 		return l.idx, err
 	}
 	return l.idx, nil
+}
+
+// setRelayHosts records how the relays saw the new PDS's host before
+// this run, and saves it.
+func (l *ledger) setRelayHosts(views []network.HostView) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.idx.RelayHosts = views
+	_ = l.idx.save(l.dir) // saved again after every account; close reports a failure
 }

@@ -38,6 +38,14 @@ type Options struct {
 	// failure.Words); nil leaves them as {choice}.
 	Say func(string) string
 
+	// RelayHostLimit is the account limit each relay is assumed to give
+	// the new PDS's host, for the warning before the start (0:
+	// network.DefaultAccountLimit, a relay's default for a new host).
+	RelayHostLimit int64
+	// Warn receives the warnings about the whole batch (a relay that
+	// throttles the new PDS's host); nil: none are said.
+	Warn func(string)
+
 	// AccountProgress returns where one account's run reports; nil: nowhere.
 	AccountProgress func(account string) ui.Progress
 	// OnUpdate is called after every status change, with the entry and the

@@ -8,11 +8,13 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/units"
+	"github.com/atmigrate/atmigrate/migrate/network"
 )
 
 // Report file names inside a batch's state dir.
@@ -26,13 +28,15 @@ type Report struct {
 	Generated time.Time `json:"generated"`
 	NewPDS    string    `json:"newPds"`
 	Summary   Summary   `json:"summary"`
-	Accounts  []*Entry  `json:"accounts"`
+	// RelayHosts is how each relay saw the new PDS's host before the run.
+	RelayHosts []network.HostView `json:"relayHosts,omitempty"`
+	Accounts   []*Entry           `json:"accounts"`
 }
 
 // WriteReport writes report.json and report.csv into dir (atomically,
 // 0600: they name accounts and their errors).
 func WriteReport(dir string, idx *Index) error {
-	rep := Report{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), Accounts: idx.Accounts}
+	rep := Report{Generated: time.Now().UTC(), NewPDS: idx.NewPDS, Summary: idx.Summary(), RelayHosts: idx.RelayHosts, Accounts: idx.Accounts}
 	j, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -50,12 +54,12 @@ func WriteReport(dir string, idx *Index) error {
 // WriteCSV writes the report as CSV with a header row.
 func WriteCSV(w io.Writer, entries []*Entry) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"account", "did", "status", "stage", "records", "blobs", "bytes", "seconds", "plc_method", "error", "hint"})
+	_ = cw.Write([]string{"account", "did", "status", "stage", "records", "blobs", "bytes", "seconds", "plc_method", "error", "hint", "relay", "throttled_by"})
 	for _, e := range entries {
 		_ = cw.Write([]string{
 			e.Account, e.DID, string(e.Status), string(e.Stage),
 			strconv.Itoa(e.Records), strconv.Itoa(e.Blobs), strconv.FormatInt(e.Bytes, 10),
-			strconv.FormatFloat(e.Seconds, 'f', 1, 64), e.PLCMethod, e.Error, e.Hint,
+			strconv.FormatFloat(e.Seconds, 'f', 1, 64), e.PLCMethod, e.Error, e.Hint, relayWord(e), strings.Join(e.Throttled, " "),
 		})
 	}
 	cw.Flush()
@@ -65,7 +69,7 @@ func WriteCSV(w io.Writer, entries []*Entry) error {
 // WriteTable prints the summary table for people.
 func WriteTable(w io.Writer, entries []*Entry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tDID\tSTATUS\tRECORDS\tBLOBS\tSIZE\tTIME\tERROR")
+	fmt.Fprintln(tw, "ACCOUNT\tDID\tSTATUS\tRECORDS\tBLOBS\tSIZE\tTIME\tRELAY\tERROR")
 	for _, e := range entries {
 		msg := e.Error
 		if e.Status == Migrated {
@@ -74,8 +78,8 @@ func WriteTable(w io.Writer, entries []*Entry) {
 		if len(msg) > 100 {
 			msg = msg[:97] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", e.Account, dashIfEmpty(e.DID), e.Status,
-			e.Records, e.Blobs, units.HumanBytes(e.Bytes), (time.Duration(e.Seconds * float64(time.Second))).Round(100*time.Millisecond), msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", e.Account, dashIfEmpty(e.DID), e.Status,
+			e.Records, e.Blobs, units.HumanBytes(e.Bytes), (time.Duration(e.Seconds * float64(time.Second))).Round(100*time.Millisecond), dashIfEmpty(relayWord(e)), msg)
 	}
 	tw.Flush()
 	s := summarize(entries)
@@ -85,6 +89,16 @@ func WriteTable(w io.Writer, entries []*Entry) {
 		fmt.Fprintf(w, ", %d running", s.Running)
 	}
 	fmt.Fprintf(w, "; %s moved\n", units.HumanBytes(s.Bytes))
+	if s.Throttled > 0 {
+		var names []string
+		for _, e := range entries {
+			if len(e.Throttled) > 0 {
+				names = append(names, e.Account)
+			}
+		}
+		fmt.Fprintf(w, "%d migrated account(s) a relay holds throttled (past the new PDS's account limit there, so the network does not see them yet): %s\n", s.Throttled, strings.Join(names, ", "))
+		fmt.Fprintln(w, "  ask the relay's operator to raise the host's account limit, then run the same batch command again: it asks the relays to look again")
+	}
 }
 
 // LoadStatus reads a batch's index and brings each entry up to date

@@ -68,6 +68,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 			todo = append(todo, i)
 		}
 	}
+	l.setRelayHosts(b.checkRelayHosts(ctx, len(todo)))
 	workers.Each(ctx, todo, o.Concurrency, func(i int) { b.runOne(ctx, o.Accounts[i], l.mine[i]) })
 
 	idx, err := l.close()
@@ -81,7 +82,8 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 func (b *batchRun) shouldRun(a Account, e *Entry) bool {
 	switch e.Status {
 	case Migrated:
-		return false
+		// A complete migration run again repairs what relays show.
+		return len(b.o.Base.Relays) > 0 && needsNudge(e)
 	case FailedPermanent:
 		return b.o.RetryFailed || b.token(a, e) != ""
 	case AwaitingToken:
@@ -121,6 +123,9 @@ func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
 		}
 		if res != nil && res.State != nil {
 			countsFrom(e, res.State)
+		}
+		if res != nil {
+			relaysFrom(e, res.Network.Relays)
 		}
 		recordOutcome(ctx, e, err, b.o.Say)
 	})

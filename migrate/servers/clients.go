@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
 )
@@ -118,4 +119,16 @@ func RetryReporter(prog ui.Progress) func(pds.RetryEvent) {
 	return func(ev pds.RetryEvent) {
 		prog.Retry(ev.Host, ev.Method, ev.Attempt, ev.Wait, ev.Err, ev.RateLimited)
 	}
+}
+
+// Network is how the run asks relays and AppViews: the run's client and
+// user agent, the advisory policy (their answers only inform), no retry
+// reporting (a relay that is slow to answer is reported in its line).
+func (s Clients) Network() network.Options {
+	o := s.options(nil)
+	o.OnRetry = nil
+	if s.retry == nil {
+		o.Retry = AdvisoryPolicy
+	}
+	return network.Options{Client: o, CallTimeout: AdvisoryTimeout}
 }

@@ -2,9 +2,11 @@ package verify
 
 import (
 	"context"
+	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
+	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -33,6 +35,14 @@ type Options struct {
 	// transfer.DefaultConcurrency, as the migration's own transfers).
 	Concurrency int
 	TempDir     string
+	// Relays and AppView are asked what they show of the account (checks
+	// relay and appview); none named, no such check. RelayWait, if set,
+	// gives each relay that long to catch up. Network is how they are
+	// asked.
+	Relays    []string
+	AppView   string
+	RelayWait time.Duration
+	Network   network.Options
 }
 
 // loggedIn reports whether c holds a session of the account did: the

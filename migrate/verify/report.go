@@ -3,6 +3,8 @@ package verify
 import (
 	"fmt"
 	"strings"
+
+	"github.com/atmigrate/atmigrate/migrate/network"
 )
 
 // Check is one named verification, in one of four states: passed (OK),
@@ -36,6 +38,10 @@ func (c Check) Message() string {
 type Report struct {
 	DID    string  `json:"did"`
 	Checks []Check `json:"checks"`
+	// Relays and AppView are the network's views behind the relay and
+	// appview checks, for readers of the JSON.
+	Relays  []network.RelayView  `json:"relays,omitempty"`
+	AppView *network.AppViewView `json:"appview,omitempty"`
 }
 
 // OK reports whether every check that ran passed.

@@ -26,5 +26,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	verifyPreferences(ctx, o, r)
 	verifyStatus(ctx, o, r)
+	verifyNetwork(ctx, o, r)
 	return r, nil
 }
