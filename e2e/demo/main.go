@@ -49,6 +49,13 @@ func run() error {
 	defer net.Close()
 	fmt.Printf("    PLC %s\n    A   %s\n    B   %s\n    (%s)\n", net.PLCURL, net.A.URL, net.B.URL, time.Since(start).Round(100*time.Millisecond))
 
+	say("starting indigo's relay, following A and B")
+	relay, err := net.StartRelay(ctx, localnet.RelayOptions{Follow: []*localnet.PDS{net.A, net.B}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    relay %s\n", relay.URL)
+
 	say("seeding alice.test on A: 500 posts, 40 images, a profile, preferences")
 	start = time.Now()
 	acct, err := net.A.CreateAccount(ctx, localnet.SeedSpec{
@@ -66,8 +73,8 @@ func run() error {
 		"ATMIGRATE_OLD_PASSWORD="+acct.Password,
 		"ATMIGRATE_NEW_PDS="+net.B.URL,
 		"ATMIGRATE_PLC_URL="+net.PLCURL,
-		// Loopback only: no public relay or AppView.
-		"ATMIGRATE_RELAY=none",
+		// Loopback only: the local relay, no public AppView.
+		"ATMIGRATE_RELAY="+relay.URL,
 		"ATMIGRATE_APPVIEW=none",
 	)
 	say("atmigrate migrate --account " + acct.DID + " --new-pds " + net.B.URL + " --yes")
