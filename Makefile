@@ -70,7 +70,7 @@ relay-check: ## Check that relayhosts/go.mod pins the same indigo version as go.
 
 $(RELAY_STAMP): $(RELAY_MOD)/go.mod $(RELAY_MOD)/go.sum $(RELAY_MOD)/main.go | relay-check
 	@mkdir -p $(dir $@)
-	cd $(RELAY_MOD) && CGO_ENABLED=1 $(GO) build -mod=readonly -trimpath -o $(CURDIR)/$(LOCALNET)/bin/ \
+	cd $(RELAY_MOD) && CGO_ENABLED=1 $(GO) build -mod=readonly -trimpath -buildvcs=false -o $(CURDIR)/$(LOCALNET)/bin/ \
 		$(INDIGO)/cmd/relay .
 	@touch $@
 
