@@ -17,7 +17,7 @@ NODE22_STAMP := $(LOCALNET)/node22/node_modules/.localnet-installed
 PDS05_STAMP  := $(LOCALNET)/pds05/node_modules/.localnet-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help build localnet-install test test-unit demo bench fuzz fmt vet clean distclean
+.PHONY: help build localnet-install localnet-relay relay-check relay-sync test test-unit demo bench fuzz fmt vet clean distclean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ help: ## Show this help
 build: ## Build bin/atmigrate
 	$(GO) build -o bin/atmigrate ./cmd/atmigrate
 
-localnet-install: $(LOCALNET_STAMP) $(PDS05_STAMP) ## Install the local network's Node packages: PDS 0.4.217, PDS 0.5.35 and Node 22 (npm ci, only when needed)
+localnet-install: $(LOCALNET_STAMP) $(PDS05_STAMP) localnet-relay ## Install the local network: PDS 0.4.217, PDS 0.5.35, Node 22 (npm ci) and indigo's relay (go build), each only when needed
 
 $(LOCALNET_STAMP): $(LOCALNET)/package.json $(LOCALNET)/package-lock.json
 	cd $(LOCALNET) && npm ci --no-audit --no-fund
@@ -39,6 +39,45 @@ $(PDS05_STAMP): $(LOCALNET)/pds05/package.json $(LOCALNET)/pds05/package-lock.js
 	cd $(LOCALNET)/pds05 && PATH="$(NODE22_DIR)/bin:$$PATH" npm_config_nodedir="$(NODE22_DIR)" \
 		npm ci --no-audit --no-fund
 	@touch $@
+
+# indigo's reference relay (cmd/relay, sqlite through cgo) for the local
+# network, built at exactly the indigo version the root go.mod pins, with
+# relayhosts, the helper that writes loopback hosts into its database. Both
+# come from a nested module, relayhosts/, so that the relay's many
+# dependencies (gorm, sqlite, otel...) stay out of the root go.mod;
+# `go test ./...` and `go vet ./...` from the root skip a directory with its
+# own go.mod.
+# -mod=readonly on the command line overrides any -mod in $GOFLAGS: the
+# build uses the committed go.sum and never re-resolves (only the Go proxy
+# is needed, and only on a machine whose module cache lacks the modules).
+RELAY_MOD   := $(LOCALNET)/relayhosts
+RELAY_STAMP := $(LOCALNET)/bin/.relay-built
+INDIGO      := github.com/bluesky-social/indigo
+# indigo_version prints the indigo version a go.mod requires (either
+# require form).
+indigo_version = awk '{ for (i = 1; i < NF; i++) if ($$i == "$(INDIGO)") { print $$(i+1); exit } }' $(1)
+
+localnet-relay: $(RELAY_STAMP) ## Build indigo's relay (the root go.mod's indigo version) and relayhosts into e2e/localnet/bin/, only when needed
+
+# Always run, but never makes the stamp stale by itself (order-only).
+relay-check: ## Check that relayhosts/go.mod pins the same indigo version as go.mod
+	@root=$$($(call indigo_version,go.mod)); nested=$$($(call indigo_version,$(RELAY_MOD)/go.mod)); \
+	if [ -z "$$root" ] || [ "$$root" != "$$nested" ]; then \
+		echo "relay: go.mod pins $(INDIGO) $$root but $(RELAY_MOD)/go.mod pins $$nested;" >&2; \
+		echo "relay: run \`make relay-sync\` to build the relay at the root's version" >&2; \
+		exit 1; \
+	fi
+
+$(RELAY_STAMP): $(RELAY_MOD)/go.mod $(RELAY_MOD)/go.sum $(RELAY_MOD)/main.go | relay-check
+	@mkdir -p $(dir $@)
+	cd $(RELAY_MOD) && CGO_ENABLED=1 $(GO) build -mod=readonly -trimpath -buildvcs=false -o $(CURDIR)/$(LOCALNET)/bin/ \
+		$(INDIGO)/cmd/relay .
+	@touch $@
+
+relay-sync: ## Re-pin relayhosts/go.mod to the root go.mod's indigo version
+	@v=$$($(call indigo_version,go.mod)); \
+	echo "relay: pinning $(INDIGO) $$v in $(RELAY_MOD)"; \
+	cd $(RELAY_MOD) && $(GO) get -tool $(INDIGO)/cmd/relay@$$v && $(GO) mod tidy
 
 # The e2e tests append one summary line each (kill points, faults
 # injected...) to this file; `go test` hides a passing package's output.
@@ -89,8 +128,8 @@ vet: ## Run go vet (on the release and the e2e build)
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
 
-clean: ## Remove build output and local network data
-	rm -rf bin/ .localnet/
+clean: ## Remove build output (the relay's too) and local network data
+	rm -rf bin/ .localnet/ $(LOCALNET)/bin/
 
 distclean: clean ## Also remove the local network's node_modules (and its Node 22)
 	rm -rf $(LOCALNET)/node_modules $(LOCALNET)/node22/node_modules $(LOCALNET)/pds05/node_modules

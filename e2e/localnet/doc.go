@@ -19,6 +19,12 @@
 // token, and seeding accounts with posts, blobs, a profile and preferences
 // over XRPC.
 //
+// [Network.StartRelay] adds indigo's reference relay (cmd/relay, at the
+// indigo version of the root go.mod, on sqlite) following PDSes of the
+// network; `make localnet-relay` builds it into bin/ from the nested module
+// relayhosts/ (see relay.go for why following a loopback PDS takes a
+// restart).
+//
 // It is test support code: it favours clear failures (a server's log tail
 // when it dies) over generality. Node modules must be installed first with
 // `make localnet-install`, which installs all three projects with npm ci;

@@ -57,8 +57,12 @@ type Network struct {
 	Dir string
 
 	plc       *server
+	stdout    io.Writer
 	removeDir bool
 	closeOnce sync.Once
+
+	mu     sync.Mutex // guards relays
+	relays []*Relay
 }
 
 // Start launches the PLC directory and both PDSes, each in its own Node
@@ -81,7 +85,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 			return nil, err
 		}
 	}
-	n := &Network{Dir: opts.Dir}
+	n := &Network{Dir: opts.Dir, stdout: opts.Stdout}
 	if n.Dir == "" {
 		d, err := os.MkdirTemp("", "localnet-")
 		if err != nil {
@@ -162,11 +166,23 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	return n, nil
 }
 
-// Close stops every server (SIGTERM, then SIGKILL after 5 s) and, if Start
-// made the work directory itself, removes it. It is safe to call twice.
+// Close stops every server (SIGTERM, then SIGKILL after 5 s), the relays
+// first, and, if Start made the work directory itself, removes it. It is
+// safe to call twice.
 func (n *Network) Close() {
 	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		relays := n.relays
+		n.mu.Unlock()
 		var wg sync.WaitGroup
+		for _, r := range relays {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.Close()
+			}()
+		}
+		wg.Wait()
 		for _, s := range []*server{n.plc, n.A.server(), n.B.server()} {
 			if s == nil {
 				continue

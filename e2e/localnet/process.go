@@ -53,8 +53,29 @@ func startServer(name, version, dir string, out io.Writer, args ...string) (*ser
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	cmd := exec.Command(node, append([]string{filepath.Join(SourceDir(), "server.js")}, args...)...)
+	cmd.Dir = SourceDir()
+	cmd.Env = append(os.Environ(),
+		// PDS logs are off unless enabled; keep warnings and errors in the log
+		// file so a failing test can show them. LOG_LEVEL may be overridden.
+		"LOG_ENABLED=true",
+		"LOG_LEVEL="+envOr("LOCALNET_LOG_LEVEL", "warn"),
+		"NODE_ENV=development",
+	)
+	return startProcess(name, filepath.Join(dir, name+".log"), false, out, cmd, nil)
+}
+
+// startProcess starts cmd as the server name, its output going to logPath
+// (appended to when appendLog, else truncated) and, prefixed with the name,
+// to out (if not nil). onLine, if not nil, sees each line of its standard
+// output, after the server's own READY watcher. The process leads its own
+// group and dies with this one.
+func startProcess(name, logPath string, appendLog bool, out io.Writer, cmd *exec.Cmd, onLine func(string)) (*server, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if appendLog {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	logFile, err := os.OpenFile(logPath, flags, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("localnet: create log %s: %w", name, err)
 	}
@@ -69,19 +90,17 @@ func startServer(name, version, dir string, out io.Writer, args ...string) (*ser
 	if out != nil {
 		sink = io.MultiWriter(logFile, &prefixWriter{prefix: "[" + name + "] ", w: out})
 	}
-	cmd := exec.Command(node, append([]string{filepath.Join(SourceDir(), "server.js")}, args...)...)
-	cmd.Dir = SourceDir()
-	cmd.Env = append(os.Environ(),
-		// PDS logs are off unless enabled; keep warnings and errors in the log
-		// file so a failing test can show them. LOG_LEVEL may be overridden.
-		"LOG_ENABLED=true",
-		"LOG_LEVEL="+envOr("LOCALNET_LOG_LEVEL", "warn"),
-		"NODE_ENV=development",
-	)
-	cmd.Stdout = &lineWatcher{w: sink, onLine: s.onStdoutLine}
+	watch := s.onStdoutLine
+	if onLine != nil {
+		watch = func(line string) {
+			s.onStdoutLine(line)
+			onLine(line)
+		}
+	}
+	cmd.Stdout = &lineWatcher{w: sink, onLine: watch}
 	cmd.Stderr = sink
 	cmd.SysProcAttr = sysProcAttr()
-	// The server exits when its stdin closes, which happens when this
+	// A Node server exits when its stdin closes, which happens when this
 	// process dies for any reason (a second guard next to Pdeathsig).
 	s.stdin, err = cmd.StdinPipe()
 	if err != nil {
@@ -142,10 +161,15 @@ func (s *server) waitReady(ctx context.Context) (readyInfo, error) {
 
 // logTail returns the last few KB of the server's log.
 func (s *server) logTail() string {
+	return logTail(s.logPath)
+}
+
+// logTail returns the last few KB of a log file, from a line start.
+func logTail(path string) string {
 	const max = 4096
-	b, err := os.ReadFile(s.logPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", s.logPath, err)
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
 	}
 	if len(b) > max {
 		b = b[len(b)-max:]

@@ -134,3 +134,63 @@ func TestNormVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestPDSHostname(t *testing.T) {
+	for _, c := range []struct {
+		p    PDS
+		want string
+	}{
+		{PDS{Port: 2583, URL: "http://localhost:2583"}, "localhost:2583"},
+		{PDS{URL: "http://localhost:4000"}, "localhost:4000"},
+		{PDS{URL: "https://pds.example.com"}, "pds.example.com"},
+	} {
+		if got := c.p.Hostname(); got != c.want {
+			t.Errorf("Hostname(%+v) = %q, want %q", c.p, got, c.want)
+		}
+	}
+}
+
+func TestEnsureRelayInstalledSaysHow(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LOCALNET_RELAY_BIN", dir)
+	if RelayPath() != filepath.Join(dir, "relay") {
+		t.Fatalf("RelayPath = %s, want it under $LOCALNET_RELAY_BIN", RelayPath())
+	}
+	err := EnsureRelayInstalled()
+	if err == nil || !strings.Contains(err.Error(), "make localnet-relay") {
+		t.Fatalf("EnsureRelayInstalled with no binary = %v, want a hint to run make localnet-relay", err)
+	}
+	for _, name := range []string{"relay", "relayhosts"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := EnsureRelayInstalled(); err != nil {
+		t.Fatalf("EnsureRelayInstalled with both binaries: %v", err)
+	}
+}
+
+func TestConnWatchReadsRelayLog(t *testing.T) {
+	var c connWatch
+	c.reset()
+	hosts := []string{"localhost:1", "localhost:2"}
+	if m, _ := c.missing(hosts); len(m) != 2 {
+		t.Fatalf("missing at start = %v", m)
+	}
+	_, changed := c.missing(hosts)
+	c.onLogLine(`{"time":"x","level":"DEBUG","msg":"event subscription response","system":"slurper","host":"localhost:1","code":101}`)
+	select {
+	case <-changed:
+	default:
+		t.Fatal("no change signalled")
+	}
+	c.onLogLine(`{"level":"INFO","msg":"something else","host":"localhost:2"}`)
+	c.onLogLine(`not json "host"`)
+	if m, _ := c.missing(hosts); len(m) != 1 || m[0] != "localhost:2" {
+		t.Fatalf("missing = %v, want [localhost:2]", m)
+	}
+	c.onLogLine(`{"level":"WARN","msg":"host connection failed","host":"localhost:1"}`)
+	if m, _ := c.missing(hosts); len(m) != 2 {
+		t.Fatalf("missing after a failed connection = %v, want both", m)
+	}
+}

@@ -3,6 +3,7 @@
 //
 //	go run ./e2e/localnet/cmd/localnet up --dir .localnet
 //	go run ./e2e/localnet/cmd/localnet up --dir .localnet --version-b 0.5   # B on @atproto/pds 0.5.35
+//	go run ./e2e/localnet/cmd/localnet up --dir .localnet --relay           # and indigo's relay following A and B
 //	. .localnet/env
 //	go run ./e2e/localnet/cmd/localnet seed --pds "$PDS_A_URL" --handle alice --posts 500 --blobs 50
 //
@@ -48,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localnet up [--dir DIR] [--version-a 0.4|0.5] [--version-b 0.4|0.5] [--invite-b] [--ratelimit-b] [-v]\n       localnet seed --pds URL --handle H [--posts N] [--blobs N] ...")
+	fmt.Fprintln(os.Stderr, "usage: localnet up [--dir DIR] [--version-a 0.4|0.5] [--version-b 0.4|0.5] [--invite-b] [--ratelimit-b] [--relay] [-v]\n       localnet seed --pds URL --handle H [--posts N] [--blobs N] ...")
 	os.Exit(2)
 }
 
@@ -59,6 +60,8 @@ func runUp(ctx context.Context, args []string) error {
 	rate := fs.Bool("ratelimit-b", false, "PDS B enforces rate limits (bypass key in env)")
 	verA := fs.String("version-a", localnet.Version04, "PDS A's version: 0.4 (@atproto/pds 0.4.217) or 0.5 (0.5.35, under Node 22)")
 	verB := fs.String("version-b", localnet.Version04, "PDS B's version: 0.4 (@atproto/pds 0.4.217) or 0.5 (0.5.35, under Node 22)")
+	relay := fs.Bool("relay", false, "also start indigo's relay following both PDSes (needs `make localnet-relay`)")
+	relayLimit := fs.Int64("relay-account-limit", localnet.DefaultRelayAccountLimit, "the relay's account limit for each PDS")
 	verbose := fs.Bool("v", false, "print server logs to stderr")
 	fs.Parse(args)
 
@@ -68,9 +71,15 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	// Fresh data every time: the PLC keeps its state in memory, so old PDS
 	// data would refer to DIDs the new PLC does not know.
-	for _, sub := range []string{"pds-a", "pds-b"} {
+	for _, sub := range []string{"pds-a", "pds-b", "relay"} {
 		if err := os.RemoveAll(filepath.Join(abs, sub)); err != nil {
 			return fmt.Errorf("clear old data: %w", err)
+		}
+	}
+	if *relay {
+		// Before the network starts: a missing build fails at once.
+		if err := localnet.EnsureRelayInstalled(); err != nil {
+			return err
 		}
 	}
 	var out io.Writer
@@ -86,19 +95,31 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
+	var r *localnet.Relay
+	if *relay {
+		r, err = n.StartRelay(ctx, localnet.RelayOptions{Follow: []*localnet.PDS{n.A, n.B}, AccountLimit: *relayLimit})
+		if err != nil {
+			return err
+		}
+	}
 	envPath := filepath.Join(abs, "env")
-	if err := os.WriteFile(envPath, []byte(envFile(n)), 0o600); err != nil {
+	if err := os.WriteFile(envPath, []byte(envFile(n, r)), 0o600); err != nil {
 		return fmt.Errorf("write env file: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "localnet up in %s\n  PLC   %s\n  PDS A %s (@atproto/pds %s)\n  PDS B %s (@atproto/pds %s)\nsource %s for the settings; Ctrl-C stops\n",
-		time.Since(start).Round(time.Millisecond), n.PLCURL, n.A.URL, n.A.PackageVersion, n.B.URL, n.B.PackageVersion, envPath)
+	fmt.Fprintf(os.Stderr, "localnet up in %s\n  PLC   %s\n  PDS A %s (@atproto/pds %s)\n  PDS B %s (@atproto/pds %s)\n",
+		time.Since(start).Round(time.Millisecond), n.PLCURL, n.A.URL, n.A.PackageVersion, n.B.URL, n.B.PackageVersion)
+	if r != nil {
+		fmt.Fprintf(os.Stderr, "  relay %s (indigo cmd/relay, following %s and %s; log %s)\n", r.URL, n.A.Hostname(), n.B.Hostname(), r.LogPath)
+	}
+	fmt.Fprintf(os.Stderr, "source %s for the settings; Ctrl-C stops\n", envPath)
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "localnet: stopping")
 	return nil
 }
 
-// envFile renders the network's settings as shell export lines.
-func envFile(n *localnet.Network) string {
+// envFile renders the network's settings as shell export lines; r is the
+// relay, or nil.
+func envFile(n *localnet.Network, r *localnet.Relay) string {
 	var b strings.Builder
 	set := func(k, v string) { fmt.Fprintf(&b, "export %s='%s'\n", k, v) }
 	set("ATMIGRATE_PLC_URL", n.PLCURL)
@@ -116,6 +137,10 @@ func envFile(n *localnet.Network) string {
 		if p.pds.RateLimitBypassKey != "" {
 			set(p.prefix+"_RATE_LIMIT_BYPASS_KEY", p.pds.RateLimitBypassKey)
 		}
+	}
+	if r != nil {
+		set("RELAY_URL", r.URL)
+		set("RELAY_ADMIN_PASSWORD", r.AdminPassword)
 	}
 	return b.String()
 }
