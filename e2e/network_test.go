@@ -67,10 +67,10 @@ func waitRelayAt(t *testing.T, r *localnet.Relay, did, rev string, wait time.Dur
 // the account is active, and when the relay first shows it active at the
 // new PDS's latest rev.
 type moveClock struct {
-	mu               sync.Mutex
+	mu                sync.Mutex
 	activated, synced time.Time
-	stop             context.CancelFunc
-	done             chan struct{}
+	stop              context.CancelFunc
+	done              chan struct{}
 }
 
 func watchMove(r *localnet.Relay, newURL, did string) *moveClock {
