@@ -1,7 +1,7 @@
 // Package fakenet is an in-memory fake PDS and PLC directory on httptest,
 // for unit tests of resume decisions without Node.
 //
-// It owns three servers and nothing else:
+// It owns five servers and nothing else:
 //
 //   - PLC (NewPLC): a PLC directory holding per-DID operation logs. It
 //     checks submitted operations the way @did-plc/server 0.0.1 does (prev
@@ -16,6 +16,10 @@
 //     and change with Modify.
 //   - DIDWebHost (NewDIDWebHost): a user's web server publishing one
 //     did:web document on localhost.
+//   - Relay (NewRelay) and AppView (NewAppView): the answers of a relay
+//     (requestCrawl, getRepoStatus, getHostStatus) and of an AppView
+//     (getProfile) that nobody runs here: banned and throttled hosts, 5xx,
+//     refusals; the real relay runs in the end-to-end tests.
 //
 // PDSOptions holds the PDS's behaviours that differ between
 // implementations or configurations (invite codes, upload limits,
