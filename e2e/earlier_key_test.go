@@ -34,10 +34,18 @@ func TestEarlierSigningKeyAfterMigration(t *testing.T) {
 	oldKey := st.SigningKey()
 
 	state := t.TempDir()
-	r := atmigrate(t, migrateEnv(net, acct), "migrate", "--yes", "--state-dir", state, "--rotation-key", keyPath)
-	if r.code != 0 {
-		t.Fatalf("migrate A → B: %s", r)
+	// The migration stopped right before B signs a commit of its own
+	// (sign-commit), with A then deactivated as the migration does: the
+	// situation of a move by a tool that does not sign, or of one whose
+	// sign-commit has not run yet.
+	killed := runBin(t, withEnv(migrateEnv(net, acct), "ATMIGRATE_TEST_CRASH_AT", "start:sign-commit"), "migrate", "--yes", "--state-dir", state, "--rotation-key", keyPath)
+	if !killed.killed() {
+		t.Fatalf("migrate A → B, stopped before sign-commit: %s", killed)
 	}
+	if err := login(t, net.A.URL, acct.DID, acct.Password).DeactivateAccount(ctxT(t)); err != nil {
+		t.Fatalf("deactivate A: %v", err)
+	}
+	var r run
 	if st, err = pc.State(ctxT(t), acct.DID); err != nil {
 		t.Fatal(err)
 	}
