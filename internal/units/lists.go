@@ -10,3 +10,11 @@ func FirstN(s []string, n int) []string {
 	}
 	return s
 }
+
+// Count is n with its noun, plural unless n is 1: "1 account", "12 accounts".
+func Count[N ~int | ~int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
 )
 
 // HostState is what a relay says of a PDS host before a batch moves
@@ -110,7 +111,7 @@ func (v HostView) Line() string {
 	p := fmt.Sprintf("relay %s: host %s ", v.Relay, v.Host)
 	switch v.State {
 	case HostReady:
-		return p + fmt.Sprintf("%s with %d accounts; %d more stay within the limit of %d", v.Status, v.AccountCount, v.Coming, v.Limit)
+		return p + fmt.Sprintf("%s with %s; %d more stay within the limit of %d", v.Status, units.Count(v.AccountCount, "account"), v.Coming, v.Limit)
 	case HostNew:
 		s := p + "never seen by the relay; a crawl request makes it follow the host"
 		if n := v.over(); n > 0 {
@@ -118,9 +119,9 @@ func (v HostView) Line() string {
 		}
 		return s
 	case HostOverLimit:
-		return p + fmt.Sprintf("%s with %d accounts; %d more would pass the limit of %d by %d", v.Status, v.AccountCount, v.Coming, v.Limit, v.over())
+		return p + fmt.Sprintf("%s with %s; %d more would pass the limit of %d by %d", v.Status, units.Count(v.AccountCount, "account"), v.Coming, v.Limit, v.over())
 	case HostThrottled:
-		return p + fmt.Sprintf("throttled, with %d accounts", v.AccountCount)
+		return p + fmt.Sprintf("throttled, with %s", units.Count(v.AccountCount, "account"))
 	case HostBanned:
 		return p + "banned"
 	case HostOffline:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/retry"
+	"github.com/atmigrate/atmigrate/internal/units"
 )
 
 // RelayState is what a relay shows of a moved account.
@@ -347,7 +348,7 @@ func (v RelayView) Line() string {
 	}
 	switch {
 	case v.HostStatus != "":
-		fmt.Fprintf(&b, ", host %s %s with %d accounts", v.Host, v.HostStatus, v.AccountCount)
+		fmt.Fprintf(&b, ", host %s %s with %s", v.Host, v.HostStatus, units.Count(v.AccountCount, "account"))
 	case v.HostNotFound:
 		fmt.Fprintf(&b, ", host %s unknown to the relay", v.Host)
 	case v.HostError != "" && v.State != RelayUnknown:
