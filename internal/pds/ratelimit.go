@@ -50,6 +50,10 @@ func (r *rateLimits) get(nsid string) (RateLimit, bool) {
 	return rl, ok
 }
 
+// maxPolicyWindow is the longest RateLimit-Policy window taken at its word,
+// in seconds: a year, far past the reference PDS's longest (a day).
+const maxPolicyWindow = 366 * 24 * 60 * 60
+
 // parseRateLimit reads the RateLimit-Limit, -Remaining, -Reset (epoch
 // seconds) and -Policy headers; ok is false when there are none.
 func parseRateLimit(h http.Header, now time.Time) (RateLimit, bool) {
@@ -65,7 +69,10 @@ func parseRateLimit(h http.Header, now time.Time) (RateLimit, bool) {
 		rl.Reset = time.Unix(v, 0)
 	}
 	if _, w, ok := strings.Cut(h.Get("RateLimit-Policy"), ";w="); ok {
-		if sec, err := strconv.Atoi(strings.TrimSpace(w)); err == nil {
+		// A window outside (0, a year] is not one a server means: it is
+		// left unknown rather than multiplied into an overflowed,
+		// negative duration (fuzzing found ";w=9227000000").
+		if sec, err := strconv.Atoi(strings.TrimSpace(w)); err == nil && sec > 0 && sec <= maxPolicyWindow {
 			rl.Window = time.Duration(sec) * time.Second
 		}
 	}
