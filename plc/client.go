@@ -132,7 +132,8 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*http
 		ua = "atmigrate"
 	}
 	req.Header.Set("User-Agent", ua)
-	return c.httpClient().Do(req)
+	resp, err := c.httpClient().Do(req)
+	return resp, stall.Plain(err)
 }
 
 // get fetches GET /{did}{suffix} under the retry policy and hands the 200

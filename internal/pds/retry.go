@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/retry"
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // RetryPolicy bounds how often and how long a call is retried (see
@@ -82,7 +83,7 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		undo()
-		return gen, err
+		return gen, stall.Plain(err)
 	}
 	c.limits.note(r.nsid, resp.Header, time.Now())
 	defer func() {

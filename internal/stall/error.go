@@ -52,6 +52,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return ErrStalled }
 
+// Plain returns the *Error err wraps, without the transport's wrapping
+// (`Get "url": ...`, which names the URL twice), or err when it wraps none.
+func Plain(err error) error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return err
+}
+
 func bytesText(n int64) string {
 	if n%1024 == 0 {
 		return fmt.Sprintf("%d KiB", n/1024)
