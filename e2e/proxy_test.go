@@ -28,10 +28,12 @@ type fault struct {
 	// rewrite forwards the request and replaces the response body with
 	// what it returns (a PDS that lies).
 	rewrite func(body []byte) []byte
+	// stall is one of stallKinds: the server goes silent (see serveStall).
+	stall string
 }
 
 func (f fault) zero() bool {
-	return f.status == 0 && f.cutResponseAfter == 0 && f.cutRequestAfter == 0 && f.rewrite == nil
+	return f.status == 0 && f.cutResponseAfter == 0 && f.cutRequestAfter == 0 && f.rewrite == nil && f.stall == ""
 }
 
 // faultProxy is a reverse proxy in front of a real server that injects
@@ -88,6 +90,8 @@ func (p *faultProxy) pick(r *http.Request) fault {
 				kind = "cut-request"
 			case f.rewrite != nil:
 				kind = "rewrite"
+			case f.stall != "":
+				kind = "stall-" + f.stall
 			}
 			p.injected[kind]++
 			return f
@@ -111,6 +115,12 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if f.cutRequestAfter > 0 {
 		io.CopyN(io.Discard, r.Body, f.cutRequestAfter)
 		hijackClose(w)
+		return
+	}
+	if f.stall == "nothing" {
+		// The request never reaches the server.
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
 		return
 	}
 	out := r.Clone(r.Context())
@@ -145,6 +155,10 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(resp.StatusCode)
+	if f.stall != "" {
+		serveStall(w, r, resp, f.stall)
+		return
+	}
 	if f.cutResponseAfter > 0 {
 		io.CopyN(w, resp.Body, f.cutResponseAfter)
 		if fl, ok := w.(http.Flusher); ok {

@@ -2,10 +2,12 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/stall"
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/servers"
@@ -114,6 +116,7 @@ func (e *env) probeServer(ctx context.Context, url string, to *destination) plan
 	info, err := c.DescribeServer(ctx)
 	if err != nil {
 		s.Err = err.Error()
+		s.Stalled = errors.Is(err, stall.ErrStalled)
 		return s
 	}
 	s.Reachable, s.ServiceDID = true, info.DID

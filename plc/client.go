@@ -15,6 +15,7 @@ import (
 	"github.com/did-method-plc/go-didplc/didplc"
 
 	"github.com/atmigrate/atmigrate/internal/retry"
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // maxLogBytes caps an audit log response; real logs are a few KB, this only
@@ -56,14 +57,11 @@ type Client struct {
 }
 
 // NewClient returns a client for the directory at url (trailing slashes are
-// trimmed) with the default retry policy. A nil hc gets a client with a
-// 30 s timeout per attempt: PLC answers are small, so a whole-exchange
-// timeout is safe here.
+// trimmed) with the default retry policy. hc (nil: a plain client) is put
+// under internal/stall's default limits unless its owner already bounded
+// it: a directory that never answers, stops or trickles ends the attempt.
 func NewClient(url string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	return &Client{URL: strings.TrimRight(url, "/"), HTTP: hc, UserAgent: "atmigrate"}
+	return &Client{URL: strings.TrimRight(url, "/"), HTTP: stall.Guard(hc, stall.Limits{}), UserAgent: "atmigrate"}
 }
 
 // DirectoryError is a non-2xx answer to a GET on the PLC directory (other
@@ -98,10 +96,7 @@ func statusText(status int, msg string, after time.Duration) string {
 }
 
 func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return http.DefaultClient
+	return stall.Guard(c.HTTP, stall.Limits{})
 }
 
 func (c *Client) didURL(did string) (string, error) {
@@ -118,6 +113,11 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*http
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	if body != nil {
+		// The directory validates the operation against the whole log
+		// before it answers.
+		ctx = stall.WithClass(ctx, stall.Work)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, retry.Permanent(err)
@@ -132,7 +132,8 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*http
 		ua = "atmigrate"
 	}
 	req.Header.Set("User-Agent", ua)
-	return c.httpClient().Do(req)
+	resp, err := c.httpClient().Do(req)
+	return resp, stall.Plain(err)
 }
 
 // get fetches GET /{did}{suffix} under the retry policy and hands the 200

@@ -15,7 +15,7 @@ import (
 // the DID document claims the handle.
 func accountDID(c *cli.Context, oldPDS, newPDS string) (string, error) {
 	return migrate.ResolveDID(c.Context, migrate.Options{Account: strings.TrimSpace(c.String("account")),
-		OldPDS: oldPDS, NewPDS: newPDS, PLCURL: c.String("plc-url")})
+		OldPDS: oldPDS, NewPDS: newPDS, PLCURL: c.String("plc-url"), HTTPClient: runClient(c)})
 }
 
 // stateDirOf is --state-dir, or the default state dir of --account's DID.

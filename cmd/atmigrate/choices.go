@@ -32,6 +32,7 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceFromBackup:         "--from-backup",
 	failure.ChoiceRateLimitBypassKey: "--ratelimit-bypass-key (or ATMIGRATE_RATELIMIT_BYPASS_KEY)",
 	failure.ChoiceOut:                "--out",
+	failure.ChoiceStallTimeout:       "--stall-timeout (or ATMIGRATE_STALL_TIMEOUT)",
 	failure.ChoiceRelay:              "--relay",
 	failure.ChoiceRelayWait:          "--relay-wait",
 	failure.ChoiceAppView:            "--appview",

@@ -26,6 +26,7 @@ var cmdExport = &cli.Command{
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob downloads at once", Value: transfer.DefaultConcurrency},
 		bypassKeyFlag("the account's PDS"),
+		stallFlag,
 		oldInt("concurrency", "blob-concurrency"),
 	},
 	Action: runExport,
@@ -41,6 +42,7 @@ func runExport(c *cli.Context) error {
 		PLCURL:          c.String("plc-url"),
 		Concurrency:     c.Int("blob-concurrency"),
 		Headers:         bypassHeaders(c),
+		HTTPClient:      runClient(c),
 	}
 	if o.Account == "" {
 		return usageError{"--account is required", "pass the handle or DID to back up"}

@@ -43,6 +43,7 @@ var migrateFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "disk-budget", Usage: "most blob bytes kept in the state dir at once, like 256MB or 2GB (shrunk to the free space)", Value: "256MB"},
 	&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move without the blobs larger than the new PDS accepts (listed at the end and by verify) instead of refusing to start"},
 	bypassKeyFlag("the new PDS"),
+	stallFlag,
 	oldInt("concurrency", "blob-concurrency"),
 }, networkFlags(true)...)
 
@@ -113,6 +114,7 @@ func runMigrate(c *cli.Context) error {
 // it is asked for without echo.
 func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 	o := &migrate.Options{
+		HTTPClient:      runClient(c),
 		Account:         c.String("account"),
 		OldPassword:     c.String("old-password"),
 		OldPDS:          c.String("old-pds"),

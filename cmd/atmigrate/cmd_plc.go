@@ -33,6 +33,7 @@ var cmdPLC = &cli.Command{
 				&cli.StringFlag{Name: "old-pds", Usage: "the account's PDS: resolve a handle through it (default: DNS/HTTPS)"},
 				plcURLFlag,
 				&cli.BoolFlag{Name: "json", Usage: "print the raw audit log"},
+				stallFlag,
 				oldString("pds", "old-pds"),
 			},
 			Action: runPLCLog,
@@ -88,7 +89,7 @@ func runPLCLog(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := servers.New(nil, nil, nil, nil).PLC(c.String("plc-url")).AuditLog(c.Context, did)
+	log, err := servers.New(runClient(c), nil, nil, nil).PLC(c.String("plc-url")).AuditLog(c.Context, did)
 	if err != nil {
 		return err
 	}

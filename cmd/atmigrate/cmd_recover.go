@@ -27,6 +27,7 @@ var cmdPLCRecover = &cli.Command{
 		&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex key: k256 or p256", Value: "k256"},
 		&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 		oldString("pds", "old-pds"),
+		stallFlag,
 	},
 	Action: runPLCRecover,
 }
@@ -39,7 +40,7 @@ func runPLCRecover(c *cli.Context) error {
 	if key == nil {
 		return usageError{"--rotation-key is required", "the file holds the private key whose did:key is listed above the one that signed what you undo"}
 	}
-	o := identity.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes")}
+	o := identity.RecoverOptions{PLCURL: c.String("plc-url"), Keep: c.String("to"), Key: key, Yes: c.Bool("yes"), HTTPClient: runClient(c)}
 	if dir := c.String("state-dir"); dir != "" {
 		st, err := loadState(dir, "check --state-dir")
 		if err != nil {

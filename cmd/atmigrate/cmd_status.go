@@ -21,6 +21,7 @@ var cmdStatus = &cli.Command{
 		&cli.StringFlag{Name: "account", Usage: "handle or DID: read its default state directory", EnvVars: []string{"ATMIGRATE_ACCOUNT"}},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL, to resolve a handle", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
+		stallFlag,
 	}, networkFlags(false)...),
 	Action: runStatus,
 }
@@ -54,7 +55,7 @@ func lookAtNetwork(c *cli.Context, st *checkpoint.State, seen **network.Seen) er
 	if err != nil {
 		return err
 	}
-	if s, ok := migrate.LookAtNetwork(c.Context, st, migrate.LookOptions{Relays: relays, AppView: appview}); ok {
+	if s, ok := migrate.LookAtNetwork(c.Context, st, migrate.LookOptions{Relays: relays, AppView: appview, HTTPClient: runClient(c)}); ok {
 		*seen = &s
 	}
 	return nil

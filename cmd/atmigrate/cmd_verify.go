@@ -34,6 +34,7 @@ var cmdVerify = &cli.Command{
 		&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		&cli.StringFlag{Name: "state-dir", Usage: "the migration's state directory, for the blobs it left behind on request (default: the DID's, when there is one)"},
 		bypassKeyFlag("the new PDS"),
+		stallFlag,
 	}, networkFlags(false)...),
 	Action: runVerify,
 }
@@ -65,7 +66,7 @@ func runVerify(c *cli.Context) error {
 	}
 	// Each call keeps its own retry policy, and retries are not reported:
 	// verify prints its report and nothing else.
-	srv := servers.New(nil, nil, nil, nil)
+	srv := servers.New(runClient(c), nil, nil, nil)
 	newC := srv.PDS(newURL, bypassHeaders(c))
 	if pw := c.String("new-password"); pw != "" {
 		if _, err := (identity.Login{DID: did, Password: pw, AuthFactorToken: c.String("new-auth-factor-token"), PasswordChoice: failure.ChoiceNewPassword, FactorChoice: failure.ChoiceNewAuthFactorToken, ReadOnly: true}).Open(ctx, newC); err != nil {

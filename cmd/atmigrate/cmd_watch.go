@@ -31,6 +31,7 @@ var cmdWatch = &cli.Command{
 		&cli.BoolFlag{Name: "once", Usage: "check once and exit (0 nothing changed, 1 changed, 4 could not check)"},
 		&cli.DurationFlag{Name: "interval", Usage: "time between checks", Value: 5 * time.Minute},
 		&cli.BoolFlag{Name: "json", Usage: "print each check as one JSON object per line"},
+		stallFlag,
 	}, networkFlags(false)...),
 	Action: runWatch,
 }
@@ -44,6 +45,7 @@ func runWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	opts.HTTPClient = runClient(c)
 	if c.Duration("interval") < time.Second {
 		return usageError{"--interval must be at least 1s", ""}
 	}

@@ -29,6 +29,9 @@ func beforeCommand(c *cli.Context) error {
 	if !hasSubcommands(c.Command) && c.Args().Present() && c.Command.Command(c.Args().First()) == nil { // "help" passes
 		return usageError{"unexpected argument " + quote(c.Args().First()), "every value goes with a flag: see `" + commandPath(c) + " --help`"}
 	}
+	if err := checkStallTimeout(c); err != nil {
+		return err
+	}
 	return applyRenames(c)
 }
 

@@ -8,12 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // Options configures a Client. The zero value is usable.
@@ -31,10 +32,13 @@ type Options struct {
 	Headers http.Header
 	// Requests, if set, is incremented for every HTTP request sent.
 	Requests *atomic.Int64
-	// StallTimeout abandons (and retries) an attempt whose request or
-	// response body moves no byte for this long; default 2 minutes,
-	// negative disables. Waiting for response headers is bounded by the
-	// HTTP client's ResponseHeaderTimeout instead.
+	// StallTimeout is the idle limit of internal/stall: an attempt whose
+	// body moves less than 1 KiB in this long, or a Quick call that waits
+	// this long for its answer, is abandoned (and retried a bounded number
+	// of times); calls that make the server work wait longer (see
+	// callClass). Zero means stall.Default; negative disables. It applies
+	// only when HTTPClient is not already bounded (stall.Guard): a run's
+	// shared client carries the run's limit.
 	StallTimeout time.Duration
 }
 
@@ -48,7 +52,6 @@ type Client struct {
 	retry    RetryPolicy
 	onRetry  func(RetryEvent)
 	requests *atomic.Int64
-	stall    time.Duration
 
 	mu      sync.RWMutex
 	access  string
@@ -79,15 +82,12 @@ func New(host string, opts Options) *Client {
 		retry:      opts.Retry.WithDefaults(),
 		onRetry:    opts.OnRetry,
 		requests:   opts.Requests,
-		stall:      opts.StallTimeout,
 		refreshSem: make(chan struct{}, 1),
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
-	if c.stall == 0 {
-		c.stall = 2 * time.Minute
-	}
+	c.hc = stall.Guard(c.hc, stall.Limits{Idle: opts.StallTimeout})
 	if c.ua == "" {
 		c.ua = "atmigrate/dev"
 	}
@@ -95,8 +95,8 @@ func New(host string, opts Options) *Client {
 }
 
 // defaultHTTPClient keeps connections alive for parallel blob transfers and
-// bounds connection setup and the wait for response headers (imports can
-// take minutes), but never the body.
+// bounds connection setup; the wait for an answer and the bodies are
+// bounded by internal/stall, never by a total timeout.
 func defaultHTTPClient() *http.Client {
 	return &http.Client{Transport: NewTransport(32)}
 }
@@ -114,7 +114,9 @@ func NewTransport(perHost int) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
-		ResponseHeaderTimeout: 5 * time.Minute,
+		// No ResponseHeaderTimeout: how long an answer may take depends
+		// on the call (an import takes minutes, a status read seconds),
+		// which internal/stall knows and the transport does not.
 	}
 }
 
@@ -166,7 +168,6 @@ type sendBody struct {
 	n       int64
 	onBytes func(int64)
 	closed  bool
-	wd      *watchdog
 }
 
 func (b *sendBody) Read(p []byte) (int, error) {
@@ -182,7 +183,6 @@ func (b *sendBody) Read(p []byte) (int, error) {
 			b.onBytes(int64(n))
 		}
 	}
-	b.wd.kick()
 	return n, err
 }
 
@@ -201,7 +201,7 @@ var errBodyDetached = fmt.Errorf("request body detached after the attempt ended"
 
 // newHTTPRequest builds one attempt; gen is the access-token generation
 // it carries (0 when it carries none).
-func (c *Client) newHTTPRequest(ctx context.Context, r *request, wd *watchdog) (*http.Request, *sendBody, uint64, error) {
+func (c *Client) newHTTPRequest(ctx context.Context, r *request) (*http.Request, *sendBody, uint64, error) {
 	u := c.host + "/xrpc/" + r.nsid
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
@@ -210,13 +210,7 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *request, wd *watchdog) (
 	if r.post {
 		method = http.MethodPost
 	}
-	if wd != nil {
-		// Once the request is written, the wait for the response
-		// (imports can take minutes) is ResponseHeaderTimeout's job.
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			WroteRequest: func(httptrace.WroteRequestInfo) { wd.pause() },
-		})
-	}
+	ctx = stall.WithClass(ctx, callClass(r.nsid))
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("build %s request: %w", r.nsid, err)
@@ -227,7 +221,7 @@ func (c *Client) newHTTPRequest(ctx context.Context, r *request, wd *watchdog) (
 			return nil, nil, 0, fmt.Errorf("rewind %s body: %w", r.nsid, err)
 		}
 		if r.size > 0 {
-			sb = &sendBody{r: io.LimitReader(r.body, r.size), onBytes: r.onBytes, wd: wd}
+			sb = &sendBody{r: io.LimitReader(r.body, r.size), onBytes: r.onBytes}
 			req.Body = sb
 			req.ContentLength = r.size
 		} else {

@@ -27,6 +27,8 @@ var NetworkRetry = RetryPolicy{
 	BaseDelay:        200 * time.Millisecond,
 	MaxDelay:         time.Second,
 	MaxRateLimitWait: 5 * time.Second,
+	// One stall is enough to know a relay will not answer in time.
+	MaxStalls: 1,
 }
 
 // CapRetry returns p with every field at most NetworkRetry's (a zero
@@ -46,6 +48,9 @@ func CapRetry(p RetryPolicy) RetryPolicy {
 	p.BaseDelay = capped(p.BaseDelay, NetworkRetry.BaseDelay)
 	p.MaxDelay = capped(p.MaxDelay, NetworkRetry.MaxDelay)
 	p.MaxRateLimitWait = capped(p.MaxRateLimitWait, NetworkRetry.MaxRateLimitWait)
+	if p.MaxStalls <= 0 || p.MaxStalls > NetworkRetry.MaxStalls {
+		p.MaxStalls = NetworkRetry.MaxStalls
+	}
 	return p
 }
 

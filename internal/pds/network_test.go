@@ -112,7 +112,7 @@ func TestCapRetry(t *testing.T) {
 	if got != NetworkRetry {
 		t.Fatalf("CapRetry(DefaultRetry) = %+v, want NetworkRetry %+v", got, NetworkRetry)
 	}
-	small := RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRateLimitWait: time.Millisecond}
+	small := RetryPolicy{MaxAttempts: 1, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRateLimitWait: time.Millisecond, MaxStalls: 1}
 	if got := CapRetry(small); got != small {
 		t.Fatalf("CapRetry kept %+v as %+v", small, got)
 	}

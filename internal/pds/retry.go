@@ -3,12 +3,12 @@ package pds
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/retry"
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // RetryPolicy bounds how often and how long a call is retried (see
@@ -63,26 +63,10 @@ func failure(err error) retry.Failure {
 
 // attempt sends r once. gen is the access-token generation it carried.
 func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Response) error) (gen uint64, err error) {
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wd *watchdog
-	if c.stall > 0 {
-		wd = newWatchdog(c.stall, func() { cancel(errStalled) })
-		defer wd.pause()
-	}
-	defer func() {
-		// A stall surfaces as a cancellation of the attempt's context;
-		// report it as the transient error it is.
-		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errStalled) &&
-			!errors.Is(err, errStalled) && !retry.IsPermanent(err) {
-			err = fmt.Errorf("%s at %s: no data for %s: %w", r.nsid, c.host, c.stall, errStalled)
-		}
-	}()
-	req, body, gen, err := c.newHTTPRequest(actx, r, wd)
+	req, body, gen, err := c.newHTTPRequest(ctx, r)
 	if err != nil {
 		return 0, retry.Permanent(err)
 	}
-	wd.kick()
 	undo := func() {
 		if body == nil {
 			return
@@ -97,16 +81,11 @@ func (c *Client) attempt(ctx context.Context, r *request, handle func(*http.Resp
 	}
 	noteRequest()
 	resp, err := c.hc.Do(req)
-	wd.pause()
 	if err != nil {
 		undo()
-		return gen, err
+		return gen, stall.Plain(err)
 	}
 	c.limits.note(r.nsid, resp.Header, time.Now())
-	if wd != nil {
-		wd.kick()
-		resp.Body = &kickReader{ReadCloser: resp.Body, wd: wd, ctx: actx}
-	}
 	defer func() {
 		if err == nil {
 			// Drain a little so the connection can be reused.

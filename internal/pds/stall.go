@@ -1,71 +1,32 @@
 package pds
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"sync"
-	"time"
-)
+import "github.com/atmigrate/atmigrate/internal/stall"
 
-// errStalled marks a body transfer that made no progress for the stall
-// timeout. There is no overall request timeout (it would cut long
-// streams), so this is what unsticks a connection that went silent.
-var errStalled = errors.New("transfer stalled")
+// errStalled marks an attempt that internal/stall ended: no answer, or a
+// body that moved too little for too long. It is transient (retried a
+// bounded number of times, see internal/retry).
+var errStalled = stall.ErrStalled
 
-// watchdog calls fire when it is armed and not kicked for d.
-type watchdog struct {
-	mu    sync.Mutex
-	d     time.Duration
-	timer *time.Timer
-	fire  func()
-}
-
-func newWatchdog(d time.Duration, fire func()) *watchdog {
-	return &watchdog{d: d, fire: fire}
-}
-
-// kick (re)arms the watchdog for another d.
-func (w *watchdog) kick() {
-	if w == nil || w.d <= 0 {
-		return
+// callClass is how much server time an XRPC call needs before its answer
+// starts (see stall.Class): an import applies the whole repo first; the
+// calls below store, create, sign or mail before they answer; everything
+// else is a read or a small write the server answers at once.
+func callClass(nsid string) stall.Class {
+	switch nsid {
+	case "com.atproto.repo.importRepo":
+		return stall.LongWork
+	case "com.atproto.repo.uploadBlob",
+		"com.atproto.sync.getRepo",
+		"com.atproto.server.createAccount",
+		"com.atproto.server.activateAccount",
+		"com.atproto.server.deactivateAccount",
+		"com.atproto.repo.applyWrites",
+		"app.bsky.actor.putPreferences",
+		"com.atproto.identity.requestPlcOperationSignature",
+		"com.atproto.identity.signPlcOperation",
+		"com.atproto.identity.submitPlcOperation",
+		"com.atproto.server.createSession":
+		return stall.Work
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(w.d, w.fire)
-		return
-	}
-	w.timer.Reset(w.d)
-}
-
-// pause disarms it until the next kick.
-func (w *watchdog) pause() {
-	if w == nil {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-}
-
-// kickReader kicks the watchdog on every read of a response body, and
-// turns the cancellation a stall causes into errStalled so that handlers
-// (and FetchBlob callbacks) see a transient error, not context.Canceled.
-type kickReader struct {
-	io.ReadCloser
-	wd  *watchdog
-	ctx context.Context
-}
-
-func (k *kickReader) Read(p []byte) (int, error) {
-	n, err := k.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && errors.Is(context.Cause(k.ctx), errStalled) {
-		return n, fmt.Errorf("read body: %w", errStalled)
-	}
-	k.wd.kick()
-	return n, err
+	return stall.Quick
 }

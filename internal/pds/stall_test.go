@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 func TestStalledBodyIsAbandonedAndRetried(t *testing.T) {
@@ -30,7 +32,7 @@ func TestStalledBodyIsAbandonedAndRetried(t *testing.T) {
 		_, _ = w.Write(blob)
 	})
 	t.Cleanup(func() { close(release) })
-	h.c.stall = 200 * time.Millisecond
+	h.setStall(200 * time.Millisecond)
 	start := time.Now()
 	var got []byte
 	err := h.c.FetchBlob(context.Background(), "did:plc:test", "bafk", func(body io.Reader, size int64, _ string) error {
@@ -52,13 +54,13 @@ func TestStalledBodyIsAbandonedAndRetried(t *testing.T) {
 
 func TestSlowServerIsNotAStall(t *testing.T) {
 	// Processing time after the request was written (importRepo can take
-	// minutes) is not a stall.
+	// minutes) is not a stall: it waits its class's HeaderWait, 20 windows.
 	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
 		time.Sleep(400 * time.Millisecond)
 		w.WriteHeader(200)
 	})
-	h.c.stall = 100 * time.Millisecond
+	h.setStall(100 * time.Millisecond)
 	h.c.setTokens(access2, refresh2, "did:plc:test")
 	if err := h.c.ImportRepo(context.Background(), bytes.NewReader(carBytes), int64(len(carBytes)), nil); err != nil {
 		t.Fatal(err)
@@ -85,10 +87,15 @@ func TestStalledDownloadWithTeeAsksForRestart(t *testing.T) {
 		_, _ = w.Write(carBytes)
 	})
 	t.Cleanup(func() { close(release) })
-	h.c.stall = 200 * time.Millisecond
+	h.setStall(200 * time.Millisecond)
 	var tee bytes.Buffer
 	_, err := h.c.DownloadRepo(context.Background(), "did:plc:test", "", t.TempDir()+"/repo.car", &tee, nil)
 	if !errors.Is(err, ErrRestartWithTee) || !errors.Is(err, errStalled) || n.Load() != 1 {
 		t.Fatalf("got %v after %d requests", err, n.Load())
 	}
+}
+
+// setStall puts the client under a short idle limit.
+func (h *harness) setStall(d time.Duration) {
+	h.c.hc = &http.Client{Transport: &stall.Transport{Limits: stall.Limits{Idle: d}}}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // Call names one logical request for Do: its errors and its Events.
@@ -98,6 +100,7 @@ func (p Policy) Decide(c Call, f Failure, attempt int) (wait time.Duration, rate
 // set, hears of each wait before it starts.
 func (p Policy) Do(ctx context.Context, c Call, try func(context.Context) error, describe func(error) Failure, onRetry func(Event)) error {
 	p = p.WithDefaults()
+	stalls := 0
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: %w", c.Method, err)
@@ -116,7 +119,10 @@ func (p Policy) Do(ctx context.Context, c Call, try func(context.Context) error,
 		f := describe(err)
 		f.Err = err
 		wait, rateLimited, ok := p.Decide(c, f, attempt)
-		if !ok || attempt >= p.MaxAttempts {
+		if errors.Is(err, stall.ErrStalled) {
+			stalls++
+		}
+		if !ok || attempt >= p.MaxAttempts || stalls >= p.MaxStalls {
 			return err
 		}
 		if onRetry != nil {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // IsNetworkError classifies errors from the transport and from reading a
@@ -20,7 +22,7 @@ func IsNetworkError(err error) bool {
 	if err == nil || isLocalFileError(err) {
 		return false
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, stall.ErrStalled) {
 		return true
 	}
 	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT} {

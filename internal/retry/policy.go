@@ -16,10 +16,15 @@ type Policy struct {
 	// MaxRateLimitWait is the longest a 429 (or a 503 with a retry time)
 	// is waited out; a later reset is returned to the caller.
 	MaxRateLimitWait time.Duration
+	// MaxStalls is how many attempts of one call may stall (see
+	// internal/stall) before the call fails: a server that went silent
+	// once may answer a fresh connection, one that stalls every time
+	// will not, and each stall costs a whole idle limit.
+	MaxStalls int
 }
 
 // Default is the policy used when a client's policy is left zero.
-var Default = Policy{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 15 * time.Second, MaxRateLimitWait: 10 * time.Minute}
+var Default = Policy{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 15 * time.Second, MaxRateLimitWait: 10 * time.Minute, MaxStalls: 3}
 
 // WithDefaults fills the zero fields from Default.
 func (p Policy) WithDefaults() Policy {
@@ -37,6 +42,9 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.MaxRateLimitWait <= 0 {
 		p.MaxRateLimitWait = Default.MaxRateLimitWait
+	}
+	if p.MaxStalls <= 0 {
+		p.MaxStalls = Default.MaxStalls
 	}
 	return p
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
 // pacer is an http.RoundTripper shared by every account of a batch. When a
@@ -16,8 +17,8 @@ import (
 // stays with the pds client (which waits for the reset too).
 type pacer struct {
 	next http.RoundTripper
-	// maxHold caps one hold: the pds client's stall watchdog runs while a
-	// request waits here, and a longer limit is the client's to wait out.
+	// maxHold caps one hold: a longer limit is the client's to wait out
+	// (its retry policy waits for the announced reset).
 	maxHold time.Duration
 
 	mu    sync.Mutex
@@ -30,12 +31,21 @@ func newPacer(next http.RoundTripper) *pacer {
 	if next == nil {
 		next = newBatchTransport()
 	}
+	if _, ok := next.(stall.Bounded); !ok {
+		// Under the pacer, so a hold here is not counted as a server
+		// that sends nothing.
+		next = &stall.Transport{Base: next}
+	}
 	return &pacer{next: next, maxHold: time.Minute, until: map[string]time.Time{}}
 }
 
 // newBatchTransport is the pds client's keep-alive transport, shared by
 // every account so connections are reused across them.
 func newBatchTransport() *http.Transport { return pds.NewTransport(64) }
+
+// StallLimits are the limits under the pacer: the clients of the batch
+// must not add their own over it, where the holds would count.
+func (p *pacer) StallLimits() stall.Limits { return p.next.(stall.Bounded).StallLimits() }
 
 func pacerKey(r *http.Request) string { return r.URL.Host + r.URL.Path }
 

@@ -38,6 +38,8 @@ const (
 	ChoiceFromBackup         Choice = "from-backup"
 	ChoiceRateLimitBypassKey Choice = "ratelimit-bypass-key"
 	ChoiceOut                Choice = "out"
+	// ChoiceStallTimeout is how long a server may send nothing.
+	ChoiceStallTimeout Choice = "stall-timeout"
 	// After the move: who is asked what the network sees.
 	ChoiceRelay     Choice = "relay"
 	ChoiceRelayWait Choice = "relay-wait"
@@ -56,7 +58,7 @@ var Choices = []Choice{
 	ChoiceAccount, ChoiceOldPassword, ChoiceOldPDS, ChoiceAuthFactorToken, ChoiceNewAuthFactorToken, ChoiceRecoverTo, ChoiceNewPDS, ChoiceNewHandle,
 	ChoiceNewEmail, ChoiceNewPassword, ChoiceInviteCode, ChoicePLCToken, ChoicePLCURL, ChoiceRotationKey,
 	ChoiceStateDir, ChoiceYes, ChoiceNoDeactivateOld, ChoiceSkipOversizedBlobs, ChoiceBlobConcurrency,
-	ChoiceDiskBudget, ChoiceKeepData, ChoiceFromBackup, ChoiceRateLimitBypassKey, ChoiceOut,
+	ChoiceDiskBudget, ChoiceKeepData, ChoiceFromBackup, ChoiceRateLimitBypassKey, ChoiceOut, ChoiceStallTimeout,
 	ChoiceRelay, ChoiceRelayWait, ChoiceAppView,
 	ChoiceAccounts, ChoiceTokens, ChoiceRetryFailed, ChoiceBatchRotationKey, ChoiceAdminPassword,
 }

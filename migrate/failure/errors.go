@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/stall"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 )
 
@@ -75,8 +76,17 @@ func Hint(err error) string {
 	if errors.As(err, &h) {
 		return h.Hint()
 	}
+	if errors.Is(err, stall.ErrStalled) {
+		return StallHint
+	}
 	return ""
 }
+
+// StallHint is what to do after a server stalled (internal/stall): the
+// attempts were spent, the state is kept, and a later run starts a fresh
+// connection where this one stopped.
+const StallHint = "the server may be overloaded, or the connection dropped: run the same command again, it resumes where this run stopped; " +
+	"if the server keeps stalling, try later, or give it longer with {stall-timeout}"
 
 // classify turns a stage's unexpected error into one the user can act on:
 // bad input (exit 2, with what to change) when running again cannot help,
@@ -93,6 +103,9 @@ func Classify(s stage.Stage, err error) error {
 	case errors.As(err, &ae) && !pds.IsTransient(err) && ae.Status >= 400 && ae.Status < 500:
 		return &InputError{Msg: string(s) + ": " + err.Error(), Err: err,
 			Hint: fmt.Sprintf("%s refused the request, and would refuse it again: running the same command again will not help until what it names is fixed", ae.Host)}
+	}
+	if errors.Is(err, stall.ErrStalled) {
+		return &StageError{Stage: s, Err: err, Hint: StallHint}
 	}
 	return &StageError{Stage: s, Err: err, Hint: "run the same command again to resume; `atmigrate status` shows the state"}
 }

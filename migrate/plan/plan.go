@@ -60,6 +60,10 @@ type Server struct {
 	URL   string
 	// Reachable is true when describeServer answered.
 	Reachable bool
+	// Stalled is true when it took the connection and then stalled
+	// (internal/stall): the server is there, but overloaded or cut off,
+	// so a later run may pass.
+	Stalled bool
 	// ServiceDID is the server's own DID from describeServer: what tells
 	// two servers apart, whatever URL they were typed as.
 	ServiceDID string
@@ -181,9 +185,12 @@ func Decide(inv Invocation, w World, st *checkpoint.State) Plan {
 		if w.New.Err != "" {
 			why = errors.New(w.New.Err)
 		}
-		if st.BoundToTarget() {
+		switch {
+		case w.New.Stalled:
+			p.Refusal = &failure.StageError{Stage: stage.Preflight, Err: fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why)), Hint: failure.StallHint}
+		case st.BoundToTarget():
 			p.Refusal = fmt.Errorf("the new PDS %s did not answer: %w", w.New.URL, orUnknown(why))
-		} else {
+		default:
 			p.Refusal = failure.Input(why, "check {new-pds}: it must be the PDS's base URL with its scheme, like https://pds.example.com (http:// for a local test server)",
 				"%s does not answer as a PDS", w.New.URL)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/stall"
 	"github.com/atmigrate/atmigrate/migrate/network"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/plc"
@@ -29,6 +30,13 @@ type Clients struct {
 // no retries.
 func New(hc *http.Client, retry *pds.RetryPolicy, requests *atomic.Int64, prog ui.Progress) Clients {
 	return Clients{HTTPClient: hc, retry: retry, requests: requests, prog: ui.OrNop(prog)}
+}
+
+// Bounded is the HTTP client of a run: one keep-alive transport for every
+// server, under the idle limit idle (0: stall.Default; see internal/stall
+// for the wait each call class gets). Clients handed it keep its limits.
+func Bounded(idle time.Duration) *http.Client {
+	return stall.Guard(&http.Client{Transport: pds.NewTransport(32)}, stall.Limits{Idle: idle})
 }
 
 // PDS is a client for the PDS at url with the run's policy, sending

@@ -3,12 +3,9 @@ package servers
 import (
 	"context"
 	"net/http"
-	"time"
-)
 
-// webTimeout bounds a plain GET when the run has no HTTP client of its
-// own: a document host that hangs must not hang the run.
-const webTimeout = 30 * time.Second
+	"github.com/atmigrate/atmigrate/internal/stall"
+)
 
 // Get fetches a document that is not an XRPC call (a did:web's did.json)
 // with the run's HTTP client and user agent. The caller reads and closes
@@ -19,9 +16,7 @@ func (s Clients) Get(ctx context.Context, url string) (*http.Response, error) {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "atmigrate/"+Version)
-	hc := s.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: webTimeout}
-	}
-	return hc.Do(req)
+	// A document host that hangs must not hang the run: the run's
+	// client is bounded already, any other gets the default limits.
+	return stall.Guard(s.HTTPClient, stall.Limits{}).Do(req)
 }
