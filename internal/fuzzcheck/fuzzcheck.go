@@ -24,8 +24,9 @@ func Budget(n int) uint64 { return FixedBudget + PerByte*uint64(n) }
 
 // Alloc runs fn and fails t when it allocated more than Budget(n) bytes,
 // n being the length of the input fn parses. It counts the whole
-// process's allocations (an httptest server's included), so run fuzzing
-// with -parallel 1 for a bound that is exact.
+// process's allocations, an httptest server's included; a fuzzing worker
+// is a process of its own that runs one input at a time, so -parallel
+// does not blur the count.
 func Alloc(t testing.TB, n int, fn func()) {
 	t.Helper()
 	AllocAtMost(t, Budget(n), fn)
