@@ -32,6 +32,12 @@ func TestAnswerLimits(t *testing.T) {
 			_, _, err := c.ListBlobs(context.Background(), "did:plc:test", "", 0)
 			return err
 		}},
+		{"app.bsky.actor.getPreferences", 2 * smallAnswer, false, func(c *Client) error { _, err := c.GetPreferences(context.Background()); return err }},
+		{"app.bsky.actor.getPreferences", recordAnswer + 1, true, func(c *Client) error { _, err := c.GetPreferences(context.Background()); return err }},
+		{"com.atproto.repo.getRecord", recordAnswer + 1, true, func(c *Client) error {
+			_, _, err := c.GetRecord(context.Background(), "did:plc:test", "app.bsky.actor.profile", "self")
+			return err
+		}},
 		{"com.atproto.sync.getBlocks", blocksAnswer + 1, true, func(c *Client) error { _, err := c.GetBlocks(context.Background(), "did:plc:test", "bafy"); return err }},
 	} {
 		h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
