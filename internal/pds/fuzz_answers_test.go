@@ -97,9 +97,12 @@ func FuzzClientAnswers(f *testing.F) {
 		_, _ = w.Write(*body.Load())
 	}))
 	f.Cleanup(srv.Close)
+	// One transport for every input: a client's own would keep its idle
+	// connections open, and a fuzzing worker runs a million inputs.
+	hc := srv.Client()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		body.Store(&data)
-		c := New(srv.URL, Options{Retry: RetryPolicy{MaxAttempts: 1}})
+		c := New(srv.URL, Options{Retry: RetryPolicy{MaxAttempts: 1}, HTTPClient: hc})
 		c.setTokens(access2, refresh2, "did:plc:test")
 		fuzzcheck.Alloc(t, len(data), func() {
 			for _, call := range answerCalls {
