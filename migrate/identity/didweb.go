@@ -61,7 +61,11 @@ func fetchWeb(ctx context.Context, srv servers.Clients, did string) (map[string]
 		return nil, nil, fmt.Errorf("fetch %s: HTTP %d", u, resp.StatusCode)
 	}
 	b, err := bodylimit.ReadAll(resp.Body, maxWebDocBytes, u, "did:web document")
-	if err != nil {
+	var tl *bodylimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, nil, tl // it names the URL already
+	case err != nil:
 		return nil, nil, fmt.Errorf("read %s: %w", u, err)
 	}
 	return parseWebDoc(b, did, u)
