@@ -109,11 +109,20 @@ BENCH_NEEDS := $(if $(filter memory,$(BENCH)),,localnet-install)
 bench: build $(BENCH_NEEDS) ## Run the benchmark (BENCH=S,M,L,XL sizes; BENCH_PDS=0.5: B on PDS 0.5.35; BENCH=memory: the memory settings, no Node)
 	$(GO) run ./e2e/bench
 
-# The fuzz targets of the parsers of outside input; `make test` runs their
-# seeds, as go test does. FUZZTIME is each target's time.
+# The fuzz targets of the parsers of outside input (package:Target); `make
+# test` runs their seeds (testdata/fuzz/ and f.Add), as go test does. Each
+# target also fails an input that allocates more than 64 MiB plus 256
+# bytes per input byte (internal/fuzzcheck). FUZZTIME is each target's
+# time; a crasher is written to <package>/testdata/fuzz/<Target>/.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := repo:FuzzVerifyCAR migrate/batch:FuzzParseAccounts migrate/batch:FuzzParseTokens \
-	plc:FuzzParseOp plc:FuzzParsePrivateKey internal/pds:FuzzParseRateLimit
+FUZZ_TARGETS := \
+	repo:FuzzVerifyCAR repo:FuzzReadCAR repo:FuzzScanBlock repo:FuzzBlobCID \
+	plc:FuzzParseOp plc:FuzzParsePrivateKey plc:FuzzAuditLog plc:FuzzCheckOp \
+	internal/pds:FuzzParseRateLimit internal/pds:FuzzClientAnswers internal/pds:FuzzErrorBody \
+	migrate/identity:FuzzDIDWebDoc migrate/checkpoint:FuzzLoadState \
+	migrate/backup:FuzzReadManifest migrate/backup:FuzzBackupPLCLog \
+	migrate/batch:FuzzParseAccounts migrate/batch:FuzzParseTokens \
+	migrate/verify:FuzzCanonicalJSON
 fuzz: ## Fuzz each parser of outside input for FUZZTIME (default 30s)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

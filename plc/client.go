@@ -14,13 +14,10 @@ import (
 
 	"github.com/did-method-plc/go-didplc/didplc"
 
+	"github.com/atmigrate/atmigrate/internal/bodylimit"
 	"github.com/atmigrate/atmigrate/internal/retry"
 	"github.com/atmigrate/atmigrate/internal/stall"
 )
-
-// maxLogBytes caps an audit log response; real logs are a few KB, this only
-// guards against a runaway server.
-const maxLogBytes = 32 << 20
 
 // maxErrorBytes caps how much of an error body is read for its message.
 const maxErrorBytes = 64 << 10
@@ -137,9 +134,10 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*http
 }
 
 // get fetches GET /{did}{suffix} under the retry policy and hands the 200
-// body to decode. An error from decode (a body cut short by a reset) is
-// judged like a transport error, so it is retried too.
-func (c *Client) get(ctx context.Context, did, suffix string, decode func(io.Reader) error) error {
+// body to decode, read through limit (answers.go). An error from decode (a
+// body cut short by a reset) is judged like a transport error, so it is
+// retried too; an answer over the limit (*bodylimit.TooLargeError) is not.
+func (c *Client) get(ctx context.Context, did, suffix string, limit int64, decode func(io.Reader) error) error {
 	u, err := c.didURL(did)
 	if err != nil {
 		return err
@@ -157,7 +155,7 @@ func (c *Client) get(ctx context.Context, did, suffix string, decode func(io.Rea
 		case resp.StatusCode != http.StatusOK:
 			return &DirectoryError{Status: resp.StatusCode, Message: readMessage(resp.Body), RetryAfter: retry.Announced(resp)}
 		}
-		return decode(io.LimitReader(resp.Body, maxLogBytes))
+		return decode(bodylimit.Reader(resp.Body, limit, c.URL, call.Method))
 	}, failure, c.OnRetry)
 }
 
@@ -181,12 +179,9 @@ func failure(err error) retry.Failure {
 // State (or StateFromLog) for that.
 func (c *Client) AuditLog(ctx context.Context, did string) ([]didplc.LogEntry, error) {
 	var log []didplc.LogEntry
-	err := c.get(ctx, did, "/log/audit", func(r io.Reader) error {
-		log = nil
-		if err := json.NewDecoder(r).Decode(&log); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
-		return nil
+	err := c.get(ctx, did, "/log/audit", maxLogBytes, func(r io.Reader) (err error) {
+		log, err = decodeAuditLog(r)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch audit log of %s: %w", did, err)
@@ -199,12 +194,9 @@ func (c *Client) AuditLog(ctx context.Context, did string) ([]didplc.LogEntry, e
 // Prev and Sig are nil.
 func (c *Client) Data(ctx context.Context, did string) (*didplc.RegularOp, error) {
 	var op didplc.RegularOp
-	err := c.get(ctx, did, "/data", func(r io.Reader) error {
+	err := c.get(ctx, did, "/data", maxDataBytes, func(r io.Reader) error {
 		op = didplc.RegularOp{}
-		if err := json.NewDecoder(r).Decode(&op); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
-		return nil
+		return decodeJSON(r, &op)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch document data of %s: %w", did, err)

@@ -1,6 +1,10 @@
 package plc
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fuzzcheck"
+)
 
 // FuzzParseOp: an operation from a server or a state file, whatever its
 // bytes, is parsed or refused, never a panic; what parses writes back to
@@ -12,17 +16,19 @@ func FuzzParseOp(f *testing.F) {
 	f.Add([]byte(`{"type":"plc_operation","services":{"atproto_pds":{"type":"AtprotoPersonalDataServer","endpoint":"https://pds.example"}}}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		op, err := ParseOp(raw)
-		if err != nil {
-			return
-		}
-		out, err := OpJSON(op)
-		if err != nil {
-			t.Fatalf("parsed but does not encode: %v", err)
-		}
-		if _, err := ParseOp(out); err != nil {
-			t.Fatalf("its own JSON does not parse again: %v\n%s", err, out)
-		}
+		fuzzcheck.Alloc(t, len(raw), func() {
+			op, err := ParseOp(raw)
+			if err != nil {
+				return
+			}
+			out, err := OpJSON(op)
+			if err != nil {
+				t.Fatalf("parsed but does not encode: %v", err)
+			}
+			if _, err := ParseOp(out); err != nil {
+				t.Fatalf("its own JSON does not parse again: %v\n%s", err, out)
+			}
+		})
 	})
 }
 
@@ -33,6 +39,6 @@ func FuzzParsePrivateKey(f *testing.F) {
 		f.Add(s, "")
 	}
 	f.Fuzz(func(t *testing.T, text, typ string) {
-		_, _ = ParsePrivateKey(text, typ)
+		fuzzcheck.Alloc(t, len(text)+len(typ), func() { _, _ = ParsePrivateKey(text, typ) })
 	})
 }

@@ -16,7 +16,7 @@ var base = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // guardFixture is a migrated DID (rotation keys [user, newPDS], signed by
 // the user at base) followed by a hostile endpoint change signed by the
 // new PDS's key at base+1h. It returns the two CIDs.
-func guardFixture(t *testing.T) (f *fixture, mig, hostile string) {
+func guardFixture(t testing.TB) (f *fixture, mig, hostile string) {
 	t.Helper()
 	f = newFixtureAt(t, base)
 	f.appendOp(func(op *didplc.RegularOp) {
@@ -30,7 +30,7 @@ func guardFixture(t *testing.T) (f *fixture, mig, hostile string) {
 	return f, f.log[2].CID, f.log[3].CID
 }
 
-func review(t *testing.T, f *fixture, keep string, now time.Time) *Review {
+func review(t testing.TB, f *fixture, keep string, now time.Time) *Review {
 	t.Helper()
 	r, err := NewReview(f.did, f.log, keep, now)
 	if err != nil {

@@ -11,14 +11,14 @@ import (
 // fixture is a DID with a realistic history: a genesis op created by the old
 // PDS with [user, oldPDS] rotation keys, then a handle change.
 type fixture struct {
-	t                        *testing.T
+	t                        testing.TB
 	user, oldPDS, newPDS     *atcrypto.PrivateKeyK256
 	oldSig, newSig, stranger *atcrypto.PrivateKeyK256
 	did                      string
 	log                      []didplc.LogEntry
 }
 
-func newKey(t *testing.T) *atcrypto.PrivateKeyK256 {
+func newKey(t testing.TB) *atcrypto.PrivateKeyK256 {
 	t.Helper()
 	k, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
@@ -27,7 +27,7 @@ func newKey(t *testing.T) *atcrypto.PrivateKeyK256 {
 	return k
 }
 
-func pubDID(t *testing.T, k atcrypto.PrivateKey) string {
+func pubDID(t testing.TB, k atcrypto.PrivateKey) string {
 	t.Helper()
 	d, err := DIDKey(k)
 	if err != nil {
@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 
 // newFixtureAt is newFixture with the clock fixed: the genesis op is made
 // at now-72h and the handle change at now-48h.
-func newFixtureAt(t *testing.T, now time.Time) *fixture {
+func newFixtureAt(t testing.TB, now time.Time) *fixture {
 	t.Helper()
 	f := &fixture{t: t, user: newKey(t), oldPDS: newKey(t), newPDS: newKey(t),
 		oldSig: newKey(t), newSig: newKey(t), stranger: newKey(t)}

@@ -18,6 +18,11 @@ import (
 // length prefix from making us allocate gigabytes.
 const maxBlockSize = 8 << 20
 
+// maxHeaderSize bounds the CAR header, which go-car allocates whole from
+// its length prefix before decoding it. An atproto header is one root CID
+// and a version, under 100 bytes; go-car's own default is 32 MiB.
+const maxHeaderSize = 64 << 10
+
 // digest is the SHA-256 of a dag-cbor block: the compact key for record and
 // MST node sets (a cid.Cid would cost a string header plus 36 bytes).
 type digest [32]byte
@@ -74,7 +79,8 @@ func newBlockIter(r io.Reader) (*blockIter, error) {
 // sync.getBlocks answer (the reference PDS sends it with no roots).
 func openBlocks(r io.Reader) (*blockIter, error) {
 	src := &countingReader{r: r}
-	br, err := carv2.NewBlockReader(bufio.NewReaderSize(src, 256<<10))
+	br, err := carv2.NewBlockReader(bufio.NewReaderSize(src, 256<<10),
+		carv2.MaxAllowedHeaderSize(maxHeaderSize), carv2.MaxAllowedSectionSize(maxBlockSize))
 	if err != nil {
 		return nil, readErr(err, "read CAR header")
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fuzzcheck"
 )
 
 // FuzzVerifyCAR feeds VerifyCAR arbitrary bytes: it must return a summary
-// or an error, never panic, whatever a server sends as a repo. The seeds
+// or an error, never panic, whatever a server sends as a repo, and
+// allocate within fuzzcheck's budget. The seeds
 // are a real signed repo, its truncations and a flipped byte.
 func FuzzVerifyCAR(f *testing.F) {
 	r, key := buildRepo(f, 8, 2)
@@ -21,9 +24,11 @@ func FuzzVerifyCAR(f *testing.F) {
 	f.Add([]byte{0x0a, 0xa2, 0x65, 0x72, 0x6f, 0x6f, 0x74, 0x73})
 	opts := VerifyOptions{DID: testDID, Keys: pubKeys(f, key)}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sum, err := VerifyCAR(context.Background(), bytes.NewReader(data), opts)
-		if err == nil && sum == nil {
-			t.Fatal("no summary and no error")
-		}
+		fuzzcheck.Alloc(t, len(data), func() {
+			sum, err := VerifyCAR(context.Background(), bytes.NewReader(data), opts)
+			if err == nil && sum == nil {
+				t.Fatal("no summary and no error")
+			}
+		})
 	})
 }

@@ -93,6 +93,10 @@ func (s *scan) addRecord(d digest, data []byte) {
 	if !bytes.Contains(data, mimeTypeKey) {
 		return
 	}
+	if !cborNestingWithin(data, maxRecordNesting) {
+		s.undecoded++
+		return
+	}
 	obj, err := atdata.UnmarshalCBOR(data)
 	if err != nil {
 		// Not valid strict atproto data (old or odd records): it still

@@ -34,7 +34,8 @@ type Summary struct {
 	SignedBy string
 
 	// UndecodedRecords counts records (blocks with a $type) that may hold
-	// a blob reference but failed strict atproto data-model decoding. They
+	// a blob reference but failed strict atproto data-model decoding, or
+	// nest deeper than maxRecordNesting and were not decoded at all. They
 	// still count as present, but their blob references could not be
 	// extracted, so Blobs may be short by whatever they reference. Zero for
 	// any repo a PDS wrote.

@@ -312,20 +312,6 @@ func jsonRequest(nsid string, in any) (*request, error) {
 	}, nil
 }
 
-// decodeJSON returns a handler that decodes the response body into out
-// (nil: ignore the body).
-func decodeJSON(nsid string, out any) func(*http.Response) error {
-	return func(resp *http.Response) error {
-		if out == nil {
-			return nil
-		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("decode %s output: %w", nsid, err)
-		}
-		return nil
-	}
-}
-
 // query sends a GET with the access token (if any) and decodes JSON into out.
 func (c *Client) query(ctx context.Context, nsid string, params url.Values, out any) error {
 	return c.do(ctx, &request{nsid: nsid, query: params}, decodeJSON(nsid, out))

@@ -34,7 +34,7 @@ func plcTS(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z
 
 // newBackupFixture writes a complete backup of a DID whose genesis op
 // names sigKey, with a repo of 30 records and 5 blobs signed by it.
-func newBackupFixture(t *testing.T, withPrefs bool) *backupFixture {
+func newBackupFixture(t testing.TB, withPrefs bool) *backupFixture {
 	t.Helper()
 	f := &backupFixture{dir: t.TempDir(), sigKey: fakenet.Key(t), userKey: fakenet.Key(t)}
 	pdsKey := fakenet.Key(t)
@@ -64,7 +64,7 @@ func newBackupFixture(t *testing.T, withPrefs bool) *backupFixture {
 	return f
 }
 
-func (f *backupFixture) write(t *testing.T, car []byte, withPrefs bool, oldKeys []string) {
+func (f *backupFixture) write(t testing.TB, car []byte, withPrefs bool, oldKeys []string) {
 	t.Helper()
 	must := func(err error) {
 		t.Helper()

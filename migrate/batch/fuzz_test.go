@@ -3,6 +3,8 @@ package batch
 import (
 	"strings"
 	"testing"
+
+	"github.com/atmigrate/atmigrate/internal/fuzzcheck"
 )
 
 // FuzzParseAccounts: an accounts file of any content is parsed or refused
@@ -21,10 +23,13 @@ func FuzzParseAccounts(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		af, err := ParseAccounts(strings.NewReader(s), t.TempDir(), func(string) string { return "" })
-		if err == nil && af == nil {
-			t.Fatal("no accounts and no error")
-		}
+		dir := t.TempDir()
+		fuzzcheck.Alloc(t, len(s), func() {
+			af, err := ParseAccounts(strings.NewReader(s), dir, func(string) string { return "" })
+			if err == nil && af == nil {
+				t.Fatal("no accounts and no error")
+			}
+		})
 	})
 }
 
@@ -34,6 +39,6 @@ func FuzzParseTokens(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = ParseTokens(strings.NewReader(s))
+		fuzzcheck.Alloc(t, len(s), func() { _, _ = ParseTokens(strings.NewReader(s)) })
 	})
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/atmigrate/atmigrate/internal/bodylimit"
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/plc"
 	atprotoid "github.com/bluesky-social/indigo/atproto/identity"
@@ -60,10 +60,25 @@ func fetchWeb(ctx context.Context, srv servers.Clients, did string) (map[string]
 	if resp.StatusCode != http.StatusOK {
 		return nil, nil, fmt.Errorf("fetch %s: HTTP %d", u, resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
+	b, err := bodylimit.ReadAll(resp.Body, maxWebDocBytes, u, "did:web document")
+	var tl *bodylimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, nil, tl // it names the URL already
+	case err != nil:
 		return nil, nil, fmt.Errorf("read %s: %w", u, err)
 	}
+	return parseWebDoc(b, did, u)
+}
+
+// maxWebDocBytes bounds a did.json: a DID document lists a few keys and
+// services in a few kB.
+const maxWebDocBytes = 1_000_000
+
+// parseWebDoc reads did's document b, fetched from u: the raw JSON, kept
+// to publish the next version, and its atproto view. A document for
+// another DID is refused.
+func parseWebDoc(b []byte, did, u string) (map[string]any, *plc.State, error) {
 	var raw map[string]any
 	var doc atprotoid.DIDDocument
 	if err := json.Unmarshal(b, &raw); err != nil {
