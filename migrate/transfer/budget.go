@@ -242,7 +242,9 @@ func (b *diskBudget) canFree() bool {
 
 // diskFull is told that an admitted download met a full disk. The disk
 // held everything else of the run's, not this blob too: room shrinks to
-// that, and the window to what leaves one such blob room. It returns the
+// that less one such blob (the disk was full to the byte: the state and
+// temporary files need some of it back), and the window to what leaves
+// one such blob room again. It returns the
 // new window, and whether waiting can help: not when copies are kept
 // (nothing frees room), nor when the blob was alone on the disk from
 // start to end (it does not fit even alone).
@@ -253,7 +255,7 @@ func (b *diskBudget) diskFull(l *load) (window int64, canWait bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	others := b.used + b.loading - l.n
-	b.room = min(b.room, max(others, 0))
+	b.room = min(b.room, max(others-l.n, 0))
 	b.window = min(b.window, max(b.room-l.n, 0))
 	b.shrunk++
 	alone := l.alone && b.admits == l.seq && others == 0
