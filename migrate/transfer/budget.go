@@ -168,12 +168,16 @@ type load struct {
 // drops blobs fetched ahead, then waits for uploads to free room; it goes
 // anyway when nothing could free any (the disk then says whether it
 // fits). The prefetcher's downloads waited in waitRoom.
-func (b *diskBudget) admit(ctx context.Context, n int64, ahead bool) (*load, error) {
+func (b *diskBudget) admit(ctx context.Context, cid string, n int64, ahead bool) (*load, error) {
 	if b == nil {
 		return nil, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A blob being downloaded is not in the store: a count of it is
+	// stale (its copy went between a check and the count), and would
+	// make a worker wait on itself.
+	b.forget(cid)
 	for !ahead {
 		busy := b.used + b.loading
 		if busy == 0 || busy+n <= b.room {

@@ -144,7 +144,7 @@ func (f *blobFetcher) localCopyGood(cid string) (bool, error) {
 // run's on it stops the run. The store never keeps a partial file.
 func (f *blobFetcher) download(ctx context.Context, cid string, size int64, ahead bool) error {
 	for {
-		l, err := f.budget.admit(ctx, diskuse.OnDisk(size), ahead)
+		l, err := f.budget.admit(ctx, cid, diskuse.OnDisk(size), ahead)
 		if err != nil {
 			return err
 		}

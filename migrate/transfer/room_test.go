@@ -123,7 +123,7 @@ func TestAdmitDropsTheLatestUnpinnedBlob(t *testing.T) {
 	b.add("latest", 100)
 	unpin := b.pin("pinned")
 	defer unpin()
-	l, err := b.admit(context.Background(), 150, false)
+	l, err := b.admit(context.Background(), "new", 150, false)
 	if err != nil {
 		t.Fatal(err)
 	}
