@@ -57,7 +57,7 @@ func (c *dataCopy) blobCopy() *transfer.Blobs {
 		c.blobs = transfer.NewBlobs(transfer.Config{
 			Dir: c.sd.files(), DiskDir: c.sd.diskDir(), DID: c.did, Source: c.from.src, New: c.to.pds, NewPDS: c.opts.NewPDS,
 			Concurrency: c.opts.Concurrency, DiskBudget: c.opts.DiskBudget, KeepData: c.opts.KeepData, FromBackup: fromBackup, Store: c.from.store,
-			Limits: c.sizeLimits(), Journal: c.sd.journal(), Progress: c.prog,
+			Limits: c.sizeLimits(), Journal: c.sd.journal(), Progress: c.prog, Meter: c.sd.meter,
 		}, c.blobList())
 	}
 	return c.blobs

@@ -77,12 +77,13 @@ type DryRunReport struct {
 	// switched): the fields below are then not checked, not false.
 	Checked bool `json:"checked"`
 
-	// Disk is what the state dir's disk must hold: the repo, the blobs
-	// the uploads have in flight, and the prefetch window.
+	// Disk is what the state dir's disk must hold: the repo, the room
+	// kept for temporary copies, the blobs the uploads have in flight and
+	// the prefetch window.
 	Disk struct {
 		Dir    string `json:"dir"`
 		Free   int64  `json:"free"`
-		Floor  int64  `json:"floor"`  // repo + --blob-concurrency largest blobs
+		Floor  int64  `json:"floor"`  // the least a run needs: repo, largest blob, headroom
 		Window int64  `json:"window"` // prefetch, after --disk-budget and free space
 		Peak   int64  `json:"peak"`   // the most a real run would hold at once
 	} `json:"disk"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/diskuse"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/units"
@@ -176,8 +177,10 @@ func (rep *reporter) reportData(r *DryRunReport) {
 	}
 }
 
-// reportDisk works out the disk a real run needs, from the same floor and
-// window as the real run, measured where its state dir would be.
+// reportDisk works out the disk a real run needs, from the same room and
+// window as the real run, measured where its state dir would be. The dry
+// run keeps its copies elsewhere: the repo a real run would have written
+// by the blobs stage is taken off the free space.
 func (rep *reporter) reportDisk(r *DryRunReport) {
 	dir := rep.sd.diskDir()
 	r.Disk.Dir = dir
@@ -185,18 +188,20 @@ func (rep *reporter) reportDisk(r *DryRunReport) {
 	if !ok {
 		return
 	}
-	refs, repoBytes := rep.data.blobList().Refs(), r.Repo.Bytes
-	floor := transfer.DiskFloor(rep.data.sizeLimits().Movable(refs), rep.opts.Concurrency)
-	r.Disk.Free, r.Disk.Floor = free, repoBytes+floor
-	r.Disk.Window = max(min(rep.opts.DiskBudget, free-repoBytes-floor), 0)
-	r.Disk.Peak = repoBytes + min(r.Blobs.Bytes, r.Disk.Window+floor)
+	refs := rep.data.sizeLimits().Movable(rep.data.blobList().Refs())
+	repoBytes := diskuse.OnDisk(r.Repo.Bytes)
+	room := transfer.DiskRoom{Known: true, Free: free - repoBytes, Headroom: transfer.Headroom(r.Repo.Bytes, len(refs)),
+		Largest: transfer.Largest(refs), Floor: transfer.DiskFloor(refs, rep.opts.Concurrency), Budget: rep.opts.DiskBudget}
+	r.Disk.Free, r.Disk.Floor = free, repoBytes+room.Need()
+	r.Disk.Window = room.Window()
+	r.Disk.Peak = repoBytes + room.Headroom + min(r.Blobs.Bytes, room.MostBlobs())
 	if rep.opts.KeepData {
-		r.Disk.Peak = repoBytes + r.Blobs.Bytes
+		r.Disk.Peak = repoBytes + room.Headroom + r.Blobs.Bytes
 	}
 	switch {
-	case free < r.Disk.Floor:
-		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo and {blob-concurrency} %d of the largest blobs)",
-			dir, units.MB(free), units.MB(r.Disk.Floor), rep.opts.Concurrency)
+	case !room.Fits():
+		r.block("the disk holding %s has %.1f MB free; a run needs at least %.1f MB there (the repo, the largest blob and %.1f MB kept free for temporary copies)",
+			dir, units.MB(free), units.MB(r.Disk.Floor), units.MB(room.Headroom))
 	case rep.opts.KeepData && free < r.Disk.Peak:
 		r.block("the disk holding %s has %.1f MB free; with {keep-data} a run keeps every blob there, %.1f MB in all", dir, units.MB(free), units.MB(r.Disk.Peak))
 	}

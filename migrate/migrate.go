@@ -58,6 +58,7 @@ type Migrator struct {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	m := newMigrator(opts)
 	err := m.run(ctx)
+	m.sd.noteDiskPeak() // saved with the stop recorded below
 	res := &Result{DID: m.did, StateDir: m.sd.dir, State: m.sd.st, Timings: m.timings, Network: m.seen}
 	switch {
 	case err == nil, m.sd.st == nil, errors.Is(err, failure.ErrAlreadyMigrated), isBusy(err):

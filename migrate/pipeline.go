@@ -30,6 +30,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		return err
 	}
 	defer m.unlock()
+	m.sd.startDiskMeter()
 	w, err := m.observe(ctx)
 	if err != nil {
 		return err
@@ -82,6 +83,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	}
 	m.sd.st.Completed = true
 	m.sd.st.LastError, m.sd.st.LastErrorStage, m.sd.st.LastStop = "", "", checkpoint.StopCompleted
+	m.sd.noteDiskPeak()
 	if err := m.sd.save(); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/atmigrate/atmigrate/internal/diskuse"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
@@ -27,6 +28,8 @@ type stateDir struct {
 	// dry is set for a run whose actor records its effects: the dry run
 	// writes nothing.
 	dry bool
+	// meter measures the run's files in the state dir (see diskpeak.go).
+	meter *diskuse.Meter
 }
 
 func (d *stateDir) markDone(s stage.Stage, note string, start time.Time) error {

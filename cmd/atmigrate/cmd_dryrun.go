@@ -67,7 +67,7 @@ func printDryRun(w io.Writer, r *migrate.DryRunReport) {
 		fmt.Fprintf(w, "rate limits   %s\n", rateLimitWords(r.RateLimits))
 	}
 	if r.Disk.Dir != "" {
-		fmt.Fprintf(w, "disk          %.1f MB free in %s; the run holds at most %.1f MB there (repo, %.1f MB prefetch window, uploads in flight)\n",
+		fmt.Fprintf(w, "disk          %.1f MB free in %s; the run holds at most %.1f MB there (repo, room for temporary copies, %.1f MB prefetch window, uploads in flight)\n",
 			float64(r.Disk.Free)/1e6, r.Disk.Dir, float64(r.Disk.Peak)/1e6, float64(r.Disk.Window)/1e6)
 	}
 	fmt.Fprintf(w, "PLC           signed by %s; %d op(s) in the last hour, %d in the last day\n", methodWords(r), r.PLC.OpsLastHour, r.PLC.OpsLastDay)

@@ -88,6 +88,7 @@ func runMigrate(c *cli.Context) error {
 	case err == nil:
 		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, servers.NormalURL(opts.NewPDS))
 		printLeftBehind(os.Stderr, res.State)
+		printDiskPeak(os.Stderr, res.State)
 		printGuard(c.Context, os.Stderr, res.StateDir, res.State)
 		return nil
 	case isAlreadyMigrated(err):
@@ -100,6 +101,7 @@ func runMigrate(c *cli.Context) error {
 		return silentExit(exitPaused)
 	case isPaused(err):
 		fmt.Fprintf(os.Stderr, "\natmigrate: all data is on %s; the PLC operation waits for the token %s emailed to the account.\n", opts.NewPDS, res.State.OldPDS)
+		printDiskPeak(os.Stderr, res.State)
 		fmt.Fprintf(os.Stderr, "atmigrate: hint: run the same command again with --plc-token TOKEN (or ATMIGRATE_PLC_TOKEN=TOKEN); %s (if it has expired, run without it to have a new one emailed)\n", identity.TokenLifeWords)
 		return silentExit(exitPaused)
 	}
@@ -203,6 +205,15 @@ func rotationKey(c *cli.Context) (plcKey, error) {
 		return k, nil
 	}
 	return nil, nil
+}
+
+// printDiskPeak says how much disk the migration's own files took at
+// once, as measured: the figure to size a state dir by next time.
+func printDiskPeak(w io.Writer, st *checkpoint.State) {
+	if st == nil || st.Disk.PeakBytes <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "atmigrate: disk: the migration's files took at most %.1f MB at once in %s (measured)\n", float64(st.Disk.PeakBytes)/1e6, st.Disk.Dir)
 }
 
 // printLeftBehind lists the blobs the migration moved without at the

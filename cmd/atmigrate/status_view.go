@@ -33,6 +33,9 @@ type statusView struct {
 	Repo    repoView    `json:"repo"`
 	Blobs   blobsView   `json:"blobs"`
 	PLC     plcView     `json:"plc"`
+	// PeakDiskBytes is the most the migration's files took in the state
+	// dir at once, measured (0 before a run measured it).
+	PeakDiskBytes int64 `json:"peakDiskBytes"`
 	// LastError is the error the last run stopped with (or the reason it
 	// paused).
 	LastError *errorView `json:"lastError,omitempty"`
@@ -83,7 +86,8 @@ func newStatusView(dir string, st *checkpoint.State, pid int, running bool) stat
 		Repo:   repoView{Records: st.Repo.Records, Bytes: st.Repo.Bytes, Rev: st.Repo.Rev},
 		Blobs: blobsView{Total: st.Blobs.Total, Bytes: st.Blobs.TotalBytes, Uploaded: st.Blobs.Uploaded,
 			Missing: append([]string{}, st.Blobs.Missing...), LeftBehind: st.Blobs.LeftBehind},
-		PLC: plcView{OpCID: st.PLC.OpCID, Method: st.PLC.Method},
+		PLC:           plcView{OpCID: st.PLC.OpCID, Method: st.PLC.Method},
+		PeakDiskBytes: st.Disk.PeakBytes,
 	}
 	if !st.PLC.TokenRequested.IsZero() {
 		t := st.PLC.TokenRequested
@@ -173,6 +177,9 @@ func (v statusView) print(w io.Writer) {
 			break
 		}
 		fmt.Fprintf(w, "          missing %s\n", c)
+	}
+	if v.PeakDiskBytes > 0 {
+		fmt.Fprintf(w, "disk      at most %.1f MB of the migration's files at once (measured)\n", float64(v.PeakDiskBytes)/1e6)
 	}
 	if v.PLC.OpCID != "" {
 		fmt.Fprintf(w, "plc op    %s (%s)\n", v.PLC.OpCID, v.PLC.Method)

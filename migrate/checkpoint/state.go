@@ -40,6 +40,7 @@ type State struct {
 	Repo  RepoInfo  `json:"repo"`
 	Blobs BlobsInfo `json:"blobs"`
 	PLC   PLCInfo   `json:"plc"`
+	Disk  DiskUse   `json:"disk"`
 
 	// OldPDSRotationKeys are the old PDS's own rotation keys (from its
 	// recommended credentials): the keys a migration drops.
@@ -110,6 +111,15 @@ type RepoInfo struct {
 	Data string `json:"data,omitempty"`
 	// ImportedCommit is the exported commit last imported into the new PDS.
 	ImportedCommit string `json:"importedCommit,omitempty"`
+}
+
+// DiskUse is what the migration's own files took in the state dir.
+type DiskUse struct {
+	// PeakBytes is the most the files below Dir took at once, measured
+	// (the space the file system allocated them, sampled through each
+	// run and as each blob landed), over every run.
+	PeakBytes int64  `json:"peakBytes,omitempty"`
+	Dir       string `json:"dir,omitempty"`
 }
 
 // BlobsInfo counts blobs.

@@ -3,15 +3,13 @@ package transfer
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 
+	"github.com/atmigrate/atmigrate/internal/diskuse"
 	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/internal/pds"
-	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
-	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
@@ -32,6 +30,9 @@ type Config struct {
 	Concurrency int
 	// DiskBudget bounds the blob bytes the prefetch keeps on disk.
 	DiskBudget int64
+	// Meter, when set, measures the run's files: it is poked as each
+	// blob lands.
+	Meter *diskuse.Meter
 	// KeepData keeps every downloaded blob; FromBackup says the source is
 	// a verified backup, whose blobs are neither re-checked nor deleted.
 	KeepData, FromBackup bool
@@ -87,14 +88,20 @@ func (b *Blobs) Start(ctx context.Context) error {
 	f.recheck = !b.cfg.FromBackup
 	f.release = !b.cfg.FromBackup && !b.cfg.KeepData
 	if !b.cfg.FromBackup {
-		f.budget = newDiskBudget(DiskWindow(cmp.Or(b.cfg.DiskDir, b.cfg.Dir), b.cfg.DiskBudget, b.floor()))
+		room := b.diskRoom()
+		f.budget = newDiskBudget(room.Window())
+		f.budget.room = room.BlobRoom()
+		if f.release {
+			f.budget.drop = f.dropCopy
+		}
 		if have, err := b.store.List(); err == nil {
 			for _, c := range have {
 				n, _ := b.store.Has(c)
-				f.budget.add(c, n)
+				f.budget.add(c, diskuse.OnDisk(n))
 			}
 		}
 	}
+	f.meter = b.cfg.Meter
 	b.fetcher = f
 	f.prefetch(ctx, b.prefetchList(), prefetchWorkersFor(b.cfg.Concurrency))
 	return nil
@@ -134,29 +141,35 @@ func (b *Blobs) prefetchList() []repo.BlobRef {
 	return out
 }
 
-func (b *Blobs) floor() int64 {
-	return DiskFloor(b.cfg.Limits.Movable(b.list.Refs()), b.cfg.Concurrency)
+// diskRoom measures the state dir's disk now, with what the run keeps
+// free beside its blobs.
+func (b *Blobs) diskRoom() DiskRoom {
+	refs := b.cfg.Limits.Movable(b.list.Refs())
+	var repoBytes int64
+	b.cfg.Journal.Update(func(st *checkpoint.State) { repoBytes = st.Repo.Bytes })
+	r := DiskRoom{Headroom: Headroom(repoBytes, len(refs)), Largest: Largest(refs),
+		Floor: DiskFloor(refs, b.cfg.Concurrency), Budget: b.cfg.DiskBudget}
+	r.Free, r.Known = fsutil.FreeBytes(cmp.Or(b.cfg.DiskDir, b.cfg.Dir))
+	// Only the state dir's own blob folder is the run's room: a backup's
+	// store is read, never written.
+	if b.cfg.Store == nil {
+		r.OwnBlobs, _ = diskuse.Used(filepath.Join(b.cfg.Dir, "blobs"))
+	}
+	return r
 }
 
 // CheckDiskRoom refuses, before anything is written to the new PDS, a
-// state dir whose disk cannot hold even the blobs the upload workers need
-// at once. Above that floor the prefetch window shrinks to what is free.
-// bound says whether the state dir already wrote to the new PDS (then the
-// refusal is a stop to resume, not bad input).
+// state dir whose disk cannot hold even the largest blob beside the
+// headroom: no window helps then. Above that, the window shrinks to the
+// disk and the upload workers take turns when they must. bound says
+// whether the state dir already wrote to the new PDS (then the refusal is
+// a stop to resume, not bad input). A backup's blobs are uploaded from
+// the backup: they need no room here.
 func (b *Blobs) CheckDiskRoom(bound bool) error {
-	dir := cmp.Or(b.cfg.DiskDir, b.cfg.Dir)
-	free, ok := fsutil.FreeBytes(dir)
-	floor := b.floor()
-	if !ok || free >= floor {
+	if b.cfg.FromBackup {
 		return nil
 	}
-	msg := fmt.Sprintf("the disk holding %s has %.1f MB free; the blob copy needs %.1f MB there at once ({blob-concurrency} %d of the largest blobs)",
-		dir, units.MB(free), units.MB(floor), b.cfg.Concurrency)
-	hint := "free some space there, or pass {state-dir} on a larger disk (a lower {blob-concurrency} needs less), then run the same command again"
-	if bound {
-		return &failure.StageError{Stage: stage.ExportRepo, Err: fmt.Errorf("%s", msg), Hint: hint}
-	}
-	return &failure.InputError{Msg: msg, Hint: hint + "; nothing was written to the new PDS"}
+	return b.diskRoom().refusal(cmp.Or(b.cfg.DiskDir, b.cfg.Dir), bound)
 }
 
 // StillToDownload adds up the blobs the new PDS lacked at the last check

@@ -82,7 +82,7 @@ func TestPrefetchListOnResume(t *testing.T) {
 
 func TestDiskFloor(t *testing.T) {
 	refs := []repo.BlobRef{{CID: "a", Size: 5}, {CID: "b", Size: 50}, {CID: "c", Size: 20}, {CID: "d", Size: -1}}
-	if got := DiskFloor(refs, 2); got != 70 {
-		t.Errorf("floor %d, want the two largest (50+20)", got)
+	if got := DiskFloor(refs, 2); got != 2*4096 {
+		t.Errorf("floor %d, want the two largest (50+20), a disk block each", got)
 	}
 }

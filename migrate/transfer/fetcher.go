@@ -10,8 +10,11 @@ import (
 	"sync"
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
+	"github.com/atmigrate/atmigrate/internal/diskuse"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/internal/units"
 	"github.com/atmigrate/atmigrate/internal/workers"
+	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/ui"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -35,10 +38,15 @@ type blobFetcher struct {
 	// a backup's own files).
 	budget  *diskBudget
 	release bool
+	// meter, when set, is poked as each blob lands: the moments the
+	// run's disk use peaks.
+	meter      *diskuse.Meter
+	shrinkOnce sync.Once
 
 	mu       sync.Mutex
 	inflight map[string]*fetchCall
 	checked  map[string]bool // written or re-hashed by this process
+	gone     map[string]bool // uploaded, and the copy deleted
 	sem      chan struct{}   // bounds downloads at once
 
 	cancel context.CancelFunc
@@ -51,11 +59,17 @@ type fetchCall struct {
 }
 
 func newBlobFetcher(src Source, store *repo.BlobStore, prog ui.Progress, concurrency int) *blobFetcher {
-	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, checked: map[string]bool{}, sem: make(chan struct{}, concurrency)}
+	return &blobFetcher{src: src, store: store, prog: prog, inflight: map[string]*fetchCall{}, checked: map[string]bool{}, gone: map[string]bool{}, sem: make(chan struct{}, concurrency)}
 }
 
-// Get makes sure cid is in the store, downloading it if needed.
+// Get makes sure cid is in the store, downloading it if needed: an upload
+// worker's call, which a full disk makes wait for room (see download).
 func (f *blobFetcher) Get(ctx context.Context, cid string, size int64) error {
+	return f.get(ctx, cid, size, false)
+}
+
+// get is Get for an upload worker or, ahead, for the prefetcher.
+func (f *blobFetcher) get(ctx context.Context, cid string, size int64, ahead bool) error {
 	if _, ok := f.store.Has(cid); ok {
 		good, err := f.localCopyGood(cid)
 		if good || err != nil {
@@ -63,12 +77,18 @@ func (f *blobFetcher) Get(ctx context.Context, cid string, size int64) error {
 		}
 	}
 	f.mu.Lock()
+	if ahead && f.gone[cid] {
+		// An upload worker got there first and its copy is deleted:
+		// fetching it again would only take room.
+		f.mu.Unlock()
+		return nil
+	}
 	c, ok := f.inflight[cid]
 	if !ok {
 		c = &fetchCall{done: make(chan struct{})}
 		f.inflight[cid] = c
 		f.mu.Unlock()
-		c.err = f.download(ctx, cid, size)
+		c.err = f.download(ctx, cid, size, ahead)
 		close(c.done)
 		f.mu.Lock()
 		delete(f.inflight, cid)
@@ -116,7 +136,48 @@ func (f *blobFetcher) localCopyGood(cid string) (bool, error) {
 	return false, fmt.Errorf("re-check the local copy of blob %s: %w", cid, err)
 }
 
-func (f *blobFetcher) download(ctx context.Context, cid string, size int64) error {
+// download fetches cid into the store within the disk budget. A full disk
+// is never retried as such: the prefetcher gives the blob up to the upload
+// worker that will need it, and a worker tries again only once the budget
+// has made room (dropping blobs fetched ahead, or waiting for uploads to
+// delete theirs). A blob that meets a full disk with nothing else of the
+// run's on it stops the run. The store never keeps a partial file.
+func (f *blobFetcher) download(ctx context.Context, cid string, size int64, ahead bool) error {
+	for {
+		l, err := f.budget.admit(ctx, cid, diskuse.OnDisk(size), ahead)
+		if err != nil {
+			return err
+		}
+		err = f.fetch(ctx, cid, size)
+		if err == nil {
+			if n, ok := f.store.Has(cid); ok {
+				f.budget.add(cid, diskuse.OnDisk(n))
+			}
+			f.budget.done(l)
+			f.poke()
+			crashpoint.At("blob-downloaded")
+			return nil
+		}
+		if !failure.IsDiskFull(err) {
+			f.budget.done(l)
+			return fmt.Errorf("download blob %s: %w", cid, err)
+		}
+		window, canWait := f.budget.diskFull(l)
+		f.budget.done(l)
+		f.shrunk(window)
+		switch {
+		case ahead:
+			return fmt.Errorf("download blob %s ahead: %w", cid, err)
+		case !canWait && f.release:
+			return fmt.Errorf("blob %s (%.1f MB) does not fit on the disk even with no other blob of the run there: %w", cid, units.MB(size), err)
+		case !canWait:
+			return fmt.Errorf("download blob %s: %w", cid, err)
+		}
+	}
+}
+
+// fetch downloads cid once, among the downloads allowed at once.
+func (f *blobFetcher) fetch(ctx context.Context, cid string, size int64) error {
 	select {
 	case f.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -124,16 +185,25 @@ func (f *blobFetcher) download(ctx context.Context, cid string, size int64) erro
 	}
 	defer func() { <-f.sem }()
 	if _, _, err := FetchToStore(ctx, f.src, f.store, cid, size); err != nil {
-		return fmt.Errorf("download blob %s: %w", cid, err)
+		return err
 	}
 	f.mu.Lock()
 	f.checked[cid] = true
 	f.mu.Unlock()
-	if n, ok := f.store.Has(cid); ok {
-		f.budget.add(cid, n)
-	}
-	crashpoint.At("blob-downloaded")
 	return nil
+}
+
+// shrunk says, the first time, that a full disk shrank the window.
+func (f *blobFetcher) shrunk(window int64) {
+	f.shrinkOnce.Do(func() {
+		f.prog.Warn(fmt.Sprintf("the disk holding %s is full: the blobs fetched ahead of the uploads shrink to %.1f MB, and the copy goes on as uploads free space", f.store.Dir, units.MB(window)))
+	})
+}
+
+func (f *blobFetcher) poke() {
+	if f.meter != nil {
+		f.meter.Poke()
+	}
 }
 
 // FetchToStore streams one blob from src into store, checked against its
@@ -166,13 +236,22 @@ func (f *blobFetcher) prefetch(parent context.Context, refs []repo.BlobRef, conc
 		defer close(f.done)
 		workers.Each(ctx, refs, concurrency, func(b repo.BlobRef) {
 			if _, ok := f.store.Has(b.CID); !ok {
-				if f.budget.waitRoom(ctx, b.Size) != nil {
+				if f.budget.waitRoom(ctx, diskuse.OnDisk(b.Size)) != nil {
 					return
 				}
 			}
-			_ = f.Get(ctx, b.CID, b.Size)
+			_ = f.get(ctx, b.CID, b.Size, true)
 		})
 	}()
+}
+
+// dropCopy deletes a stored blob fetched ahead, to make room for one an
+// upload worker needs now: it is fetched again when its turn comes.
+func (f *blobFetcher) dropCopy(cid string) error {
+	if err := os.Remove(f.store.Path(cid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // uploaded is told that the new PDS confirmed cid: its local copy goes,
@@ -181,7 +260,10 @@ func (f *blobFetcher) uploaded(cid string) error {
 	if !f.release {
 		return nil
 	}
-	if err := os.Remove(f.store.Path(cid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	f.mu.Lock()
+	f.gone[cid] = true
+	f.mu.Unlock()
+	if err := f.dropCopy(cid); err != nil {
 		return err
 	}
 	f.budget.remove(cid)

@@ -144,6 +144,9 @@ func (b *Blobs) warnUploadBudget(left int) bool {
 // copyOne makes sure the blob is on disk (verified against its CID) and
 // uploads it from the file, so a retry or token refresh re-reads the file.
 func (b *Blobs) copyOne(ctx context.Context, cid string, ref repo.BlobRef) (int64, error) {
+	// Pinned from before the download until its copy is deleted: a full
+	// disk drops blobs fetched ahead, never one a worker is using.
+	defer b.fetcher.budget.pin(cid)()
 	if err := b.fetcher.Get(ctx, cid, ref.Size); err != nil {
 		return 0, err
 	}
