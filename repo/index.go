@@ -3,20 +3,28 @@ package repo
 import (
 	"bytes"
 	"slices"
+	"sort"
 )
 
 // blockIndex maps the SHA-256 digests of blocks to a small value: what
 // VerifyCAR keeps of each block while the CAR streams, in 32 bytes and
-// the value's size (36 for a record or an MST node's place in the CAR,
-// where a map of CIDs and node bytes cost about 200). Entries go into one
-// of indexBuckets buckets by their first 12 bits, each an append-only
-// slice grown by an eighth at a time (little slack, and no large array is
-// ever copied); finish sorts each bucket and drops duplicates, and get is
-// a binary search in one bucket. A hostile CAR that crowds one bucket only
-// makes that bucket's sort and search O(n log n) and O(log n): nothing
-// degrades to quadratic.
+// the value's size (where a map of CIDs and node bytes cost about 200).
+//
+// Entries are appended to fixed-size chunks, so the index never copies
+// or frees an array as it grows: no garbage, no fragmentation, at most one
+// chunk of slack. finish sorts them in place, first into buckets by their
+// first 12 bits (counted as they came, then moved with an American flag
+// sort, in O(n)), then each bucket by digest; get is a binary search in
+// one bucket. A hostile CAR that crowds one bucket only makes that
+// bucket's sort and search O(n log n) and O(log n): nothing degrades to
+// quadratic.
 type blockIndex[V any] struct {
-	buckets [][]indexEntry[V]
+	chunks [][]indexEntry[V]
+	n      int
+	// counts[b] is the number of entries in bucket b while adding; after
+	// finish, bucket b holds the entries starts[b] to starts[b+1]-1.
+	counts []int
+	starts []int
 }
 
 type indexEntry[V any] struct {
@@ -24,45 +32,78 @@ type indexEntry[V any] struct {
 	v V
 }
 
-const indexBuckets = 1 << 12
+const (
+	indexBuckets  = 1 << 12
+	indexChunkLen = 1 << 10
+)
 
 func newBlockIndex[V any]() *blockIndex[V] {
-	return &blockIndex[V]{buckets: make([][]indexEntry[V], indexBuckets)}
+	return &blockIndex[V]{counts: make([]int, indexBuckets)}
 }
 
 func bucketOf(d *digest) int { return int(d[0])<<4 | int(d[1]>>4) }
 
-// add records a block. A digest added twice (the same bytes, so the same
-// value) keeps one entry once finished.
-func (x *blockIndex[V]) add(d digest, v V) {
-	i := bucketOf(&d)
-	b := x.buckets[i]
-	if len(b) == cap(b) {
-		nb := make([]indexEntry[V], len(b), len(b)+len(b)/8+16)
-		copy(nb, b)
-		b = nb
-	}
-	x.buckets[i] = append(b, indexEntry[V]{d: d, v: v})
+func (x *blockIndex[V]) at(i int) *indexEntry[V] {
+	return &x.chunks[i/indexChunkLen][i%indexChunkLen]
 }
 
-// finish sorts the buckets and keeps one entry of each digest. No add may
-// follow.
+// add records a block. A digest added twice (the same bytes, so the same
+// value) counts once once finished.
+func (x *blockIndex[V]) add(d digest, v V) {
+	if x.n == len(x.chunks)*indexChunkLen {
+		x.chunks = append(x.chunks, make([]indexEntry[V], indexChunkLen))
+	}
+	*x.at(x.n) = indexEntry[V]{d: d, v: v}
+	x.n++
+	x.counts[bucketOf(&d)]++
+}
+
+// finish sorts the entries by digest. No add may follow.
 func (x *blockIndex[V]) finish() {
-	for i, b := range x.buckets {
-		slices.SortFunc(b, func(a, b indexEntry[V]) int { return bytes.Compare(a.d[:], b.d[:]) })
-		x.buckets[i] = slices.CompactFunc(b, func(a, b indexEntry[V]) bool { return a.d == b.d })
+	x.starts = make([]int, indexBuckets+1)
+	for b, c := range x.counts {
+		x.starts[b+1] = x.starts[b] + c
+	}
+	next := x.counts // reused as each bucket's next free place
+	copy(next, x.starts)
+	for b := range indexBuckets {
+		for next[b] < x.starts[b+1] {
+			e := x.at(next[b])
+			tb := bucketOf(&e.d)
+			if tb == b {
+				next[b]++
+				continue
+			}
+			o := x.at(next[tb])
+			*e, *o = *o, *e
+			next[tb]++
+		}
+	}
+	x.counts = nil
+	var scratch []indexEntry[V]
+	for b := range indexBuckets {
+		lo, hi := x.starts[b], x.starts[b+1]
+		scratch = scratch[:0]
+		for i := lo; i < hi; i++ {
+			scratch = append(scratch, *x.at(i))
+		}
+		slices.SortFunc(scratch, func(a, b indexEntry[V]) int { return bytes.Compare(a.d[:], b.d[:]) })
+		for i, e := range scratch {
+			*x.at(lo + i) = e
+		}
 	}
 }
 
 // get returns the value of the block with digest d, once finished.
 func (x *blockIndex[V]) get(d digest) (V, bool) {
-	b := x.buckets[bucketOf(&d)]
-	i, ok := slices.BinarySearchFunc(b, d, func(e indexEntry[V], d digest) int { return bytes.Compare(e.d[:], d[:]) })
-	if !ok {
-		var zero V
-		return zero, false
+	b := bucketOf(&d)
+	lo, hi := x.starts[b], x.starts[b+1]
+	i := lo + sort.Search(hi-lo, func(i int) bool { return bytes.Compare(x.at(lo + i).d[:], d[:]) >= 0 })
+	if i < hi && x.at(i).d == d {
+		return x.at(i).v, true
 	}
-	return b[i].v, true
+	var zero V
+	return zero, false
 }
 
 // has tells whether the block with digest d was added, once finished.
@@ -71,11 +112,13 @@ func (x *blockIndex[V]) has(d digest) bool {
 	return ok
 }
 
-// each calls fn with every entry's value, once finished.
+// each calls fn with the value of every digest added, once each, once
+// finished.
 func (x *blockIndex[V]) each(fn func(v V)) {
-	for _, b := range x.buckets {
-		for _, e := range b {
-			fn(e.v)
+	for i := range x.n {
+		if i > 0 && x.at(i-1).d == x.at(i).d {
+			continue
 		}
+		fn(x.at(i).v)
 	}
 }
