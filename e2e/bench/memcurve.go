@@ -70,9 +70,12 @@ func newCurveAxes(pts []curvePoint, limitMB float64) curveAxes {
 	return a
 }
 
+// xPad keeps the first and last decades off the plot's edges.
+const xPad = 24
+
 func (a curveAxes) x(records int) float64 {
 	f := (math.Log10(float64(records)) - float64(a.minDecade)) / float64(a.maxDecade-a.minDecade)
-	return a.left + f*a.plotWidth
+	return a.left + xPad + f*(a.plotWidth-2*xPad)
 }
 
 func (a curveAxes) y(mb float64) float64 { return a.top + (1-mb/a.maxMB)*a.plotHeight }
