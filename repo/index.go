@@ -48,7 +48,7 @@ func (x *blockIndex[V]) at(i int) *indexEntry[V] {
 }
 
 // add records a block. A digest added twice (the same bytes, so the same
-// value) counts once once finished.
+// value) is found either way, and each visits it once.
 func (x *blockIndex[V]) add(d digest, v V) {
 	if x.n == len(x.chunks)*indexChunkLen {
 		x.chunks = append(x.chunks, make([]indexEntry[V], indexChunkLen))

@@ -70,7 +70,8 @@ type VerifyOptions struct {
 // VerifyCAR reads a repo CAR stream once and checks that every block
 // hashes to its CID, that the root is a well-formed commit for opts.DID
 // signed by one of opts.Keys, that the MST is complete, and that every record the
-// MST references is present. Failures are returned as *VerifyError naming
+// MST references is present; with opts.CARFile, it then reads the MST
+// nodes back from that file. Failures are returned as *VerifyError naming
 // the offending block or record. On error VerifyCAR stops reading r.
 func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, error) {
 	it, err := newBlockIter(r)
