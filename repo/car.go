@@ -53,12 +53,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// posReader counts the bytes the CAR reader has taken: the offset in the
+// CAR of what it reads next. The CAR reader reads section headers a byte at
+// a time (through ReadByte, here) and never ahead, so after a block's data
+// is read, pos minus its length is where that data starts.
+type posReader struct {
+	r   *bufio.Reader
+	pos int64
+}
+
+func (p *posReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.pos += int64(n)
+	return n, err
+}
+
+func (p *posReader) ReadByte() (byte, error) {
+	b, err := p.r.ReadByte()
+	if err == nil {
+		p.pos++
+	}
+	return b, err
+}
+
 // blockIter walks the sections of a CAR stream, checking each block's hash
 // itself (rather than through BlockReader.Next) so that a mismatch can name
 // the block, and reusing one buffer so that reading a large CAR does not
 // allocate per block.
 type blockIter struct {
 	src   *countingReader
+	at    *posReader
 	br    *carv2.BlockReader
 	buf   []byte
 	Roots []cid.Cid
@@ -79,12 +103,13 @@ func newBlockIter(r io.Reader) (*blockIter, error) {
 // sync.getBlocks answer (the reference PDS sends it with no roots).
 func openBlocks(r io.Reader) (*blockIter, error) {
 	src := &countingReader{r: r}
-	br, err := carv2.NewBlockReader(bufio.NewReaderSize(src, 256<<10),
+	at := &posReader{r: bufio.NewReaderSize(src, 256<<10)}
+	br, err := carv2.NewBlockReader(at,
 		carv2.MaxAllowedHeaderSize(maxHeaderSize), carv2.MaxAllowedSectionSize(maxBlockSize))
 	if err != nil {
 		return nil, readErr(err, "read CAR header")
 	}
-	return &blockIter{src: src, br: br, Roots: br.Roots}, nil
+	return &blockIter{src: src, at: at, br: br, Roots: br.Roots}, nil
 }
 
 // next returns the next block. The data slice is only valid until the next
@@ -113,6 +138,10 @@ func (it *blockIter) next() (cid.Cid, []byte, error) {
 	}
 	return c, data, nil
 }
+
+// offset is where the data of the block next returned last starts in the
+// CAR.
+func (it *blockIter) offset(data []byte) int64 { return it.at.pos - int64(len(data)) }
 
 // bytesRead is the number of bytes consumed from the source so far.
 func (it *blockIter) bytesRead() int64 { return it.src.n }

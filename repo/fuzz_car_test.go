@@ -128,13 +128,13 @@ func FuzzScanBlock(f *testing.F) {
 		}
 		fuzzcheck.Alloc(t, len(data), func() {
 			// As the root: the commit decode and its structure check.
-			s := newScan(c)
-			if err := s.add(c, data); err == nil && s.commit != nil {
+			s := newScan(c, false)
+			if err := s.add(c, data, 0); err == nil && s.commit != nil {
 				_, _, _ = s.checkCommit(VerifyOptions{})
 			}
 			// As any other block: a record's blob refs or an MST node.
-			s = newScan(cid.Undef)
-			if err := s.add(c, data); err != nil {
+			s = newScan(cid.Undef, false)
+			if err := s.add(c, data, 0); err != nil {
 				t.Fatalf("a non-root block is refused: %v", err)
 			}
 			for _, b := range s.blobs {
@@ -142,6 +142,7 @@ func FuzzScanBlock(f *testing.F) {
 					t.Fatalf("blob ref %q does not parse: %v", b.CID, err)
 				}
 			}
+			s.finish()
 			w := walker{ctx: context.Background(), s: s, partial: true}
 			_ = w.walk(c)
 		})

@@ -13,40 +13,59 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// scan holds what VerifyCAR keeps while streaming: the commit, MST node
-// blocks (needed for the walk), and compact record and blob bookkeeping.
-// Record bytes are never kept.
+// scan holds what VerifyCAR keeps while streaming: the commit, compact
+// indexes of the blocks by kind (blockIndex), and the blob bookkeeping of
+// records. Record bytes are never kept; MST node bytes are kept only when
+// the CAR cannot be read back (VerifyOptions.CARFile).
 type scan struct {
 	root   cid.Cid
 	commit *indigorepo.Commit
 	blocks int
 
-	// records maps a record's digest to 0 (no blobs) or 1+index into recBlobs.
-	records  map[digest]uint32
-	recBlobs [][]int32
-	nodes    map[digest][]byte   // raw MST node blocks
-	other    map[digest]struct{} // dag-cbor blocks that are neither
+	records *blockIndex[struct{}]
+	// recInfo holds the records that reference blobs or failed strict
+	// decoding: recUndecoded, or 1 + the index in refs of their blob count,
+	// which their blobs (indexes into blobs) follow.
+	recInfo *blockIndex[uint32]
+	refs    []int32
+	// nodes holds each MST node's offset<<24 | length in the CAR, when it
+	// can be read back, or else its index in nodeMem.
+	nodes    *blockIndex[uint64]
+	readBack bool
+	nodeMem  [][]byte
+	other    *blockIndex[struct{}] // dag-cbor blocks that are neither
 
 	blobs     []BlobRef
 	blobIdx   map[string]int32
 	blobUsed  []bool
+	mimeTypes map[string]string // one copy of each
 	undecoded int
 }
 
-func newScan(root cid.Cid) *scan {
+const (
+	recUndecoded uint32 = 1 << 31
+	// maxNodeOffset bounds the offsets nodes can hold (40 bits: 1 TiB).
+	maxNodeOffset = 1 << 40
+	maxNodeLength = 1 << 24
+)
+
+func newScan(root cid.Cid, readBack bool) *scan {
 	return &scan{
-		root:    root,
-		records: make(map[digest]uint32),
-		nodes:   make(map[digest][]byte),
-		other:   make(map[digest]struct{}),
-		blobIdx: make(map[string]int32),
+		root:      root,
+		records:   newBlockIndex[struct{}](),
+		recInfo:   newBlockIndex[uint32](),
+		nodes:     newBlockIndex[uint64](),
+		readBack:  readBack,
+		other:     newBlockIndex[struct{}](),
+		blobIdx:   make(map[string]int32),
+		mimeTypes: make(map[string]string),
 	}
 }
 
-// add classifies one block: the root commit, a record (atproto data with a
-// $type), an MST node, or something else (ignored unless the MST points
-// at it).
-func (s *scan) add(c cid.Cid, data []byte) error {
+// add classifies one block, whose bytes start at offset off of the CAR:
+// the root commit, a record (atproto data with a $type), an MST node, or
+// something else (ignored unless the MST points at it).
+func (s *scan) add(c cid.Cid, data []byte, off int64) error {
 	if c.Equals(s.root) {
 		if s.commit != nil {
 			return nil
@@ -62,25 +81,43 @@ func (s *scan) add(c cid.Cid, data []byte) error {
 	if !ok {
 		return nil
 	}
-	if _, dup := s.records[d]; dup {
-		return nil
-	}
-	if _, dup := s.nodes[d]; dup {
-		return nil
-	}
 	// Cheap first pass: cbor-gen reads only the top-level $type and skips
 	// the rest without building a map.
 	var gr atdata.GenericRecord
 	if gr.UnmarshalCBOR(bytes.NewReader(data)) == nil && gr.Type != "" {
-		s.addRecord(d, data)
+		s.records.add(d, struct{}{})
+		if info := s.addRecord(data); info != 0 {
+			s.recInfo.add(d, info)
+		}
 		return nil
 	}
 	if _, err := mst.NodeDataFromCBOR(bytes.NewReader(data)); err == nil {
-		s.nodes[d] = bytes.Clone(data)
+		if !s.readBack {
+			s.nodes.add(d, uint64(len(s.nodeMem)))
+			s.nodeMem = append(s.nodeMem, bytes.Clone(data))
+			return nil
+		}
+		if off < 0 || off >= maxNodeOffset || len(data) >= maxNodeLength {
+			return verifyErr(nil, fmt.Sprintf("MST node %s: offset %d or length %d beyond the index", c, off, len(data)))
+		}
+		s.nodes.add(d, uint64(off)<<24|uint64(len(data)))
 		return nil
 	}
-	s.other[d] = struct{}{}
+	s.other.add(d, struct{}{})
 	return nil
+}
+
+// finish ends the stream: the indexes are sorted, and the records that
+// failed strict decoding are counted once each.
+func (s *scan) finish() {
+	for _, x := range []interface{ finish() }{s.records, s.recInfo, s.nodes, s.other} {
+		x.finish()
+	}
+	s.recInfo.each(func(v uint32) {
+		if v == recUndecoded {
+			s.undecoded++
+		}
+	})
 }
 
 // mimeTypeKey is the CBOR text string "mimeType". Both blob forms (typed
@@ -88,27 +125,25 @@ func (s *scan) add(c cid.Cid, data []byte) error {
 // reference a blob and needs no full decode; most records skip it.
 var mimeTypeKey = []byte("\x68mimeType")
 
-func (s *scan) addRecord(d digest, data []byte) {
-	s.records[d] = 0
+// addRecord extracts a record's blob references and returns its recInfo
+// value, 0 for none.
+func (s *scan) addRecord(data []byte) uint32 {
 	if !bytes.Contains(data, mimeTypeKey) {
-		return
+		return 0
 	}
 	if !cborNestingWithin(data, maxRecordNesting) {
-		s.undecoded++
-		return
+		// Too deep to decode within bounded memory: present, undecoded.
+		return recUndecoded
 	}
 	obj, err := atdata.UnmarshalCBOR(data)
 	if err != nil {
 		// Not valid strict atproto data (old or odd records): it still
 		// counts as present, but its blob refs cannot be extracted.
-		s.undecoded++
-		return
+		return recUndecoded
 	}
 	found := atdata.ExtractBlobs(obj)
-	if len(found) == 0 {
-		return
-	}
-	refs := make([]int32, 0, len(found))
+	start := len(s.refs)
+	s.refs = append(s.refs, 0)
 	for _, b := range found {
 		if !b.Ref.IsDefined() {
 			continue
@@ -118,21 +153,33 @@ func (s *scan) addRecord(d digest, data []byte) {
 		if !ok {
 			i = int32(len(s.blobs))
 			s.blobIdx[key] = i
-			s.blobs = append(s.blobs, BlobRef{CID: key, MimeType: b.MimeType, Size: b.Size})
+			mime, ok := s.mimeTypes[b.MimeType]
+			if !ok {
+				mime = b.MimeType
+				s.mimeTypes[mime] = mime
+			}
+			s.blobs = append(s.blobs, BlobRef{CID: key, MimeType: mime, Size: b.Size})
 			s.blobUsed = append(s.blobUsed, false)
 		}
-		refs = append(refs, i)
+		s.refs = append(s.refs, i)
 	}
-	s.recBlobs = append(s.recBlobs, refs)
-	s.records[d] = uint32(len(s.recBlobs))
+	if len(s.refs) == start+1 {
+		s.refs = s.refs[:start]
+		return 0
+	}
+	s.refs[start] = int32(len(s.refs) - start - 1)
+	return uint32(start) + 1
 }
 
 // markBlobs records that the record with digest d is reachable.
 func (s *scan) markBlobs(d digest) {
-	if i := s.records[d]; i > 0 {
-		for _, b := range s.recBlobs[i-1] {
-			s.blobUsed[b] = true
-		}
+	v, ok := s.recInfo.get(d)
+	if !ok || v == recUndecoded {
+		return
+	}
+	i := int(v - 1)
+	for _, b := range s.refs[i+1 : i+1+int(s.refs[i])] {
+		s.blobUsed[b] = true
 	}
 }
 

@@ -60,19 +60,26 @@ type VerifyOptions struct {
 	// CAR, in key order, with path "collection/rkey" and the record CID. An
 	// error it returns stops verification and is returned as is.
 	Records func(path, cid string) error
+	// CARFile, if set, is a file that holds the bytes r delivers, at the
+	// same offsets, by the time r reaches its end: the file the export
+	// stage writes the CAR to as it streams, or the file r reads. The MST
+	// walk then reads each node back from it (and hashes it again) instead
+	// of keeping every node in memory: most of a large repo's memory.
+	CARFile string
 }
 
 // VerifyCAR reads a repo CAR stream once and checks that every block
 // hashes to its CID, that the root is a well-formed commit for opts.DID
 // signed by one of opts.Keys, that the MST is complete, and that every record the
-// MST references is present. Failures are returned as *VerifyError naming
+// MST references is present; with opts.CARFile, it then reads the MST
+// nodes back from that file. Failures are returned as *VerifyError naming
 // the offending block or record. On error VerifyCAR stops reading r.
 func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, error) {
 	it, err := newBlockIter(r)
 	if err != nil {
 		return nil, err
 	}
-	s := newScan(it.Roots[0])
+	s := newScan(it.Roots[0], opts.CARFile != "")
 	for {
 		if s.blocks%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -87,15 +94,24 @@ func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, 
 			return nil, err
 		}
 		s.blocks++
-		if err := s.add(c, data); err != nil {
+		if err := s.add(c, data, it.offset(data)); err != nil {
 			return nil, err
 		}
 	}
+	s.finish()
 	commit, signedBy, err := s.checkCommit(opts)
 	if err != nil {
 		return nil, err
 	}
 	w := walker{ctx: ctx, s: s, partial: opts.Partial, fn: opts.Records}
+	if opts.CARFile != "" {
+		f, err := os.Open(opts.CARFile)
+		if err != nil {
+			return nil, fmt.Errorf("open the CAR to read the MST back: %w", err)
+		}
+		defer f.Close()
+		w.car = f
+	}
 	if err := w.walk(commit.Data); err != nil {
 		return nil, err
 	}
@@ -113,13 +129,15 @@ func VerifyCAR(ctx context.Context, r io.Reader, opts VerifyOptions) (*Summary, 
 	}, nil
 }
 
-// VerifyCARFile runs VerifyCAR on the file at path.
+// VerifyCARFile runs VerifyCAR on the file at path, reading the MST back
+// from it (opts.CARFile is path).
 func VerifyCARFile(ctx context.Context, path string, opts VerifyOptions) (*Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open CAR: %w", err)
 	}
 	defer f.Close()
+	opts.CARFile = path
 	return VerifyCAR(ctx, f, opts)
 }
 

@@ -3,7 +3,9 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
 	"github.com/ipfs/go-cid"
@@ -24,6 +26,8 @@ type walker struct {
 	s       *scan
 	partial bool
 	fn      func(path, cid string) error
+	car     io.ReaderAt // where nodes are read back from, when s.readBack
+	buf     []byte
 
 	lastKey []byte
 	records int
@@ -48,12 +52,16 @@ func (w *walker) node(c cid.Cid, height, depth int) error {
 	if !ok {
 		return verifyErr(nil, fmt.Sprintf("MST node %s: not a dag-cbor sha2-256 CID", c))
 	}
-	raw, ok := w.s.nodes[d]
+	loc, ok := w.s.nodes.get(d)
 	if !ok {
 		if w.partial {
 			return nil
 		}
 		return verifyErr(nil, fmt.Sprintf("MST node %s missing", c))
+	}
+	raw, err := w.nodeBytes(c, d, loc)
+	if err != nil {
+		return err
 	}
 	nd, err := mst.NodeDataFromCBOR(bytes.NewReader(raw))
 	if err != nil {
@@ -112,6 +120,27 @@ func (w *walker) node(c cid.Cid, height, depth int) error {
 	return nil
 }
 
+// nodeBytes returns the bytes of the node c, with digest d and nodes
+// value loc, until the next call.
+func (w *walker) nodeBytes(c cid.Cid, d digest, loc uint64) ([]byte, error) {
+	if !w.s.readBack {
+		return w.s.nodeMem[loc], nil
+	}
+	off, n := int64(loc>>24), int(loc&(maxNodeLength-1))
+	if cap(w.buf) < n {
+		w.buf = make([]byte, n, max(n, 4<<10))
+	}
+	raw := w.buf[:n]
+	if _, err := w.car.ReadAt(raw, off); err != nil {
+		return nil, fmt.Errorf("read MST node %s back from the CAR file at %d: %w", c, off, err)
+	}
+	// Hashed again: the walk trusts only bytes that match their CID.
+	if sha256.Sum256(raw) != d {
+		return nil, verifyErr(nil, fmt.Sprintf("MST node %s: the CAR file's bytes at %d do not hash to it (the file changed as it was verified)", c, off))
+	}
+	return raw, nil
+}
+
 func (w *walker) leaf(key []byte, val cid.Cid) error {
 	if w.lastKey != nil && bytes.Compare(key, w.lastKey) <= 0 {
 		return verifyErr(nil, fmt.Sprintf("MST key %s out of order after %s", key, w.lastKey))
@@ -121,14 +150,11 @@ func (w *walker) leaf(key []byte, val cid.Cid) error {
 	if !ok {
 		return verifyErr(nil, fmt.Sprintf("record %s (%s): not a dag-cbor sha2-256 CID", key, val))
 	}
-	if _, ok := w.s.records[d]; !ok {
+	if !w.s.records.has(d) {
 		if w.partial {
 			return nil
 		}
-		if _, isNode := w.s.nodes[d]; isNode {
-			return verifyErr(nil, fmt.Sprintf("record %s (%s) is not a record", key, val))
-		}
-		if _, isOther := w.s.other[d]; isOther {
+		if w.s.nodes.has(d) || w.s.other.has(d) {
 			return verifyErr(nil, fmt.Sprintf("record %s (%s) is not a record", key, val))
 		}
 		return verifyErr(nil, fmt.Sprintf("record %s (%s) missing from CAR", key, val))

@@ -33,9 +33,9 @@ type memSetting struct {
 // with the 24 MiB limit atmigrate shipped before it was measured.
 const defaultMemSettings = "shipped,none,GOMEMLIMIT=24MiB"
 
-// defaultMemRecords are the bench's account sizes and one of a million
-// records.
-const defaultMemRecords = "500,5000,20000,100000,1000000"
+// defaultMemRecords are the bench's account sizes, the decades of the
+// memory curve (1k to 1M) and 20,000.
+const defaultMemRecords = "500,1000,5000,10000,20000,100000,1000000"
 
 // parseMemSettings reads BENCH_MEMORY_SETTINGS: comma-separated
 // "shipped" (internal/memsettings decides), "none" (Go's defaults: no memory
@@ -145,6 +145,7 @@ func runMemory(root, work string) error {
 	runs := envInt("BENCH_RUNS", 3)
 	cache := envString("BENCH_MEMORY_CACHE", filepath.Join(os.TempDir(), "atmigrate-bench-memory"))
 	out := envString("BENCH_OUT", filepath.Join(root, "bench-results-memory.json"))
+	svg := envString("BENCH_MEMORY_SVG", strings.TrimSuffix(out, ".json")+"-curve.svg")
 
 	bin := filepath.Join(work, "memverify")
 	logf("building e2e/bench/memverify")
@@ -191,7 +192,21 @@ func runMemory(root, work string) error {
 		return err
 	}
 	logf("wrote %s", out)
+	if err := writeCurveFile(svg, &report, settings[0].Name); err != nil {
+		return err
+	}
+	logf("wrote %s (peak RSS against records, %s)", svg, settings[0].Name)
 	return nil
+}
+
+// writeCurveFile writes the memory curve of one setting to path.
+func writeCurveFile(path string, report *MemReport, setting string) error {
+	var buf bytes.Buffer
+	title := fmt.Sprintf("Verifying a repo: peak RSS (%s, median of %d, range as bars)", setting, report.Runs)
+	if err := writeMemCurve(&buf, title, memCurvePoints(report.Cells, setting), memLimitMB); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 // memBuild has memverify build (or find in the cache) the CAR of n records.

@@ -12,7 +12,8 @@ import (
 // gcPercent is the GOGC atmigrate runs with: between collections the heap
 // may grow to 1.5 times the live data, not Go's default 2 times. The live
 // data that grows with an account is the repo verification's index (about
-// 200 bytes a record); everything else streams.
+// 45 bytes a record since December 2026, 200 before); everything else
+// streams.
 //
 // Chosen with BENCH=memory make bench (table in README.md, "Performance
 // and memory"), which verifies synthetic repos through repo.VerifyCAR as

@@ -275,12 +275,7 @@ func reuseRepo(ctx context.Context, c *pds.Client, did, dir string, vo repo.Veri
 	if err != nil || cid != man.Repo.Commit {
 		return nil, false
 	}
-	f, err := os.Open(filepath.Join(dir, RepoFile))
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	sum, err := repo.VerifyCAR(ctx, f, vo)
+	sum, err := repo.VerifyCARFile(ctx, filepath.Join(dir, RepoFile), vo)
 	if err != nil || sum.Commit != cid {
 		return nil, false
 	}

@@ -17,9 +17,12 @@ import (
 
 // ExportAndVerify downloads the repo (or a diff after since) from src to
 // path while a verifier reads the same bytes through a pipe: one pass, no
-// second read of the file. A repo that does not verify is deleted.
+// second read of the file but for the MST nodes, which the verifier reads
+// back from it once the download is complete (vo.CARFile), rather than
+// hold them all in memory. A repo that does not verify is deleted.
 func ExportAndVerify(ctx context.Context, src Source, prog ui.Progress, since, path string, vo repo.VerifyOptions) (*repo.Summary, error) {
 	prog.Transfer(ui.TransferRepoDownload, 1, -1)
+	vo.CARFile = path
 	for attempt := 0; ; attempt++ {
 		pr, pw := io.Pipe()
 		type result struct {
@@ -66,12 +69,10 @@ func ExportAndVerify(ctx context.Context, src Source, prog ui.Progress, since, p
 // machine that died before the file reached the disk, a catch-up killed
 // half-way) is deleted, to be downloaded again, never imported.
 func LocalRepoGood(ctx context.Context, path, commit string, vo repo.VerifyOptions, prog ui.Progress) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return false, err
 	}
-	sum, verr := repo.VerifyCAR(ctx, f, vo)
-	f.Close()
+	sum, verr := repo.VerifyCARFile(ctx, path, vo)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}

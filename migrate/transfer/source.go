@@ -14,7 +14,9 @@ type Source interface {
 	// Name says where the data comes from, for messages.
 	Name() string
 	// ExportRepo writes the repo CAR (a diff after since, when since is
-	// non-empty) to path, copying the bytes to tee when non-nil.
+	// non-empty) to path, copying the bytes to tee when non-nil. When it
+	// returns nil, path holds every byte tee got, at the same offsets: the
+	// verifier reading tee reads the MST back from path.
 	ExportRepo(ctx context.Context, since, path string, tee io.Writer, onBytes func(int64)) (int64, error)
 	// LatestCommit returns the newest commit CID and rev.
 	LatestCommit(ctx context.Context) (cid, rev string, err error)

@@ -31,7 +31,8 @@ var metricNames = []string{
 // measure applies the shipped memory settings, then verifies the CAR at
 // path the way the export stage does: the bytes come through an io.Pipe
 // (there from the download, here from the file) into repo.VerifyCAR, with
-// the DID and signing key checked.
+// the DID and signing key checked, and the MST read back from the file
+// (CARFile) once the stream has ended.
 func measure(path string) (*memstat.Measurement, error) {
 	memsettings.Apply()
 	keyText, err := os.ReadFile(path + ".key")
@@ -56,7 +57,7 @@ func measure(path string) (*memstat.Measurement, error) {
 		_, err := io.Copy(pw, f)
 		pw.CloseWithError(err)
 	}()
-	sum, err := repo.VerifyCAR(context.Background(), pr, repo.VerifyOptions{DID: benchDID, Keys: []atcrypto.PublicKey{key}})
+	sum, err := repo.VerifyCAR(context.Background(), pr, repo.VerifyOptions{DID: benchDID, Keys: []atcrypto.PublicKey{key}, CARFile: path})
 	wall := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", path, err)
