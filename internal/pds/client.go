@@ -36,6 +36,10 @@ type Options struct {
 	// negative disables. Waiting for response headers is bounded by the
 	// HTTP client's ResponseHeaderTimeout instead.
 	StallTimeout time.Duration
+	// Observer, if set, is told about every HTTP exchange (see
+	// RequestEvent: no header, token, body or query string); it wraps
+	// HTTPClient's transport.
+	Observer Observer
 }
 
 // Client talks XRPC to one PDS. It holds at most one account session (in
@@ -85,6 +89,7 @@ func New(host string, opts Options) *Client {
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
+	c.hc = ObserveClient(c.hc, opts.Observer)
 	if c.stall == 0 {
 		c.stall = 2 * time.Minute
 	}
