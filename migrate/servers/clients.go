@@ -22,6 +22,7 @@ type Clients struct {
 	retry      *pds.RetryPolicy // nil: each call's own default
 	requests   *atomic.Int64
 	prog       ui.Progress
+	obs        pds.Observer // see Observed
 }
 
 // New is the clients of a run: hc, retry and requests may be nil (the
@@ -65,7 +66,9 @@ func (s Clients) Advisory(url string, headers http.Header) *pds.Client {
 
 // PLC is a client for the PLC directory at url ("": DefaultPLC).
 func (s Clients) PLC(url string) *plc.Client {
-	return NewPLCClient(url, s.HTTPClient, s.retry, s.prog)
+	c := NewPLCClient(url, s.HTTPClient, s.retry, s.prog)
+	c.HTTP = pds.ObserveClient(c.HTTP, s.obs)
+	return c
 }
 
 func (s Clients) options(headers http.Header) pds.Options {
@@ -75,6 +78,7 @@ func (s Clients) options(headers http.Header) pds.Options {
 		Headers:    headers,
 		Requests:   s.requests,
 		OnRetry:    RetryReporter(s.prog),
+		Observer:   s.obs,
 	}
 	if s.retry != nil {
 		o.Retry = *s.retry

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/atmigrate/atmigrate/internal/pds"
 )
 
 // webTimeout bounds a plain GET when the run has no HTTP client of its
@@ -23,5 +25,5 @@ func (s Clients) Get(ctx context.Context, url string) (*http.Response, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: webTimeout}
 	}
-	return hc.Do(req)
+	return pds.ObserveClient(hc, s.obs).Do(req)
 }
