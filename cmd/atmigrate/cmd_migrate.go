@@ -44,6 +44,7 @@ var migrateFlags = append([]cli.Flag{
 	&cli.BoolFlag{Name: "skip-oversized-blobs", Usage: "move without the blobs larger than the new PDS accepts (listed at the end and by verify) instead of refusing to start"},
 	bypassKeyFlag("the new PDS"),
 	oldInt("concurrency", "blob-concurrency"),
+	timelineFlag,
 }, networkFlags(true)...)
 
 // bypassKeyFlag is --ratelimit-bypass-key: the rate-limit bypass key of
@@ -81,8 +82,10 @@ func runMigrate(c *cli.Context) error {
 	out := newOutput(os.Stderr)
 	opts.Progress = out
 	opts.UI = newTerminalUI(out)
+	tl := startTimeline(c, opts)
 	res, err := migrate.Run(c.Context, *opts)
 	out.Close()
+	tl.finish(opts, res, err)
 	switch {
 	case err == nil:
 		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, servers.NormalURL(opts.NewPDS))
