@@ -147,3 +147,19 @@ func TestRolesOf(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestCounts(t *testing.T) {
+	tl := sample()
+	got := tl.RequestCounts()
+	if got["login"][RoleOldPDS] != 1 || got["export-repo"][RoleOldPDS] != 1 || got["blobs"][RoleNewPDS] != 3 || got["identity"][RolePLC] != 1 {
+		t.Errorf("counts %v", got)
+	}
+	var b strings.Builder
+	if err := WriteCounts(&b, got, []string{"login", "export-repo", "blobs", "identity"}, []string{RoleOldPDS, RoleNewPDS, RolePLC}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(strings.TrimSpace(lines[5]), "total") || !strings.HasSuffix(strings.TrimSpace(lines[5]), "6") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
