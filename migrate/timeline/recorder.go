@@ -172,7 +172,7 @@ func (r *Recorder) Timeline(title string, roles Roles) *Timeline {
 	if len(r.cpu) > 0 {
 		t.CPU = []CPULane{{Name: "atmigrate CPU", Samples: append([]CPUSample(nil), r.cpu...)}}
 	}
-	t.Parties = roles.parties()
+	t.Parties = roles.Parties()
 	return t
 }
 

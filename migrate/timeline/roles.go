@@ -79,9 +79,9 @@ func (r Roles) relayName(i int) string {
 	return fmt.Sprintf("relay %d", i+1)
 }
 
-// parties are the lanes in drawing order: old PDS, new PDS, PLC
+// Parties are the lanes in drawing order: old PDS, new PDS, PLC
 // directory, the relays, the AppView, other.
-func (r Roles) parties() []Party {
+func (r Roles) Parties() []Party {
 	names := []string{RoleOldPDS, RoleNewPDS, RolePLC}
 	for i := range r.Relays {
 		names = append(names, r.relayName(i))

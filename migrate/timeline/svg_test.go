@@ -15,7 +15,7 @@ import (
 // at once), a failure, and a CPU lane.
 func sample() *Timeline {
 	tl := &Timeline{Title: "atmigrate test migrate: done", Duration: 10,
-		Parties: Roles{Versions: map[string]string{RoleNewPDS: "@atproto/pds 0.4.217"}}.parties()}
+		Parties: Roles{Versions: map[string]string{RoleNewPDS: "@atproto/pds 0.4.217"}}.Parties()}
 	tl.Stages = []Span{
 		{Name: "login", Start: 0, End: 1, State: "done"},
 		{Name: "export-repo", Start: 0.5, End: 3, State: "done"},
