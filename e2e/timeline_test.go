@@ -60,6 +60,9 @@ func TestTimeline(t *testing.T) {
 			t.Errorf("%s: no text %q", done, want)
 		}
 	}
+	if b, _ := os.ReadFile(done); strings.Contains(string(b), "unfinished") {
+		t.Errorf("%s: a stage of a finished run is drawn unfinished", done)
+	}
 	if keep := os.Getenv("TIMELINE_KEEP"); keep != "" {
 		for _, p := range []string{paused, done} {
 			b, _ := os.ReadFile(p)

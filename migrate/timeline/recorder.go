@@ -34,8 +34,9 @@ type Party struct {
 	Version string `json:"version,omitempty"`
 }
 
-// Span is a stage's time: State is "done", "skipped" (End = Start) or
-// "unfinished" (the recording ended first).
+// Span is a stage's time: State is "done", "skipped" (End = Start, or
+// the time it took to find there was nothing to do) or "unfinished" (the
+// recording ended first).
 type Span struct {
 	Name  string  `json:"name"`
 	Start float64 `json:"start"`
@@ -125,6 +126,12 @@ func (r *Recorder) StageSkip(s stage.Stage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.since(time.Now())
+	for i := len(r.stages) - 1; i >= 0; i-- {
+		if sp := &r.stages[i]; sp.Name == string(s) && sp.State == "unfinished" {
+			sp.End, sp.State = now, "skipped" // started, then found nothing to do
+			return
+		}
+	}
 	r.stages = append(r.stages, Span{Name: string(s), Start: now, End: now, State: "skipped"})
 }
 

@@ -67,11 +67,13 @@ func TestRecorderStages(t *testing.T) {
 	p.StageDone(stage.Login, "ok")
 	p.StageSkip(stage.CatchUp, "nothing new")
 	p.StageDone(stage.ExportRepo, "ok")
-	p.StageStart(stage.Identity) // never finishes
+	p.StageStart(stage.Preferences)
+	p.StageSkip(stage.Preferences, "done before") // started, then skipped
+	p.StageStart(stage.Identity)                  // never finishes
 	time.Sleep(5 * time.Millisecond)
 	r.Stop()
 	tl := r.Timeline("t", Roles{})
-	want := map[string]string{"login": "done", "export-repo": "done", "catch-up": "skipped", "identity": "unfinished"}
+	want := map[string]string{"login": "done", "export-repo": "done", "catch-up": "skipped", "preferences": "skipped", "identity": "unfinished"}
 	if len(tl.Stages) != len(want) {
 		t.Fatalf("stages %+v", tl.Stages)
 	}
@@ -86,8 +88,8 @@ func TestRecorderStages(t *testing.T) {
 			t.Errorf("an unfinished stage ends with the recording: %v, %v", s.End, tl.Duration)
 		}
 	}
-	if inner.n != 6 {
-		t.Errorf("the wrapped progress got %d stage calls, want 6", inner.n)
+	if inner.n != 8 {
+		t.Errorf("the wrapped progress got %d stage calls, want 8", inner.n)
 	}
 }
 

@@ -189,12 +189,15 @@ func (d *drawing) inFlight(rs []Request) *slots {
 // shortCall drops the com.atproto. of a method name.
 func shortCall(c string) string { return strings.TrimPrefix(c, "com.atproto.") }
 
+// drawn says whether a stage is drawn: not when it was skipped at once.
+func drawn(s Span) bool { return s.State != "skipped" || s.End > s.Start }
+
 // stageAt is the stage that most recently started and was still running
 // at t ("" when none).
 func stageAt(tl *Timeline, t float64) string {
 	name, start := "", -1.0
 	for _, s := range tl.Stages {
-		if s.State != "skipped" && s.Start <= t && t <= s.End && s.Start > start {
+		if drawn(s) && s.Start <= t && t <= s.End && s.Start > start {
 			name, start = s.Name, s.Start
 		}
 	}
@@ -232,7 +235,7 @@ func (d *drawing) block(b *strings.Builder, tl *Timeline, y float64) float64 {
 func (d *drawing) stageLane(b *strings.Builder, tl *Timeline, y float64) float64 {
 	var spans []Span
 	for _, s := range tl.Stages {
-		if s.State != "skipped" {
+		if drawn(s) {
 			spans = append(spans, s)
 		}
 	}
@@ -253,12 +256,15 @@ func (d *drawing) stageLane(b *strings.Builder, tl *Timeline, y float64) float64
 	for i, s := range spans {
 		x0, x1 := d.x(s.Start), d.x(s.End)
 		ry := y + float64(rows[i]*stageRowH) + 1
-		state := ""
-		if s.State == "unfinished" {
+		state, opacity := "", ""
+		switch s.State {
+		case "unfinished":
 			state = ", unfinished"
+		case "skipped":
+			state, opacity = ", nothing to do", ` fill-opacity="0.45"`
 		}
-		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %.2f–%.2f s (%.2f s%s)</title></rect>`+"\n",
-			x0, ry, max(1, x1-x0), stageRowH-2, d.color(s.Name), esc(s.Name), s.Start, s.End, s.End-s.Start, state)
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"%s><title>%s: %.2f–%.2f s (%.2f s%s)</title></rect>`+"\n",
+			x0, ry, max(1, x1-x0), stageRowH-2, d.color(s.Name), opacity, esc(s.Name), s.Start, s.End, s.End-s.Start, state)
 		if x1-x0 > float64(len(s.Name))*6+4 {
 			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10">%s</text>`+"\n", x0+2, ry+11, esc(s.Name))
 		}
