@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,6 +55,7 @@ func (t *runTimeline) finish(opts *migrate.Options, res *migrate.Result, err err
 	if res != nil && res.State != nil && roles.OldPDS == "" {
 		roles.OldPDS = res.State.OldPDS
 	}
+	roles.Versions = serverVersions(map[string]string{timeline.RoleOldPDS: roles.OldPDS, timeline.RoleNewPDS: roles.NewPDS})
 	tl := t.rec.Timeline("atmigrate "+servers.Version+" migrate: "+outcome(err), roles)
 	tl.Title += fmt.Sprintf(" (%.1f s)", tl.Duration)
 	if werr := writeTimeline(t.path, tl); werr != nil {
@@ -58,6 +63,46 @@ func (t *runTimeline) finish(opts *migrate.Options, res *migrate.Result, err err
 		return
 	}
 	fmt.Fprintf(os.Stderr, "atmigrate: timeline written to %s\n", t.path)
+}
+
+// serverVersions asks each PDS (role → URL) for its version
+// (/xrpc/_health), at once and for two seconds at most, outside the
+// recording; a server that does not say is left out.
+func serverVersions(urls map[string]string) map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[string]string{}
+	for role, u := range urls {
+		if u == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, servers.NormalURL(u)+"/xrpc/_health", nil)
+			if err != nil {
+				return
+			}
+			req.Header.Set("User-Agent", "atmigrate/"+servers.Version)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var h struct {
+				Version string `json:"version"`
+			}
+			if resp.StatusCode == http.StatusOK && json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&h) == nil && h.Version != "" {
+				mu.Lock()
+				out[role] = "version " + h.Version
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // outcome says how a run ended without its error's text, which may name

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,5 +53,22 @@ func TestTimelineOutcome(t *testing.T) {
 		if got := outcome(err); got != want {
 			t.Errorf("outcome(%v) = %q, want %q", err, got, want)
 		}
+	}
+}
+
+func TestServerVersions(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/xrpc/_health" {
+			w.Write([]byte(`{"version":"0.4.217"}`))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer ok.Close()
+	none := httptest.NewServer(http.NotFoundHandler())
+	defer none.Close()
+	got := serverVersions(map[string]string{"new PDS": ok.URL + "/", "old PDS": none.URL, "other": ""})
+	if len(got) != 1 || got["new PDS"] != "version 0.4.217" {
+		t.Errorf("versions %v", got)
 	}
 }
