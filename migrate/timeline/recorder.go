@@ -108,31 +108,25 @@ func (r *Recorder) StageStart(s stage.Stage) {
 	r.stages = append(r.stages, Span{Name: string(s), Start: now, End: now, State: "unfinished"})
 }
 
-func (r *Recorder) StageDone(s stage.Stage) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.since(time.Now())
-	for i := len(r.stages) - 1; i >= 0; i-- {
-		if sp := &r.stages[i]; sp.Name == string(s) && sp.State == "unfinished" {
-			sp.End, sp.State = now, "done"
-			return
-		}
-	}
-	// Done without a start: a stage that finished at once.
-	r.stages = append(r.stages, Span{Name: string(s), Start: now, End: now, State: "done"})
-}
+func (r *Recorder) StageDone(s stage.Stage) { r.closeStage(s, "done") }
 
-func (r *Recorder) StageSkip(s stage.Stage) {
+// StageSkip ends the stage's open span as skipped (it started, then found
+// nothing to do), or records a skip that took no time.
+func (r *Recorder) StageSkip(s stage.Stage) { r.closeStage(s, "skipped") }
+
+// closeStage closes the latest open span of s with state, or adds one that took
+// no time (a stage done or skipped without a start).
+func (r *Recorder) closeStage(s stage.Stage, state string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.since(time.Now())
 	for i := len(r.stages) - 1; i >= 0; i-- {
 		if sp := &r.stages[i]; sp.Name == string(s) && sp.State == "unfinished" {
-			sp.End, sp.State = now, "skipped" // started, then found nothing to do
+			sp.End, sp.State = now, state
 			return
 		}
 	}
-	r.stages = append(r.stages, Span{Name: string(s), Start: now, End: now, State: "skipped"})
+	r.stages = append(r.stages, Span{Name: string(s), Start: now, End: now, State: state})
 }
 
 // addCPU records that the process kept cores busy until at.
