@@ -81,6 +81,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Requests, when set, counts HTTP requests (benchmarks).
 	Requests *atomic.Int64
+	// Observer, when set, is told about every HTTP exchange of the run
+	// (the --timeline picture); see pds.Observer.
+	Observer pds.Observer
 
 	Progress ui.Progress
 	UI       ui.Prompter
@@ -121,7 +124,7 @@ func (o *Options) target(did string) checkpoint.Target {
 
 // serversFor are the servers of a run with options o.
 func serversFor(o Options) servers.Clients {
-	return servers.New(o.HTTPClient, o.Retry, o.Requests, o.Progress)
+	return servers.New(o.HTTPClient, o.Retry, o.Requests, o.Progress).Observed(o.Observer)
 }
 
 // resolverFor is the identity reader of a run with options o.

@@ -45,6 +45,7 @@ var migrateFlags = append([]cli.Flag{
 	bypassKeyFlag("the new PDS"),
 	stallFlag,
 	oldInt("concurrency", "blob-concurrency"),
+	timelineFlag,
 }, networkFlags(true)...)
 
 // bypassKeyFlag is --ratelimit-bypass-key: the rate-limit bypass key of
@@ -82,8 +83,10 @@ func runMigrate(c *cli.Context) error {
 	out := newOutput(os.Stderr)
 	opts.Progress = out
 	opts.UI = newTerminalUI(out)
+	tl := startTimeline(c, opts)
 	res, err := migrate.Run(c.Context, *opts)
 	out.Close()
+	tl.finish(opts, res, err)
 	switch {
 	case err == nil:
 		fmt.Fprintf(os.Stderr, "\natmigrate: %s now lives on %s\n", res.DID, servers.NormalURL(opts.NewPDS))

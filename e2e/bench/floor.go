@@ -13,6 +13,8 @@ import (
 
 	"github.com/atmigrate/atmigrate/e2e/localnet"
 	"github.com/atmigrate/atmigrate/internal/pds"
+	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/timeline"
 )
 
 // FloorRun is the bare sequence of server calls on the twin account, one
@@ -47,12 +49,12 @@ var rawHTTP = &http.Client{Transport: &http.Transport{
 	IdleConnTimeout:     90 * time.Second,
 }}
 
-func rawGet(ctx context.Context, u string) ([]byte, error) {
+func rawGet(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rawHTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +68,19 @@ func rawGet(ctx context.Context, u string) ([]byte, error) {
 
 // runFloor moves acct from A to B with the bare calls. Half the blobs are
 // copied 4 at a time, the other half 8 at a time, and the better rate,
-// scaled to all blobs, counts; c4First says which goes first.
-func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account, token string, c4First bool) (*FloorRun, error) {
+// scaled to all blobs, counts; c4First says which goes first. rec, when
+// not nil, records the steps (under the names of atmigrate's stages) and
+// every request, for the timeline.
+func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account, token string, c4First bool, rec *timeline.Recorder) (*FloorRun, error) {
 	f := &FloorRun{}
-	a := pds.New(nw.A.URL, pds.Options{})
-	b := pds.New(nw.B.URL, pds.Options{})
-	lap := func(d *float64, start time.Time) { *d = time.Since(start).Seconds() }
+	obs := recObserver(rec)
+	a := pds.New(nw.A.URL, pds.Options{Observer: obs})
+	b := pds.New(nw.B.URL, pds.Options{Observer: obs})
+	raw := pds.ObserveClient(rawHTTP, obs)
+	step := &floorSteps{rec: rec}
+	lap := func(d *float64, start time.Time) { *d = time.Since(start).Seconds(); step.end() }
 
-	t := time.Now()
+	t := step.begin(stage.CreateAccount)
 	if _, err := a.Login(ctx, acct.DID, acct.Password, ""); err != nil {
 		return nil, err
 	}
@@ -91,22 +98,22 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 	}
 	lap(&f.Account, t)
 
-	t = time.Now()
-	car, err := rawGet(ctx, nw.A.URL+"/xrpc/com.atproto.sync.getRepo?did="+url.QueryEscape(acct.DID))
+	t = step.begin(stage.ExportRepo)
+	car, err := rawGet(ctx, raw, nw.A.URL+"/xrpc/com.atproto.sync.getRepo?did="+url.QueryEscape(acct.DID))
 	if err != nil {
 		return nil, err
 	}
 	lap(&f.Export, t)
 	f.RepoBytes = int64(len(car))
 
-	t = time.Now()
+	t = step.begin(stage.ImportRepo)
 	if err := b.ImportRepo(ctx, bytes.NewReader(car), int64(len(car)), nil); err != nil {
 		return nil, fmt.Errorf("importRepo: %w", err)
 	}
 	lap(&f.Import, t)
 	car = nil
 
-	t = time.Now()
+	t = step.begin(stage.Blobs)
 	missing, err := b.ListMissingBlobs(ctx)
 	if err != nil {
 		return nil, err
@@ -130,7 +137,7 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 		if len(p.blobs) == 0 {
 			continue
 		}
-		d, n, err := copyBlobs(ctx, nw.A.URL, acct.DID, b, p.blobs, p.conc)
+		d, n, err := copyBlobs(ctx, raw, nw.A.URL, acct.DID, b, p.blobs, p.conc)
 		if err != nil {
 			return nil, fmt.Errorf("blobs at %d: %w", p.conc, err)
 		}
@@ -143,8 +150,9 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 		}
 	}
 	f.Blobs = min(f.Blobs4, f.Blobs8)
+	step.end()
 
-	t = time.Now()
+	t = step.begin(stage.Preferences)
 	prefs, err := a.GetPreferences(ctx)
 	if err != nil {
 		return nil, err
@@ -154,7 +162,7 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 	}
 	lap(&f.Prefs, t)
 
-	t = time.Now()
+	t = step.begin(stage.Identity)
 	cred, err := b.GetRecommendedDidCredentials(ctx)
 	if err != nil {
 		return nil, err
@@ -168,7 +176,7 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 	}
 	lap(&f.Identity, t)
 
-	t = time.Now()
+	t = step.begin(stage.Activate)
 	if err := b.ActivateAccount(ctx); err != nil {
 		return nil, err
 	}
@@ -184,7 +192,7 @@ func runFloor(ctx context.Context, nw *localnet.Network, acct *localnet.Account,
 
 // copyBlobs downloads each blob from A into memory and uploads it to B,
 // conc at a time, each worker going download -> upload -> next.
-func copyBlobs(ctx context.Context, aURL, did string, b *pds.Client, blobs []pds.MissingBlob, conc int) (time.Duration, int64, error) {
+func copyBlobs(ctx context.Context, raw *http.Client, aURL, did string, b *pds.Client, blobs []pds.MissingBlob, conc int) (time.Duration, int64, error) {
 	start := time.Now()
 	jobs := make(chan string)
 	var mu sync.Mutex
@@ -196,7 +204,7 @@ func copyBlobs(ctx context.Context, aURL, did string, b *pds.Client, blobs []pds
 		go func() {
 			defer wg.Done()
 			for cid := range jobs {
-				body, err := rawGet(ctx, aURL+"/xrpc/com.atproto.sync.getBlob?did="+url.QueryEscape(did)+"&cid="+url.QueryEscape(cid))
+				body, err := rawGet(ctx, raw, aURL+"/xrpc/com.atproto.sync.getBlob?did="+url.QueryEscape(did)+"&cid="+url.QueryEscape(cid))
 				if err == nil {
 					_, err = b.UploadBlob(ctx, bytes.NewReader(body), int64(len(body)), "image/jpeg")
 				}

@@ -121,7 +121,8 @@ func run() error {
 	}
 	logf("%s", serversLine(servers))
 
-	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY")}
+	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY"),
+		tlDir: timelineDir(out), servers: servers}
 	report := Report{Machine: machine(), Servers: servers, Runs: runs, Started: time.Now().UTC()}
 	for _, sz := range chosen {
 		n := runs
@@ -147,6 +148,7 @@ func run() error {
 	}
 	report.Finished = time.Now().UTC()
 	printTable(os.Stdout, &report)
+	printRequestCounts(os.Stdout, &report)
 	if err := writeReport(out, &report); err != nil {
 		return err
 	}

@@ -38,8 +38,12 @@ type AccountSummary struct {
 	// RusageRSSMB is the median of wait4's ru_maxrss: an upper bound that
 	// includes the bench's own RSS (see AtmigrateRun).
 	RusageRSSMB float64 `json:"rusageMaxRssMB"`
-	Requests    int64   `json:"httpRequests"`
-	CPU         float64 `json:"atmigrateCpuSeconds"`
+	// RequestsPerStage and FloorRequestsPerStage are the requests per
+	// stage (floor step) and server, medians of the runs (timeline.go).
+	RequestsPerStage      Counts  `json:"requestsPerStage,omitempty"`
+	FloorRequestsPerStage Counts  `json:"floorRequestsPerStage,omitempty"`
+	Requests              int64   `json:"httpRequests"`
+	CPU                   float64 `json:"atmigrateCpuSeconds"`
 	// PeakDiskMB is the state dir's largest size (max over the runs).
 	PeakDiskMB float64 `json:"peakDiskMB"`
 	// Server CPU seconds (medians) for the atmigrate run and the floor run,
@@ -97,6 +101,9 @@ func summarize(sz size, rs []RunResult) AccountSummary {
 			"activate": col(func(r RunResult) float64 { return r.Floor.Activate }),
 		},
 		RunResults: rs,
+
+		RequestsPerStage:      medianCounts(rs, func(r RunResult) Counts { return r.RequestsPerStage }),
+		FloorRequestsPerStage: medianCounts(rs, func(r RunResult) Counts { return r.FloorRequestsPerStage }),
 	}
 	for _, r := range rs {
 		s.MaxRSSMB = max(s.MaxRSSMB, r.Atmigrate.PeakRSSKB/1024)

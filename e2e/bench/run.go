@@ -18,6 +18,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/timeline"
 )
 
 type bench struct {
@@ -27,6 +28,10 @@ type bench struct {
 	work string
 	conc string
 	seq  int
+	// tlDir is where the timelines go; servers names the PDS versions in
+	// them (timeline.go).
+	tlDir   string
+	servers Servers
 }
 
 // RunResult is one run of one size: atmigrate on one account, the floor on
@@ -53,6 +58,12 @@ type RunResult struct {
 	// DataRatio is atmigrate's time up to the end of verify-new over the
 	// data floor (account, repo, blobs, preferences).
 	DataRatio float64 `json:"dataRatio"`
+	// RequestsPerStage and FloorRequestsPerStage count the requests each
+	// stage (each floor step) sent to each server, from the timelines.
+	RequestsPerStage      Counts `json:"requestsPerStage,omitempty"`
+	FloorRequestsPerStage Counts `json:"floorRequestsPerStage,omitempty"`
+	// The two runs' timelines, for the picture (timeline.go).
+	atmigrateTL, floorTL *timeline.Timeline
 }
 
 // AtmigrateRun is what one `atmigrate migrate` cost.
@@ -80,6 +91,10 @@ type AtmigrateRun struct {
 	UserCPU    float64 `json:"userCpuSeconds"`
 	SystemCPU  float64 `json:"systemCpuSeconds"`
 	StderrTail string  `json:"-"`
+	// started is when the process started; timeline is what it recorded
+	// (--timeline), its times counted from about then.
+	started  time.Time
+	timeline *timeline.Timeline
 }
 
 // leadInSize is the account moved, untimed, just before a size's timed
@@ -142,7 +157,7 @@ func (b *bench) runSize(ctx context.Context, sz size, n int, each func(i int, r 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := runFloor(ctx, b.net, lead, tok, true); err != nil {
+	if _, err := runFloor(ctx, b.net, lead, tok, true, nil); err != nil {
 		return nil, fmt.Errorf("lead-in: %w", err)
 	}
 	logf("%s: lead-in moved in %.1fs (not measured)", sz.Name, time.Since(t0).Seconds())
@@ -152,6 +167,7 @@ func (b *bench) runSize(ctx context.Context, sz size, n int, each func(i int, r 
 		if err != nil {
 			return nil, fmt.Errorf("%s run %d: %w", sz.Name, i+1, err)
 		}
+		b.writeTimelines(sz.Name, i, r)
 		each(i, r)
 		rs = append(rs, *r)
 	}
@@ -175,19 +191,34 @@ func (b *bench) measurePair(ctx context.Context, p pair, i int) (*RunResult, err
 	// Alternate which goes first, so neither always runs on the servers
 	// the other just warmed (or loaded).
 	doA := func() error {
+		cpu := b.cpu.sampleServers()
 		r, err := b.atmigrate(ctx, acct, tokA)
 		if err != nil {
+			cpu.stop(time.Now())
 			return err
 		}
+		lanes := cpu.stop(r.started)
 		res.Atmigrate = *r
+		if tl := r.timeline; tl != nil {
+			tl.CPU = append(tl.CPU, lanes...)
+			tl.Parties = b.benchRoles().Parties()
+			res.atmigrateTL, res.RequestsPerStage = tl, tl.RequestCounts()
+		}
 		return nil
 	}
 	doF := func() error {
-		f, err := runFloor(ctx, b.net, twin, tokF, i%2 == 0)
+		rec := timeline.NewRecorder()
+		cpu := b.cpu.sampleServers()
+		f, err := runFloor(ctx, b.net, twin, tokF, i%2 == 0, rec)
+		lanes := cpu.stop(rec.Started())
 		if err != nil {
 			return fmt.Errorf("floor: %w", err)
 		}
 		res.Floor = *f
+		rec.Stop()
+		tl := rec.Timeline("floor", b.benchRoles())
+		tl.CPU = append(tl.CPU, lanes...)
+		res.floorTL, res.FloorRequestsPerStage = tl, tl.RequestCounts()
 		return nil
 	}
 	type part struct {
@@ -242,7 +273,8 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	defer os.RemoveAll(dir)
 	state := filepath.Join(dir, "state")
 	reqFile := filepath.Join(dir, "requests")
-	args := []string{"migrate", "--yes", "--state-dir", state}
+	tlFile := filepath.Join(dir, "timeline.json")
+	args := []string{"migrate", "--yes", "--state-dir", state, "--timeline", tlFile}
 	if b.conc != "" {
 		args = append(args, "--blob-concurrency", b.conc)
 	}
@@ -282,6 +314,7 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	r := &AtmigrateRun{Wall: wall.Seconds(), Stages: map[string]float64{}, StderrTail: tail(stderr.String(), 2000)}
 	r.PeakRSSKB = peak
+	r.started, r.timeline = start, readTimeline(tlFile)
 	r.PeakDiskBytes = peakDisk
 	if ru != nil {
 		r.RusageMaxRSSKB = float64(ru.Maxrss) // KB on Linux

@@ -40,6 +40,10 @@ type Options struct {
 	// only when HTTPClient is not already bounded (stall.Guard): a run's
 	// shared client carries the run's limit.
 	StallTimeout time.Duration
+	// Observer, if set, is told about every HTTP exchange (see
+	// RequestEvent: no header, token, body or query string); it wraps
+	// HTTPClient's transport.
+	Observer Observer
 }
 
 // Client talks XRPC to one PDS. It holds at most one account session (in
@@ -88,6 +92,7 @@ func New(host string, opts Options) *Client {
 		c.hc = defaultHTTPClient()
 	}
 	c.hc = stall.Guard(c.hc, stall.Limits{Idle: opts.StallTimeout})
+	c.hc = ObserveClient(c.hc, opts.Observer)
 	if c.ua == "" {
 		c.ua = "atmigrate/dev"
 	}

@@ -23,6 +23,7 @@ type Clients struct {
 	retry      *pds.RetryPolicy // nil: each call's own default
 	requests   *atomic.Int64
 	prog       ui.Progress
+	obs        pds.Observer // see Observed
 }
 
 // New is the clients of a run: hc, retry and requests may be nil (the
@@ -73,7 +74,9 @@ func (s Clients) Advisory(url string, headers http.Header) *pds.Client {
 
 // PLC is a client for the PLC directory at url ("": DefaultPLC).
 func (s Clients) PLC(url string) *plc.Client {
-	return NewPLCClient(url, s.HTTPClient, s.retry, s.prog)
+	c := NewPLCClient(url, s.HTTPClient, s.retry, s.prog)
+	c.HTTP = pds.ObserveClient(c.HTTP, s.obs)
+	return c
 }
 
 func (s Clients) options(headers http.Header) pds.Options {
@@ -83,6 +86,7 @@ func (s Clients) options(headers http.Header) pds.Options {
 		Headers:    headers,
 		Requests:   s.requests,
 		OnRetry:    RetryReporter(s.prog),
+		Observer:   s.obs,
 	}
 	if s.retry != nil {
 		o.Retry = *s.retry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/internal/stall"
 )
 
@@ -18,5 +19,5 @@ func (s Clients) Get(ctx context.Context, url string) (*http.Response, error) {
 	req.Header.Set("User-Agent", "atmigrate/"+Version)
 	// A document host that hangs must not hang the run: the run's
 	// client is bounded already, any other gets the default limits.
-	return stall.Guard(s.HTTPClient, stall.Limits{}).Do(req)
+	return pds.ObserveClient(stall.Guard(s.HTTPClient, stall.Limits{}), s.obs).Do(req)
 }
