@@ -1,7 +1,11 @@
 package checkpoint
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -15,6 +19,11 @@ type Journal struct {
 	dir string
 	mu  sync.Mutex
 	st  *State
+
+	// makeRoom, when set, frees at least need bytes on the state dir's
+	// disk if it can (the blobs fetched ahead of the uploads), and
+	// reports whether it freed any; see OnDiskFull.
+	makeRoom func(need int64) bool
 }
 
 // NewJournal is the journal of st, saved in dir ("": never saved).
@@ -33,14 +42,49 @@ func (j *Journal) Update(fn func(st *State)) {
 	fn(j.st)
 }
 
-// Save writes the state file.
+// OnDiskFull sets what Save calls when the disk is full: fn frees at
+// least need bytes if it can and reports whether it freed any; Save then
+// writes once more. The blob copy sets it while blobs fetched ahead sit
+// on the disk, so that another program filling the disk costs a blob
+// fetched again, not a stopped run. fn must not use the journal. nil
+// removes it.
+func (j *Journal) OnDiskFull(fn func(need int64) bool) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.makeRoom = fn
+}
+
+// Save writes the state file. On a full disk it asks for room (see
+// OnDiskFull) and, only once some was made, writes again.
 func (j *Journal) Save() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.dir == "" {
 		return nil
 	}
-	return j.st.Save(j.dir)
+	err := j.st.Save(j.dir)
+	if err != nil && j.makeRoom != nil && isDiskFull(err) && j.makeRoom(j.roomToSave()) {
+		err = j.st.Save(j.dir)
+	}
+	return err
+}
+
+// roomToSave is what a save needs free: the state written again beside
+// the current file, twice over for its growth, and a little for the
+// directory.
+func (j *Journal) roomToSave() int64 {
+	var size int64 = 16 << 10
+	if fi, err := os.Stat(filepath.Join(j.dir, FileName)); err == nil {
+		size = max(size, fi.Size())
+	}
+	return 2*size + 64<<10
+}
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // MarkDone records that stage s finished, with its note, and saves.

@@ -93,6 +93,7 @@ func (b *Blobs) Start(ctx context.Context) error {
 		f.budget.room = room.BlobRoom()
 		if f.release {
 			f.budget.drop = f.dropCopy
+			b.cfg.Journal.OnDiskFull(f.budget.release)
 		}
 		if have, err := b.store.List(); err == nil {
 			for _, c := range have {
@@ -112,6 +113,7 @@ func (b *Blobs) Stop() {
 	if b.fetcher != nil {
 		b.fetcher.stop()
 	}
+	b.cfg.Journal.OnDiskFull(nil)
 }
 
 // prefetchList is what the prefetch downloads: every blob on a first run;

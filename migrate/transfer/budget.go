@@ -237,6 +237,27 @@ func (b *diskBudget) dropOne() bool {
 	return true
 }
 
+// release drops blobs fetched ahead that no worker uses, the latest
+// first, until need bytes are freed or none is left to drop, and reports
+// whether it freed any: the room another writer of the run (the state)
+// needs on a disk that filled under it.
+func (b *diskBudget) release(need int64) bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var freed int64
+	for freed < need {
+		before := b.used
+		if !b.dropOne() {
+			break
+		}
+		freed += before - b.used
+	}
+	return freed > 0
+}
+
 // canFree reports whether room can still come free without dropping:
 // uploads delete their copies (not with --keep-data), so any blob held or
 // loading will go. The caller holds mu.
@@ -262,6 +283,12 @@ func (b *diskBudget) diskFull(l *load) (window int64, canWait bool) {
 	b.room = min(b.room, max(others-l.n, 0))
 	b.window = min(b.window, max(b.room-l.n, 0))
 	b.shrunk++
+	// Make the shrink true at once rather than when uploads come: until
+	// then the disk stays full to the byte, and the run's next state
+	// save would meet it (the import may still run for a while). l's
+	// own bytes end with done.
+	for b.used+b.loading-l.n > b.room && b.dropOne() {
+	}
 	alone := l.alone && b.admits == l.seq && others == 0
 	return b.window, b.drop != nil && !alone
 }

@@ -132,3 +132,56 @@ func TestAdmitDropsTheLatestUnpinnedBlob(t *testing.T) {
 	}
 	b.done(l)
 }
+
+// A save of the state on a full disk asks the budget for room: it drops
+// blobs fetched ahead, the latest first, never a pinned one, until the
+// room asked for is free, and says whether it freed any.
+func TestReleaseFreesRoomForTheState(t *testing.T) {
+	b := newDiskBudget(1000)
+	var dropped []string
+	b.drop = func(c string) error { dropped = append(dropped, c); return nil }
+	b.add("first", 100)
+	b.add("pinned", 100)
+	b.add("second", 100)
+	b.add("latest", 100)
+	unpin := b.pin("pinned")
+	defer unpin()
+	if !b.release(150) {
+		t.Fatal("release freed nothing")
+	}
+	if strings.Join(dropped, ",") != "latest,second" || b.used != 200 {
+		t.Errorf("dropped %v (used %d), want latest then second, 200 left", dropped, b.used)
+	}
+	if !b.release(1000) || strings.Join(dropped, ",") != "latest,second,first" {
+		t.Errorf("dropped %v, want first too, the pinned blob kept", dropped)
+	}
+	if b.release(1) {
+		t.Error("release with only a pinned blob left reported room made")
+	}
+	var kept *diskBudget // --keep-data: no budget drops anything
+	if kept.release(1) {
+		t.Error("a nil budget made room")
+	}
+}
+
+// A download that meets a full disk makes the shrink true at once: blobs
+// fetched ahead go until the run's blobs fit the new room, so the disk is
+// not left full to the byte while no upload runs (during the import).
+func TestDiskFullDropsAtOnce(t *testing.T) {
+	b := newDiskBudget(1000)
+	b.room = 1000
+	var dropped []string
+	b.drop = func(c string) error { dropped = append(dropped, c); return nil }
+	for _, c := range []string{"a", "b", "c", "d"} {
+		b.add(c, 100)
+	}
+	l, err := b.admit(context.Background(), "e", 100, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.diskFull(l) // the disk held a-d (400): room is 400 less one blob
+	b.done(l)
+	if b.room != 300 || b.used > b.room || len(dropped) != 1 {
+		t.Errorf("room %d, used %d, dropped %v: want 300, at most 300, one blob dropped", b.room, b.used, dropped)
+	}
+}
