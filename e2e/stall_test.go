@@ -20,35 +20,38 @@ import (
 const stallBound = 40 * time.Second
 
 // TestStalls puts a proxy that stalls in the four ways of stallKinds in
-// front of the old PDS, the new PDS and the PLC directory, one account per
-// server, and runs export, migrate, verify and watch --once through it with
-// --stall-timeout 2s (ATMIGRATE_STALL_TIMEOUT; 1 s made healthy calls stall on
-// this loaded 2-core machine). Each run must end within
-// stallBound with the exit code of a failure that can pass, naming the
-// server and the call, and saying to run the same command again; nothing
-// irreversible may have happened (the DID's audit log is unchanged before
-// the switch); and the same command without the fault must finish.
+// front of the old PDS, the new PDS or the PLC directory, and runs export,
+// migrate, verify and watch --once through it with --stall-timeout 2s
+// (ATMIGRATE_STALL_TIMEOUT; 1 s made healthy calls stall on a loaded 2-core
+// machine). Each run must end within stallBound with the exit code of a
+// failure that can pass, naming the server and the call, and saying to run
+// the same command again; nothing irreversible may have happened (the
+// DID's audit log is unchanged before the switch); and the same command
+// without the fault must finish.
 //
-// migrate meets every kind on every server. export, verify and watch meet
-// one kind per server each, rotated so that every command meets more than
-// one kind, to keep the test's wall time down. What does not apply:
-// export reads only the account's PDS and the PLC directory (no new PDS).
+// One account for each server and kind, all at once (most of the time is
+// waiting out stalls): migrate meets every kind on every server; export,
+// verify and watch meet one kind per server each, rotated so that every
+// command meets more than one kind. What does not apply: export reads only
+// the account's PDS and the PLC directory (no new PDS).
 func TestStalls(t *testing.T) {
 	net := sharedNet(t)
 	var mu sync.Mutex
 	took := map[string][]time.Duration{}
 	for i, server := range []string{"old PDS", "new PDS", "PLC"} {
-		t.Run(strings.ReplaceAll(server, " ", "_"), func(t *testing.T) {
-			t.Parallel()
-			s := newStallRig(t, net, server)
-			s.offset = i
-			s.run(t)
-			mu.Lock()
-			for k, v := range s.took {
-				took[k] = append(took[k], v...)
-			}
-			mu.Unlock()
-		})
+		for j, kind := range stallKinds {
+			t.Run(strings.ReplaceAll(server, " ", "_")+"/"+kind, func(t *testing.T) {
+				t.Parallel()
+				s := newStallRig(t, net, server)
+				other := (j + i) % len(stallKinds)
+				s.run(t, kind, other, stallKinds[(other+i+1)%len(stallKinds)])
+				mu.Lock()
+				for k, v := range s.took {
+					took[k] = append(took[k], v...)
+				}
+				mu.Unlock()
+			})
+		}
 	}
 	t.Cleanup(func() {
 		var parts []string
@@ -68,7 +71,6 @@ type stallRig struct {
 	acct     *localnet.Account
 	keyPath  string
 	server   string
-	offset   int
 	px       map[string]*faultProxy
 	env      map[string]string
 	stateDir string
@@ -105,57 +107,63 @@ func newStallRig(t *testing.T, net *localnet.Network, server string) *stallRig {
 	return s
 }
 
-func (s *stallRig) run(t *testing.T) {
+// run meets kind with migrate and, as other picks (0-2), next with one
+// more command: export, verify or watch.
+func (s *stallRig) run(t *testing.T, kind string, other int, next string) {
 	oldURL, newURL := s.px["old PDS"].URL, s.px["new PDS"].URL
 	all := func(*http.Request) bool { return true }
 	plcReads := func(r *http.Request) bool { return r.Method == http.MethodGet }
-	kind := func(i int) string { return stallKinds[(s.offset+i)%len(stallKinds)] }
 
 	// export: blobs from the account's PDS, the audit log from the PLC.
-	export := []string{"export", "--out", t.TempDir(), "--old-pds", oldURL}
-	switch s.server {
-	case "old PDS":
-		s.stalled(t, "export", kind(0), nsidGetBlob, s.nsid(nsidGetBlob), 1, export...)
-	case "PLC":
-		s.stalled(t, "export", kind(0), "/log/audit", plcReads, 1, export...)
+	if other == 0 {
+		export := []string{"export", "--out", t.TempDir(), "--old-pds", oldURL}
+		switch s.server {
+		case "old PDS":
+			s.stalled(t, "export", next, nsidGetBlob, s.nsid(nsidGetBlob), 1, export...)
+		case "PLC":
+			s.stalled(t, "export", next, "/log/audit", plcReads, 1, export...)
+		}
+		s.clean(t, 0, export...)
 	}
-	s.clean(t, 0, export...)
 
-	// migrate: every kind, resumed by the same command at the end.
+	// migrate, resumed by the same command without the stall.
 	migrate := []string{"migrate", "--old-pds", oldURL, "--state-dir", s.stateDir, "--yes", "--rotation-key", s.keyPath}
 	call, match := map[string]string{"old PDS": nsidGetBlob, "new PDS": nsidListMissingBlobs, "PLC": "/log/audit"}[s.server], plcReads
 	if s.server != "PLC" {
 		match = s.nsid(call)
 	}
 	logBefore := s.auditLog(t)
-	for _, k := range stallKinds {
-		s.stalled(t, "migrate", k, call, match, 1, migrate...)
-		if n := len(s.auditLog(t)); n != len(logBefore) {
-			t.Fatalf("migrate stalled on the %s (%s) and the audit log grew from %d to %d", s.server, k, len(logBefore), n)
-		}
+	s.stalled(t, "migrate", kind, call, match, 1, migrate...)
+	if n := len(s.auditLog(t)); n != len(logBefore) {
+		t.Fatalf("migrate stalled on the %s (%s) and the audit log grew from %d to %d", s.server, kind, len(logBefore), n)
 	}
 	s.clean(t, 0, migrate...)
 
-	// verify talks to all three; every call to the stalled server stalls.
-	// Without the stall it is given the new PDS's own URL, the one the
-	// DID document names (verify checks it; the proxy's differs).
-	verify := []string{"verify", "--account", s.acct.DID, "--old-pds", oldURL, "--new-pds", newURL}
-	s.stalled(t, "verify", kind(1), s.callOf(), all, 1, verify...)
-	verify[len(verify)-1] = s.net.B.URL
-	s.clean(t, 0, verify...)
-
-	// watch --once: the audit log, and getRepoStatus on both PDSes. A
-	// directory that cannot be read is watch's exit 4 ("could not
-	// check"), its documented contract; a PDS that does not answer is a
-	// "did not answer (... stalled ...)" line and no change (exit 0), as
-	// for any other PDS that is down: the DID is what watch guards.
-	watch := []string{"watch", "--once", "--state-dir", s.stateDir}
-	code := 0
-	if s.server == "PLC" {
-		code = 4
+	switch other {
+	case 1:
+		// verify talks to all three; every call to the stalled server
+		// stalls. Without the stall it is given the new PDS's own URL,
+		// the one the DID document names (verify checks it; the
+		// proxy's differs).
+		verify := []string{"verify", "--account", s.acct.DID, "--old-pds", oldURL, "--new-pds", newURL}
+		s.stalled(t, "verify", next, s.callOf(), all, 1, verify...)
+		verify[len(verify)-1] = s.net.B.URL
+		s.clean(t, 0, verify...)
+	case 2:
+		// watch --once: the audit log, and getRepoStatus on both PDSes.
+		// A directory that cannot be read is watch's exit 4 ("could not
+		// check"), its documented contract; a PDS that does not answer
+		// is a "did not answer (... stalled ...)" line and no change
+		// (exit 0), as for any other PDS that is down: the DID is what
+		// watch guards.
+		watch := []string{"watch", "--once", "--state-dir", s.stateDir}
+		code := 0
+		if s.server == "PLC" {
+			code = 4
+		}
+		s.stalled(t, "watch", next, s.callOf(), all, code, watch...)
+		s.clean(t, 0, watch...)
 	}
-	s.stalled(t, "watch", kind(2), s.callOf(), all, code, watch...)
-	s.clean(t, 0, watch...)
 }
 
 const nsidListMissingBlobs = "com.atproto.repo.listMissingBlobs"
