@@ -69,6 +69,9 @@ type Client struct {
 
 	// limits is what the server's rate-limit headers said, per method.
 	limits rateLimits
+
+	// breaker fails calls at once for a while after one gave up stalling.
+	breaker stallBreaker
 }
 
 // New returns a client for the PDS at host ("https://pds.example.com";

@@ -32,6 +32,16 @@ type RetryEvent = retry.Event
 // access-token call triggers one shared refresh and a resend (the body is
 // re-read from offset 0), which does not count as a failed attempt.
 func (c *Client) do(ctx context.Context, r *request, handle func(*http.Response) error) error {
+	if err := c.breaker.refuse(r.nsid); err != nil {
+		return err
+	}
+	err := c.doRetried(ctx, r, handle)
+	c.breaker.trip(err, breakerWindowOf(c.hc))
+	return err
+}
+
+// doRetried is do without the stall breaker.
+func (c *Client) doRetried(ctx context.Context, r *request, handle func(*http.Response) error) error {
 	refreshed := false
 	try := func(ctx context.Context) error {
 		gen, err := c.attempt(ctx, r, handle)

@@ -24,9 +24,10 @@ func callClass(nsid string) stall.Class {
 		"app.bsky.actor.putPreferences",
 		"com.atproto.identity.requestPlcOperationSignature",
 		"com.atproto.identity.signPlcOperation",
-		"com.atproto.identity.submitPlcOperation",
-		"com.atproto.server.createSession":
+		"com.atproto.identity.submitPlcOperation":
 		return stall.Work
+	case "com.atproto.server.createSession":
+		return stall.Login
 	}
 	return stall.Quick
 }

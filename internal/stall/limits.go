@@ -51,6 +51,10 @@ const (
 	// LongWork is importRepo: a large repo on a slow PDS takes minutes
 	// to apply before the answer starts.
 	LongWork
+	// Login is createSession: the server hashes the password first (a
+	// second at most), and a login that waits minutes for nothing keeps
+	// a person at the prompt: verify logs in to a silent old PDS first.
+	Login
 )
 
 // Multiples of Idle each class may wait for its headers: 5 and 20
@@ -58,6 +62,7 @@ const (
 // createAccount or uploadBlob (measured: over 4 s on the 2-core test
 // machine) is slow, not stalled, and an unsafe call is never resent.
 const (
+	loginFactor    = 3
 	workFactor     = 10
 	longWorkFactor = 40
 )
@@ -71,6 +76,8 @@ func (l Limits) HeaderWait(c Class) time.Duration {
 		return workFactor * l.Idle
 	case LongWork:
 		return longWorkFactor * l.Idle
+	case Login:
+		return loginFactor * l.Idle
 	}
 	return l.Idle
 }
