@@ -15,7 +15,7 @@ import (
 var stallFlag = &cli.DurationFlag{
 	Name: "stall-timeout",
 	Usage: "end a request when a server sends nothing (or under 1 KiB) for this long; " +
-		"calls that make the server work wait 4x (an import 20x) for the answer to start",
+		"a login waits 3x for the answer to start, calls that make the server work 10x, an import 40x",
 	Value:   stall.Default.Idle,
 	EnvVars: []string{"ATMIGRATE_STALL_TIMEOUT"},
 }
