@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/atmigrate/atmigrate/migrate/backup"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -58,6 +59,7 @@ func (c *dataCopy) blobCopy() *transfer.Blobs {
 			Dir: c.sd.files(), DiskDir: c.sd.diskDir(), DID: c.did, Source: c.from.src, New: c.to.pds, NewPDS: c.opts.NewPDS,
 			Concurrency: c.opts.Concurrency, DiskBudget: c.opts.DiskBudget, KeepData: c.opts.KeepData, FromBackup: fromBackup, Store: c.from.store,
 			Limits: c.sizeLimits(), Journal: c.sd.journal(), Progress: c.prog, Meter: c.sd.meter,
+			HoldAhead: holdAhead(c.opts.DownloadAhead, c.opts.NewPDS),
 		}, c.blobList())
 	}
 	return c.blobs
@@ -105,4 +107,33 @@ func (c *dataCopy) startEarlyExport(ctx context.Context, pointsAtNew bool, verif
 func (c *dataCopy) stopEarlyExport() {
 	c.early.Stop()
 	c.early = nil
+}
+
+// The values of Options.DownloadAhead.
+const (
+	// AheadAuto downloads ahead while the new PDS imports, unless the new
+	// PDS runs on this machine (AheadUploads then).
+	AheadAuto = "auto"
+	// AheadImport downloads ahead while the new PDS creates the account
+	// and imports: the old PDS's idle time, when the two do not share a
+	// machine with this one.
+	AheadImport = "import"
+	// AheadUploads starts the downloads ahead with the uploads, so the
+	// import has the machine to itself.
+	AheadUploads = "uploads"
+)
+
+// AheadModes are DownloadAhead's values, for flags and their errors.
+var AheadModes = []string{AheadAuto, AheadImport, AheadUploads}
+
+// holdAhead is whether the downloads ahead wait for the uploads
+// (transfer.Config.HoldAhead).
+func holdAhead(mode, newPDS string) bool {
+	switch mode {
+	case AheadImport:
+		return false
+	case AheadUploads:
+		return true
+	}
+	return servers.OnThisMachine(newPDS)
 }

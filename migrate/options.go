@@ -38,6 +38,9 @@ type Options struct {
 	StateDir string
 	// Concurrency is the number of blob transfers at once.
 	Concurrency int
+	// DownloadAhead says when the blobs start downloading ahead of the
+	// uploads: AheadAuto ("" too), AheadImport or AheadUploads.
+	DownloadAhead string
 	// Yes answers every confirmation with yes.
 	Yes             bool
 	NoDeactivateOld bool

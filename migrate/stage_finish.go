@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/identity"
+	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/verify"
+	"github.com/atmigrate/atmigrate/plc"
 )
 
 // activate activates the new account once the DID points at it. It
@@ -65,12 +70,12 @@ func (f *finish) deactivateOld(ctx context.Context) (string, error) {
 	if f.from.pds == nil || f.from.sess == nil {
 		return "", fmt.Errorf("no session on the old PDS to deactivate the account with")
 	}
-	if err := f.requireMovedAway(ctx); err != nil {
+	old, err := f.requireMovedAway(ctx)
+	if err != nil {
 		return "", err
 	}
-	rs, err := f.from.pds.GetRepoStatus(ctx, f.did)
-	if err == nil && !rs.Active {
-		return "", skip("already %s", cmp.Or(rs.Status, "inactive"))
+	if old.HasAccount && !old.Active {
+		return "", skip("already %s", cmp.Or(old.Status, "inactive"))
 	}
 	crashpoint.At("before-deactivate")
 	effect := Effect{Stage: stage.DeactivateOld, What: "deactivate the account on " + f.sd.st.OldPDS}
@@ -87,17 +92,30 @@ func (f *finish) deactivateOld(ctx context.Context) (string, error) {
 // resolve to a server other than the old one (told apart by service DID,
 // not by the URL typed), that server must be the new PDS, and the account
 // there must be active.
-func (f *finish) requireMovedAway(ctx context.Context) error {
+func (f *finish) requireMovedAway(ctx context.Context) (plan.Server, error) {
+	st, err := f.ids.State(ctx, f.did)
+	if err != nil {
+		return plan.Server{}, fmt.Errorf("read the DID's current document: %w", err)
+	}
+	// The three reads that follow are independent: asked at once.
+	var home, old plan.Server
+	var key atcrypto.PublicKey
+	var keyErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { home = f.probeServer(ctx, st.Endpoint(), f.to) })
+	wg.Go(func() { old = f.probeServer(ctx, f.sd.st.OldPDS, nil) })
+	wg.Go(func() { key, keyErr = f.to.signingKey(ctx) })
+	wg.Wait()
+	return old, f.movedAway(ctx, st, home, old, key, keyErr)
+}
+
+// movedAway judges what requireMovedAway read: the DID's document, the
+// server it points at (home), the old PDS and the new PDS's key.
+func (f *finish) movedAway(ctx context.Context, st *plc.State, home, old plan.Server, key atcrypto.PublicKey, keyErr error) error {
 	keep := func(format string, args ...any) error {
 		return &failure.StageError{Stage: stage.DeactivateOld, Err: fmt.Errorf(format, args...),
 			Hint: "the old account was left active; run the same command again"}
 	}
-	st, err := f.ids.State(ctx, f.did)
-	if err != nil {
-		return fmt.Errorf("read the DID's current document: %w", err)
-	}
-	home := f.probeServer(ctx, st.Endpoint(), f.to)
-	old := f.probeServer(ctx, f.sd.st.OldPDS, f.to)
 	switch {
 	case !home.Reachable:
 		return keep("the PDS the DID points at (%s) did not answer", st.Endpoint())
@@ -121,9 +139,8 @@ func (f *finish) requireMovedAway(ctx context.Context) error {
 	// key the new PDS signs the account's commits with, or nothing it
 	// writes verifies (a did.json edited by hand, an operation by another
 	// tool).
-	key, err := f.to.signingKey(ctx)
-	if err != nil {
-		return keep("the new PDS did not say which key it signs the account with (%v)", err)
+	if keyErr != nil {
+		return keep("the new PDS did not say which key it signs the account with (%v)", keyErr)
 	}
 	if st.SigningKey() != key.DIDKey() {
 		hint := "the old account was left active; check `atmigrate plc log`: the DID must name the new PDS's signing key"

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -34,10 +35,23 @@ func (ck *checkStages) verifyNew(ctx context.Context) (string, error) {
 // checkNewHasEverything is the gate: the repo by the protocol's test (see
 // destination.holdsRepo), every blob listed as present and confirmed (see
 // transfer.Blobs.Confirm). The new PDS's own counts are shown, not trusted.
+//
+// The three asks (the repo, the blobs, the counts) are independent and
+// run at once; their answers are judged in that order.
 func (ck *checkStages) checkNewHasEverything(ctx context.Context) (string, error) {
-	held, err := ck.to.holdsRepo(ctx, ck.did, ck.sd.st.Repo)
-	if err != nil {
-		return "", err
+	var (
+		held             repoHeld
+		heldErr, blobErr error
+		moved            int
+		counts           string
+		wg               sync.WaitGroup
+	)
+	wg.Go(func() { held, heldErr = ck.to.holdsRepo(ctx, ck.did, ck.sd.st.Repo) })
+	wg.Go(func() { moved, blobErr = ck.data.blobCopy().Confirm(ctx) })
+	wg.Go(func() { counts = ck.to.counts(ctx) })
+	wg.Wait()
+	if heldErr != nil {
+		return "", heldErr
 	}
 	if !held.Held {
 		hint := "run the same command again: the import is repeated"
@@ -46,11 +60,10 @@ func (ck *checkStages) checkNewHasEverything(ctx context.Context) (string, error
 		}
 		return "", &failure.StageError{Stage: stage.VerifyNew, Err: fmt.Errorf("the new PDS does not hold the exported repo: %s", held.Why), Hint: hint}
 	}
-	moved, err := ck.data.blobCopy().Confirm(ctx)
-	if err != nil {
-		return "", err
+	if blobErr != nil {
+		return "", blobErr
 	}
-	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, ck.to.counts(ctx))
+	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, counts)
 	if n := len(ck.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
 	}

@@ -123,7 +123,7 @@ func (e *env) probeServer(ctx context.Context, url string, to *destination) plan
 	if rl, ok := c.RateLimit("com.atproto.server.describeServer"); ok {
 		s.RateLimit = &rl
 	}
-	if servers.SameURL(url, e.opts.NewPDS) {
+	if to != nil && servers.SameURL(url, e.opts.NewPDS) {
 		to.info = info
 	}
 	rs, err := c.GetRepoStatus(ctx, e.did)

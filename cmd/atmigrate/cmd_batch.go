@@ -49,6 +49,7 @@ on the new PDS, finish with --tokens FILE or --plc-rotation-key).`, "batch"),
 		&cli.StringFlag{Name: "state-dir", Usage: "the batch's state directory (batch.json, reports, one dir per DID)"},
 		&cli.IntFlag{Name: "parallel-accounts", Usage: "accounts in flight at once", Value: batch.DefaultConcurrency},
 		&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once, shared by the accounts in flight", Value: transfer.DefaultConcurrency},
+		downloadAheadFlag,
 		&cli.StringFlag{Name: "old-pds", Usage: "old PDS URL for every account (default: resolved from each DID); handles are resolved through it"},
 		&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 		&cli.BoolFlag{Name: "yes", Usage: "confirm every account's PLC operation in advance (required: a batch never prompts)"},
@@ -94,6 +95,9 @@ func runBatch(c *cli.Context) error {
 	if blobs < 1 || blobs > 128 {
 		return usageError{"--blob-concurrency must be between 1 and 128", ""}
 	}
+	if err := checkDownloadAhead(c.String("download-ahead")); err != nil {
+		return err
+	}
 	if c.Int64("relay-host-limit") < 1 {
 		return usageError{"--relay-host-limit must be at least 1", "give the account limit the relay's operator set for the new PDS's host"}
 	}
@@ -138,6 +142,8 @@ func runBatch(c *cli.Context) error {
 			Relays:     relays,
 			AppView:    appView,
 			RelayWait:  relayWait,
+
+			DownloadAhead: c.String("download-ahead"),
 		},
 		RelayHostLimit:  c.Int64("relay-host-limit"),
 		Warn:            func(w string) { out.line("", "warning: "+w) },

@@ -34,6 +34,7 @@ var migrateFlags = append([]cli.Flag{
 	&cli.StringSliceFlag{Name: "add-rotation-key", Usage: "did:key to put at the top of the rotation keys in the same operation (repeatable)"},
 	&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: $XDG_STATE_HOME/atmigrate/<did>)"},
 	&cli.IntFlag{Name: "blob-concurrency", Usage: "blob transfers at once", Value: transfer.DefaultConcurrency},
+	downloadAheadFlag,
 	&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 	&cli.BoolFlag{Name: "no-deactivate-old", Usage: "leave the old account active"},
 	&cli.BoolFlag{Name: "dry-run", Usage: "check everything a real run would, write nothing anywhere, and report"},
@@ -133,6 +134,7 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 		PLCToken:        c.String("plc-token"),
 		StateDir:        c.String("state-dir"),
 		Concurrency:     c.Int("blob-concurrency"),
+		DownloadAhead:   c.String("download-ahead"),
 		Yes:             c.Bool("yes"),
 		NoDeactivateOld: c.Bool("no-deactivate-old"),
 		KeepData:        c.Bool("keep-data"),
@@ -151,6 +153,9 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 	}
 	if o.Concurrency < 1 || o.Concurrency > 64 {
 		return nil, usageError{"--blob-concurrency must be between 1 and 64", ""}
+	}
+	if err := checkDownloadAhead(o.DownloadAhead); err != nil {
+		return nil, err
 	}
 	for _, k := range o.AddRotationKeys {
 		if !strings.HasPrefix(k, "did:key:") {

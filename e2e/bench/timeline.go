@@ -171,6 +171,12 @@ func (b *bench) writeTimelines(name string, i int, r *RunResult) {
 		logf("timeline: %v", err)
 		return
 	}
+	// The same two timelines as data, for reading the gaps off exactly.
+	if raw, err := json.MarshalIndent([]*timeline.Timeline{&a, &f}, "", " "); err == nil {
+		if err := os.WriteFile(strings.TrimSuffix(path, ".svg")+".json", raw, 0o644); err != nil {
+			logf("timeline: %v", err)
+		}
+	}
 	logf("  timeline: %s", path)
 }
 

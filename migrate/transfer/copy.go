@@ -49,6 +49,9 @@ func (b *Blobs) Copy(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	missing = limits.WithoutLeftBehind(missing)
+	// Held back while the new PDS imported (Config.HoldAhead), the
+	// downloads ahead start now, beside the uploads.
+	b.startPrefetch(ctx)
 	// Blobs the new PDS does not list as missing are fetched back unless
 	// an upload already confirmed them; those it cannot serve go again.
 	bad, err := b.confirmed.fetchBack(ctx, b.confirmed.unconfirmed(limits.Movable(b.list.Refs()), missing))

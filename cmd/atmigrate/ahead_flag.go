@@ -1,0 +1,28 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/atmigrate/atmigrate/migrate"
+)
+
+// downloadAheadFlag is --download-ahead: when the blobs start downloading
+// ahead of the uploads (migrate.Options.DownloadAhead).
+var downloadAheadFlag = &cli.StringFlag{
+	Name: "download-ahead",
+	Usage: "when blobs start downloading ahead of the uploads: auto (while the new PDS imports, " +
+		"unless it runs on this machine), import, or uploads",
+	Value:   migrate.AheadAuto,
+	EnvVars: []string{"ATMIGRATE_DOWNLOAD_AHEAD"},
+}
+
+func checkDownloadAhead(mode string) error {
+	if mode == "" || slices.Contains(migrate.AheadModes, mode) {
+		return nil
+	}
+	return usageError{fmt.Sprintf("--download-ahead %q is not one of %s", mode, strings.Join(migrate.AheadModes, ", ")), ""}
+}
