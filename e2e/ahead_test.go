@@ -11,14 +11,14 @@ import (
 )
 
 // TestDownloadAhead checks when the blobs start downloading, from each
-// run's own timeline: with --download-ahead auto and the new PDS on this
-// machine (loopback), no blob is fetched from the old PDS before the
-// import has ended, so the import has the machine to itself; with import,
-// the downloads begin while the new PDS imports. Each run goes as far as
+// run's own timeline: with --download-ahead uploads no blob is fetched
+// from the old PDS before the import has ended, so the import has the
+// machine to itself; with import (the default), the downloads begin while
+// the new PDS imports. Each run goes as far as
 // the pause for the PLC token (exit 3), after the blobs.
 func TestDownloadAhead(t *testing.T) {
 	net := sharedNet(t)
-	for _, mode := range []string{"auto", "import"} {
+	for _, mode := range []string{"uploads", "import"} {
 		t.Run(mode, func(t *testing.T) {
 			acct := seed(t, net.A, localnet.SeedSpec{Handle: uniq("ahead"), Posts: 200, Blobs: 12, BlobMinBytes: 20_000, BlobMaxBytes: 40_000})
 			env := migrateEnv(net, acct)
@@ -59,8 +59,8 @@ func TestDownloadAhead(t *testing.T) {
 			}
 			t.Logf("%s: %d of %d blob downloads began before the import ended (at %.3fs)", mode, before, all, importEnd)
 			switch {
-			case mode == "auto" && before != 0:
-				t.Errorf("auto, new PDS on loopback: %d downloads began during the import, want none", before)
+			case mode == "uploads" && before != 0:
+				t.Errorf("uploads: %d downloads began during the import, want none", before)
 			case mode == "import" && before == 0:
 				t.Errorf("import: no download began during the import")
 			}

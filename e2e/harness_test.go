@@ -180,11 +180,6 @@ func baseEnv(t *testing.T, env map[string]string) []string {
 	// No test reaches a host outside loopback: the default relay and
 	// AppView are off unless env names local ones (the later entry wins).
 	e = append(e, "ATMIGRATE_RELAY=none", "ATMIGRATE_APPVIEW=none")
-	// Every server here is on this machine, where --download-ahead auto
-	// holds the downloads back until the uploads: the tests run the
-	// path of a new PDS elsewhere, downloads beside the import, unless
-	// they say otherwise (TestDownloadAhead runs auto).
-	e = append(e, "ATMIGRATE_DOWNLOAD_AHEAD=import")
 	for k, v := range env {
 		e = append(e, k+"="+v)
 	}

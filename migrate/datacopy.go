@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/atmigrate/atmigrate/migrate/backup"
-	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
@@ -59,7 +58,7 @@ func (c *dataCopy) blobCopy() *transfer.Blobs {
 			Dir: c.sd.files(), DiskDir: c.sd.diskDir(), DID: c.did, Source: c.from.src, New: c.to.pds, NewPDS: c.opts.NewPDS,
 			Concurrency: c.opts.Concurrency, DiskBudget: c.opts.DiskBudget, KeepData: c.opts.KeepData, FromBackup: fromBackup, Store: c.from.store,
 			Limits: c.sizeLimits(), Journal: c.sd.journal(), Progress: c.prog, Meter: c.sd.meter,
-			HoldAhead: holdAhead(c.opts.DownloadAhead, c.opts.NewPDS),
+			HoldAhead: c.opts.DownloadAhead == AheadUploads,
 		}, c.blobList())
 	}
 	return c.blobs
@@ -111,29 +110,14 @@ func (c *dataCopy) stopEarlyExport() {
 
 // The values of Options.DownloadAhead.
 const (
-	// AheadAuto downloads ahead while the new PDS imports, unless the new
-	// PDS runs on this machine (AheadUploads then).
-	AheadAuto = "auto"
-	// AheadImport downloads ahead while the new PDS creates the account
-	// and imports: the old PDS's idle time, when the two do not share a
-	// machine with this one.
+	// AheadImport (the default, "" too) downloads ahead while the new PDS
+	// creates the account and imports: the old PDS's idle time.
 	AheadImport = "import"
 	// AheadUploads starts the downloads ahead with the uploads, so the
-	// import has the machine to itself.
+	// import has the machine to itself: for a new PDS that shares this
+	// machine's disk and CPUs.
 	AheadUploads = "uploads"
 )
 
 // AheadModes are DownloadAhead's values, for flags and their errors.
-var AheadModes = []string{AheadAuto, AheadImport, AheadUploads}
-
-// holdAhead is whether the downloads ahead wait for the uploads
-// (transfer.Config.HoldAhead).
-func holdAhead(mode, newPDS string) bool {
-	switch mode {
-	case AheadImport:
-		return false
-	case AheadUploads:
-		return true
-	}
-	return servers.OnThisMachine(newPDS)
-}
+var AheadModes = []string{AheadImport, AheadUploads}

@@ -39,7 +39,7 @@ type Options struct {
 	// Concurrency is the number of blob transfers at once.
 	Concurrency int
 	// DownloadAhead says when the blobs start downloading ahead of the
-	// uploads: AheadAuto ("" too), AheadImport or AheadUploads.
+	// uploads: AheadImport ("" too) or AheadUploads.
 	DownloadAhead string
 	// Yes answers every confirmation with yes.
 	Yes             bool

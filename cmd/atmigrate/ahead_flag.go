@@ -14,9 +14,9 @@ import (
 // ahead of the uploads (migrate.Options.DownloadAhead).
 var downloadAheadFlag = &cli.StringFlag{
 	Name: "download-ahead",
-	Usage: "when blobs start downloading ahead of the uploads: auto (while the new PDS imports, " +
-		"unless it runs on this machine), import, or uploads",
-	Value:   migrate.AheadAuto,
+	Usage: "when blobs start downloading ahead of the uploads: import (while the new PDS imports) " +
+		"or uploads (with them, leaving the import a new PDS on this machine's disk to itself)",
+	Value:   migrate.AheadImport,
 	EnvVars: []string{"ATMIGRATE_DOWNLOAD_AHEAD"},
 }
 

@@ -33,12 +33,14 @@ type Config struct {
 	// Meter, when set, measures the run's files: it is poked as each
 	// blob lands.
 	Meter *diskuse.Meter
-	// HoldAhead keeps the prefetch from starting before the uploads do:
-	// set when the new PDS runs on this machine, where downloads ahead
-	// of the import compete with the import for the same CPUs and disk
-	// instead of filling the old PDS's idle time (make bench, M on one
-	// two-core machine: the import took 1.36-1.94 s beside the prefetch,
-	// 0.72-0.94 s without it).
+	// HoldAhead keeps the prefetch from starting before the uploads do
+	// (--download-ahead uploads). Beside the import, downloads fill the
+	// old PDS's idle time, but when the new PDS shares this machine they
+	// also compete with it for the same CPUs and disk: make bench, M on
+	// one two-core machine, measured the import at 1.36-1.94 s beside
+	// the prefetch and 0.72-0.94 s without it, though the uploads then
+	// wait for downloads they would have found on disk (no net gain on
+	// S, M or L there, so it is not the default).
 	HoldAhead bool
 	// KeepData keeps every downloaded blob; FromBackup says the source is
 	// a verified backup, whose blobs are neither re-checked nor deleted.
