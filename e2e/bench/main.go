@@ -20,6 +20,8 @@
 //	BENCH_RUNS   runs per size (default 3; the table shows medians).
 //	BENCH_XL_RUNS runs for XL (default 1: seeding it takes minutes).
 //	BENCH_CONCURRENCY passed to atmigrate --blob-concurrency (default: its own).
+//	BENCH_DOWNLOAD_AHEAD --download-ahead modes, comma separated, taken in
+//	             turn run by run (default: atmigrate's own).
 //	BENCH_PDS    the PDS versions: "0.4" (default: both on 0.4.217), "0.5"
 //	             (B on 0.5.35, A on 0.4.217), or "A,B", e.g. "0.5,0.5". The
 //	             results name each PDS's exact package and Node versions.
@@ -72,7 +74,11 @@ func run() error {
 	if isMemoryBench(os.Getenv("BENCH")) {
 		return memoryBench()
 	}
-	chosen, err := chooseSizes(os.Getenv("BENCH"))
+	sizesEnv, wantBatch := splitBatch(os.Getenv("BENCH"))
+	chosen, err := chooseSizes(sizesEnv)
+	if wantBatch && strings.TrimSpace(sizesEnv) == "" {
+		chosen = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -123,6 +129,9 @@ func run() error {
 
 	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY"),
 		tlDir: timelineDir(out), servers: servers}
+	if v := os.Getenv("BENCH_DOWNLOAD_AHEAD"); v != "" {
+		b.ahead = strings.Split(v, ",")
+	}
 	report := Report{Machine: machine(), Servers: servers, Runs: runs, Started: time.Now().UTC()}
 	for _, sz := range chosen {
 		n := runs
@@ -130,8 +139,12 @@ func run() error {
 			n = min(runs, xlRuns)
 		}
 		rs, err := b.runSize(ctx, sz, n, func(i int, r *RunResult) {
-			logf("%s run %d/%d: atmigrate %.2fs (%.1f MB RSS, %d requests), floor %.2fs total (data %.2fs, blobs c4 %.2fs c8 %.2fs): ratio %.2f; other processes used %.2f / %.2f CPU s",
-				sz.Name, i+1, n, r.Atmigrate.Wall, r.Atmigrate.PeakRSSKB/1024, r.Atmigrate.Requests,
+			mode := ""
+			if r.DownloadAhead != "" {
+				mode = " [--download-ahead " + r.DownloadAhead + "]"
+			}
+			logf("%s run %d/%d%s: atmigrate %.2fs (%.1f MB RSS, %d requests), floor %.2fs total (data %.2fs, blobs c4 %.2fs c8 %.2fs): ratio %.2f; other processes used %.2f / %.2f CPU s",
+				sz.Name, i+1, n, mode, r.Atmigrate.Wall, r.Atmigrate.PeakRSSKB/1024, r.Atmigrate.Requests,
 				r.Floor.Total, r.Floor.Data, r.Floor.Blobs4, r.Floor.Blobs8, r.Ratio, r.ForeignCPU, r.FloorForeignCPU)
 			logf("  server CPU s: atmigrate run A %.2f B %.2f, floor A %.2f B %.2f", r.ACPU, r.BCPU, r.FloorACPU, r.FloorBCPU)
 			logf("  atmigrate stages: %s", stageLine(r.Atmigrate.Stages))
@@ -142,12 +155,27 @@ func run() error {
 			return err
 		}
 		report.Accounts = append(report.Accounts, summarize(sz, rs))
+		b.pickTimeline(sz.Name, rs)
+		if err := writeReport(out, &report); err != nil {
+			return err
+		}
+	}
+	if wantBatch {
+		bs, err := b.runBatch(ctx, runs)
+		if err != nil {
+			return err
+		}
+		report.Batch = bs
 		if err := writeReport(out, &report); err != nil {
 			return err
 		}
 	}
 	report.Finished = time.Now().UTC()
 	printTable(os.Stdout, &report)
+	if bs := report.Batch; bs != nil {
+		fmt.Printf("\nbatch: %d accounts of %d records, %d at a time: atmigrate batch %.2f s, floor %.2f s, ratio %.2f (median of the per-run ratios), %.0f accounts a minute, peak RSS %.1f MB\n",
+			bs.Accounts, batchSize.Records, bs.Wide, bs.Wall, bs.Floor, bs.Ratio, bs.PerMinute, bs.PeakRSSMB)
+	}
 	printRequestCounts(os.Stdout, &report)
 	if err := writeReport(out, &report); err != nil {
 		return err
@@ -174,6 +202,19 @@ func stageLine(st map[string]float64) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// splitBatch takes BATCH (the batch bench, batch.go) out of BENCH.
+func splitBatch(env string) (rest string, batch bool) {
+	var keep []string
+	for _, tok := range strings.Split(env, ",") {
+		if strings.EqualFold(strings.TrimSpace(tok), "batch") {
+			batch = true
+			continue
+		}
+		keep = append(keep, tok)
+	}
+	return strings.Join(keep, ","), batch
 }
 
 func chooseSizes(env string) ([]size, error) {

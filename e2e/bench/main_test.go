@@ -58,3 +58,21 @@ func TestCPUReadings(t *testing.T) {
 		t.Error("the test process used no CPU, by /proc/self/stat")
 	}
 }
+
+func TestSplitBatch(t *testing.T) {
+	for _, c := range []struct {
+		env, rest string
+		batch     bool
+	}{
+		{"", "", false},
+		{"M,L", "M,L", false},
+		{"BATCH", "", true},
+		{"s,batch,L", "s,L", true},
+		{" Batch ", "", true},
+	} {
+		rest, batch := splitBatch(c.env)
+		if rest != c.rest || batch != c.batch {
+			t.Errorf("splitBatch(%q) = %q, %v; want %q, %v", c.env, rest, batch, c.rest, c.batch)
+		}
+	}
+}

@@ -18,6 +18,8 @@ type Report struct {
 	Started  time.Time        `json:"started"`
 	Finished time.Time        `json:"finished"`
 	Accounts []AccountSummary `json:"accounts"`
+	// Batch is the batch bench (BENCH=...,BATCH; batch.go).
+	Batch *BatchSummary `json:"batch,omitempty"`
 }
 
 // AccountSummary is one size: medians over its runs, and every run.

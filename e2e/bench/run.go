@@ -27,7 +27,10 @@ type bench struct {
 	bin  string
 	work string
 	conc string
-	seq  int
+	// ahead, when set, are --download-ahead modes taken in turn, run by
+	// run (BENCH_DOWNLOAD_AHEAD), so two modes meet the same machine.
+	ahead []string
+	seq   int
 	// tlDir is where the timelines go; servers names the PDS versions in
 	// them (timeline.go).
 	tlDir   string
@@ -37,8 +40,10 @@ type bench struct {
 // RunResult is one run of one size: atmigrate on one account, the floor on
 // its twin.
 type RunResult struct {
-	Atmigrate AtmigrateRun `json:"atmigrate"`
-	Floor     FloorRun     `json:"floor"`
+	// DownloadAhead is the --download-ahead this run passed ("": none).
+	DownloadAhead string       `json:"downloadAhead,omitempty"`
+	Atmigrate     AtmigrateRun `json:"atmigrate"`
+	Floor         FloorRun     `json:"floor"`
 	// Ratio is atmigrate's wall time over the total floor (both include
 	// the identity switch, activation and deactivation).
 	Ratio float64 `json:"ratio"`
@@ -188,11 +193,14 @@ func (b *bench) measurePair(ctx context.Context, p pair, i int) (*RunResult, err
 	}
 
 	res := &RunResult{}
+	if len(b.ahead) > 0 {
+		res.DownloadAhead = b.ahead[i%len(b.ahead)]
+	}
 	// Alternate which goes first, so neither always runs on the servers
 	// the other just warmed (or loaded).
 	doA := func() error {
 		cpu := b.cpu.sampleServers()
-		r, err := b.atmigrate(ctx, acct, tokA)
+		r, err := b.atmigrate(ctx, acct, tokA, res.DownloadAhead)
 		if err != nil {
 			cpu.stop(time.Now())
 			return err
@@ -265,7 +273,7 @@ func plcToken(ctx context.Context, a *localnet.PDS, acct *localnet.Account) (str
 	return a.PLCToken(acct.Email)
 }
 
-func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token string) (*AtmigrateRun, error) {
+func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token, ahead string) (*AtmigrateRun, error) {
 	dir, err := os.MkdirTemp(b.work, "run-")
 	if err != nil {
 		return nil, err
@@ -277,6 +285,9 @@ func (b *bench) atmigrate(ctx context.Context, acct *localnet.Account, token str
 	args := []string{"migrate", "--yes", "--state-dir", state, "--timeline", tlFile}
 	if b.conc != "" {
 		args = append(args, "--blob-concurrency", b.conc)
+	}
+	if ahead != "" {
+		args = append(args, "--download-ahead", ahead)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()

@@ -180,6 +180,33 @@ func (b *bench) writeTimelines(name string, i int, r *RunResult) {
 	logf("  timeline: %s", path)
 }
 
+// pickTimeline copies the picture of the run with the median ratio (the
+// lower middle of an even count) to timeline-<size>.svg: the one the
+// README shows for that size.
+func (b *bench) pickTimeline(name string, rs []RunResult) {
+	if b.tlDir == "" || len(rs) == 0 {
+		return
+	}
+	idx := make([]int, len(rs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(x, y int) bool { return rs[idx[x]].Ratio < rs[idx[y]].Ratio })
+	mid := idx[(len(idx)-1)/2]
+	src := filepath.Join(b.tlDir, fmt.Sprintf("timeline-%s-%d.svg", name, mid+1))
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		logf("timeline: %v", err)
+		return
+	}
+	dst := filepath.Join(b.tlDir, fmt.Sprintf("timeline-%s.svg", name))
+	if err := os.WriteFile(dst, raw, 0o644); err != nil {
+		logf("timeline: %v", err)
+		return
+	}
+	logf("%s: the median run's timeline (run %d, ratio %.2f): %s", name, mid+1, rs[mid].Ratio, dst)
+}
+
 func writeSVGFile(path string, tls ...*timeline.Timeline) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/atmigrate/atmigrate/e2e/localnet"
+)
+
+// The batch bench (BENCH=BATCH, alone or with sizes): batchAccounts small
+// accounts moved by one `atmigrate batch --parallel-accounts batchWide`,
+// against the floor's calls for their twins, batchWide moves at once (each
+// move the floor of one account, one after another in its lane). As for the
+// sizes, the two alternate which goes first, each after a sync and a quiet
+// machine, after an untimed lead-in move.
+
+// batchSize is one account of the batch: 100 records, 10 blobs of
+// 20-50 KB, a profile, its avatar and preferences.
+var batchSize = size{"B16", 100, 10, 20_000, 50_000}
+
+const batchAccounts, batchWide = 16, 3
+
+// BatchRun is one run of the batch bench.
+type BatchRun struct {
+	Wall      float64 `json:"atmigrateWallSeconds"`
+	Floor     float64 `json:"floorWallSeconds"`
+	Ratio     float64 `json:"ratio"`
+	PeakRSSKB float64 `json:"peakRssKB"`
+	// ForeignCPU and FloorForeignCPU are the CPU seconds other processes
+	// took during each part.
+	ForeignCPU      float64 `json:"foreignCpuSeconds"`
+	FloorForeignCPU float64 `json:"floorForeignCpuSeconds"`
+}
+
+// BatchSummary is the batch bench: medians over its runs, and every run.
+type BatchSummary struct {
+	Accounts  int        `json:"accounts"`
+	Wide      int        `json:"parallelAccounts"`
+	Wall      float64    `json:"atmigrateWallSeconds"`
+	Floor     float64    `json:"floorWallSeconds"`
+	Ratio     float64    `json:"ratio"` // median of the per-run ratios
+	PeakRSSMB float64    `json:"peakRssMB"`
+	PerMinute float64    `json:"accountsPerMinute"`
+	Runs      []BatchRun `json:"runResults"`
+}
+
+func (b *bench) runBatch(ctx context.Context, n int) (*BatchSummary, error) {
+	t0 := time.Now()
+	lead, err := b.seedAccount(ctx, batchSize, "lead")
+	if err != nil {
+		return nil, err
+	}
+	accts := make([][]*localnet.Account, n)
+	twins := make([][]*localnet.Account, n)
+	for i := range n {
+		for range batchAccounts {
+			a, err := b.seedAccount(ctx, batchSize, "a")
+			if err != nil {
+				return nil, err
+			}
+			f, err := b.seedAccount(ctx, batchSize, "f")
+			if err != nil {
+				return nil, err
+			}
+			accts[i], twins[i] = append(accts[i], a), append(twins[i], f)
+		}
+	}
+	logf("batch: seeded %d x %d accounts of %d records and a lead-in in %.0fs (not timed)", 2*n, batchAccounts, batchSize.Records, time.Since(t0).Seconds())
+	tok, err := plcToken(ctx, b.net.A, lead)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := runFloor(ctx, b.net, lead, tok, true, nil); err != nil {
+		return nil, fmt.Errorf("batch lead-in: %w", err)
+	}
+	sum := &BatchSummary{Accounts: batchAccounts, Wide: batchWide}
+	var walls, floors, ratios, rss []float64
+	for i := range n {
+		r, err := b.measureBatch(ctx, accts[i], twins[i], i)
+		if err != nil {
+			return nil, fmt.Errorf("batch run %d: %w", i+1, err)
+		}
+		logf("batch run %d/%d: atmigrate batch %.2fs (%.1f MB RSS), floor %d wide %.2fs: ratio %.2f; other processes used %.2f / %.2f CPU s",
+			i+1, n, r.Wall, r.PeakRSSKB/1024, batchWide, r.Floor, r.Ratio, r.ForeignCPU, r.FloorForeignCPU)
+		sum.Runs = append(sum.Runs, *r)
+		walls, floors, ratios, rss = append(walls, r.Wall), append(floors, r.Floor), append(ratios, r.Ratio), append(rss, r.PeakRSSKB/1024)
+	}
+	sum.Wall, sum.Floor, sum.Ratio, sum.PeakRSSMB = median(walls), median(floors), median(ratios), median(rss)
+	sum.PerMinute = float64(batchAccounts) / sum.Wall * 60
+	return sum, nil
+}
+
+// measureBatch moves accts with one `atmigrate batch` and twins with the
+// floor, batchWide at once, atmigrate first on even runs.
+func (b *bench) measureBatch(ctx context.Context, accts, twins []*localnet.Account, i int) (*BatchRun, error) {
+	tokens := func(as []*localnet.Account) ([]string, error) {
+		out := make([]string, len(as))
+		for j, a := range as {
+			t, err := plcToken(ctx, b.net.A, a)
+			if err != nil {
+				return nil, err
+			}
+			out[j] = t
+		}
+		return out, nil
+	}
+	tokA, err := tokens(accts)
+	if err != nil {
+		return nil, err
+	}
+	tokF, err := tokens(twins)
+	if err != nil {
+		return nil, err
+	}
+	r := &BatchRun{}
+	doA := func() error {
+		wall, rssKB, err := b.atmigrateBatch(ctx, accts, tokA)
+		r.Wall, r.PeakRSSKB = wall, rssKB
+		return err
+	}
+	doF := func() error {
+		start := time.Now()
+		errs := make([]error, len(twins))
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range batchWide {
+			wg.Go(func() {
+				for j := range next {
+					_, errs[j] = runFloor(ctx, b.net, twins[j], tokF[j], true, nil)
+				}
+			})
+		}
+		for j := range twins {
+			next <- j
+		}
+		close(next)
+		wg.Wait()
+		r.Floor = time.Since(start).Seconds()
+		for j, err := range errs {
+			if err != nil {
+				return fmt.Errorf("floor, account %d: %w", j+1, err)
+			}
+		}
+		return nil
+	}
+	type part struct {
+		fn      func() error
+		foreign *float64
+	}
+	parts := []part{{doA, &r.ForeignCPU}, {doF, &r.FloorForeignCPU}}
+	if i%2 == 1 {
+		parts[0], parts[1] = parts[1], parts[0]
+	}
+	for _, p := range parts {
+		syscall.Sync()
+		if waited, ok := b.cpu.waitQuiet(quietWait); !ok {
+			logf("the machine stayed busy for %.0fs (other processes); measuring anyway", waited.Seconds())
+		}
+		before := b.cpu.snap()
+		if err := p.fn(); err != nil {
+			return nil, err
+		}
+		*p.foreign = foreign(before, b.cpu.snap())
+	}
+	r.Ratio = r.Wall / r.Floor
+	return r, nil
+}
+
+// atmigrateBatch runs `atmigrate batch` over accts, each with its PLC
+// token from a --tokens file, and returns its wall time and peak RSS.
+func (b *bench) atmigrateBatch(ctx context.Context, accts []*localnet.Account, tokens []string) (wall, rssKB float64, err error) {
+	dir, err := os.MkdirTemp(b.work, "batch-")
+	if err != nil {
+		return 0, 0, err
+	}
+	if keep := os.Getenv("BENCH_KEEP_BATCH"); keep != "" {
+		defer os.Rename(dir, filepath.Join(keep, filepath.Base(dir)))
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	var list, toks strings.Builder
+	list.WriteString("account,old_password\n")
+	toks.WriteString("account,token\n")
+	for j, a := range accts {
+		fmt.Fprintf(&list, "%s,%s\n", a.DID, a.Password)
+		fmt.Fprintf(&toks, "%s,%s\n", a.DID, tokens[j])
+	}
+	listFile, tokFile := filepath.Join(dir, "accounts.csv"), filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(listFile, []byte(list.String()), 0o600); err != nil {
+		return 0, 0, err
+	}
+	if err := os.WriteFile(tokFile, []byte(toks.String()), 0o600); err != nil {
+		return 0, 0, err
+	}
+	args := []string{"batch", "--accounts", listFile, "--tokens", tokFile, "--state-dir", filepath.Join(dir, "state"),
+		"--parallel-accounts", fmt.Sprint(batchWide), "--yes"}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, b.bin, args...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_STATE_HOME=" + dir,
+		"ATMIGRATE_NEW_PDS=" + b.net.B.URL, "ATMIGRATE_PLC_URL=" + b.net.PLCURL,
+		"ATMIGRATE_RELAY=none", "ATMIGRATE_APPVIEW=none",
+	}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall = time.Since(start).Seconds()
+	rssKB = hwm()
+	if err != nil {
+		return 0, 0, fmt.Errorf("atmigrate batch: %v\n%s", err, tail(out.String(), 3000))
+	}
+	return wall, rssKB, nil
+}
