@@ -105,6 +105,10 @@ type facts struct {
 	// imported into it again.
 	identityDone bool
 
+	// createdNow is set once this run created the account on the new
+	// PDS: until the import, that PDS holds only the empty repo it made.
+	createdNow bool
+
 	// world and plan are what this run observed at its start and what it
 	// decided to do from that; planned is set once it decided.
 	world   plan.World

@@ -85,6 +85,7 @@ func (a *newAccount) createAccount(ctx context.Context) error {
 	if err != nil {
 		return createAccountError(err, a.opts.NewPDS)
 	}
+	a.createdNow = true
 	return nil
 }
 
@@ -141,8 +142,15 @@ func (a *newAccount) loginNew(ctx context.Context) error {
 // is why it could not tell (a 500, say, which another implementation
 // answers for a DID it does not host): the caller goes on as the state
 // file says, and createAccount (AlreadyExists) or a login settles it.
+//
+// The run's start asked the same a moment ago (the world): its answer
+// stands unless it could not tell. An account made since then by someone
+// else is met by createAccount's AlreadyExists, as before.
 func (a *newAccount) accountOnNew(ctx context.Context) (exists bool, unknown string) {
-	s := a.probeServer(ctx, a.opts.NewPDS, a.to)
+	s := a.world.New
+	if !s.Reachable || s.AccountUnknown() || a.to.info == nil {
+		s = a.probeServer(ctx, a.opts.NewPDS, a.to)
+	}
 	switch {
 	case !s.Reachable:
 		return false, s.Err

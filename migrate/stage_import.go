@@ -13,14 +13,18 @@ import (
 // importRepo streams repo.car into the new PDS. Every run asks the new
 // PDS whether it already holds the exported repo (destination.holdsRepo)
 // instead of trusting the checkpoint, so a repo already there, whoever put
-// it there, is not imported again.
+// it there, is not imported again; an account this run created a moment
+// ago is not asked.
 func (c *copyStages) importRepo(ctx context.Context) (string, error) {
 	if c.identityDone {
 		return "", skip("the DID already points at the new PDS")
 	}
-	held, err := c.to.holdsRepo(ctx, c.did, c.sd.st.Repo)
-	if err != nil {
-		return "", err
+	var held repoHeld
+	if !c.createdNow { // an account this run just made holds only its empty repo
+		var err error
+		if held, err = c.to.holdsRepo(ctx, c.did, c.sd.st.Repo); err != nil {
+			return "", err
+		}
 	}
 	if held.Held {
 		return "", skip("the new PDS already holds the exported repo (%s)", held)

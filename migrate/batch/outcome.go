@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/atmigrate/atmigrate/migrate/checkpoint"
@@ -65,16 +66,22 @@ func countsFrom(e *Entry, st *checkpoint.State) {
 }
 
 // stageTracker remembers the last stage an account started.
+// onTail, when set, is called as the account starts a stage after the
+// data (runAccounts).
 type stageTracker struct {
 	ui.Progress
-	mu    sync.Mutex
-	stage stage.Stage
+	onTail func()
+	mu     sync.Mutex
+	stage  stage.Stage
 }
 
 func (t *stageTracker) StageStart(s stage.Stage) {
 	t.mu.Lock()
 	t.stage = s
 	t.mu.Unlock()
+	if t.onTail != nil && slices.Contains(tailStages, s) {
+		t.onTail()
+	}
 	t.Progress.StageStart(s)
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atmigrate/atmigrate/internal/workers"
 	"github.com/atmigrate/atmigrate/migrate"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/ui"
@@ -69,7 +68,7 @@ func Run(ctx context.Context, o Options) (*Index, error) {
 		}
 	}
 	l.setRelayHosts(b.checkRelayHosts(ctx, len(todo)))
-	workers.Each(ctx, todo, o.Concurrency, func(i int) { b.runOne(ctx, o.Accounts[i], l.mine[i]) })
+	runAccounts(ctx, todo, o.Concurrency, func(i int, release func()) { b.runOne(ctx, o.Accounts[i], l.mine[i], release) })
 
 	idx, err := l.close()
 	if err != nil {
@@ -103,8 +102,9 @@ func (b *batchRun) token(a Account, e *Entry) string {
 	return ""
 }
 
-// runOne migrates one account and records the outcome.
-func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
+// runOne migrates one account and records the outcome. It calls
+// leaveData as the account leaves the data stages (runAccounts).
+func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry, leaveData func()) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -112,7 +112,7 @@ func (b *batchRun) runOne(ctx context.Context, a Account, e *Entry) {
 	if b.o.AccountProgress != nil {
 		prog = b.o.AccountProgress(a.Account)
 	}
-	tr := &stageTracker{Progress: prog}
+	tr := &stageTracker{Progress: prog, onTail: leaveData}
 	start := time.Now()
 	b.ledger.update(e, func() { e.Status, e.Error, e.Hint = Running, "", ""; e.Runs++ })
 	res, err := b.migrate(ctx, a, e, tr)
