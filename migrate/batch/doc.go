@@ -7,8 +7,9 @@
 // with `atmigrate status` and `atmigrate migrate --state-dir`. What it owns
 // is the batch's own vocabulary: the accounts file (CSV or JSON Lines,
 // secrets by env:NAME or file:PATH), the batch index (batch.json: every
-// account's status), the accounts in flight and their shared blob
-// workers, the pacer that holds every account's requests to a server
+// account's status), the accounts in flight (slots.go: the data stages'
+// slots, handed on as an account reaches the stages after its data) and
+// their shared blob workers, the pacer that holds every account's requests to a server
 // route after a 429, invite codes made with the new PDS's admin password,
 // PLC tokens handed in by file, and the reports (report.json, report.csv).
 package batch
