@@ -20,9 +20,11 @@ var downloadAheadFlag = &cli.StringFlag{
 	EnvVars: []string{"ATMIGRATE_DOWNLOAD_AHEAD"},
 }
 
-func checkDownloadAhead(mode string) error {
+// downloadAheadProblem says what is wrong with a --download-ahead value
+// ("" when nothing is); the commands report it as a usage error.
+func downloadAheadProblem(mode string) string {
 	if mode == "" || slices.Contains(migrate.AheadModes, mode) {
-		return nil
+		return ""
 	}
-	return usageError{fmt.Sprintf("--download-ahead %q is not one of %s", mode, strings.Join(migrate.AheadModes, ", ")), ""}
+	return fmt.Sprintf("--download-ahead %q is not one of %s", mode, strings.Join(migrate.AheadModes, ", "))
 }

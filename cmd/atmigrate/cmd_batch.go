@@ -95,8 +95,8 @@ func runBatch(c *cli.Context) error {
 	if blobs < 1 || blobs > 128 {
 		return usageError{"--blob-concurrency must be between 1 and 128", ""}
 	}
-	if err := checkDownloadAhead(c.String("download-ahead")); err != nil {
-		return err
+	if p := downloadAheadProblem(c.String("download-ahead")); p != "" {
+		return usageError{p, ""}
 	}
 	if c.Int64("relay-host-limit") < 1 {
 		return usageError{"--relay-host-limit must be at least 1", "give the account limit the relay's operator set for the new PDS's host"}

@@ -154,8 +154,8 @@ func migrateOptions(c *cli.Context) (*migrate.Options, error) {
 	if o.Concurrency < 1 || o.Concurrency > 64 {
 		return nil, usageError{"--blob-concurrency must be between 1 and 64", ""}
 	}
-	if err := checkDownloadAhead(o.DownloadAhead); err != nil {
-		return nil, err
+	if p := downloadAheadProblem(o.DownloadAhead); p != "" {
+		return nil, usageError{p, ""}
 	}
 	for _, k := range o.AddRotationKeys {
 		if !strings.HasPrefix(k, "did:key:") {
