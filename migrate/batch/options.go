@@ -8,7 +8,8 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/ui"
 )
 
-// DefaultConcurrency is the number of accounts in flight at once.
+// DefaultConcurrency is the number of accounts in their data stages at
+// once (runAccounts).
 const DefaultConcurrency = 3
 
 // Options configures a batch.
@@ -16,7 +17,8 @@ type Options struct {
 	Accounts []Account
 	// StateDir holds batch.json, the reports and one state dir per DID.
 	StateDir string
-	// Concurrency is the number of accounts in flight.
+	// Concurrency is the number of accounts in their data stages at once;
+	// up to twice as many are in flight (runAccounts).
 	Concurrency int
 	// BlobConcurrency is the number of blob transfers shared by the
 	// accounts in flight; each gets max(2, BlobConcurrency/Concurrency).
