@@ -37,6 +37,30 @@ type BatchRun struct {
 	// took during each part.
 	ForeignCPU      float64 `json:"foreignCpuSeconds"`
 	FloorForeignCPU float64 `json:"floorForeignCpuSeconds"`
+	// CPU and FloorCPU are the CPU seconds each party used during each
+	// part: where a batch's extra work lands.
+	CPU      PartyCPU `json:"cpu"`
+	FloorCPU PartyCPU `json:"floorCpu"`
+}
+
+// PartyCPU is the CPU seconds each party of a timed part used.
+type PartyCPU struct {
+	PDSA float64 `json:"pdsA"`
+	PDSB float64 `json:"pdsB"`
+	PLC  float64 `json:"plc"`
+	// Tool is the bench process with its waited-for children: atmigrate
+	// in its part, the floor's calls in theirs.
+	Tool    float64 `json:"tool"`
+	Foreign float64 `json:"others"`
+}
+
+func partyCPU(before, after cpuSnap) PartyCPU {
+	a, b := serverCPU(before, after)
+	return PartyCPU{PDSA: a, PDSB: b, PLC: plcCPU(before, after), Tool: selfCPU(before, after), Foreign: foreign(before, after)}
+}
+
+func (p PartyCPU) String() string {
+	return fmt.Sprintf("A %.2f, B %.2f, PLC %.2f, tool %.2f, others %.2f", p.PDSA, p.PDSB, p.PLC, p.Tool, p.Foreign)
 }
 
 // BatchSummary is the batch bench: medians over its runs, and every run.
@@ -87,8 +111,8 @@ func (b *bench) runBatch(ctx context.Context, n int) (*BatchSummary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch run %d: %w", i+1, err)
 		}
-		logf("batch run %d/%d: atmigrate batch %.2fs (%.1f MB RSS), floor %d wide %.2fs: ratio %.2f; other processes used %.2f / %.2f CPU s",
-			i+1, n, r.Wall, r.PeakRSSKB/1024, batchWide, r.Floor, r.Ratio, r.ForeignCPU, r.FloorForeignCPU)
+		logf("batch run %d/%d: atmigrate batch %.2fs (%.1f MB RSS), floor %d wide %.2fs: ratio %.2f; CPU s atmigrate's part: %s; floor's: %s",
+			i+1, n, r.Wall, r.PeakRSSKB/1024, batchWide, r.Floor, r.Ratio, r.CPU, r.FloorCPU)
 		sum.Runs = append(sum.Runs, *r)
 		walls, floors, ratios, rss = append(walls, r.Wall), append(floors, r.Floor), append(ratios, r.Ratio), append(rss, r.PeakRSSKB/1024)
 	}
@@ -151,10 +175,10 @@ func (b *bench) measureBatch(ctx context.Context, accts, twins []*localnet.Accou
 		return nil
 	}
 	type part struct {
-		fn      func() error
-		foreign *float64
+		fn  func() error
+		cpu *PartyCPU
 	}
-	parts := []part{{doA, &r.ForeignCPU}, {doF, &r.FloorForeignCPU}}
+	parts := []part{{doA, &r.CPU}, {doF, &r.FloorCPU}}
 	if i%2 == 1 {
 		parts[0], parts[1] = parts[1], parts[0]
 	}
@@ -167,8 +191,9 @@ func (b *bench) measureBatch(ctx context.Context, accts, twins []*localnet.Accou
 		if err := p.fn(); err != nil {
 			return nil, err
 		}
-		*p.foreign = foreign(before, b.cpu.snap())
+		*p.cpu = partyCPU(before, b.cpu.snap())
 	}
+	r.ForeignCPU, r.FloorForeignCPU = r.CPU.Foreign, r.FloorCPU.Foreign
 	r.Ratio = r.Wall / r.Floor
 	return r, nil
 }

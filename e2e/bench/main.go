@@ -127,7 +127,7 @@ func run() error {
 	}
 	logf("%s", serversLine(servers))
 
-	b := &bench{cpu: &cpuMeter{netDir: net.Dir}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY"),
+	b := &bench{cpu: &cpuMeter{netDir: net.Dir, plcPid: net.PLCPid()}, net: net, bin: bin, work: work, conc: os.Getenv("BENCH_CONCURRENCY"),
 		tlDir: timelineDir(out), servers: servers}
 	if v := os.Getenv("BENCH_DOWNLOAD_AHEAD"); v != "" {
 		b.ahead = strings.Split(v, ",")

@@ -27,7 +27,8 @@ type cpuSnap struct {
 }
 
 type cpuMeter struct {
-	netDir string // the Node servers' command lines name it
+	netDir string // the PDSes' command lines name it
+	plcPid int    // the PLC directory's (its command line does not); 0: none
 }
 
 func (c *cpuMeter) snap() cpuSnap {
@@ -51,6 +52,11 @@ func (c *cpuMeter) snap() cpuSnap {
 			}
 		}
 	}
+	if c.plcPid != 0 {
+		t := procCPU(strconv.Itoa(c.plcPid), false)
+		s.ours += t
+		s.servers["plc"] = t
+	}
 	return s
 }
 
@@ -63,6 +69,13 @@ func foreign(a, b cpuSnap) float64 {
 func serverCPU(a, b cpuSnap) (float64, float64) {
 	return b.servers["pds-a"] - a.servers["pds-a"], b.servers["pds-b"] - a.servers["pds-b"]
 }
+
+// plcCPU is the CPU seconds the PLC directory used between a and b.
+func plcCPU(a, b cpuSnap) float64 { return b.servers["plc"] - a.servers["plc"] }
+
+// selfCPU is the CPU seconds the bench and its waited-for children (an
+// atmigrate run) used between a and b.
+func selfCPU(a, b cpuSnap) float64 { return b.self - a.self }
 
 // quietBelow is the share of a core other processes may use for the
 // machine to count as quiet.

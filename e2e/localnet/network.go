@@ -166,6 +166,10 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	return n, nil
 }
 
+// PLCPid is the PLC directory's process ID, e.g. for measuring its CPU:
+// its command line does not name the network's directory.
+func (n *Network) PLCPid() int { return n.plc.cmd.Process.Pid }
+
 // Close stops every server (SIGTERM, then SIGKILL after 5 s), the relays
 // first, and, if Start made the work directory itself, removes it. It is
 // safe to call twice.
