@@ -43,6 +43,46 @@ func TestSignCommitAfterActivation(t *testing.T) {
 	}
 }
 
+// A run that created the account itself asks only what it lacks to sign
+// the commit: the repo's latest commit and its block (no scratch record of
+// an earlier run can be in an account made moments ago), the write, and
+// the block of the commit it made; the DID's key is the one the identity
+// stage just saw.
+func TestSignCommitAsksOnlyWhatItLacks(t *testing.T) {
+	f := newFullMove(t, 10, 1, fakenet.PDSOptions{})
+	o := f.withKey(t)
+	calls := []string{"com.atproto.sync.getLatestCommit", "com.atproto.sync.getBlocks", "com.atproto.repo.getRecord", "com.atproto.repo.applyWrites"}
+	count := func() []int {
+		n := []int{f.plc.Calls("GET /{did}/log/audit") + f.plc.Calls("GET /{did}/data") + f.plc.Calls("GET /{did}")}
+		for _, c := range calls {
+			n = append(n, f.b.Calls(c))
+		}
+		return n
+	}
+	var before, after []int
+	o.Progress = &logProgress{onStart: func(s stage.Stage) {
+		switch s {
+		case stage.SignCommit:
+			before = count()
+		case stage.DeactivateOld:
+			after = count()
+		}
+	}}
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 1, 2, 0, 1}
+	for i, w := range want {
+		if got := after[i] - before[i]; got != w {
+			what := "PLC directory reads"
+			if i > 0 {
+				what = calls[i-1]
+			}
+			t.Errorf("sign-commit sent %d %s, want %d", got, what, w)
+		}
+	}
+}
+
 // A PDS that refuses a commit with no write gets a record created in the
 // tool's own collection and deleted at once: two commits of its own, the
 // data as imported, nothing left behind.

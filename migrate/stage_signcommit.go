@@ -8,6 +8,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/crashpoint"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/network"
+	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
@@ -24,8 +25,9 @@ func (a *newAccount) signCommit(ctx context.Context) (string, error) {
 		return "", err
 	}
 	// Public reads: a complete migration re-checked needs no login
-	// unless there is something to sign.
-	before, err := network.ReadLatest(ctx, a.to.pds, a.did, key)
+	// unless there is something to sign. An account this process created
+	// holds no scratch record of an earlier run.
+	before, err := network.ReadLatest(ctx, a.to.pds, a.did, key, !a.createdNow)
 	if err != nil {
 		return "", fmt.Errorf("read the repo on %s: %w", a.opts.NewPDS, err)
 	}
@@ -53,11 +55,17 @@ func (a *newAccount) signCommit(ctx context.Context) (string, error) {
 	return fmt.Sprintf("commit rev %s signed by %s, over the same records (data %s)", after.Rev, key.DIDKey(), after.Data), nil
 }
 
-// didSigningKey is the signing key the DID's document names now.
+// didSigningKey is the signing key the DID's document names now: as the
+// identity stage saw it once the DID pointed at the new PDS, moments ago
+// in this run, or else read afresh. (The final check and the guard before
+// deactivation read the document afresh either way.)
 func (a *newAccount) didSigningKey(ctx context.Context) (atcrypto.PublicKey, error) {
-	st, err := a.ids.State(ctx, a.did)
-	if err != nil {
-		return nil, fmt.Errorf("read the DID's current document: %w", err)
+	st := a.plcState
+	if !a.identityDone || st == nil || !servers.SameURL(st.Endpoint(), newEndpoint(a.sd.st, a.opts.NewPDS)) {
+		var err error
+		if st, err = a.ids.State(ctx, a.did); err != nil {
+			return nil, fmt.Errorf("read the DID's current document: %w", err)
+		}
 	}
 	key, err := atcrypto.ParsePublicDIDKey(st.SigningKey())
 	if err != nil {

@@ -45,12 +45,28 @@ type Latest struct {
 func (l *Latest) Done() bool { return l.Signed && !l.Leftover }
 
 // ReadLatest reads did's latest commit on the PDS behind c and checks its
-// signature against key, the signing key the DID document names.
-func ReadLatest(ctx context.Context, c *pds.Client, did string, key atcrypto.PublicKey) (*Latest, error) {
+// signature against key, the signing key the DID document names. With
+// leftoverPossible it also looks for the scratch record of a killed run
+// (Latest.Leftover); without, for an account this very run created, that
+// record cannot be there and the request is saved.
+func ReadLatest(ctx context.Context, c *pds.Client, did string, key atcrypto.PublicKey, leftoverPossible bool) (*Latest, error) {
 	cid, rev, err := c.GetLatestCommit(ctx, did)
 	if err != nil {
 		return nil, fmt.Errorf("read the latest commit: %w", err)
 	}
+	l, err := readCommit(ctx, c, did, cid, rev, key)
+	if err != nil || !leftoverPossible {
+		return l, err
+	}
+	if l.Leftover, err = HasLeftover(ctx, c, did); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// readCommit reads commit cid (at rev) of did's repo and checks its
+// signature against key.
+func readCommit(ctx context.Context, c *pds.Client, did, cid, rev string, key atcrypto.PublicKey) (*Latest, error) {
 	car, err := c.GetBlocks(ctx, did, cid)
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", cid, err)
@@ -59,13 +75,23 @@ func ReadLatest(ctx context.Context, c *pds.Client, did string, key atcrypto.Pub
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", cid, err)
 	}
-	l := &Latest{CID: cid, Rev: rev, Data: commit.Data, Signed: commit.VerifySignature(key) == nil}
-	if _, found, err := c.GetRecord(ctx, did, ScratchCollection, scratchRKey); err != nil {
-		return nil, fmt.Errorf("look for a record left in %s: %w", ScratchCollection, err)
-	} else if found {
-		l.Leftover = true
+	return LatestOf(cid, rev, commit, key), nil
+}
+
+// LatestOf is commit (cid, at rev) as a Latest, its signature checked
+// against key; Leftover is not looked for (see HasLeftover).
+func LatestOf(cid, rev string, commit *repo.Commit, key atcrypto.PublicKey) *Latest {
+	return &Latest{CID: cid, Rev: rev, Data: commit.Data, Signed: commit.VerifySignature(key) == nil}
+}
+
+// HasLeftover reports whether the scratch record of a run killed between
+// its create and its delete is still in did's repo on the PDS behind c.
+func HasLeftover(ctx context.Context, c *pds.Client, did string) (bool, error) {
+	_, found, err := c.GetRecord(ctx, did, ScratchCollection, scratchRKey)
+	if err != nil {
+		return false, fmt.Errorf("look for a record left in %s: %w", ScratchCollection, err)
 	}
-	return l, nil
+	return found, nil
 }
 
 // SignCommit has the PDS behind c (logged in as did) sign a commit that
@@ -92,11 +118,22 @@ func SignCommit(ctx context.Context, c *pds.Client, did string, key atcrypto.Pub
 	if err != nil && pds.ErrorName(err) != "InvalidSwap" {
 		return nil, err
 	}
-	after, err := ReadLatest(ctx, c, did, key)
+	// The commit made here is read back by its CID: a commit that came
+	// after it is the PDS's too. Without one (another commit came first,
+	// or a leftover was deleted), the latest commit is read.
+	if ours != nil && ours.CID == "" {
+		ours = nil // a server that names no commit: read the latest
+	}
+	var after *Latest
+	if ours != nil {
+		after, err = readCommit(ctx, c, did, ours.CID, ours.Rev, key)
+	} else {
+		after, err = ReadLatest(ctx, c, did, key, false)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if ours != nil && after.CID == ours.CID && after.Data != before.Data {
+	if ours != nil && after.Data != before.Data {
 		return nil, fmt.Errorf("the commit made to be signed by the new PDS (%s) holds data %s, not the repo's %s: the records changed", after.CID, after.Data, before.Data)
 	}
 	if !after.Signed {
