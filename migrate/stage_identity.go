@@ -61,10 +61,7 @@ func (is *identityStage) step() identity.Step {
 		Signer: identity.Signer{RotationKey: is.opts.RotationKey, Old: is.from.pds, Email: email, Token: is.opts.PLCToken,
 			Journal: j, UI: is.ui, Progress: is.prog},
 		Journal: j,
-		Gate: func(ctx context.Context) error {
-			_, err := is.check.checkNewHasEverything(ctx)
-			return err
-		},
+		Gate:    is.check.gate,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
@@ -20,6 +21,31 @@ type checkStages struct {
 	data *dataCopy
 	// copy uploads the blobs a catch-up brings.
 	copy *copyStages
+	// passedAt is when checkNewHasEverything last passed in this process,
+	// and passedCommit the commit the new PDS was found to hold then.
+	passedAt     time.Time
+	passedCommit string
+}
+
+// gateFreshFor is how long checkNewHasEverything's pass stands in for the
+// gate's own: long enough to span the catch-up's one request and the PLC
+// read between verify-new and the gate, short enough that nothing a
+// person does in between is missed.
+const gateFreshFor = 30 * time.Second
+
+// gate is the check in front of the identity step: checkNewHasEverything,
+// unless it passed in this process less than gateFreshFor ago over the
+// same commit (verify-new, or a catch-up that imported, just before): the
+// run wrote nothing to the new PDS since, and asking again would only
+// repeat the answer. The pass is never carried over from another process:
+// a resumed run (after the pause for the email token, say) checks again,
+// in verify-new or here.
+func (ck *checkStages) gate(ctx context.Context) error {
+	if !ck.passedAt.IsZero() && time.Since(ck.passedAt) < gateFreshFor && ck.passedCommit == ck.sd.st.Repo.Commit {
+		return nil
+	}
+	_, err := ck.checkNewHasEverything(ctx)
+	return err
 }
 
 // verifyNew checks, from the new PDS's own answers, that it holds the
@@ -63,6 +89,7 @@ func (ck *checkStages) checkNewHasEverything(ctx context.Context) (string, error
 	if blobErr != nil {
 		return "", blobErr
 	}
+	ck.passedAt, ck.passedCommit = time.Now(), ck.sd.st.Repo.Commit
 	note := fmt.Sprintf("%s, %d blobs confirmed (%s)", held, moved, counts)
 	if n := len(ck.data.sizeLimits().LeftBehind()); n > 0 {
 		note += fmt.Sprintf("; %d blob(s) left behind at your request", n)
