@@ -70,7 +70,7 @@ func expectation(ctx context.Context, o Options) (network.Expect, bool) {
 		exp.Handle = st.Handle()
 	}
 	if o.New != nil {
-		if _, rev, err := o.New.GetLatestCommit(ctx, o.DID); err == nil {
+		if _, rev, err := o.newLatest(ctx); err == nil {
 			exp.Rev = rev
 		}
 	}

@@ -43,6 +43,9 @@ type Options struct {
 	AppView   string
 	RelayWait time.Duration
 	Network   network.Options
+
+	// reads are the new PDS's answers the checks share (set by Run).
+	reads *newReads
 }
 
 // loggedIn reports whether c holds a session of the account did: the

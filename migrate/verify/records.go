@@ -26,7 +26,7 @@ func verifyRecords(ctx context.Context, o Options, r *Report) error {
 		r.skip("records", "cannot read the old repo (%v); pass the old password to read a deactivated account", err)
 		return nil
 	}
-	newCID, _, err := o.New.GetLatestCommit(ctx, o.DID)
+	newCID, _, err := o.newLatest(ctx)
 	if err != nil && loggedIn(o.New, o.DID) {
 		if st, serr := o.New.CheckAccountStatus(ctx); serr == nil {
 			newCID, err = st.RepoCommit, nil
@@ -44,7 +44,12 @@ func verifyRecords(ctx context.Context, o Options, r *Report) error {
 			return nil
 		}
 		oldData, oerr := commitData(ctx, o.Old, o.DID, oldCID)
-		newData, nerr := commitData(ctx, o.New, o.DID, newCID)
+		newData, nerr := "", error(nil)
+		if commit, err := o.newCommit(ctx, newCID); err != nil {
+			nerr = err
+		} else {
+			newData = commit.Data
+		}
 		switch {
 		case oerr != nil:
 			r.add("records", false, "the new PDS holds commit %s, the old %s, which it did not serve: %v", newCID, oldCID, oerr)

@@ -201,3 +201,28 @@ func TestSignedCommitCheck(t *testing.T) {
 		t.Errorf("commit signed by a stranger: %+v", c)
 	}
 }
+
+// The checks that need the new repo's latest commit (the records, the
+// signature) share one read of it and of its block, though they run at
+// once; the earlier-key check reuses the same block.
+func TestQuickRunReadsTheNewCommitOnce(t *testing.T) {
+	for name, f := range map[string]*world{"signed by the new PDS": moved(t), "imported": imported(t)} {
+		latest, blocks := f.b.Calls("com.atproto.sync.getLatestCommit"), f.b.Calls("com.atproto.sync.getBlocks")
+		r := run(t, f.verifyOpts(t, true, true))
+		if c := checkNamed(t, r, "commit-signature"); !c.OK || c.Skipped {
+			t.Errorf("%s: %+v", name, c)
+		}
+		if c := checkNamed(t, r, "records"); !c.OK || c.Skipped {
+			t.Errorf("%s: %+v", name, c)
+		}
+		if n := f.b.Calls("com.atproto.sync.getLatestCommit") - latest; n != 1 {
+			t.Errorf("%s: %d getLatestCommit requests to the new PDS, want 1", name, n)
+		}
+		// Signed by the new PDS, the block is the records check's and the
+		// signature check's; imported (the old PDS's commit too), the
+		// signature check's and the earlier-key check's.
+		if n := f.b.Calls("com.atproto.sync.getBlocks") - blocks; n != 1 {
+			t.Errorf("%s: %d getBlocks requests to the new PDS, want 1", name, n)
+		}
+	}
+}

@@ -27,9 +27,21 @@ func checkSignedCommit(ctx context.Context, o Options, st *plc.State, r *Report)
 		r.add(name, false, "%v", err)
 		return
 	}
-	latest, err := network.ReadLatest(ctx, o.New, o.DID, pubs[0])
+	// The latest commit and its block are the records check's too: read
+	// once (newReads).
+	cid, rev, err := o.newLatest(ctx)
 	if err != nil {
 		r.skip(name, "cannot read the new repo's latest commit: %v", err)
+		return
+	}
+	commit, err := o.newCommit(ctx, cid)
+	if err != nil {
+		r.skip(name, "cannot read the new repo's latest commit %s: %v", cid, err)
+		return
+	}
+	latest := network.LatestOf(cid, rev, commit, pubs[0])
+	if latest.Leftover, err = network.HasLeftover(ctx, o.New, o.DID); err != nil {
+		r.skip(name, "%v", err)
 		return
 	}
 	fix := "relays and apps refuse the repo until the new PDS signs a commit of its own; run the same `atmigrate migrate` command again (it has the new PDS sign one, changing no record), or post anything from the new account"
@@ -51,7 +63,7 @@ func checkSignedCommit(ctx context.Context, o Options, st *plc.State, r *Report)
 // signedByEarlier is the earlier key of the DID that signed commit cid,
 // or "".
 func signedByEarlier(ctx context.Context, o Options, cid string, pubs []atcrypto.PublicKey) string {
-	commit, err := FetchCommit(ctx, o.New, o.DID, cid)
+	commit, err := o.newCommit(ctx, cid)
 	if err != nil {
 		return ""
 	}
