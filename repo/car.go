@@ -81,15 +81,18 @@ func (p *posReader) ReadByte() (byte, error) {
 // the block, and reusing one buffer so that reading a large CAR does not
 // allocate per block.
 type blockIter struct {
-	src   *countingReader
-	at    *posReader
-	br    *carv2.BlockReader
-	buf   []byte
-	Roots []cid.Cid
+	src *countingReader
+	at  *posReader
+	br  *carv2.BlockReader
+	buf []byte
+	// minBuf is the least buf grows to (64 KB for a stream: one
+	// allocation for most repos' largest block).
+	minBuf uint64
+	Roots  []cid.Cid
 }
 
 func newBlockIter(r io.Reader) (*blockIter, error) {
-	it, err := openBlocks(r)
+	it, err := openBlocks(r, streamBuffer)
 	if err != nil {
 		return nil, err
 	}
@@ -99,17 +102,24 @@ func newBlockIter(r io.Reader) (*blockIter, error) {
 	return it, nil
 }
 
+// streamBuffer is the read buffer for a CAR streamed from a file or a
+// server: large reads, few system calls.
+const streamBuffer = 256 << 10
+
 // openBlocks is newBlockIter for a CAR that need not name a root: a
-// sync.getBlocks answer (the reference PDS sends it with no roots).
-func openBlocks(r io.Reader) (*blockIter, error) {
+// sync.getBlocks answer (the reference PDS sends it with no roots). bufSize
+// is its read buffer: streamBuffer for a stream, the CAR's own length for
+// one in memory (a commit block of a few hundred bytes, read several times
+// a run, need not cost 320 KB of buffers each time).
+func openBlocks(r io.Reader, bufSize int) (*blockIter, error) {
 	src := &countingReader{r: r}
-	at := &posReader{r: bufio.NewReaderSize(src, 256<<10)}
+	at := &posReader{r: bufio.NewReaderSize(src, bufSize)}
 	br, err := carv2.NewBlockReader(at,
 		carv2.MaxAllowedHeaderSize(maxHeaderSize), carv2.MaxAllowedSectionSize(maxBlockSize))
 	if err != nil {
 		return nil, readErr(err, "read CAR header")
 	}
-	return &blockIter{src: src, at: at, br: br, Roots: br.Roots}, nil
+	return &blockIter{src: src, at: at, br: br, Roots: br.Roots, minBuf: uint64(min(bufSize, 64<<10))}, nil
 }
 
 // next returns the next block. The data slice is only valid until the next
@@ -127,7 +137,7 @@ func (it *blockIter) next() (cid.Cid, []byte, error) {
 		return cid.Undef, nil, verifyErr(nil, fmt.Sprintf("block %s: %d bytes exceeds the %d byte limit", c, n, maxBlockSize))
 	}
 	if uint64(cap(it.buf)) < n {
-		it.buf = make([]byte, n, max(n, 64<<10))
+		it.buf = make([]byte, n, max(n, it.minBuf))
 	}
 	data := it.buf[:n]
 	if _, err := io.ReadFull(rd, data); err != nil {

@@ -30,7 +30,7 @@ func CommitFromCAR(ctx context.Context, car []byte, want string) (*Commit, error
 	if err != nil {
 		return nil, fmt.Errorf("commit CID %q: %w", want, err)
 	}
-	it, err := openBlocks(bytes.NewReader(car))
+	it, err := openBlocks(bytes.NewReader(car), len(car))
 	if err != nil {
 		return nil, err
 	}

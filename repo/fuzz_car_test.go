@@ -60,7 +60,7 @@ func FuzzReadCAR(f *testing.F) {
 // readAllBlocks reads every block of data, checking each one's hash
 // independently of the reader.
 func readAllBlocks(t *testing.T, data []byte) error {
-	it, err := openBlocks(bytes.NewReader(data))
+	it, err := openBlocks(bytes.NewReader(data), len(data))
 	if err != nil {
 		return err
 	}
