@@ -76,3 +76,16 @@ func TestSplitBatch(t *testing.T) {
 		}
 	}
 }
+
+// The bound is the export plus the lesser of PDS B's two CPU counts, over
+// the floor's total: L's figures from a December 2026 run (export 2.85 s,
+// B 9.59 and 8.76 CPU s, floor 12.65 s) give 0.92.
+func TestBound(t *testing.T) {
+	f := FloorRun{Export: 2.85, Total: 12.65}
+	if got := bound(f, 9.59, 8.76); got < 0.917 || got > 0.918 {
+		t.Errorf("bound %.4f, want 0.9178", got)
+	}
+	if got := bound(FloorRun{}, 1, 1); got != 0 {
+		t.Errorf("bound of an empty floor %v, want 0", got)
+	}
+}

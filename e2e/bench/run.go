@@ -63,6 +63,9 @@ type RunResult struct {
 	// DataRatio is atmigrate's time up to the end of verify-new over the
 	// data floor (account, repo, blobs, preferences).
 	DataRatio float64 `json:"dataRatio"`
+	// Bound is the least ratio any tool could reach on this run's machine
+	// while it checks the export before it writes to PDS B (see bound).
+	Bound float64 `json:"boundRatio"`
 	// RequestsPerStage and FloorRequestsPerStage count the requests each
 	// stage (each floor step) sent to each server, from the timelines.
 	RequestsPerStage      Counts `json:"requestsPerStage,omitempty"`
@@ -257,6 +260,7 @@ func (b *bench) measurePair(ctx context.Context, p pair, i int) (*RunResult, err
 	}
 	res.Ratio = res.Atmigrate.Wall / res.Floor.Total
 	res.DataRatio = res.Atmigrate.DataWall / res.Floor.Data
+	res.Bound = bound(res.Floor, res.BCPU, res.FloorBCPU)
 	return res, nil
 }
 
@@ -443,4 +447,20 @@ func watchDirSize(dir string) func() int64 {
 		<-done
 		return peak
 	}
+}
+
+// bound is the least ratio to f any tool could reach, given that PDS B
+// used bCPU and floorBCPU CPU seconds for the same move in the two parts
+// (the less of the two counts): B's work (creating the account, the
+// import, the uploads, the switch) can only start once the export is
+// downloaded and checked, since the account is created only after the
+// export's blobs are checked against B's upload limit, and B's Node runs
+// that work on one core. So no move takes less than the export plus B's
+// CPU seconds. (Node's helper threads let B go a little over one core, so
+// the bound is close, not exact.)
+func bound(f FloorRun, bCPU, floorBCPU float64) float64 {
+	if f.Total <= 0 {
+		return 0
+	}
+	return (f.Export + min(bCPU, floorBCPU)) / f.Total
 }
