@@ -21,7 +21,8 @@ type Options struct {
 	// up to twice as many are in flight (runAccounts).
 	Concurrency int
 	// BlobConcurrency is the number of blob transfers shared by the
-	// accounts in flight; each gets max(2, BlobConcurrency/Concurrency).
+	// accounts in their data stages (at most Concurrency of them, the only
+	// ones that move blobs); each gets max(2, BlobConcurrency/Concurrency).
 	BlobConcurrency int
 	// Base holds what every account shares: NewPDS, OldPDS, PLCURL, Yes,
 	// RotationKey (the old PDS's PLC rotation key), NewPDSHeaders, Retry,
