@@ -20,7 +20,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = transfer.DefaultConcurrency
 	}
-	o.reads = &newReads{}
+	o.reads = newReadsOf(ctx, o)
 	checks := []func(ctx context.Context, o Options, r *Report) error{
 		verifyIdentity,
 		verifyRecords,
