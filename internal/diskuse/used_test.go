@@ -1,6 +1,7 @@
 package diskuse
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,6 +50,29 @@ func TestMeterKeepsThePeakAfterFilesGo(t *testing.T) {
 	}
 	if peak := m.Stop(); peak < 200_000 {
 		t.Errorf("peak %d, want at least the 200,000-byte file it saw", peak)
+	}
+}
+
+// TestMeterKeepsToItsBudget: however often the ticker fires, walks take
+// no more than a 25th of the time (here checked at a 10th, for slack).
+// The ticker used to walk at every tick: back to back with a 1 ms ticker.
+func TestMeterKeepsToItsBudget(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3000 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), []byte{1}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	m := StartMeter(dir, time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
+	m.Stop()
+	elapsed := time.Since(start)
+	m.mu.Lock()
+	walked, one := m.walked, m.walkTook
+	m.mu.Unlock()
+	if budget := elapsed/10 + 2*one; walked > budget {
+		t.Errorf("the meter walked for %v of %v (one walk: %v); want at most %v", walked, elapsed, one, budget)
 	}
 }
 
