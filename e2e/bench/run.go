@@ -412,19 +412,22 @@ func watchHWM(pid int) func() float64 {
 	}
 }
 
-// watchDirSize adds up the sizes of the files under dir every 20 ms until
-// the returned function is called, which gives the largest total seen.
-// Files that come and go between two samples are missed, so this is a
-// lower bound of the true peak, at 20 ms resolution.
+// watchDirSize adds up the sizes of the files under dir until the
+// returned function is called, which gives the largest total seen. Files
+// that come and go between two samples are missed, so this is a lower
+// bound of the true peak. It walks every 20 ms, or when a walk takes
+// longer than 0.8 ms (a few hundred blobs fetched ahead), once per 25
+// walks' time: at every 20 ms, walking 300 files took 0.09 of a core and
+// 1,000 files 0.2, in atmigrate's runs only, on a machine whose two cores
+// the servers and atmigrate already fill.
 func watchDirSize(dir string) func() int64 {
 	var peak int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
 		for {
+			start := time.Now()
 			var n int64
 			_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 				if err == nil && d.Type().IsRegular() {
@@ -438,7 +441,7 @@ func watchDirSize(dir string) func() int64 {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
+			case <-time.After(max(20*time.Millisecond, 25*time.Since(start))):
 			}
 		}
 	}()
