@@ -71,7 +71,7 @@ func TestCatchUpWritesWhilePaused(t *testing.T) {
 		t.Errorf("catch-up note %q", note)
 	}
 	if !prog.said("the old repo moved on", false) {
-		t.Errorf("the run did not say the repo moved on: %q", prog.infos)
+		t.Errorf("the run did not say the repo moved on: %q", prog.Infos())
 	}
 }
 
@@ -86,7 +86,7 @@ func TestCatchUpDifferenceRefused(t *testing.T) {
 	f.b.Fail("com.atproto.repo.importRepo", 1, 400, "InvalidRequest", "Could not find block")
 	res, prog := withToken(t, f.fakeMove, o)
 	if !prog.said("refused the difference", true) {
-		t.Errorf("no warning about the refused difference: %q", prog.warns)
+		t.Errorf("no warning about the refused difference: %q", prog.Warnings())
 	}
 	if b, _ := f.b.Account(f.did); b.Imported != f.repo.CommitCID.String() || len(b.MissingBlobs()) != 0 {
 		t.Errorf("new PDS: commit %s (want %s), missing %v", b.CommitCID, f.repo.CommitCID, b.MissingBlobs())

@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/atmigrate/atmigrate/migrate/ui/uitest"
 )
 
 // Helpers of the stage-level tests, which drive the
@@ -67,13 +68,11 @@ func wantHint(t *testing.T, err error, want string) {
 // the start of each transfer, from the run's goroutine: a test changes the
 // servers there, between two steps.
 type logProgress struct {
-	ui.NopProgress
+	uitest.Messages
 	onStart    func(stage.Stage)
 	onTransfer func(ui.TransferKind)
 
 	mu    sync.Mutex
-	infos []string
-	warns []string
 	notes map[stage.Stage]string
 	skips map[stage.Stage]string
 }
@@ -108,32 +107,12 @@ func (p *logProgress) Transfer(kind ui.TransferKind, _ int, _ int64) {
 	}
 }
 
-func (p *logProgress) Info(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.infos = append(p.infos, msg)
-}
-
-func (p *logProgress) Warn(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.warns = append(p.warns, msg)
-}
-
 // said reports whether an info (or, with warn, a warning) contains s.
 func (p *logProgress) said(s string, warn bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	list := p.infos
 	if warn {
-		list = p.warns
+		return p.Warned(s)
 	}
-	for _, m := range list {
-		if strings.Contains(m, s) {
-			return true
-		}
-	}
-	return false
+	return p.Said(s)
 }
 
 // note is the note of a stage that ran.

@@ -10,13 +10,14 @@ import (
 	"github.com/atmigrate/atmigrate/internal/fakenet"
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui/uitest"
 	"github.com/atmigrate/atmigrate/migrate/verify"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
 // finalCheckProgress keeps the final check's note and every warning.
 type finalCheckProgress struct {
-	warnings
+	uitest.Messages
 	mu   sync.Mutex
 	note string
 }
@@ -49,13 +50,13 @@ func TestFinalCheckReportsExtraBlobs(t *testing.T) {
 		t.Errorf("final check note %q lacks %q", prog.note, want)
 	}
 	warned := false
-	for _, w := range prog.list {
+	for _, w := range prog.Warnings() {
 		warned = warned || (strings.Contains(w, extra) && strings.Contains(w, "nothing is missing"))
 	}
 	if !warned {
-		t.Errorf("no warning names %s: %q", extra, prog.list)
+		t.Errorf("no warning names %s: %q", extra, prog.Warnings())
 	}
-	t.Logf("note: %s\nwarnings: %q", prog.note, prog.list)
+	t.Logf("note: %s\nwarnings: %q", prog.note, prog.Warnings())
 }
 
 // What a move leaves passes every check of `atmigrate verify`, in the

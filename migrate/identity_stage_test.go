@@ -143,7 +143,7 @@ func TestSignedOpReusedAfterAFailedSubmit(t *testing.T) {
 		t.Errorf("%d token requests or signatures: the signed operation was not reused", n)
 	}
 	if !prog.said("reusing the PLC operation", false) {
-		t.Errorf("the run did not say it reused the operation: %q", prog.infos)
+		t.Errorf("the run did not say it reused the operation: %q", prog.Infos())
 	}
 	if res.State.PLC.OpCID != st.PLC.OpCID {
 		t.Errorf("submitted %s, the kept operation was %s", res.State.PLC.OpCID, st.PLC.OpCID)

@@ -88,7 +88,7 @@ func TestRestoreFromBackup(t *testing.T) {
 		t.Errorf("state PLC %+v", res.State.PLC)
 	}
 	if !prog.said("the DID's signing key is now a temporary key", false) || !prog.said("all verified", false) {
-		t.Errorf("infos %q", prog.infos)
+		t.Errorf("infos %q", prog.Infos())
 	}
 	if note := res.State.Stages[stage.DeactivateOld].Note; note == "" {
 		t.Error("deactivate-old has no note saying why it was skipped")

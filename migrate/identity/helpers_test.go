@@ -3,7 +3,6 @@ package identity
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/atmigrate/atmigrate/internal/fakenet"
@@ -106,29 +105,4 @@ func (u *scriptedUI) Confirm(question, _ string) (bool, error) {
 		return true, nil
 	}
 	return u.confirm(question), nil
-}
-
-// logProgress records the messages reported.
-type logProgress struct {
-	ui.NopProgress
-	mu    sync.Mutex
-	infos []string
-}
-
-func (p *logProgress) Info(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.infos = append(p.infos, msg)
-}
-
-// said reports whether an info contains s.
-func (p *logProgress) said(s string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, m := range p.infos {
-		if strings.Contains(m, s) {
-			return true
-		}
-	}
-	return false
 }

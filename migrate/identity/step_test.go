@@ -16,6 +16,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/servers"
 	"github.com/atmigrate/atmigrate/migrate/stage"
 	"github.com/atmigrate/atmigrate/migrate/ui"
+	"github.com/atmigrate/atmigrate/migrate/ui/uitest"
 	"github.com/atmigrate/atmigrate/plc"
 )
 
@@ -27,7 +28,7 @@ type stepRig struct {
 	*fakeNet
 	step Step
 	j    *checkpoint.Journal
-	prog *logProgress
+	prog *uitest.Messages
 }
 
 func newStepRig(t *testing.T, f *fakeNet, handle string) *stepRig {
@@ -43,7 +44,7 @@ func newStepRig(t *testing.T, f *fakeNet, handle string) *stepRig {
 		t.Fatal(err)
 	}
 	j := checkpoint.NewJournal(t.TempDir(), &checkpoint.State{DID: f.did, OldPDS: f.a.URL, NewPDS: f.b.URL, PLCURL: f.plc.URL})
-	prog := &logProgress{}
+	prog := &uitest.Messages{}
 	pc := srv.PLC(f.plc.URL)
 	return &stepRig{fakeNet: f, j: j, prog: prog, step: Step{
 		DID: f.did, New: newC,
@@ -114,7 +115,7 @@ func TestStepEmailToken(t *testing.T) {
 	if _, err := r.run(t); !errors.Is(err, failure.ErrPaused) {
 		t.Fatalf("without a token: %v", err)
 	}
-	if requests() != 1 || r.j.State().PLC.TokenRequested.IsZero() || !r.prog.said("emailed a confirmation token to alice@mail.test") {
+	if requests() != 1 || r.j.State().PLC.TokenRequested.IsZero() || !r.prog.Said("emailed a confirmation token to alice@mail.test") {
 		t.Fatalf("no token requested: %d requests, %+v", requests(), r.j.State().PLC)
 	}
 	if _, err := r.run(t); !errors.Is(err, failure.ErrPaused) || requests() != 1 {
@@ -177,7 +178,7 @@ func TestStepReusesTheSignedOperation(t *testing.T) {
 	r.step.Submitter.Yes = true
 	r.step.Signer.RotationKey = nil // it would have to ask for a token to sign again
 	out, err := r.run(t)
-	if !r.prog.said("reusing the PLC operation signed by the interrupted run") {
+	if !r.prog.Said("reusing the PLC operation signed by the interrupted run") {
 		t.Error("the signed operation was not reused")
 	}
 	r.finished(t, out, err, "rotation-key")
@@ -187,7 +188,7 @@ func TestStepReusesTheSignedOperation(t *testing.T) {
 	g.j.Update(func(st *checkpoint.State) { st.PLC.SignedOp = signed })
 	g.step.Signer.RotationKey = g.userKey
 	out, err = g.run(t)
-	if g.prog.said("reusing") {
+	if g.prog.Said("reusing") {
 		t.Error("an operation of another DID was reused")
 	}
 	g.finished(t, out, err, "rotation-key")
@@ -207,7 +208,7 @@ func TestAwaitRecorded(t *testing.T) {
 	r.finished(t, out, err, "rotation-key")
 	rec := r.j.State().PLC
 	st, err := r.step.Submitter.AwaitRecorded(ctx, r.did, rec, before)
-	if err != nil || !Live(st, rec.OpCID) || !r.prog.said("does not show operation "+rec.OpCID+" yet") {
+	if err != nil || !Live(st, rec.OpCID) || !r.prog.Said("does not show operation "+rec.OpCID+" yet") {
 		t.Fatalf("waited: %v, %v", st, err)
 	}
 	// Nothing recorded as sent, or a record of another operation: nothing
@@ -259,7 +260,7 @@ func TestStepDIDWeb(t *testing.T) {
 		t.Fatalf("want a pause to publish, got %v", err)
 	}
 	next, err := os.ReadFile(filepath.Join(r.j.Dir(), DIDWebFile))
-	if err != nil || !strings.Contains(string(next), f.b.PublicURL()) || !r.prog.said("publish this document") {
+	if err != nil || !strings.Contains(string(next), f.b.PublicURL()) || !r.prog.Said("publish this document") {
 		t.Fatalf("the document to publish: %s %v", next, err)
 	}
 	host.Publish(next)
