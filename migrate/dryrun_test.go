@@ -11,6 +11,7 @@ import (
 	"github.com/atmigrate/atmigrate/migrate/identity"
 	"github.com/atmigrate/atmigrate/migrate/plan"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
 // The dry run: everything a real run would check, found without writing
@@ -291,4 +292,31 @@ func TestDryRunUnknownDID(t *testing.T) {
 	_, err := DryRun(context.Background(), o)
 	wantInput(t, err, "does not know")
 	wantHint(t, err, "{plc-url}")
+}
+
+// A record outside the atproto data model (a float) that may hold a blob
+// reference (it names a mimeType) is moved but cannot be read for blob
+// references: the run says so, naming how many.
+func TestDryRunWarnsOfUndecodedRecords(t *testing.T) {
+	f := newFullMove(t, 10, 2, fakenet.PDSOptions{})
+	r := repotest.New(f.did, f.a.SigningKeyFor(f.did))
+	if err := r.AddPosts(5, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutRecord("com.example.odd/1", map[string]any{"$type": "com.example.odd", "f": 1.5, "mimeType": "image/png"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.a.Modify(f.did, func(a *fakenet.Account) {
+		a.RepoCAR, a.CommitCID, a.Rev = r.CAR(), r.CommitCID.String(), r.Rev
+		for c, data := range r.Blobs {
+			a.Blobs[c] = fakenet.Blob{Data: data, MimeType: "image/jpeg"}
+		}
+	})
+	rep := dryRun(t, f.opts(t))
+	if rep.Repo.Records != 6 || !listed(rep.Warnings, "1 record in the repo could not be decoded") {
+		t.Errorf("records %d, warnings %q", rep.Repo.Records, rep.Warnings)
+	}
 }

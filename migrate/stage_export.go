@@ -66,6 +66,9 @@ func (c *copyStages) exportRepo(ctx context.Context) (string, error) {
 	if c.found.keyNote = identity.EarlierKeyNote(keys, sum, c.from.src.Name()); c.found.keyNote != "" {
 		c.prog.Info(c.found.keyNote)
 	}
+	if w := undecodedWarning(sum.UndecodedRecords); w != "" {
+		c.prog.Warn(w)
+	}
 	c.sd.journal().Update(func(st *checkpoint.State) {
 		st.Repo = checkpoint.RepoInfo{Commit: sum.Commit, Rev: sum.Rev, Data: sum.Data, Bytes: sum.Bytes, Records: sum.Records}
 	})
@@ -104,4 +107,18 @@ func (c *copyStages) afterExport(ctx context.Context) error {
 		c.prog.Warn(fmt.Sprintf("cannot open the blob store: %v", err))
 	}
 	return nil
+}
+
+// undecodedWarning says what n records the verifier could not decode (no
+// PDS writes such records) mean for the move: they move as they are, but
+// the blobs they may reference are not in the repo's blob list, so the
+// upload-limit check before the account is created does not see them;
+// the blob stage still copies whatever the new PDS lists as missing.
+func undecodedWarning(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s in the repo could not be decoded (outside the atproto data model): they move as they are, "+
+		"but any blob they reference was not checked against the new PDS's upload limit; it is copied once the new PDS lists it as missing",
+		units.Count(n, "record"))
 }

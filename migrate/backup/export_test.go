@@ -15,6 +15,7 @@ import (
 	"github.com/atmigrate/atmigrate/internal/pds"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 	"github.com/atmigrate/atmigrate/migrate/stage"
+	"github.com/atmigrate/atmigrate/migrate/ui/uitest"
 	"github.com/atmigrate/atmigrate/repo/repotest"
 )
 
@@ -210,5 +211,23 @@ func wantHint(t *testing.T, err error, want string) {
 	t.Helper()
 	if h := failure.Hint(err); !strings.Contains(h, want) {
 		t.Fatalf("hint %q of %v does not say %q", h, err, want)
+	}
+}
+
+// A record outside the atproto data model (a float) that may hold a blob
+// reference (it names a mimeType) is backed up as it is, but its blob
+// references cannot be read: the export says so.
+func TestExportWarnsOfUndecodedRecords(t *testing.T) {
+	f := newExportAccount(t, 5, 1)
+	if err := f.repo.PutRecord("com.example.odd/1", map[string]any{"$type": "com.example.odd", "f": 1.5, "mimeType": "image/png"}); err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, 0, 0)
+	o := f.opts(t.TempDir())
+	msgs := &uitest.Messages{}
+	o.Progress = msgs
+	man := export(t, o)
+	if w := msgs.Warnings(); man.Repo.Records != 6 || len(w) != 1 || !strings.Contains(w[0], "1 record in the repo could not be decoded") {
+		t.Errorf("records %d, warnings %q", man.Repo.Records, w)
 	}
 }
