@@ -53,6 +53,7 @@ var cmdPLC = &cli.Command{
 				&cli.StringFlag{Name: "rotation-key-type", Usage: "curve of a hex key: k256 or p256", Value: "k256"},
 				plcURLFlag,
 				&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+				stallFlag,
 				oldString("pds", "old-pds"),
 				oldString("password", "old-password", "ATMIGRATE_PASSWORD"),
 			},
@@ -165,7 +166,7 @@ func runAddRotationKey(c *cli.Context) error {
 		Account: c.String("account"), PDS: c.String("old-pds"), Password: pw, AuthFactorToken: c.String("auth-factor-token"),
 		PLCURL: c.String("plc-url"), PLCToken: c.String("plc-token"),
 		Key: c.String("key"), RotationKey: key, Yes: c.Bool("yes"),
-		UI: newTerminalUI(out), Progress: out,
+		UI: newTerminalUI(out), Progress: out, HTTPClient: runClient(c),
 	})
 	out.Close()
 	if isPaused(err) {

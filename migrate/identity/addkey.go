@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/atmigrate/atmigrate/internal/pds"
@@ -33,6 +34,9 @@ type AddKeyOptions struct {
 	Yes         bool
 	UI          ui.Prompter
 	Progress    ui.Progress
+	// HTTPClient reaches the PDS and the PLC directory (nil: the default
+	// client, under the default stall limits).
+	HTTPClient *http.Client
 }
 
 // AddKeyResult says what changed.
@@ -54,7 +58,7 @@ func AddRotationKey(ctx context.Context, o AddKeyOptions) (*AddKeyResult, error)
 		return nil, failure.Input(nil, "`atmigrate plc keygen` prints one", "%q is not a did:key", o.Key)
 	}
 	plcURL := cmp.Or(o.PLCURL, servers.DefaultPLC)
-	srv := servers.New(nil, nil, nil, o.Progress)
+	srv := servers.New(o.HTTPClient, nil, nil, o.Progress)
 	ids := Resolver{Servers: srv, PLC: srv.PLC(plcURL), PLCURL: plcURL, OldPDS: servers.NormalURL(o.PDS)}
 	did, err := ids.Resolve(ctx, o.Account)
 	if err != nil {
