@@ -92,9 +92,23 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// The most each JSON file of a backup may hold, so that a damaged or
+// hostile backup makes a clear error instead of filling memory. Export
+// never writes more: the audit log and the preferences came from answers
+// read through the same limits (plc and internal/pds), and a manifest of
+// 256 MB lists about 1.7 million blobs.
+const (
+	maxManifestBytes = 256_000_000
+	maxPLCLogBytes   = 32_000_000
+	maxPrefsBytes    = 8_000_000
+)
+
+// fileLimits are the files a manifest may list that are read whole.
+var fileLimits = map[string]int64{PLCLogFile: maxPLCLogBytes, PrefsFile: maxPrefsBytes}
+
 // ReadManifest reads dir/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	b, err := readUpTo(filepath.Join(dir, ManifestFile), maxManifestBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &Error{Dir: dir, File: ManifestFile, Err: errors.New("missing (not a backup directory, or the export did not finish: run `atmigrate export` again)")}
 	}
@@ -151,4 +165,24 @@ type ExportStats struct {
 	Preferences   int
 	PrefsMissing  bool
 	Duration      time.Duration
+}
+
+// readUpTo reads the file at path whole, unless it holds more than limit
+// bytes: then it reads nothing and says so.
+func readUpTo(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%d bytes, more than the %d a backup holds there", fi.Size(), limit)
+	}
+	// The size is read again through the limit: a file growing meanwhile
+	// is cut there, and then fails to parse, never fills memory.
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -91,7 +91,7 @@ func (s *Source) Preferences(context.Context) (json.RawMessage, error) {
 	if _, ok := s.man.Files[PrefsFile]; !ok {
 		return json.RawMessage("[]"), nil
 	}
-	b, err := os.ReadFile(filepath.Join(s.dir, PrefsFile))
+	b, err := readUpTo(filepath.Join(s.dir, PrefsFile), maxPrefsBytes)
 	if err != nil {
 		return nil, err
 	}

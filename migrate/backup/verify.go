@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -67,6 +66,9 @@ func Verify(ctx context.Context, dir string) (*Report, error) {
 			return nil, bad(ManifestFile, fmt.Errorf("lists an unexpected file %q", name))
 		}
 		want := man.Files[name]
+		if limit, ok := fileLimits[name]; ok && want.Size > limit {
+			return nil, bad(name, fmt.Errorf("the manifest says %d bytes, more than the %d a backup holds there", want.Size, limit))
+		}
 		size, sum, err := hashFile(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, bad(name, errors.New("missing (the manifest lists it)"))
@@ -87,7 +89,7 @@ func Verify(ctx context.Context, dir string) (*Report, error) {
 
 	// plc-log.json: a verified log of this DID, giving its signing keys up
 	// to the backup.
-	logBytes, err := os.ReadFile(filepath.Join(dir, PLCLogFile))
+	logBytes, err := readUpTo(filepath.Join(dir, PLCLogFile), maxPLCLogBytes)
 	if err != nil {
 		return nil, bad(PLCLogFile, err)
 	}

@@ -160,6 +160,48 @@ func TestVerifyCorrupted(t *testing.T) {
 	}
 }
 
+// A backup's JSON files are read whole, so each has a limit: a damaged or
+// hostile backup is refused with the size, not read into memory. Without
+// the limits, this preferences file verified (its size and hash match the
+// manifest) and this manifest, a sparse 300 MB file, was read whole.
+func TestVerifyRefusesOversizedFiles(t *testing.T) {
+	t.Run("preferences", func(t *testing.T) {
+		f := newBackupFixture(t, true)
+		p := filepath.Join(f.dir, PrefsFile)
+		if err := os.WriteFile(p, []byte("["+strings.Repeat(" ", 8_000_000)+"]"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m, err := ReadManifest(f.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, sum, err := hashFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Files[PrefsFile] = FileSum{Size: size, SHA256: sum}
+		if err := WriteManifest(f.dir, m); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Verify(context.Background(), f.dir)
+		wantError(t, err, PrefsFile)
+		if !strings.Contains(err.Error(), "more than the 8000000 a backup holds there") {
+			t.Errorf("the error does not give the limit: %v", err)
+		}
+	})
+	t.Run("manifest", func(t *testing.T) {
+		f := newBackupFixture(t, true)
+		if err := os.Truncate(filepath.Join(f.dir, ManifestFile), 300_000_000); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Verify(context.Background(), f.dir)
+		wantError(t, err, ManifestFile)
+		if !strings.Contains(err.Error(), "300000000 bytes, more than the 256000000") {
+			t.Errorf("the error does not give the size and the limit: %v", err)
+		}
+	})
+}
+
 // A restore warns when the DID's log no longer holds what the backup saw:
 // a log that only grew since is fine, one that lost an entry is not.
 func TestReportInLog(t *testing.T) {
