@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,17 +83,12 @@ func curveOf(k atcrypto.PrivateKey) string {
 
 // LoadPrivateKeyFile reads a key file and parses it with ParsePrivateKey.
 func LoadPrivateKeyFile(path, keyType string) (atcrypto.PrivateKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open key file: %w", err)
+	b, err := fsutil.ReadUpTo(path, maxKeyFileBytes)
+	if errors.Is(err, fsutil.ErrTooLarge) {
+		return nil, fmt.Errorf("key file %s: %w: file too large to be a key", path, ErrInvalidKey)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read key file %s: %w", path, err)
-	}
-	if len(b) > maxKeyFileBytes {
-		return nil, fmt.Errorf("key file %s: %w: file too large to be a key", path, ErrInvalidKey)
 	}
 	k, err := ParsePrivateKey(string(b), keyType)
 	if err != nil {

@@ -108,7 +108,7 @@ var fileLimits = map[string]int64{PLCLogFile: maxPLCLogBytes, PrefsFile: maxPref
 
 // ReadManifest reads dir/manifest.json.
 func ReadManifest(dir string) (*Manifest, error) {
-	b, err := readUpTo(filepath.Join(dir, ManifestFile), maxManifestBytes)
+	b, err := fsutil.ReadUpTo(filepath.Join(dir, ManifestFile), maxManifestBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &Error{Dir: dir, File: ManifestFile, Err: errors.New("missing (not a backup directory, or the export did not finish: run `atmigrate export` again)")}
 	}
@@ -165,24 +165,4 @@ type ExportStats struct {
 	Preferences   int
 	PrefsMissing  bool
 	Duration      time.Duration
-}
-
-// readUpTo reads the file at path whole, unless it holds more than limit
-// bytes: then it reads nothing and says so.
-func readUpTo(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%d bytes, more than the %d a backup holds there", fi.Size(), limit)
-	}
-	// The size is read again through the limit: a file growing meanwhile
-	// is cut there, and then fails to parse, never fills memory.
-	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate/transfer"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -91,7 +92,7 @@ func (s *Source) Preferences(context.Context) (json.RawMessage, error) {
 	if _, ok := s.man.Files[PrefsFile]; !ok {
 		return json.RawMessage("[]"), nil
 	}
-	b, err := readUpTo(filepath.Join(s.dir, PrefsFile), maxPrefsBytes)
+	b, err := fsutil.ReadUpTo(filepath.Join(s.dir, PrefsFile), maxPrefsBytes)
 	if err != nil {
 		return nil, err
 	}

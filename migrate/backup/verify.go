@@ -13,6 +13,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/did-method-plc/go-didplc/didplc"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/plc"
 	"github.com/atmigrate/atmigrate/repo"
 )
@@ -89,7 +90,7 @@ func Verify(ctx context.Context, dir string) (*Report, error) {
 
 	// plc-log.json: a verified log of this DID, giving its signing keys up
 	// to the backup.
-	logBytes, err := readUpTo(filepath.Join(dir, PLCLogFile), maxPLCLogBytes)
+	logBytes, err := fsutil.ReadUpTo(filepath.Join(dir, PLCLogFile), maxPLCLogBytes)
 	if err != nil {
 		return nil, bad(PLCLogFile, err)
 	}

@@ -196,7 +196,7 @@ func TestVerifyRefusesOversizedFiles(t *testing.T) {
 		}
 		_, err := Verify(context.Background(), f.dir)
 		wantError(t, err, ManifestFile)
-		if !strings.Contains(err.Error(), "300000000 bytes, more than the 256000000") {
+		if !strings.Contains(err.Error(), "300000000 bytes, over the limit of 256000000") {
 			t.Errorf("the error does not give the size and the limit: %v", err)
 		}
 	})

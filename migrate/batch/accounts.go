@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/atmigrate/atmigrate/internal/fsutil"
 	"github.com/atmigrate/atmigrate/migrate/failure"
 )
 
@@ -224,6 +225,10 @@ func parseJSONLines(r io.Reader) ([]rawAccount, error) {
 	return rows, nil
 }
 
+// maxSecretFileBytes bounds a file: secret (a password, an invite code):
+// a path mistyped onto a large file or a device is an error, not a hang.
+const maxSecretFileBytes = 64 << 10
+
 // resolve turns a raw row into an account, reading env: and file:
 // secrets. inline reports a password written out in the file.
 func (row rawAccount) resolve(base string, getenv func(string) string) (a Account, inline bool, err error) {
@@ -254,7 +259,10 @@ func (row rawAccount) resolve(base string, getenv func(string) string) (a Accoun
 			if !filepath.IsAbs(p) && base != "" {
 				p = filepath.Join(base, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := fsutil.ReadUpTo(p, maxSecretFileBytes)
+			if errors.Is(err, fsutil.ErrTooLarge) {
+				return "", fmt.Errorf("%s: the file %s is %w for a password or token (is the path right?)", col, p, err)
+			}
 			if err != nil {
 				// The path is not a secret; the error never holds the content.
 				return "", fmt.Errorf("%s: %w", col, err)

@@ -84,6 +84,7 @@ func TestParseAccountsErrors(t *testing.T) {
 		{"empty account", "account,old_password\n,pw\n", "line 2: the account column is empty"},
 		{"unset env", "account,old_password\na.example,env:NOPE\n", "NOPE is not set"},
 		{"missing file", "account,old_password\na.example,file:/nonexistent/pw\n", "old_password"},
+		{"a device, not a file", "account,old_password\na.example,file:/dev/zero\n", "the file /dev/zero is larger than expected: more than 65536 bytes for a password or token"},
 		{"duplicate", "account\na.example\nA.example\n", "already on line 2"},
 		{"header only", "account\n", "no accounts"},
 		{"json unknown field", `{"account":"a","pasword":"x"}`, `unknown field "pasword"`},
