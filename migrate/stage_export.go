@@ -118,7 +118,7 @@ func undecodedWarning(n int) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s in the repo could not be decoded (outside the atproto data model): they move as they are, "+
+	return fmt.Sprintf("%s in the repo could not be decoded (outside the atproto data model, or nested over 128 levels): they move as they are, "+
 		"but any blob they reference was not checked against the new PDS's upload limit; it is copied once the new PDS lists it as missing",
 		units.Count(n, "record"))
 }

@@ -154,7 +154,7 @@ func Export(ctx context.Context, o ExportOptions) (*Manifest, error) {
 	if n := sum.UndecodedRecords; n > 0 {
 		// No PDS writes such records; their blob references cannot be
 		// read, so the blobs below are the decoded records' only.
-		prog.Warn(fmt.Sprintf("%s in the repo could not be decoded (outside the atproto data model): the backup holds them as they are, but not the blobs they may reference", units.Count(n, "record")))
+		prog.Warn(fmt.Sprintf("%s in the repo could not be decoded (outside the atproto data model, or nested over 128 levels): the backup holds them as they are, but not the blobs they may reference", units.Count(n, "record")))
 	}
 
 	// 2. Blobs: only the ones not already there and intact.
