@@ -7,9 +7,11 @@ import (
 // choiceWords is how each choice the core names is made on the command
 // line. The core writes {choice} in its words, never a flag: this table is
 // the one place that knows the flags' names (TestEveryChoiceHasWords).
+// A secret's environment variable comes first: a flag's value shows in
+// the process list, and a hint should not lead there.
 var choiceWords = map[failure.Choice]string{
 	failure.ChoiceAccount:            "--account",
-	failure.ChoiceOldPassword:        "--old-password (or ATMIGRATE_OLD_PASSWORD)",
+	failure.ChoiceOldPassword:        "ATMIGRATE_OLD_PASSWORD (or --old-password)",
 	failure.ChoiceOldPDS:             "--old-pds",
 	failure.ChoiceAuthFactorToken:    "--auth-factor-token",
 	failure.ChoiceNewAuthFactorToken: "--new-auth-factor-token",
@@ -17,7 +19,7 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceNewPDS:             "--new-pds",
 	failure.ChoiceNewHandle:          "--new-handle",
 	failure.ChoiceNewEmail:           "--new-email",
-	failure.ChoiceNewPassword:        "--new-password (or ATMIGRATE_NEW_PASSWORD)",
+	failure.ChoiceNewPassword:        "ATMIGRATE_NEW_PASSWORD (or --new-password)",
 	failure.ChoiceInviteCode:         "--invite-code",
 	failure.ChoicePLCToken:           "--plc-token",
 	failure.ChoicePLCURL:             "--plc-url",
@@ -30,7 +32,7 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceDiskBudget:         "--disk-budget",
 	failure.ChoiceKeepData:           "--keep-data",
 	failure.ChoiceFromBackup:         "--from-backup",
-	failure.ChoiceRateLimitBypassKey: "--ratelimit-bypass-key (or ATMIGRATE_RATELIMIT_BYPASS_KEY)",
+	failure.ChoiceRateLimitBypassKey: "ATMIGRATE_RATELIMIT_BYPASS_KEY (or --ratelimit-bypass-key)",
 	failure.ChoiceOut:                "--out",
 	failure.ChoiceStallTimeout:       "--stall-timeout (or ATMIGRATE_STALL_TIMEOUT)",
 	failure.ChoiceRelay:              "--relay",

@@ -23,7 +23,7 @@ func TestEveryChoiceHasWords(t *testing.T) {
 			t.Errorf("the choice %q is said as %q, but no command has a flag --%s", c, w, c)
 		}
 	}
-	if got := say("pass {old-password}; {not-a-choice}"); got != "pass --old-password (or ATMIGRATE_OLD_PASSWORD); {not-a-choice}" {
+	if got := say("pass {old-password}; {not-a-choice}"); got != "pass ATMIGRATE_OLD_PASSWORD (or --old-password); {not-a-choice}" {
 		t.Errorf("say: %q", got)
 	}
 }

@@ -153,7 +153,7 @@ func runAddRotationKey(c *cli.Context) error {
 	pw := c.String("old-password")
 	if key == nil && pw == "" {
 		if !isTerminal(os.Stdin) {
-			return usageError{"--old-password (or ATMIGRATE_OLD_PASSWORD) is required without --rotation-key", "or sign with --rotation-key FILE, a key the DID already lists"}
+			return usageError{"ATMIGRATE_OLD_PASSWORD (or --old-password) is required without --rotation-key", "or sign with --rotation-key FILE, a key the DID already lists"}
 		}
 		p, err := readSecret("Password for " + c.String("account") + ": ")
 		if err != nil {

@@ -130,8 +130,8 @@ func TestAddRotationKeyOldAndNewSpellings(t *testing.T) {
 		{"new env", map[string]string{"ATMIGRATE_OLD_PASSWORD": "hunter2"}, []string{"--old-pds", pdsA.URL}, exitPaused, "emailed a PLC token"},
 		{"old flags", nil, []string{"--pds", pdsA.URL, "--password", "hunter2"}, exitPaused, "--password (ATMIGRATE_PASSWORD) is the old spelling"},
 		{"old env", map[string]string{"ATMIGRATE_PASSWORD": "hunter2"}, []string{"--pds", pdsA.URL}, exitPaused, "--pds is the old spelling of --old-pds"},
-		{"wrong password", nil, []string{"--pds", pdsA.URL, "--password", "nope"}, exitUsage, "check --old-password"},
-		{"no password", nil, []string{"--old-pds", pdsA.URL}, exitUsage, "--old-password (or ATMIGRATE_OLD_PASSWORD) is required"},
+		{"wrong password", nil, []string{"--pds", pdsA.URL, "--password", "nope"}, exitUsage, "check ATMIGRATE_OLD_PASSWORD (or --old-password)"},
+		{"no password", nil, []string{"--old-pds", pdsA.URL}, exitUsage, "ATMIGRATE_OLD_PASSWORD (or --old-password) is required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := atmigrate(t, c.env, append(base("alice.test"), c.args...)...)
