@@ -42,7 +42,7 @@ var choiceWords = map[failure.Choice]string{
 	failure.ChoiceTokens:             "--tokens",
 	failure.ChoiceRetryFailed:        "--retry-failed",
 	failure.ChoiceBatchRotationKey:   "--plc-rotation-key",
-	failure.ChoiceAdminPassword:      "--new-pds-admin-password",
+	failure.ChoiceAdminPassword:      "ATMIGRATE_NEW_PDS_ADMIN_PASSWORD (or --new-pds-admin-password)",
 }
 
 // say is the core's words s with each choice said as its flag.
