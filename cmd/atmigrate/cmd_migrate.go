@@ -25,7 +25,7 @@ var migrateFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "new-pds", Usage: "new PDS URL", EnvVars: []string{"ATMIGRATE_NEW_PDS"}},
 	&cli.StringFlag{Name: "new-handle", Usage: "handle on the new PDS (default: the current handle)"},
 	&cli.StringFlag{Name: "new-email", Usage: "email on the new PDS (default: the current email)"},
-	&cli.StringFlag{Name: "new-password", Usage: "password on the new PDS (default: the old password)", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
+	&cli.StringFlag{Name: "new-password", Usage: "password on the new PDS (default: the old password; prefer the env var: flags show in the process list)", EnvVars: []string{"ATMIGRATE_NEW_PASSWORD"}},
 	&cli.StringFlag{Name: "invite-code", Usage: "invite code for the new PDS"},
 	&cli.StringFlag{Name: "plc-url", Usage: "PLC directory URL", Value: servers.DefaultPLC, EnvVars: []string{"ATMIGRATE_PLC_URL"}},
 	&cli.StringFlag{Name: "plc-token", Usage: "the PLC email token (asked for at the end when missing)", EnvVars: []string{"ATMIGRATE_PLC_TOKEN"}},
@@ -53,7 +53,7 @@ var migrateFlags = append([]cli.Flag{
 // the PDS a command writes to or reads from most (whose admin holds it),
 // sent to that server only.
 func bypassKeyFlag(server string) cli.Flag {
-	return &cli.StringFlag{Name: "ratelimit-bypass-key", Usage: "sent to " + server + " as x-ratelimit-bypass (its admin's PDS_RATE_LIMIT_BYPASS_KEY), to that server only",
+	return &cli.StringFlag{Name: "ratelimit-bypass-key", Usage: "sent to " + server + " as x-ratelimit-bypass (its admin's PDS_RATE_LIMIT_BYPASS_KEY), to that server only (prefer the env var: flags show in the process list)",
 		EnvVars: []string{"ATMIGRATE_RATELIMIT_BYPASS_KEY"}}
 }
 
