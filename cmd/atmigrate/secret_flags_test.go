@@ -15,27 +15,21 @@ func TestEverySecretFlagPrefersItsEnvVar(t *testing.T) {
 		return strings.Contains(name, "password") || name == "ratelimit-bypass-key"
 	}
 	seen := 0
-	var walk func(prefix string, cmds []*cli.Command)
-	walk = func(prefix string, cmds []*cli.Command) {
-		for _, cmd := range cmds {
-			name := strings.TrimSpace(prefix + " " + cmd.Name)
-			for _, f := range cmd.Flags {
-				sf, ok := f.(*cli.StringFlag)
-				if !ok || !secret(sf.Name) {
-					continue
-				}
-				seen++
-				if len(sf.EnvVars) == 0 {
-					t.Errorf("%s --%s has no environment variable", name, sf.Name)
-				}
-				if !strings.Contains(sf.Usage, "prefer the env var") {
-					t.Errorf("%s --%s: its help %q does not say to prefer the env var", name, sf.Name, sf.Usage)
-				}
+	eachCommand(func(name string, cmd *cli.Command) {
+		for _, f := range cmd.Flags {
+			sf, ok := f.(*cli.StringFlag)
+			if !ok || !secret(sf.Name) {
+				continue
 			}
-			walk(name, cmd.Subcommands)
+			seen++
+			if len(sf.EnvVars) == 0 {
+				t.Errorf("%s --%s has no environment variable", name, sf.Name)
+			}
+			if !strings.Contains(sf.Usage, "prefer the env var") {
+				t.Errorf("%s --%s: its help %q does not say to prefer the env var", name, sf.Name, sf.Usage)
+			}
 		}
-	}
-	walk("", newApp().Commands)
+	})
 	if seen == 0 {
 		t.Fatal("no secret flags found: the walk is broken")
 	}

@@ -11,14 +11,22 @@ import (
 // --stall-timeout too: `plc add-rotation-key` once did not, and so could
 // not be given a shorter or longer limit than the default.
 func TestEveryServerCommandTakesStallTimeout(t *testing.T) {
+	eachCommand(func(name string, cmd *cli.Command) {
+		talks := hasFlag(cmd, "plc-url") || hasFlag(cmd, "old-pds") || hasFlag(cmd, "new-pds")
+		if talks && !hasFlag(cmd, stallFlag.Name) {
+			t.Errorf("%s talks to servers but has no --%s", name, stallFlag.Name)
+		}
+	})
+}
+
+// eachCommand calls fn with every command and subcommand of the app, and
+// its full name ("plc add-rotation-key").
+func eachCommand(fn func(name string, cmd *cli.Command)) {
 	var walk func(prefix string, cmds []*cli.Command)
 	walk = func(prefix string, cmds []*cli.Command) {
 		for _, cmd := range cmds {
 			name := strings.TrimSpace(prefix + " " + cmd.Name)
-			talks := hasFlag(cmd, "plc-url") || hasFlag(cmd, "old-pds") || hasFlag(cmd, "new-pds")
-			if talks && !hasFlag(cmd, stallFlag.Name) {
-				t.Errorf("%s talks to servers but has no --%s", name, stallFlag.Name)
-			}
+			fn(name, cmd)
 			walk(name, cmd.Subcommands)
 		}
 	}
